@@ -1,0 +1,103 @@
+import type { ErrorCode } from './error-codes.js';
+
+/**
+ * Base of every error Keylane throws on purpose. Match on `code`, never on `message`:
+ * codes are stable, messages are for people.
+ */
+export class KeylaneError extends Error {
+  readonly code: string;
+
+  constructor(code: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** A key that is not a signed 64-bit integer in one of the accepted forms. */
+export class InvalidKeyError extends KeylaneError {
+  declare readonly code: 'invalid_id';
+  readonly input: unknown;
+
+  constructor(input: unknown, reason: string) {
+    super('invalid_id', `invalid id ${describe(input)}: ${reason}`);
+    this.input = input;
+  }
+}
+
+/** A conditional write (`ifVersion`) found another version in the database. */
+export class VersionConflictError extends KeylaneError {
+  declare readonly code: 'version_conflict';
+  readonly expectedVersion: number;
+  /** The version the store holds now; `null` when the item does not exist. */
+  readonly actualVersion: number | null;
+
+  constructor(id: string, expectedVersion: number, actualVersion: number | null) {
+    super(
+      'version_conflict',
+      `item ${id} is at version ${actualVersion ?? 'none (absent)'}, not ${expectedVersion}`,
+    );
+    this.expectedVersion = expectedVersion;
+    this.actualVersion = actualVersion;
+  }
+}
+
+/** Work was refused to keep memory bounded (a full lane). Safe to retry later. */
+export class OverloadedError extends KeylaneError {
+  declare readonly code: 'overloaded';
+  /** A hint for callers; the service sends it as `Retry-After`. */
+  readonly retryAfterMs: number;
+
+  constructor(message: string, retryAfterMs = 1000) {
+    super('overloaded', message);
+    this.retryAfterMs = retryAfterMs;
+  }
+}
+
+/**
+ * A dependency (Redis, Postgres) could not do its part, and nothing was committed.
+ * Retryable: the operation left no partial effect behind.
+ */
+export class UnavailableError extends KeylaneError {
+  declare readonly code: 'unavailable';
+
+  constructor(message: string, options?: ErrorOptions) {
+    super('unavailable', message, options);
+  }
+}
+
+/** Narrows an unknown value to a KeylaneError carrying one of the wire codes. */
+export function isWireError(err: unknown): err is KeylaneError & { code: ErrorCode } {
+  return err instanceof KeylaneError && WIRE_CODES.has(err.code);
+}
+
+const WIRE_CODES = new Set<string>([
+  'invalid_id',
+  'invalid_body',
+  'payload_too_large',
+  'not_found',
+  'version_conflict',
+  'overloaded',
+  'unavailable',
+  'internal',
+]);
+
+/** Renders a bad input for an error message: short, unambiguous about its type. */
+export function describe(input: unknown): string {
+  switch (typeof input) {
+    case 'string': {
+      const shown = input.length > 48 ? `${input.slice(0, 48)}…` : input;
+      return `${JSON.stringify(shown)} (string of length ${input.length})`;
+    }
+    case 'bigint':
+      return `${input}n`;
+    case 'number':
+      return Object.is(input, -0) ? '-0' : String(input);
+    case 'undefined':
+      return 'undefined';
+    case 'object':
+      return input === null ? 'null' : Array.isArray(input) ? 'an array' : 'an object';
+    default:
+      return `a ${typeof input}`;
+  }
+}

@@ -1,0 +1,35 @@
+export {
+  MIN_LONG_ID,
+  MAX_LONG_ID,
+  parseLongId,
+  routingKey,
+  formatLongId,
+  type LongIdInput,
+} from './long-id.js';
+export {
+  ERROR_CODES,
+  errorBody,
+  httpStatusOf,
+  isErrorBody,
+  isErrorCode,
+  type ErrorBody,
+  type ErrorCode,
+} from './error-codes.js';
+export {
+  KeylaneError,
+  InvalidKeyError,
+  VersionConflictError,
+  OverloadedError,
+  UnavailableError,
+  isWireError,
+  describe as describeValue,
+} from './errors.js';
+export {
+  ITEMS_PATH,
+  HEALTH_LIVE_PATH,
+  HEALTH_READY_PATH,
+  METRICS_PATH,
+  itemPath,
+  type Item,
+  type PutItemBody,
+} from './item.js';

@@ -1,0 +1,71 @@
+import { InvalidKeyError } from './errors.js';
+
+/** Keys are signed 64-bit integers, like a Java or C++ `long`. */
+export const MIN_LONG_ID = -(2n ** 63n);
+export const MAX_LONG_ID = 2n ** 63n - 1n;
+
+/** What callers may pass as a key. */
+export type LongIdInput = bigint | number | string;
+
+// Canonical decimal: "0", or an optional "-" then a non-zero digit and more digits.
+// No "+", no leading zeros, no "-0", no spaces, no exponent, no hex.
+const CANONICAL_DECIMAL = /^(?:0|-?[1-9][0-9]*)$/;
+// "-9223372036854775808" is the longest valid form; anything longer is rejected before
+// BigInt parses it, so a hostile megabyte-long id costs nothing.
+const MAX_DECIMAL_LENGTH = 20;
+
+/**
+ * Parses a key from a bigint in range, a safe-integer number, or a canonical decimal
+ * string. Anything else throws {@link InvalidKeyError} (`code: 'invalid_id'`).
+ */
+export function parseLongId(input: LongIdInput): bigint;
+export function parseLongId(input: unknown): bigint;
+export function parseLongId(input: unknown): bigint {
+  switch (typeof input) {
+    case 'bigint':
+      return checkRange(input, input);
+    case 'number':
+      if (!Number.isSafeInteger(input)) {
+        throw new InvalidKeyError(
+          input,
+          Number.isInteger(input)
+            ? 'numbers beyond ±(2^53-1) lose precision; pass a bigint or a decimal string'
+            : 'not an integer',
+        );
+      }
+      return BigInt(input);
+    case 'string':
+      if (input.length > MAX_DECIMAL_LENGTH || !CANONICAL_DECIMAL.test(input)) {
+        throw new InvalidKeyError(
+          input,
+          'expected a canonical decimal integer (optional leading "-", no "+", leading zeros, spaces, exponent or hex)',
+        );
+      }
+      return checkRange(BigInt(input), input);
+    default:
+      throw new InvalidKeyError(input, 'expected a bigint, a safe integer or a decimal string');
+  }
+}
+
+function checkRange(id: bigint, input: unknown): bigint {
+  if (id < MIN_LONG_ID || id > MAX_LONG_ID) {
+    throw new InvalidKeyError(input, 'outside the signed 64-bit range [-2^63, 2^63-1]');
+  }
+  return id;
+}
+
+/**
+ * The unsigned value routing works on: the key's two's-complement bits read as an
+ * unsigned 64-bit integer, so -1 routes as 2^64-1 and negative keys spread like the rest.
+ */
+export function routingKey(id: bigint): bigint {
+  if (id < MIN_LONG_ID || id > MAX_LONG_ID) {
+    throw new InvalidKeyError(id, 'outside the signed 64-bit range [-2^63, 2^63-1]');
+  }
+  return BigInt.asUintN(64, id);
+}
+
+/** The wire form of a key: its canonical decimal string. */
+export function formatLongId(id: bigint): string {
+  return id.toString(10);
+}

@@ -1,0 +1,60 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from '@jest/globals';
+import {
+  ERROR_CODES,
+  VersionConflictError,
+  errorBody,
+  httpStatusOf,
+  isErrorBody,
+  isWireError,
+  type ErrorCode,
+} from '../src/index.js';
+
+describe('error code registry', () => {
+  it('has the statuses the API promises', () => {
+    const statuses = Object.fromEntries(
+      Object.entries(ERROR_CODES).map(([code, { status }]) => [code, status]),
+    );
+    expect(statuses).toEqual({
+      invalid_id: 400,
+      invalid_body: 400,
+      payload_too_large: 413,
+      not_found: 404,
+      version_conflict: 409,
+      overloaded: 503,
+      unavailable: 503,
+      internal: 500,
+    });
+  });
+
+  it('is the same table the README documents', () => {
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    const documented = new Map<string, number>();
+    for (const match of readme.matchAll(/^\| `([a-z_]+)` \| (\d{3}) \|/gm)) {
+      documented.set(match[1]!, Number(match[2]));
+    }
+    const registered = new Map(
+      Object.entries(ERROR_CODES).map(([code, { status }]) => [code, status as number]),
+    );
+    expect(documented).toEqual(registered);
+  });
+
+  it('builds and recognises error bodies', () => {
+    const body = errorBody('not_found', 'no item 42');
+    expect(body).toEqual({ error: { code: 'not_found', message: 'no item 42' } });
+    expect(isErrorBody(body)).toBe(true);
+    expect(isErrorBody({ error: { code: 'teapot', message: 'x' } })).toBe(false);
+    expect(isErrorBody({ error: { code: 'internal' } })).toBe(false);
+    expect(isErrorBody('internal')).toBe(false);
+    expect(httpStatusOf('payload_too_large' satisfies ErrorCode)).toBe(413);
+  });
+
+  it('marks protocol errors as wire errors with their code', () => {
+    const err = new VersionConflictError('42', 3, 5);
+    expect(isWireError(err)).toBe(true);
+    expect(err.code).toBe('version_conflict');
+    expect(err.name).toBe('VersionConflictError');
+    expect(err.message).toBe('item 42 is at version 5, not 3');
+    expect(isWireError(new Error('x'))).toBe(false);
+  });
+});
