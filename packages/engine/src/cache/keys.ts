@@ -1,0 +1,21 @@
+import { formatLongId } from '@keylane/protocol';
+
+/**
+ * The Redis keys of one id. All share the hash tag `{<prefix>:<id>}`, so they live in one
+ * slot and one Lua script may touch them all, also on Redis Cluster.
+ */
+export interface ItemKeys {
+  /** The cached item (JSON), or the tombstone for "no row". */
+  readonly value: string;
+  /** The fill lease: a random token, PX leaseTtlMs. */
+  readonly lease: string;
+  /** Write markers: a sorted set of writer tokens scored by their expiry (Redis ms). */
+  readonly writes: string;
+  /** The `locked` strategy's per-key mutex. */
+  readonly lock: string;
+}
+
+export function itemKeys(prefix: string, id: bigint): ItemKeys {
+  const tag = `{${prefix}:${formatLongId(id)}}`;
+  return { value: `${tag}:v`, lease: `${tag}:lease`, writes: `${tag}:w`, lock: `${tag}:lock` };
+}

@@ -1,0 +1,114 @@
+import { OverloadedError, UnavailableError } from '@keylane/protocol';
+import PQueue from 'p-queue';
+import pg from 'pg';
+import type { LaneStats } from '../types.js';
+
+export interface LaneOptions {
+  index: number;
+  connectionString: string;
+  maxQueue: number;
+  /** Called when the lane's connection reports an error (for the stats). */
+  onDbError: (err: unknown) => void;
+}
+
+/**
+ * One keyed DB connection with a concurrency-1 queue. The queue, not the socket, is what
+ * serializes a key's work: when the connection breaks the lane opens a new one before its
+ * next job and keeps every queued job in order.
+ */
+export class Lane {
+  readonly index: number;
+  private readonly queue = new PQueue({ concurrency: 1 });
+  private current: pg.Client;
+  private healthy = false;
+  private connecting: Promise<void> | undefined;
+  /** True until `connect()` was called on `current`. */
+  private fresh = true;
+
+  constructor(private readonly options: LaneOptions) {
+    this.index = options.index;
+    this.current = this.newClient();
+  }
+
+  /** The connection the lane uses now (replaced after a break). */
+  get client(): pg.Client {
+    return this.current;
+  }
+
+  get connected(): boolean {
+    return this.healthy;
+  }
+
+  /** Opens the first connection; `createEngine` fails if this fails. */
+  async start(): Promise<void> {
+    await this.ensureConnected();
+  }
+
+  /**
+   * Queues `job` behind this lane's earlier jobs. Refuses with `OverloadedError` when
+   * `maxQueue` jobs already wait, so a stuck lane cannot grow memory without bound.
+   */
+  run<T>(job: (client: pg.Client) => Promise<T>): Promise<T> {
+    if (this.queue.size >= this.options.maxQueue) {
+      return Promise.reject(
+        new OverloadedError(`lane ${this.index} has ${this.queue.size} queued jobs (maxQueuePerLane)`),
+      );
+    }
+    return this.queue.add(async () => {
+      await this.ensureConnected();
+      return job(this.current);
+    });
+  }
+
+  stats(): LaneStats {
+    return { index: this.index, queued: this.queue.size, running: this.queue.pending > 0, connected: this.healthy };
+  }
+
+  /** Resolves when every queued job has finished. */
+  async drain(): Promise<void> {
+    await this.queue.onIdle();
+  }
+
+  async close(): Promise<void> {
+    await this.drain();
+    this.healthy = false;
+    await this.current.end().catch(() => undefined);
+  }
+
+  private newClient(): pg.Client {
+    const client = new pg.Client({ connectionString: this.options.connectionString });
+    // A broken socket emits 'error' outside any query; unhandled it would crash the process.
+    client.on('error', (err) => {
+      if (client === this.current) this.healthy = false;
+      this.options.onDbError(err);
+    });
+    client.on('end', () => {
+      if (client === this.current) this.healthy = false;
+    });
+    return client;
+  }
+
+  private async ensureConnected(): Promise<void> {
+    if (this.healthy) return;
+    this.connecting ??= this.reconnect().finally(() => {
+      this.connecting = undefined;
+    });
+    await this.connecting;
+  }
+
+  private async reconnect(): Promise<void> {
+    if (!this.fresh) {
+      // A pg.Client connects once; after a break (or a failed attempt) the lane needs a new one.
+      const old = this.current;
+      this.current = this.newClient();
+      void old.end().catch(() => undefined);
+    }
+    this.fresh = false;
+    try {
+      await this.current.connect();
+      this.healthy = true;
+    } catch (err) {
+      throw new UnavailableError(`lane ${this.index} could not connect to Postgres`, { cause: err });
+    }
+  }
+}

@@ -1,0 +1,71 @@
+import type { Item } from '@keylane/protocol';
+import type pg from 'pg';
+import { newToken } from '../cache/cache.js';
+import { LeaseCode } from '../cache/scripts.js';
+import { SerialStrategy } from './serial.js';
+import { dbRead, runMutation, sleep, WriteExpiredError, type Mutation } from './strategy.js';
+
+/**
+ * Serial plus the Redis guard (README "Guard protocol"): misses fill only under a lease
+ * that no write has disturbed, writes run under a marker whose deadline the DB statement
+ * itself enforces. The cache then stays absent-or-equal to the DB even when two engines
+ * handle one key at once; the lanes make that cheap (no lease contention, one DB read per
+ * burst of misses).
+ */
+export class SerialGuardedStrategy extends SerialStrategy {
+  override readonly name = 'serial-guarded' as const;
+
+  protected override async missInLane(client: pg.Client, id: bigint): Promise<Item | null> {
+    const { counters } = this.ctx;
+    let lease: { code: LeaseCode; token: string };
+    try {
+      lease = await this.ctx.cache.lease(id);
+    } catch {
+      return dbRead(this.ctx, client, id);
+    }
+    switch (lease.code) {
+      case LeaseCode.WriteInProgress:
+        counters.leases.writeInProgress += 1;
+        return dbRead(this.ctx, client, id);
+      case LeaseCode.Busy:
+        // Another engine holds the lease (in one engine the lane already serializes misses).
+        // Reading the DB without filling answers now instead of waiting on a peer that may
+        // be stalled; the holder's fill serves the next reads.
+        counters.leases.busy += 1;
+        return dbRead(this.ctx, client, id);
+      case LeaseCode.Granted:
+        break;
+    }
+    counters.leases.granted += 1;
+    const item = await dbRead(this.ctx, client, id);
+    await sleep(this.ctx.options.chaos.fillDelayMs);
+    try {
+      if (await this.ctx.cache.fill(id, lease.token, item)) counters.fills += 1;
+      else counters.fillsRejected += 1;
+    } catch {
+      // Redis failed the fill: the lease expires on its own, the reader has its answer.
+    }
+    return item;
+  }
+
+  override mutate<T>(id: bigint, mutation: Mutation<T>): Promise<T> {
+    return this.ctx.lanes.run(id, async (client) => {
+      const { options } = this.ctx;
+      const token = newToken();
+      // Throws UnavailableError if Redis is down: the DB is not touched without a marker.
+      const redisNow = await this.ctx.cache.beginWrite(id, token);
+      const deadlineMs = redisNow + options.markerTtlMs - options.markerMarginMs;
+      await sleep(options.chaos.writeDelayMs);
+      const result = await runMutation(this.ctx, client, mutation, deadlineMs);
+      // An unknown outcome keeps the marker: the statement may still commit until its
+      // deadline, and the marker must outlive that. It expires on its own.
+      const removeMarker = result.ok || result.outcomeKnown;
+      await this.ctx.cache.endWrite(id, token, removeMarker).catch(() => {
+        // The marker expires by itself; until then misses read the DB without filling.
+      });
+      if (result.ok) return result.value;
+      if (result.error instanceof WriteExpiredError) this.ctx.counters.writesExpired += 1;
+      throw result.error;
+    });
+  }
+}
