@@ -1,0 +1,58 @@
+import type { ConvergenceResult } from './convergence.js';
+import { VIOLATION_KINDS, type CheckResult, type Violation, type ViolationKind } from './linearizability.js';
+
+/** Violations counted by kind, every kind present (0 when none). */
+export function countByKind(violations: Iterable<Violation>): Record<ViolationKind, number> {
+  const counts = Object.fromEntries(VIOLATION_KINDS.map((k) => [k, 0])) as Record<ViolationKind, number>;
+  for (const v of violations) counts[v.kind]++;
+  return counts;
+}
+
+export function formatViolation(v: Violation): string {
+  return `[${v.kind}] ${v.message}`;
+}
+
+export interface FormatOptions {
+  /** Violations (or diverged keys) listed in full; the rest are counted. @default 10 */
+  limit?: number;
+}
+
+function limitOf(options: FormatOptions): number {
+  const limit = options.limit ?? 10;
+  if (!Number.isInteger(limit) || limit < 0) throw new TypeError(`options.limit must be a non-negative integer, got ${limit}`);
+  return limit;
+}
+
+const n = (x: number): string => x.toLocaleString('en-US');
+
+/**
+ * A few lines for a terminal, e.g.
+ * ```
+ * linearizability: 3 violations in 1,000 keys / 20,000 ops (2 stale-read, 1 order)
+ *   [stale-read] key 42: read by p3 -> "v1" [...] began after ...
+ * ```
+ */
+export function formatCheckResult(result: CheckResult, options: FormatOptions = {}): string {
+  const limit = limitOf(options);
+  const scope = `${n(result.keysChecked)} keys / ${n(result.opsChecked)} ops`;
+  if (result.ok) return `linearizability: ok (${scope})`;
+  const counts = countByKind(result.violations);
+  const kinds = VIOLATION_KINDS.filter((k) => counts[k] > 0)
+    .map((k) => `${n(counts[k])} ${k}`)
+    .join(', ');
+  const total = result.violations.length;
+  const lines = [`linearizability: ${n(total)} violation${total === 1 ? '' : 's'} in ${scope} (${kinds})`];
+  for (const v of result.violations.slice(0, limit)) lines.push(`  ${formatViolation(v)}`);
+  if (total > limit) lines.push(`  ... and ${n(total - limit)} more`);
+  return lines.join('\n');
+}
+
+export function formatConvergenceResult(result: ConvergenceResult, options: FormatOptions = {}): string {
+  const limit = limitOf(options);
+  if (result.ok) return `convergence: ok (${n(result.keysChecked)} keys)`;
+  const total = result.diverged.length;
+  const lines = [`convergence: ${n(total)} of ${n(result.keysChecked)} keys diverged`];
+  for (const d of result.diverged.slice(0, limit)) lines.push(`  ${d.message}`);
+  if (total > limit) lines.push(`  ... and ${n(total - limit)} more`);
+  return lines.join('\n');
+}
