@@ -1,0 +1,420 @@
+import { EventEmitter } from 'node:events';
+import type { IncomingHttpHeaders } from 'node:http';
+import {
+  formatLongId,
+  itemPath,
+  parseLongId,
+  routingKey,
+  type Item,
+  type KeylaneError,
+  type LongIdInput,
+  type PutItemBody,
+} from '@keylane/protocol';
+import {
+  ClientClosedError,
+  ConnectionError,
+  InvalidOptionsError,
+  NoHealthyInstanceError,
+  RequestTimeoutError,
+  ServiceError,
+} from '../core/errors.js';
+import { resolveOptions, type ClientOptions, type ResolvedOptions } from '../core/options.js';
+import { describeError } from '../pool/health-checker.js';
+import type { Instance, InstanceState, ServiceConnection } from '../pool/instance.js';
+import { InstanceSet } from '../pool/instance-set.js';
+import type { RoutingStrategy } from '../routing/router.js';
+import { errorFromAnswer, parseErrorBody, type FailedAnswer } from './response-errors.js';
+import { TransportFailure, classifyTransportError } from './transport-failure.js';
+
+/** Events a client emits, each exactly once per transition of one instance. */
+export interface ClientEvents {
+  /** The instance became healthy and now receives keys. */
+  'instance-up': [instanceId: string];
+  /** The instance became unhealthy (or failed its first probe); its keys moved to the others. */
+  'instance-down': [instanceId: string, reason: string];
+}
+
+export interface RequestOptions {
+  /** Aborts the call; the promise then rejects with the signal's `reason`. */
+  signal?: AbortSignal;
+}
+
+export interface PutOptions extends RequestOptions {
+  /** Write only if the item is at this version; `0` means it must not exist yet. */
+  ifVersion?: number;
+}
+
+export interface InstanceStats {
+  id: string;
+  url: string;
+  state: InstanceState;
+  consecutiveFailures: number;
+  consecutiveSuccesses: number;
+  probes: { ok: number; failed: number };
+  requests: { ok: number; failed: number; connectionFailures: number };
+  /** Why the instance last failed a probe or a request, if it ever did. */
+  lastFailure: string | null;
+  /** The instance's undici `Pool` stats at this moment. */
+  pool: { connected: number; free: number; pending: number; queued: number; running: number; size: number };
+}
+
+export interface ClientStats {
+  routing: RoutingStrategy;
+  /** Healthy instance ids in routing order (sorted). */
+  healthy: string[];
+  /** Every instance, sorted by id. */
+  instances: InstanceStats[];
+}
+
+/** The outcome of one answered request, decided per operation. */
+type Answer<T> = { readonly value: T } | { readonly error: KeylaneError };
+
+interface Operation<T> {
+  readonly method: 'GET' | 'PUT' | 'DELETE';
+  readonly path: string;
+  readonly body?: string;
+  /** May be sent twice: only after a connection failure, and only reads. */
+  readonly idempotent: boolean;
+  answer(status: number, text: string, headers: IncomingHttpHeaders, instance: Instance): Answer<T>;
+}
+
+interface ReadyWaiter {
+  resolve(): void;
+  reject(err: Error): void;
+  timer: NodeJS.Timeout;
+}
+
+const JSON_HEADERS = { accept: 'application/json' } as const;
+const PUT_HEADERS = { accept: 'application/json', 'content-type': 'application/json' } as const;
+
+/**
+ * A health-checked connection pool per item-service instance and the routing that sends
+ * every key to the same healthy instance in every caller. Create it with `createClient`.
+ */
+export class KeylaneClient extends EventEmitter<ClientEvents> {
+  readonly #options: ResolvedOptions;
+  readonly #set: InstanceSet;
+  readonly #readyWaiters = new Set<ReadyWaiter>();
+  #closing: Promise<void> | undefined;
+
+  constructor(options: ClientOptions) {
+    super();
+    this.#options = resolveOptions(options);
+    this.#set = new InstanceSet(this.#options, {
+      transition: (instance, _previous, reason) => this.#onTransition(instance, reason),
+    });
+    // Membership goes through the same door a discovery source will use.
+    void this.#set.setInstances(this.#options.instances);
+  }
+
+  /** The routing strategy in use. */
+  get routing(): RoutingStrategy {
+    return this.#options.routing;
+  }
+
+  /**
+   * Resolves once every instance has answered its first probe and at least one is healthy.
+   * Rejects with `NoHealthyInstanceError` after `readyTimeoutMs`.
+   */
+  ready(): Promise<void> {
+    if (this.#closing !== undefined) return Promise.reject(new ClientClosedError());
+    if (this.#isReady()) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const waiter: ReadyWaiter = {
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          this.#readyWaiters.delete(waiter);
+          reject(
+            new NoHealthyInstanceError(
+              `not ready after ${this.#options.readyTimeoutMs} ms: ${describeStates(this.#set.list())}`,
+            ),
+          );
+        }, this.#options.readyTimeoutMs),
+      };
+      this.#readyWaiters.add(waiter);
+    });
+  }
+
+  /**
+   * The healthy instance that owns `longId`, chosen by the routing strategy. Synchronous and
+   * allocation-free apart from the key itself. Throws `InvalidKeyError` for a bad key and
+   * `NoHealthyInstanceError` when no instance is healthy.
+   */
+  getServiceConnection(longId: LongIdInput): ServiceConnection {
+    if (this.#closing !== undefined) throw new ClientClosedError();
+    return this.#set.route(routingKey(parseLongId(longId))).connection;
+  }
+
+  /** Healthy instance ids, sorted (the order routing uses). */
+  healthyInstances(): string[] {
+    return [...this.#set.healthyIds()];
+  }
+
+  /** The item, or `null` when it does not exist. */
+  async get(id: LongIdInput, options: RequestOptions = {}): Promise<Item | null> {
+    const key = parseLongId(id);
+    return this.#execute<Item | null>(
+      {
+        method: 'GET',
+        path: itemPath(key),
+        idempotent: true,
+        answer: (status, text, headers, instance) => {
+          if (status === 200) return readItem(text, status, instance);
+          if (status === 404 && parseErrorBody(text)?.code === 'not_found') return { value: null };
+          return { error: errorFromAnswer(failed(instance, status, text, headers, key, undefined)) };
+        },
+      },
+      key,
+      checkSignal(options),
+    );
+  }
+
+  /** Writes the item and returns it with its new version. */
+  async put(id: LongIdInput, value: unknown, options: PutOptions = {}): Promise<Item> {
+    const key = parseLongId(id);
+    const { ifVersion } = options;
+    if (ifVersion !== undefined && (!Number.isSafeInteger(ifVersion) || ifVersion < 0)) {
+      throw new InvalidOptionsError('ifVersion', `expected a non-negative integer, got ${String(ifVersion)}`);
+    }
+    const request: PutItemBody = ifVersion === undefined ? { value } : { value, ifVersion };
+    return this.#execute<Item>(
+      {
+        method: 'PUT',
+        path: itemPath(key),
+        body: encodeBody(request),
+        idempotent: false,
+        answer: (status, text, headers, instance) =>
+          status === 200
+            ? readItem(text, status, instance)
+            : { error: errorFromAnswer(failed(instance, status, text, headers, key, ifVersion)) },
+      },
+      key,
+      checkSignal(options),
+    );
+  }
+
+  /** Deletes the item; `false` when it did not exist. */
+  async delete(id: LongIdInput, options: RequestOptions = {}): Promise<boolean> {
+    const key = parseLongId(id);
+    return this.#execute<boolean>(
+      {
+        method: 'DELETE',
+        path: itemPath(key),
+        idempotent: false,
+        answer: (status, text, headers, instance) => {
+          if (status === 204 || status === 200) return { value: true };
+          if (status === 404 && parseErrorBody(text)?.code === 'not_found') return { value: false };
+          return { error: errorFromAnswer(failed(instance, status, text, headers, key, undefined)) };
+        },
+      },
+      key,
+      checkSignal(options),
+    );
+  }
+
+  /** A snapshot of every instance's state, counters and pool. */
+  stats(): ClientStats {
+    return {
+      routing: this.#options.routing,
+      healthy: this.healthyInstances(),
+      instances: this.#set.list().map((instance) => {
+        const pool = instance.pool.stats;
+        return {
+          id: instance.id,
+          url: instance.url,
+          state: instance.state,
+          consecutiveFailures: instance.consecutiveFailures,
+          consecutiveSuccesses: instance.consecutiveSuccesses,
+          probes: { ok: instance.probesOk, failed: instance.probesFailed },
+          requests: {
+            ok: instance.requestsOk,
+            failed: instance.requestsFailed,
+            connectionFailures: instance.connectionFailures,
+          },
+          lastFailure: instance.lastReason,
+          pool: {
+            connected: pool.connected,
+            free: pool.free,
+            pending: pool.pending,
+            queued: pool.queued,
+            running: pool.running,
+            size: pool.size,
+          },
+        };
+      }),
+    };
+  }
+
+  /** Stops probing and closes every pool once its requests in flight are done. Idempotent. */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    for (const waiter of this.#readyWaiters) {
+      clearTimeout(waiter.timer);
+      waiter.reject(new ClientClosedError());
+    }
+    this.#readyWaiters.clear();
+    await this.#set.close();
+  }
+
+  async #execute<T>(operation: Operation<T>, key: bigint, callerSignal: AbortSignal | undefined): Promise<T> {
+    if (this.#closing !== undefined) throw new ClientClosedError();
+    callerSignal?.throwIfAborted();
+    const routeKey = routingKey(key);
+    const { requestTimeoutMs } = this.#options;
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(), requestTimeoutMs);
+    const signal = callerSignal === undefined ? deadline.signal : AbortSignal.any([deadline.signal, callerSignal]);
+    let instance = this.#set.route(routeKey);
+    try {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await this.#attempt(operation, instance, signal);
+        } catch (err) {
+          if (callerSignal?.aborted === true) throw callerSignal.reason;
+          if (deadline.signal.aborted) throw new RequestTimeoutError(instance.id, requestTimeoutMs, { cause: err });
+          if (!(err instanceof TransportFailure)) throw err;
+          const failure = new ConnectionError(instance.id, err.sent, { cause: err.cause });
+          this.#set.reportConnectionFailure(instance, describeError(err.cause));
+          // Reads are safe to repeat; a write only when it surely never left this process.
+          if (attempt > 1 || (!operation.idempotent && err.sent)) throw failure;
+          try {
+            instance = this.#set.route(routeKey);
+          } catch (noneLeft) {
+            if (noneLeft instanceof NoHealthyInstanceError) throw failure;
+            throw noneLeft;
+          }
+        }
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async #attempt<T>(operation: Operation<T>, instance: Instance, signal: AbortSignal): Promise<T> {
+    let status: number;
+    let headers: IncomingHttpHeaders;
+    let text: string;
+    try {
+      const response = await instance.pool.request({
+        method: operation.method,
+        path: operation.path,
+        headers: operation.body === undefined ? JSON_HEADERS : PUT_HEADERS,
+        body: operation.body ?? null,
+        signal,
+      });
+      status = response.statusCode;
+      headers = response.headers;
+      text = await response.body.text();
+    } catch (err) {
+      if (signal.aborted) throw err;
+      const kind = classifyTransportError(err);
+      if (kind !== null) throw new TransportFailure(kind, err);
+      instance.requestsFailed++;
+      throw new ConnectionError(instance.id, true, { cause: err });
+    }
+    const answer = operation.answer(status, text, headers, instance);
+    if ('value' in answer) {
+      instance.requestsOk++;
+      return answer.value;
+    }
+    instance.requestsFailed++;
+    // An overloaded lane is one hot key's backpressure, not a sick instance: marking the
+    // instance down would push that key's load onto the next one.
+    if (status >= 500 && answer.error.code !== 'overloaded') {
+      this.#set.reportServerError(instance, `${operation.method} answered ${status} (${answer.error.code})`);
+    }
+    throw answer.error;
+  }
+
+  #onTransition(instance: Instance, reason: string): void {
+    try {
+      if (instance.state === 'healthy') this.emit('instance-up', instance.id);
+      else if (instance.state === 'unhealthy') this.emit('instance-down', instance.id, reason);
+    } catch (err) {
+      // A throwing listener must not break health tracking; surface it as a sync emit would.
+      process.nextTick(() => {
+        throw err;
+      });
+    }
+    if (this.#readyWaiters.size > 0 && this.#isReady()) {
+      for (const waiter of this.#readyWaiters) {
+        clearTimeout(waiter.timer);
+        waiter.resolve();
+      }
+      this.#readyWaiters.clear();
+    }
+  }
+
+  #isReady(): boolean {
+    return this.#set.settled() && this.#set.healthyIds().length > 0;
+  }
+}
+
+/** Creates a client and starts health checking at once; `await client.ready()` before routing. */
+export function createClient(options: ClientOptions): KeylaneClient {
+  return new KeylaneClient(options);
+}
+
+function readItem(text: string, status: number, instance: Instance): Answer<Item> {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  if (isItem(json)) return { value: json };
+  return { error: new ServiceError(instance.id, status, null, 'the answer is not an item') };
+}
+
+function isItem(value: unknown): value is Item {
+  if (typeof value !== 'object' || value === null) return false;
+  const { id, version } = value as { id?: unknown; version?: unknown };
+  return typeof id === 'string' && typeof version === 'number' && 'value' in value;
+}
+
+function failed(
+  instance: Instance,
+  status: number,
+  body: string,
+  headers: IncomingHttpHeaders,
+  key: bigint,
+  ifVersion: number | undefined,
+): FailedAnswer {
+  const retryAfter: unknown = headers['retry-after'];
+  return {
+    instanceId: instance.id,
+    status,
+    body,
+    retryAfter: typeof retryAfter === 'string' ? retryAfter : Array.isArray(retryAfter) ? String(retryAfter[0]) : undefined,
+    id: formatLongId(key),
+    ifVersion,
+  };
+}
+
+function encodeBody(body: PutItemBody): string {
+  if (body.value === undefined) {
+    throw new InvalidOptionsError('value', 'expected a JSON value, got undefined');
+  }
+  try {
+    return JSON.stringify(body);
+  } catch (err) {
+    throw new InvalidOptionsError('value', `not serializable as JSON: ${describeError(err)}`);
+  }
+}
+
+function checkSignal(options: RequestOptions): AbortSignal | undefined {
+  const { signal } = options;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw new InvalidOptionsError('signal', 'expected an AbortSignal');
+  }
+  return signal;
+}
+
+function describeStates(instances: readonly Instance[]): string {
+  return instances.map((i) => `${i.id}=${i.state}${i.lastReason === null ? '' : ` (${i.lastReason})`}`).join(', ');
+}

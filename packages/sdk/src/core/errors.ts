@@ -1,0 +1,104 @@
+import { KeylaneError, type ErrorCode } from '@keylane/protocol';
+
+// The SDK's own errors. Every one extends protocol's KeylaneError and carries a stable
+// `code`: match on `error.code`, never on `error.message`. Transport errors keep the
+// underlying undici or system error as `cause`.
+
+/** `createClient` (or a per-call option) was given a value it cannot use. */
+export class InvalidOptionsError extends KeylaneError {
+  declare readonly code: 'invalid_options';
+  /** The option's path as a caller writes it, e.g. `healthCheck.intervalMs`. */
+  readonly option: string;
+
+  constructor(option: string, message: string) {
+    super('invalid_options', `invalid option ${option}: ${message}`);
+    this.option = option;
+  }
+}
+
+/** No instance is healthy, so no key can be routed. The SDK never routes to a sick instance. */
+export class NoHealthyInstanceError extends KeylaneError {
+  declare readonly code: 'no_healthy_instance';
+
+  constructor(message = 'no healthy instance to route to', options?: ErrorOptions) {
+    super('no_healthy_instance', message, options);
+  }
+}
+
+/** The request did not finish within `requestTimeoutMs`; it may or may not have been applied. */
+export class RequestTimeoutError extends KeylaneError {
+  declare readonly code: 'request_timeout';
+  readonly timeoutMs: number;
+  readonly instanceId: string;
+
+  constructor(instanceId: string, timeoutMs: number, options?: ErrorOptions) {
+    super('request_timeout', `request to instance ${instanceId} timed out after ${timeoutMs} ms`, options);
+    this.timeoutMs = timeoutMs;
+    this.instanceId = instanceId;
+  }
+}
+
+/**
+ * The connection to an instance failed (refused, reset, closed mid-response). `sent` tells
+ * whether the request may have reached the service: when `false` it surely did not, so a
+ * write was not applied.
+ */
+export class ConnectionError extends KeylaneError {
+  declare readonly code: 'connection_failed';
+  readonly instanceId: string;
+  readonly sent: boolean;
+
+  constructor(instanceId: string, sent: boolean, options?: ErrorOptions) {
+    const detail = describeCause(options?.cause);
+    super(
+      'connection_failed',
+      `connection to instance ${instanceId} failed${sent ? '' : ' before the request was sent'}${detail}`,
+      options,
+    );
+    this.instanceId = instanceId;
+    this.sent = sent;
+  }
+}
+
+/**
+ * The service answered with a status the SDK does not turn into a more specific error.
+ * `serviceCode` is the protocol error code from the body, or `null` when the body had none.
+ */
+export class ServiceError extends KeylaneError {
+  declare readonly code: 'service_error';
+  readonly status: number;
+  readonly serviceCode: ErrorCode | null;
+  readonly instanceId: string;
+
+  constructor(
+    instanceId: string,
+    status: number,
+    serviceCode: ErrorCode | null,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(
+      'service_error',
+      `instance ${instanceId} answered ${status}${serviceCode === null ? '' : ` ${serviceCode}`}: ${message}`,
+      options,
+    );
+    this.status = status;
+    this.serviceCode = serviceCode;
+    this.instanceId = instanceId;
+  }
+}
+
+/** The client was closed; it sends nothing more. */
+export class ClientClosedError extends KeylaneError {
+  declare readonly code: 'client_closed';
+
+  constructor() {
+    super('client_closed', 'the client is closed');
+  }
+}
+
+function describeCause(cause: unknown): string {
+  if (!(cause instanceof Error)) return '';
+  const code = (cause as { code?: unknown }).code;
+  return typeof code === 'string' ? ` (${code})` : ` (${cause.message})`;
+}

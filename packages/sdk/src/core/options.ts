@@ -1,0 +1,254 @@
+import { HEALTH_READY_PATH } from '@keylane/protocol';
+import { InvalidOptionsError } from './errors.js';
+import type { RoutingStrategy } from '../routing/router.js';
+
+/** One item-service instance: a bare origin (the id is the string itself) or an id and a URL. */
+export type InstanceSpec = string | { readonly id: string; readonly url: string };
+
+export interface HealthCheckOptions {
+  /**
+   * The path probed on each instance; any answer other than 200 is a failure.
+   * @default '/healthz/ready'
+   */
+  path?: string;
+  /**
+   * Time between the starts of two probes of one instance.
+   * @default 1000
+   */
+  intervalMs?: number;
+  /**
+   * A probe that has no status line within this time fails.
+   * @default 500
+   */
+  timeoutMs?: number;
+  /**
+   * Consecutive failures (probes, or 5xx answers to real requests) that mark a healthy instance down.
+   * @default 2
+   */
+  unhealthyThreshold?: number;
+  /**
+   * Consecutive successful probes that bring a down instance back.
+   * @default 2
+   */
+  healthyThreshold?: number;
+}
+
+export const DEFAULT_HEALTH_CHECK_OPTIONS: Readonly<Required<HealthCheckOptions>> = Object.freeze({
+  path: HEALTH_READY_PATH,
+  intervalMs: 1000,
+  timeoutMs: 500,
+  unhealthyThreshold: 2,
+  healthyThreshold: 2,
+});
+
+export interface ClientOptions {
+  /** The fleet. Ids must be unique; the order does not matter for routing. */
+  instances: readonly InstanceSpec[];
+  /**
+   * How a key picks an instance among the healthy ones (see README, "Routing").
+   * @default 'modulo'
+   */
+  routing?: RoutingStrategy;
+  /** Active health checking; see {@link HealthCheckOptions} for each field's default. */
+  healthCheck?: HealthCheckOptions;
+  /**
+   * Size of each instance's undici `Pool` (the connections requests may use at once).
+   * @default 16
+   */
+  connectionsPerInstance?: number;
+  /**
+   * Deadline for one `get`/`put`/`delete`, retry included.
+   * @default 2000
+   */
+  requestTimeoutMs?: number;
+  /**
+   * How long `ready()` waits for the first health round to find a healthy instance.
+   * @default 5000
+   */
+  readyTimeoutMs?: number;
+}
+
+export const DEFAULT_CLIENT_OPTIONS = Object.freeze({
+  routing: 'modulo',
+  connectionsPerInstance: 16,
+  requestTimeoutMs: 2000,
+  readyTimeoutMs: 5000,
+} as const satisfies Omit<Required<ClientOptions>, 'instances' | 'healthCheck'>);
+
+export interface ResolvedInstance {
+  readonly id: string;
+  /** The origin (`http://host:port`), with no path. */
+  readonly url: string;
+}
+
+export interface ResolvedOptions {
+  readonly instances: readonly ResolvedInstance[];
+  readonly routing: RoutingStrategy;
+  readonly healthCheck: Readonly<Required<HealthCheckOptions>>;
+  readonly connectionsPerInstance: number;
+  readonly requestTimeoutMs: number;
+  readonly readyTimeoutMs: number;
+}
+
+const CLIENT_KEYS = new Set<string>([
+  'instances',
+  'routing',
+  'healthCheck',
+  'connectionsPerInstance',
+  'requestTimeoutMs',
+  'readyTimeoutMs',
+]);
+const HEALTH_KEYS = new Set<string>(Object.keys(DEFAULT_HEALTH_CHECK_OPTIONS));
+const ROUTING_STRATEGIES: readonly string[] = ['modulo', 'consistent'];
+// Above this a timer would overflow setTimeout's 32-bit delay and fire at once.
+const MAX_MS = 2 ** 31 - 1;
+
+/** Checks every option one by one and fills in defaults; throws {@link InvalidOptionsError}. */
+export function resolveOptions(options: unknown): ResolvedOptions {
+  if (!isPlainObject(options)) {
+    throw new InvalidOptionsError('options', `expected an object, got ${typeName(options)}`);
+  }
+  rejectUnknownKeys(options, CLIENT_KEYS, '');
+  const instances = resolveInstances(options.instances);
+
+  const routing = options.routing ?? DEFAULT_CLIENT_OPTIONS.routing;
+  if (typeof routing !== 'string' || !ROUTING_STRATEGIES.includes(routing)) {
+    throw new InvalidOptionsError('routing', `expected 'modulo' or 'consistent', got ${show(routing)}`);
+  }
+
+  const health = options.healthCheck ?? {};
+  if (!isPlainObject(health)) {
+    throw new InvalidOptionsError('healthCheck', `expected an object, got ${typeName(health)}`);
+  }
+  rejectUnknownKeys(health, HEALTH_KEYS, 'healthCheck.');
+  const path = health.path ?? DEFAULT_HEALTH_CHECK_OPTIONS.path;
+  if (typeof path !== 'string' || !path.startsWith('/') || /[\s?#]/.test(path)) {
+    throw new InvalidOptionsError(
+      'healthCheck.path',
+      `expected an absolute path without query or spaces, like '/healthz/ready', got ${show(path)}`,
+    );
+  }
+  const healthCheck = Object.freeze({
+    path,
+    intervalMs: integer(health.intervalMs, 'healthCheck.intervalMs', DEFAULT_HEALTH_CHECK_OPTIONS.intervalMs, 1, MAX_MS),
+    timeoutMs: integer(health.timeoutMs, 'healthCheck.timeoutMs', DEFAULT_HEALTH_CHECK_OPTIONS.timeoutMs, 1, MAX_MS),
+    unhealthyThreshold: integer(
+      health.unhealthyThreshold,
+      'healthCheck.unhealthyThreshold',
+      DEFAULT_HEALTH_CHECK_OPTIONS.unhealthyThreshold,
+      1,
+      1000,
+    ),
+    healthyThreshold: integer(
+      health.healthyThreshold,
+      'healthCheck.healthyThreshold',
+      DEFAULT_HEALTH_CHECK_OPTIONS.healthyThreshold,
+      1,
+      1000,
+    ),
+  });
+
+  return Object.freeze({
+    instances,
+    routing: routing as RoutingStrategy,
+    healthCheck,
+    connectionsPerInstance: integer(
+      options.connectionsPerInstance,
+      'connectionsPerInstance',
+      DEFAULT_CLIENT_OPTIONS.connectionsPerInstance,
+      1,
+      4096,
+    ),
+    requestTimeoutMs: integer(options.requestTimeoutMs, 'requestTimeoutMs', DEFAULT_CLIENT_OPTIONS.requestTimeoutMs, 1, MAX_MS),
+    readyTimeoutMs: integer(options.readyTimeoutMs, 'readyTimeoutMs', DEFAULT_CLIENT_OPTIONS.readyTimeoutMs, 1, MAX_MS),
+  });
+}
+
+/** Validates an instance list; also the entry point a later discovery source feeds. */
+export function resolveInstances(value: unknown, option = 'instances'): readonly ResolvedInstance[] {
+  if (!Array.isArray(value) || value.length === 0) {
+    throw new InvalidOptionsError(option, `expected a non-empty array of URLs or { id, url }, got ${typeName(value)}`);
+  }
+  const seen = new Set<string>();
+  const out: ResolvedInstance[] = [];
+  (value as unknown[]).forEach((spec, i) => {
+    const name = `${option}[${i}]`;
+    let id: unknown;
+    let url: unknown;
+    if (typeof spec === 'string') {
+      id = spec;
+      url = spec;
+    } else if (isPlainObject(spec)) {
+      rejectUnknownKeys(spec, new Set(['id', 'url']), `${name}.`);
+      id = spec.id;
+      url = spec.url;
+    } else {
+      throw new InvalidOptionsError(name, `expected a URL string or { id, url }, got ${typeName(spec)}`);
+    }
+    if (typeof id !== 'string' || id.length === 0) {
+      throw new InvalidOptionsError(`${name}.id`, `expected a non-empty string, got ${show(id)}`);
+    }
+    if (seen.has(id)) {
+      throw new InvalidOptionsError(name, `duplicate instance id ${JSON.stringify(id)}`);
+    }
+    seen.add(id);
+    out.push(Object.freeze({ id, url: originOf(url, typeof spec === 'string' ? name : `${name}.url`) }));
+  });
+  return Object.freeze(out);
+}
+
+function originOf(value: unknown, option: string): string {
+  if (typeof value !== 'string') {
+    throw new InvalidOptionsError(option, `expected an http(s) URL string, got ${typeName(value)}`);
+  }
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new InvalidOptionsError(option, `not a URL: ${show(value)}`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new InvalidOptionsError(option, `expected an http: or https: URL, got ${show(value)}`);
+  }
+  // The SDK owns the paths (/v1/items/..., the probe path); a base path would be silently dropped.
+  if ((url.pathname !== '/' && url.pathname !== '') || url.search !== '' || url.hash !== '' || url.username !== '') {
+    throw new InvalidOptionsError(option, `expected a bare origin like 'http://10.0.0.5:8080', got ${show(value)}`);
+  }
+  return url.origin;
+}
+
+function integer(value: unknown, option: string, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new InvalidOptionsError(option, `expected an integer in [${min}, ${max}], got ${show(value)}`);
+  }
+  return value;
+}
+
+function rejectUnknownKeys(object: Record<string, unknown>, known: ReadonlySet<string>, prefix: string): void {
+  for (const key of Object.keys(object)) {
+    if (!known.has(key)) {
+      throw new InvalidOptionsError(
+        `${prefix}${key}`,
+        `unknown option; expected one of ${[...known].map((k) => prefix + k).join(', ')}`,
+      );
+    }
+  }
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function typeName(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return typeof value === 'string' ? show(value) : typeof value;
+}
+
+function show(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 64 ? `${value.slice(0, 64)}…` : value);
+  if (typeof value === 'bigint') return `${value}n`;
+  if (typeof value === 'object' && value !== null) return Array.isArray(value) ? 'an array' : 'an object';
+  return String(value);
+}

@@ -1,0 +1,34 @@
+export { createClient, KeylaneClient } from './client/keylane-client.js';
+export type { ClientEvents, ClientStats, InstanceStats, PutOptions, RequestOptions } from './client/keylane-client.js';
+export { createRouter, type Router, type RoutingStrategy } from './routing/router.js';
+export { RING_POINTS_PER_INSTANCE } from './routing/consistent-ring.js';
+export type { InstanceState, ServiceConnection } from './pool/instance.js';
+export {
+  DEFAULT_CLIENT_OPTIONS,
+  DEFAULT_HEALTH_CHECK_OPTIONS,
+  type ClientOptions,
+  type HealthCheckOptions,
+  type InstanceSpec,
+} from './core/options.js';
+export {
+  ClientClosedError,
+  ConnectionError,
+  InvalidOptionsError,
+  NoHealthyInstanceError,
+  RequestTimeoutError,
+  ServiceError,
+} from './core/errors.js';
+// Errors that cross the wire are defined once, in the protocol; re-exported so callers
+// can match on them (or on `code`) with one import.
+export {
+  KeylaneError,
+  InvalidKeyError,
+  VersionConflictError,
+  OverloadedError,
+  UnavailableError,
+  parseLongId,
+  routingKey,
+  formatLongId,
+  type Item,
+  type LongIdInput,
+} from '@keylane/protocol';

@@ -1,0 +1,81 @@
+import { Client } from 'undici';
+import type { HealthCheckOptions } from '../core/options.js';
+
+export type ProbeResult = { readonly ok: true } | { readonly ok: false; readonly reason: string };
+
+const MAX_REASON_BODY = 200;
+
+/**
+ * Probes one instance every `intervalMs`. Probes use their own single connection so a pool
+ * saturated by real traffic cannot make a healthy instance look dead (or a dead one alive).
+ */
+export class HealthChecker {
+  readonly #client: Client;
+  readonly #options: Readonly<Required<HealthCheckOptions>>;
+  readonly #onResult: (result: ProbeResult) => void;
+  #timer: NodeJS.Timeout | undefined;
+  #inFlight: Promise<void> | undefined;
+  #abort: AbortController | undefined;
+  #stopped = false;
+
+  constructor(url: string, options: Readonly<Required<HealthCheckOptions>>, onResult: (result: ProbeResult) => void) {
+    this.#client = new Client(url, { pipelining: 1, connect: { timeout: options.timeoutMs } });
+    this.#options = options;
+    this.#onResult = onResult;
+  }
+
+  start(): void {
+    this.#schedule(0);
+  }
+
+  /** Stops probing, aborts a probe in flight, and closes the probe connection. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    this.#abort?.abort();
+    await this.#inFlight;
+    await this.#client.destroy();
+  }
+
+  #schedule(delayMs: number): void {
+    this.#timer = setTimeout(() => {
+      this.#inFlight = this.#round();
+    }, delayMs);
+    // A client someone forgot to close must not keep the process alive by probing.
+    this.#timer.unref();
+  }
+
+  async #round(): Promise<void> {
+    const started = performance.now();
+    const result = await this.#probe();
+    if (this.#stopped) return;
+    this.#onResult(result);
+    if (!this.#stopped) this.#schedule(Math.max(0, this.#options.intervalMs - (performance.now() - started)));
+  }
+
+  async #probe(): Promise<ProbeResult> {
+    const abort = new AbortController();
+    this.#abort = abort;
+    const { timeoutMs, path } = this.#options;
+    const timer = setTimeout(() => abort.abort(), timeoutMs);
+    try {
+      const response = await this.#client.request({ method: 'GET', path, signal: abort.signal });
+      const body = await response.body.text();
+      if (response.statusCode === 200) return { ok: true };
+      return { ok: false, reason: `probe ${path} answered ${response.statusCode}: ${body.slice(0, MAX_REASON_BODY)}` };
+    } catch (err) {
+      if (abort.signal.aborted) return { ok: false, reason: `probe ${path} timed out after ${timeoutMs} ms` };
+      return { ok: false, reason: `probe ${path} failed: ${describeError(err)}` };
+    } finally {
+      clearTimeout(timer);
+      this.#abort = undefined;
+    }
+  }
+}
+
+/** `ECONNREFUSED`, `UND_ERR_SOCKET: other side closed`, ...: short and greppable. */
+export function describeError(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' ? `${code}: ${err.message}` : err.message;
+}

@@ -1,0 +1,39 @@
+import { Pool } from 'undici';
+import type { ResolvedInstance } from '../core/options.js';
+
+/** Where an instance stands. It receives keys only while `healthy`. */
+export type InstanceState = 'unknown' | 'healthy' | 'unhealthy';
+
+/** What `getServiceConnection` returns: the chosen instance and its connection pool. */
+export interface ServiceConnection {
+  readonly instanceId: string;
+  readonly url: string;
+  /** The instance's undici `Pool`; callers may send their own requests on it. */
+  readonly dispatcher: Pool;
+}
+
+/** One instance of the fleet: its pool, its health counters. State changes go through InstanceSet. */
+export class Instance {
+  readonly id: string;
+  readonly url: string;
+  readonly pool: Pool;
+  /** Prebuilt so routing hands out the same object every time instead of allocating one. */
+  readonly connection: ServiceConnection;
+
+  state: InstanceState = 'unknown';
+  consecutiveFailures = 0;
+  consecutiveSuccesses = 0;
+  probesOk = 0;
+  probesFailed = 0;
+  requestsOk = 0;
+  requestsFailed = 0;
+  connectionFailures = 0;
+  lastReason: string | null = null;
+
+  constructor(spec: ResolvedInstance, connections: number) {
+    this.id = spec.id;
+    this.url = spec.url;
+    this.pool = new Pool(spec.url, { connections });
+    this.connection = Object.freeze({ instanceId: this.id, url: this.url, dispatcher: this.pool });
+  }
+}
