@@ -1,0 +1,169 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { ITEMS_PATH, errorBody, httpStatusOf, parseLongId, type ErrorCode, type Item } from '@keylane/protocol';
+
+/** Overrides an answer: return true when it wrote the response itself. */
+export type Intercept = (req: IncomingMessage, res: ServerResponse, body: string) => boolean;
+
+/**
+ * A real item-service stand-in: the HTTP API over an in-memory Map, on 127.0.0.1, with
+ * switches to fail readiness, answer errors, die (close + destroy sockets) and come back
+ * on the same port.
+ */
+export class ItemServer {
+  readonly items = new Map<string, Item>();
+  readonly name: string;
+  /** While true, GET /healthz/ready answers 503. */
+  failReady = false;
+  intercept: Intercept | null = null;
+  /** Requests to /v1/items seen, by method. */
+  readonly seen = { GET: 0, PUT: 0, DELETE: 0 };
+  #server: Server | null = null;
+  #sockets = new Set<Socket>();
+  #port = 0;
+
+  private constructor(name: string) {
+    this.name = name;
+  }
+
+  static async start(name: string): Promise<ItemServer> {
+    const server = new ItemServer(name);
+    await server.listen();
+    return server;
+  }
+
+  get port(): number {
+    return this.#port;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.#port}`;
+  }
+
+  get running(): boolean {
+    return this.#server !== null;
+  }
+
+  /** Listens on port 0 the first time, on the same port after a kill. */
+  async listen(): Promise<void> {
+    const server = createServer((req, res) => this.#handle(req, res));
+    server.on('connection', (socket) => {
+      this.#sockets.add(socket);
+      socket.on('close', () => this.#sockets.delete(socket));
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.#port, '127.0.0.1', () => resolve());
+    });
+    this.#port = (server.address() as AddressInfo).port;
+    this.#server = server;
+  }
+
+  /** Kills the server: stops listening and destroys every open connection. */
+  async kill(): Promise<void> {
+    const server = this.#server;
+    if (server === null) return;
+    this.#server = null;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    for (const socket of this.#sockets) socket.destroy();
+    this.#sockets.clear();
+    await closed;
+  }
+
+  #handle(req: IncomingMessage, res: ServerResponse): void {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks).toString('utf8');
+      if (this.intercept?.(req, res, body) === true) return;
+      this.#route(req, res, body);
+    });
+  }
+
+  #route(req: IncomingMessage, res: ServerResponse, body: string): void {
+    const url = req.url ?? '/';
+    if (url === '/healthz/ready') {
+      if (this.failReady) return send(res, 503, { status: 'draining', instance: this.name });
+      return send(res, 200, { status: 'ready', instance: this.name });
+    }
+    if (!url.startsWith(`${ITEMS_PATH}/`)) return fail(res, 'not_found', `no route ${url}`);
+    let id: string;
+    try {
+      id = parseLongId(url.slice(ITEMS_PATH.length + 1)).toString();
+    } catch (err) {
+      return fail(res, 'invalid_id', (err as Error).message);
+    }
+    const method = req.method as 'GET' | 'PUT' | 'DELETE';
+    if (method in this.seen) this.seen[method]++;
+    const current = this.items.get(id);
+    switch (method) {
+      case 'GET':
+        return current === undefined ? fail(res, 'not_found', `no item ${id}`) : send(res, 200, current);
+      case 'DELETE':
+        if (current === undefined) return fail(res, 'not_found', `no item ${id}`);
+        this.items.delete(id);
+        res.writeHead(204).end();
+        return;
+      case 'PUT': {
+        let parsed: { value?: unknown; ifVersion?: unknown };
+        try {
+          parsed = JSON.parse(body) as typeof parsed;
+        } catch {
+          return fail(res, 'invalid_body', 'not JSON');
+        }
+        if (!('value' in parsed)) return fail(res, 'invalid_body', 'missing value');
+        const version = current?.version ?? 0;
+        if (parsed.ifVersion !== undefined && parsed.ifVersion !== version) {
+          return fail(res, 'version_conflict', `item ${id} is at version ${version}`);
+        }
+        const item: Item = { id, value: parsed.value, version: version + 1 };
+        this.items.set(id, item);
+        return send(res, 200, item);
+      }
+      default:
+        return fail(res, 'not_found', `no route ${method} ${url}`);
+    }
+  }
+}
+
+export function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
+
+export function fail(res: ServerResponse, code: ErrorCode, message: string, headers: Record<string, string> = {}): void {
+  send(res, httpStatusOf(code), errorBody(code, message), headers);
+}
+
+/** Starts `count` servers named item-1..item-N. */
+export async function startFleet(count: number): Promise<ItemServer[]> {
+  return Promise.all(Array.from({ length: count }, (_, i) => ItemServer.start(`item-${i + 1}`)));
+}
+
+export async function stopFleet(servers: readonly ItemServer[]): Promise<void> {
+  await Promise.all(servers.map((s) => s.kill()));
+}
+
+/** Polls until `check` is true; generous by default because the machine is shared. */
+export async function waitFor(check: () => boolean, timeoutMs = 10_000, stepMs = 10): Promise<number> {
+  const started = performance.now();
+  while (!check()) {
+    if (performance.now() - started > timeoutMs) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, stepMs));
+  }
+  return performance.now() - started;
+}
+
+/** A deterministic stream of uint64-range signed keys (splitmix64), the same in every process. */
+export function* keyStream(seed: bigint, count: number): Generator<bigint> {
+  let state = BigInt.asUintN(64, seed);
+  for (let i = 0; i < count; i++) {
+    state = BigInt.asUintN(64, state + 0x9e3779b97f4a7c15n);
+    let z = state;
+    z = BigInt.asUintN(64, (z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n);
+    z = BigInt.asUintN(64, (z ^ (z >> 27n)) * 0x94d049bb133111ebn);
+    z ^= z >> 31n;
+    yield BigInt.asIntN(64, z);
+  }
+}
