@@ -1,0 +1,393 @@
+import { hostname } from 'node:os';
+import { STRATEGY_NAMES, type StrategyName } from '@keylane/engine';
+import { KeylaneError } from '@keylane/protocol';
+
+/** Log levels pino knows, plus `silent`. */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** The service's whole configuration, validated and frozen by {@link loadConfig}. */
+export interface ServiceConfig {
+  readonly port: number;
+  readonly host: string;
+  readonly instanceId: string;
+  readonly databaseUrl: string;
+  readonly dbSchema: string;
+  readonly redisUrl: string;
+  readonly cachePrefix: string;
+  readonly lanes: number;
+  readonly strategy: StrategyName;
+  readonly cacheTtlMs: number;
+  readonly leaseTtlMs: number;
+  readonly markerTtlMs: number;
+  readonly maxQueuePerLane: number;
+  readonly doubleDeleteDelayMs: number;
+  readonly lockTtlMs: number;
+  readonly maxBodyBytes: number;
+  /** How long readiness answers 503 while the process still serves, after SIGTERM. */
+  readonly drainMs: number;
+  /** Upper bound for in-flight requests and queued lane jobs once the listener is closed. */
+  readonly shutdownGraceMs: number;
+  readonly logLevel: LogLevel;
+  readonly allowChaos: boolean;
+  readonly chaosFillDelayMs: number;
+  readonly chaosWriteDelayMs: number;
+}
+
+/**
+ * A variable held a value the service cannot run with. The message is the one line the
+ * process prints before exiting: variable, value, what is allowed.
+ */
+export class ConfigError extends KeylaneError {
+  declare readonly code: 'invalid_config';
+  readonly variable: string;
+  readonly value: string;
+  readonly allowed: string;
+
+  constructor(variable: string, value: string, allowed: string) {
+    super(
+      'invalid_config',
+      `invalid configuration: ${variable}=${shown(variable, value)} is not allowed; ${allowed}`,
+    );
+    this.variable = variable;
+    this.value = value;
+    this.allowed = allowed;
+  }
+}
+
+/** One accepted environment variable, as documented in README.md. */
+export interface ConfigVariable {
+  readonly name: string;
+  readonly key: keyof ServiceConfig;
+  /** The default as text; `null` when there is none (chaos delays are off when unset). */
+  readonly default: string;
+  readonly allowed: string;
+  readonly description: string;
+}
+
+type Parser<T> = (raw: string, variable: string) => T;
+
+interface Spec<K extends keyof ServiceConfig> extends ConfigVariable {
+  readonly key: K;
+  readonly parse: Parser<ServiceConfig[K]>;
+  /** Computed defaults (the host name) are resolved at load time. */
+  readonly resolveDefault?: () => string;
+}
+
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+function integer(min: number, max: number): { allowed: string; parse: Parser<number> } {
+  const allowed = `expected an integer from ${min} to ${max}`;
+  return {
+    allowed,
+    parse(raw, variable) {
+      // Digits only: Number() would take " 12", "1e3", "0x10" and "" without complaint.
+      const value = /^[0-9]{1,16}$/.test(raw) ? Number(raw) : Number.NaN;
+      if (!Number.isSafeInteger(value) || value < min || value > max) {
+        throw new ConfigError(variable, raw, allowed);
+      }
+      return value;
+    },
+  };
+}
+
+function oneOf<T extends string>(values: readonly T[]): { allowed: string; parse: Parser<T> } {
+  const allowed = `expected one of ${values.join(', ')}`;
+  return {
+    allowed,
+    parse(raw, variable) {
+      const found = values.find((v) => v === raw);
+      if (found === undefined) throw new ConfigError(variable, raw, allowed);
+      return found;
+    },
+  };
+}
+
+function matching(pattern: RegExp, allowed: string): { allowed: string; parse: Parser<string> } {
+  return {
+    allowed,
+    parse(raw, variable) {
+      if (!pattern.test(raw)) throw new ConfigError(variable, raw, allowed);
+      return raw;
+    },
+  };
+}
+
+function url(protocols: readonly string[]): { allowed: string; parse: Parser<string> } {
+  const allowed = `expected a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`;
+  return {
+    allowed,
+    parse(raw, variable) {
+      let parsed: URL;
+      try {
+        parsed = new URL(raw);
+      } catch {
+        throw new ConfigError(variable, raw, allowed);
+      }
+      if (!protocols.includes(parsed.protocol) || parsed.hostname === '') {
+        throw new ConfigError(variable, raw, allowed);
+      }
+      return raw;
+    },
+  };
+}
+
+const flag = {
+  allowed: 'expected 0 or 1',
+  parse(raw: string, variable: string): boolean {
+    if (raw === '0') return false;
+    if (raw === '1') return true;
+    throw new ConfigError(variable, raw, 'expected 0 or 1');
+  },
+};
+
+function spec<K extends keyof ServiceConfig>(
+  name: string,
+  key: K,
+  defaultValue: string,
+  rule: { allowed: string; parse: Parser<ServiceConfig[K]> },
+  description: string,
+  resolveDefault?: () => string,
+): Spec<K> {
+  return {
+    name,
+    key,
+    default: defaultValue,
+    allowed: rule.allowed,
+    parse: rule.parse,
+    description,
+    ...(resolveDefault ? { resolveDefault } : {}),
+  };
+}
+
+// Schema names become SQL identifiers and prefixes sit inside a Redis hash tag: the same
+// conservative forms the engine accepts, checked here so a typo stops the process at once.
+const SPECS = [
+  spec(
+    'KEYLANE_PORT',
+    'port',
+    '8080',
+    integer(0, 65_535),
+    'TCP port to listen on (0: any free port).',
+  ),
+  spec(
+    'KEYLANE_HOST',
+    'host',
+    '0.0.0.0',
+    matching(/^[A-Za-z0-9.:\-[\]%]{1,253}$/, 'expected an IP address or host name'),
+    'Address to bind.',
+  ),
+  spec(
+    'KEYLANE_INSTANCE_ID',
+    'instanceId',
+    '(hostname)',
+    matching(/^[A-Za-z0-9._:-]{1,128}$/, 'expected 1-128 characters from [A-Za-z0-9._:-]'),
+    'Name of this instance in logs, health answers and metrics.',
+    () => hostname(),
+  ),
+  spec(
+    'KEYLANE_DATABASE_URL',
+    'databaseUrl',
+    'postgres://postgres@127.0.0.1:5432/postgres',
+    url(['postgres:', 'postgresql:']),
+    'PostgreSQL connection string (the source of truth).',
+  ),
+  spec(
+    'KEYLANE_DB_SCHEMA',
+    'dbSchema',
+    'keylane',
+    matching(
+      /^[a-z_][a-z0-9_]{0,62}$/,
+      'expected a lowercase SQL identifier matching [a-z_][a-z0-9_]{0,62}',
+    ),
+    'Schema holding the items table; created if missing.',
+  ),
+  spec(
+    'KEYLANE_REDIS_URL',
+    'redisUrl',
+    'redis://127.0.0.1:6379',
+    url(['redis:', 'rediss:']),
+    'Redis (cache and guard keys).',
+  ),
+  spec(
+    'KEYLANE_CACHE_PREFIX',
+    'cachePrefix',
+    'kl',
+    matching(/^[^{}\s]{1,64}$/, 'expected 1-64 characters without braces or whitespace'),
+    "Prefix inside every Redis key's hash tag: `{<prefix>:<id>}:v`.",
+  ),
+  spec(
+    'KEYLANE_LANES',
+    'lanes',
+    '16',
+    integer(1, 1024),
+    'Keyed DB connections (lanes), each a serial queue.',
+  ),
+  spec(
+    'KEYLANE_STRATEGY',
+    'strategy',
+    'serial-guarded',
+    oneOf<StrategyName>(STRATEGY_NAMES),
+    'Cache strategy; the others exist to be compared against it.',
+  ),
+  spec(
+    'KEYLANE_CACHE_TTL_MS',
+    'cacheTtlMs',
+    '300000',
+    integer(1, MAX_TIMER_MS),
+    'TTL of cached values.',
+  ),
+  spec(
+    'KEYLANE_LEASE_TTL_MS',
+    'leaseTtlMs',
+    '5000',
+    integer(10, 3_600_000),
+    'TTL of a fill lease.',
+  ),
+  spec(
+    'KEYLANE_MARKER_TTL_MS',
+    'markerTtlMs',
+    '10000',
+    integer(100, 3_600_000),
+    'TTL of a write marker; a DB write must commit within it.',
+  ),
+  spec(
+    'KEYLANE_MAX_QUEUE_PER_LANE',
+    'maxQueuePerLane',
+    '10000',
+    integer(1, 10_000_000),
+    'Queued jobs per lane before answering 503 overloaded.',
+  ),
+  spec(
+    'KEYLANE_DOUBLE_DELETE_DELAY_MS',
+    'doubleDeleteDelayMs',
+    '100',
+    integer(0, 60_000),
+    '`double-delete` only: delay before the second DEL.',
+  ),
+  spec(
+    'KEYLANE_LOCK_TTL_MS',
+    'lockTtlMs',
+    '5000',
+    integer(10, 3_600_000),
+    '`locked` only: TTL of the per-key lock.',
+  ),
+  spec(
+    'KEYLANE_MAX_BODY_BYTES',
+    'maxBodyBytes',
+    '1048576',
+    integer(64, 64 * 1024 * 1024),
+    'Largest request body accepted; larger ones get 413 payload_too_large.',
+  ),
+  spec(
+    'KEYLANE_DRAIN_MS',
+    'drainMs',
+    '5000',
+    integer(0, 600_000),
+    'After SIGTERM: readiness answers 503 this long while requests are still served.',
+  ),
+  spec(
+    'KEYLANE_SHUTDOWN_GRACE_MS',
+    'shutdownGraceMs',
+    '10000',
+    integer(0, 600_000),
+    'After the listener closes: upper bound for in-flight requests and queued lane jobs.',
+  ),
+  spec('KEYLANE_LOG_LEVEL', 'logLevel', 'info', oneOf<LogLevel>(LOG_LEVELS), 'pino log level.'),
+  spec(
+    'KEYLANE_ALLOW_CHAOS',
+    'allowChaos',
+    '0',
+    flag,
+    'Allows the chaos delays below (tests and demos only).',
+  ),
+  spec(
+    'KEYLANE_CHAOS_FILL_DELAY_MS',
+    'chaosFillDelayMs',
+    '0',
+    integer(0, 600_000),
+    "Pause between a miss's DB read and its cache fill. Non-zero needs KEYLANE_ALLOW_CHAOS=1.",
+  ),
+  spec(
+    'KEYLANE_CHAOS_WRITE_DELAY_MS',
+    'chaosWriteDelayMs',
+    '0',
+    integer(0, 600_000),
+    "Pause between a write's invalidation and its DB write. Non-zero needs KEYLANE_ALLOW_CHAOS=1.",
+  ),
+] as const;
+
+/** Every accepted variable with its default and allowed values (README.md shows the same table). */
+export const CONFIG_VARIABLES: readonly ConfigVariable[] = Object.freeze(
+  SPECS.map(({ name, key, default: d, allowed, description }) =>
+    Object.freeze({ name, key, default: d, allowed, description }),
+  ),
+);
+
+export const CONFIG_VARIABLE_NAMES: readonly string[] = Object.freeze(SPECS.map((s) => s.name));
+
+/** What {@link loadConfig} reads: `process.env` or a plain object in tests. */
+export type Environment = Readonly<Record<string, string | undefined>>;
+
+/**
+ * Validates every variable (unset or empty means the default) and returns a frozen config.
+ * Throws {@link ConfigError} at the first bad value.
+ */
+export function loadConfig(env: Environment = process.env): ServiceConfig {
+  const config: Record<string, unknown> = {};
+  for (const s of SPECS) {
+    const raw = env[s.name];
+    const text = raw === undefined || raw === '' ? (s.resolveDefault?.() ?? s.default) : raw;
+    config[s.key] = (s.parse as Parser<unknown>)(text, s.name);
+  }
+  const result = config as unknown as ServiceConfig;
+  if (!result.allowChaos) {
+    for (const [key, name] of [
+      ['chaosFillDelayMs', 'KEYLANE_CHAOS_FILL_DELAY_MS'],
+      ['chaosWriteDelayMs', 'KEYLANE_CHAOS_WRITE_DELAY_MS'],
+    ] as const) {
+      if (result[key] !== 0) {
+        throw new ConfigError(
+          name,
+          String(result[key]),
+          'chaos delays are refused unless KEYLANE_ALLOW_CHAOS=1',
+        );
+      }
+    }
+  }
+  return Object.freeze(result);
+}
+
+/**
+ * KEYLANE_* variables the service does not know: most likely typos (KEYLANE_LANE=4) that
+ * would otherwise be ignored in silence. Other Keylane tools' variables are listed in `ignore`.
+ */
+export function unknownVariables(
+  env: Environment,
+  ignorePrefixes: readonly string[] = ['KEYLANE_TEST_'],
+): string[] {
+  const known = new Set(CONFIG_VARIABLE_NAMES);
+  return Object.keys(env)
+    .filter((name) => name.startsWith('KEYLANE_') && !known.has(name))
+    .filter((name) => !ignorePrefixes.some((prefix) => name.startsWith(prefix)))
+    .sort();
+}
+
+// One line whatever the input: quoted, control characters escaped, long values cut, and
+// passwords in URLs masked (the line ends up in logs).
+function shown(variable: string, value: string): string {
+  let text = value;
+  if (variable.endsWith('_URL')) {
+    try {
+      const parsed = new URL(value);
+      if (parsed.password !== '') {
+        parsed.password = '***';
+        text = parsed.toString();
+      }
+    } catch {
+      // Not a URL: shown as given.
+    }
+  }
+  const cut = text.length > 200 ? `${text.slice(0, 200)}…` : text;
+  return JSON.stringify(cut);
+}

@@ -1,0 +1,179 @@
+import type { EngineStats } from '@keylane/engine';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+/** The metrics of one server. Each server has its own registry, so two in one process never collide. */
+export interface ServiceMetrics {
+  readonly registry: Registry;
+  observeRequest(route: string, method: string, status: number, seconds: number): void;
+  /** Counts a request whose latency was not measured (refused before routing). */
+  countRequest(route: string, method: string, status: number): void;
+  /** Requests Node refused before Fastify saw them (malformed HTTP, oversize heads). */
+  countClientError(reason: string): void;
+  setDraining(draining: boolean): void;
+}
+
+export interface MetricsOptions {
+  instanceId: string;
+  strategy: string;
+  /** Read at scrape time, so the engine's counters are never stale or double-counted. */
+  stats: () => EngineStats;
+  /** Process metrics (CPU, memory, event loop lag, fds). @default true */
+  processMetrics?: boolean;
+}
+
+// Engine counters exported as Prometheus counters: [metric name, help, how to read it].
+const ENGINE_COUNTERS: readonly (readonly [string, string, (s: EngineStats) => number])[] = [
+  ['keylane_engine_reads_total', 'Reads the engine served.', (s) => s.reads],
+  ['keylane_cache_hits_total', 'Reads answered from Redis.', (s) => s.hits],
+  ['keylane_cache_misses_total', 'Reads that missed the cache.', (s) => s.misses],
+  [
+    'keylane_cache_coalesced_total',
+    "Misses answered by another miss's fill in the same lane.",
+    (s) => s.coalesced,
+  ],
+  ['keylane_db_reads_total', 'Item reads from PostgreSQL.', (s) => s.dbReads],
+  ['keylane_cache_fills_total', 'Cache fills that were stored.', (s) => s.fills],
+  [
+    'keylane_cache_fills_rejected_total',
+    'Fills the guard refused (a write began, or the lease expired).',
+    (s) => s.fillsRejected,
+  ],
+  ['keylane_engine_writes_total', 'Writes committed.', (s) => s.writes],
+  ['keylane_engine_deletes_total', 'Deletes committed.', (s) => s.deletes],
+  [
+    'keylane_version_conflicts_total',
+    'Conditional writes refused with version_conflict.',
+    (s) => s.versionConflicts,
+  ],
+  [
+    'keylane_writes_expired_total',
+    'Writes whose marker deadline passed before the DB write (nothing committed).',
+    (s) => s.writesExpired,
+  ],
+  ['keylane_overloaded_total', 'Jobs refused because their lane was full.', (s) => s.overloaded],
+  ['keylane_redis_errors_total', 'Redis commands that failed.', (s) => s.redisErrors],
+  ['keylane_db_errors_total', 'PostgreSQL queries that failed.', (s) => s.dbErrors],
+];
+
+const LEASE_OUTCOMES = [
+  ['granted', (s: EngineStats) => s.leases.granted],
+  ['write_in_progress', (s: EngineStats) => s.leases.writeInProgress],
+  ['busy', (s: EngineStats) => s.leases.busy],
+] as const;
+
+export function createMetrics(options: MetricsOptions): ServiceMetrics {
+  const registry = new Registry();
+  registry.setDefaultLabels({ instance_id: options.instanceId });
+  if (options.processMetrics !== false) collectDefaultMetrics({ register: registry });
+
+  const requests = new Counter({
+    name: 'keylane_http_requests_total',
+    help: 'HTTP requests answered, by route pattern, method and status.',
+    labelNames: ['route', 'method', 'status'] as const,
+    registers: [registry],
+  });
+  const latency = new Histogram({
+    name: 'keylane_http_request_duration_seconds',
+    help: 'Time from request to response, by route pattern and method.',
+    labelNames: ['route', 'method'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  });
+  const clientErrors = new Counter({
+    name: 'keylane_http_client_errors_total',
+    help: 'Requests refused by the HTTP parser before routing, by reason.',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
+  const draining = new Gauge({
+    name: 'keylane_draining',
+    help: '1 while the instance drains before shutdown (readiness answers 503).',
+    registers: [registry],
+  });
+  draining.set(0);
+  new Gauge({
+    name: 'keylane_instance_info',
+    help: 'Always 1; labels describe the instance.',
+    labelNames: ['strategy'] as const,
+    registers: [registry],
+  }).set({ strategy: options.strategy }, 1);
+
+  for (const [name, help, read] of ENGINE_COUNTERS) {
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        // A counter mirrors the engine's monotonic total: reset, then add the total.
+        this.reset();
+        this.inc(read(options.stats()));
+      },
+    });
+  }
+  new Counter({
+    name: 'keylane_leases_total',
+    help: 'Fill lease requests by outcome (serial-guarded).',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+    collect() {
+      const stats = options.stats();
+      this.reset();
+      for (const [outcome, read] of LEASE_OUTCOMES) this.inc({ outcome }, read(stats));
+    },
+  });
+  const laneGauges = [
+    [
+      'keylane_lane_queue_depth',
+      'Jobs waiting in each lane (not counting the running one).',
+      (l: EngineStats['lanes'][number]) => l.queued,
+    ],
+    [
+      'keylane_lane_running',
+      '1 while a lane runs a job.',
+      (l: EngineStats['lanes'][number]) => (l.running ? 1 : 0),
+    ],
+    [
+      'keylane_lane_connected',
+      "1 while a lane's PostgreSQL connection is up.",
+      (l: EngineStats['lanes'][number]) => (l.connected ? 1 : 0),
+    ],
+  ] as const;
+  for (const [name, help, read] of laneGauges) {
+    new Gauge({
+      name,
+      help,
+      labelNames: ['lane'] as const,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const lane of options.stats().lanes)
+          this.set({ lane: String(lane.index) }, read(lane));
+      },
+    });
+  }
+  new Gauge({
+    name: 'keylane_lane_queue_depth_max',
+    help: 'The deepest lane queue right now (bounded by KEYLANE_MAX_QUEUE_PER_LANE).',
+    registers: [registry],
+    collect() {
+      this.set(Math.max(0, ...options.stats().lanes.map((l) => l.queued)));
+    },
+  });
+
+  return {
+    registry,
+    observeRequest(route, method, status, seconds) {
+      requests.inc({ route, method, status: String(status) });
+      latency.observe({ route, method }, seconds);
+    },
+    countRequest(route, method, status) {
+      requests.inc({ route, method, status: String(status) });
+    },
+    countClientError(reason) {
+      clientErrors.inc({ reason });
+    },
+    setDraining(value) {
+      draining.set(value ? 1 : 0);
+    },
+  };
+}

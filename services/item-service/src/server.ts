@@ -1,0 +1,314 @@
+import type { AddressInfo } from 'node:net';
+import { createEngine, type Engine } from '@keylane/engine';
+import { ITEMS_PATH } from '@keylane/protocol';
+import Fastify, {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
+import type { Logger } from 'pino';
+import { clientErrorReply, MAX_HEADER_BYTES, writeRawReply } from './client-error.js';
+import type { ServiceConfig } from './config.js';
+import { engineOptionsFrom } from './engine-options.js';
+import { errorReply, reply as codeReply, type ErrorReply } from './error-reply.js';
+import { createLogger } from './logger.js';
+import { createMetrics, type ServiceMetrics } from './metrics.js';
+import { registerHealthRoutes } from './routes/health.js';
+import { registerItemRoutes } from './routes/items.js';
+import { registerMetricsRoute } from './routes/metrics.js';
+import { errorCodeOf, sendError } from './send-error.js';
+
+/**
+ * `created` -> `listening` -> `draining` (readiness 503, still serving) -> `closing`
+ * (listener closed, in-flight and queued work finishing) -> `closed`.
+ */
+export type ServiceState = 'created' | 'listening' | 'draining' | 'closing' | 'closed';
+
+export interface CreateServerOptions {
+  /** Use this engine instead of creating one from the config. The caller keeps ownership: it is not closed. */
+  engine?: Engine;
+  /** @default JSON lines on stdout at `config.logLevel` */
+  logger?: Logger;
+  /** Export process metrics (CPU, memory, event loop). @default true */
+  processMetrics?: boolean;
+}
+
+export interface ShutdownOutcome {
+  /** False when the grace period ran out and work was abandoned (never acknowledged work). */
+  clean: boolean;
+  durationMs: number;
+}
+
+export interface ItemService {
+  /** The Fastify app; `app.inject()` works without listening. */
+  readonly app: FastifyInstance;
+  readonly engine: Engine;
+  readonly config: ServiceConfig;
+  readonly metrics: ServiceMetrics;
+  readonly logger: Logger;
+  readonly state: ServiceState;
+  /** Binds `config.host:config.port`, logs one `listening` line, returns the URL. */
+  listen(): Promise<string>;
+  /**
+   * The graceful sequence: readiness 503 at once, serve on for `drainMs`, close the
+   * listener, let in-flight requests and queued lane jobs finish (at most
+   * `shutdownGraceMs`), then close the engine if this server created it.
+   */
+  shutdown(reason?: string): Promise<ShutdownOutcome>;
+  /** Immediate close without the drain period (tests); same order otherwise. */
+  close(): Promise<void>;
+}
+
+// An id is at most 20 characters; anything past this is refused by the router itself
+// (answered invalid_id), and longer paths elsewhere simply match no route.
+const MAX_PARAM_LENGTH = 64;
+
+/**
+ * Builds the service without listening. Creates an engine from `config` unless one is given.
+ */
+export async function createServer(
+  config: ServiceConfig,
+  options: CreateServerOptions = {},
+): Promise<ItemService> {
+  const logger = options.logger ?? createLogger(config);
+  const ownsEngine = options.engine === undefined;
+  const engine = options.engine ?? (await createEngine(engineOptionsFrom(config)));
+  try {
+    return buildService(config, engine, ownsEngine, logger, options.processMetrics ?? true);
+  } catch (err) {
+    if (ownsEngine) await engine.close().catch(() => undefined);
+    throw err;
+  }
+}
+
+function buildService(
+  config: ServiceConfig,
+  engine: Engine,
+  ownsEngine: boolean,
+  logger: Logger,
+  processMetrics: boolean,
+): ItemService {
+  let state: ServiceState = 'created';
+  let requestCounter = 0;
+  const startedAt = Date.now();
+  const metrics = createMetrics({
+    instanceId: config.instanceId,
+    strategy: engine.strategy,
+    stats: () => engine.stats(),
+    processMetrics,
+  });
+
+  // Typed as Fastify's logger so the app is a plain FastifyInstance for the route modules.
+  const loggerInstance: FastifyBaseLogger = logger;
+  const app: FastifyInstance = Fastify({
+    loggerInstance,
+    // One line per refused request at info, none per served one: metrics count those.
+    logController: new LogController({ disableRequestLogging: true }),
+    genReqId: () => `${config.instanceId}-${(++requestCounter).toString(36)}`,
+    bodyLimit: config.maxBodyBytes,
+    http: { maxHeaderSize: MAX_HEADER_BYTES },
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    // Keep-alive sockets must not hold the listener open; busy ones get Connection: close.
+    forceCloseConnections: 'idle',
+    // Requests that arrive while closing are still served (their lane jobs finish): a
+    // 503 here would turn acknowledged-looking work into errors for no gain.
+    return503OnClosing: false,
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+    clientErrorHandler: (err, socket) => {
+      const { reason, answer } = clientErrorReply(err);
+      metrics.countClientError(reason);
+      if (answer === null) {
+        socket.destroy();
+        return;
+      }
+      logger.info(
+        { reason, code: answer.body.error.code, status: answer.status },
+        'request refused by the HTTP parser',
+      );
+      writeRawReply(socket, answer);
+    },
+    frameworkErrors: (err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+      // A bad percent-encoding or an over-long segment under /v1/items/ is a bad id.
+      const underItems = request.url.startsWith(`${ITEMS_PATH}/`);
+      const answer =
+        underItems && (err.code === 'FST_ERR_BAD_URL' || err.code === 'FST_ERR_MAX_PARAM_LENGTH')
+          ? codeReply(
+              'invalid_id',
+              err.code === 'FST_ERR_BAD_URL'
+                ? 'invalid id: bad percent-encoding'
+                : `invalid id: longer than ${MAX_PARAM_LENGTH} characters`,
+            )
+          : errorReply(err, String(request.id));
+      // Replies from here skip the route hooks: count and log them on their own.
+      metrics.countRequest('unmatched', request.method, answer.status);
+      request.log.info(
+        {
+          method: request.method,
+          url: shortUrl(request.url),
+          status: answer.status,
+          code: answer.body.error.code,
+        },
+        'request refused',
+      );
+      void sendError(reply, answer);
+    },
+  });
+
+  // Only JSON bodies: text/plain would otherwise parse into a string and surprise no one kindly.
+  app.removeContentTypeParser('text/plain');
+
+  app.addHook('onRequest', async (request, reply) => {
+    void reply.header('x-request-id', request.id);
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.is404 ? 'unmatched' : (request.routeOptions.url ?? 'unmatched');
+    metrics.observeRequest(route, request.method, reply.statusCode, reply.elapsedTime / 1000);
+    const status = reply.statusCode;
+    if (status < 400 || request.url === '/healthz/ready') {
+      request.log.debug({ method: request.method, route, status }, 'request served');
+      return;
+    }
+    const fields = {
+      method: request.method,
+      url: shortUrl(request.url),
+      status,
+      code: errorCodeOf(reply),
+    };
+    if (status >= 500) request.log[status === 500 ? 'error' : 'warn'](fields, 'request failed');
+    else request.log.info(fields, 'request refused');
+  });
+
+  app.setErrorHandler((err, request, reply) => {
+    const answer: ErrorReply = errorReply(err, String(request.id));
+    if (answer.logLevel === 'error') request.log.error({ err }, 'unexpected error');
+    return sendError(reply, answer);
+  });
+
+  app.setNotFoundHandler((request, reply) =>
+    sendError(reply, codeReply('not_found', `no route ${request.method} ${shortUrl(request.url)}`)),
+  );
+
+  registerItemRoutes(app, engine);
+  registerHealthRoutes(app, {
+    engine,
+    instanceId: config.instanceId,
+    startedAt,
+    isDraining: () => state === 'draining' || state === 'closing' || state === 'closed',
+  });
+  registerMetricsRoute(app, metrics);
+
+  if (ownsEngine) {
+    // onClose runs after the listener closed and every in-flight request answered; what
+    // is left in the lanes is drained by engine.close().
+    app.addHook('onClose', async () => {
+      await engine.close();
+    });
+  }
+
+  let shutdownPromise: Promise<ShutdownOutcome> | undefined;
+
+  const service: ItemService = {
+    app,
+    engine,
+    config,
+    metrics,
+    logger,
+    get state() {
+      return state;
+    },
+
+    async listen() {
+      if (state !== 'created') throw new Error(`cannot listen: the service is ${state}`);
+      await app.ready();
+      // The Node server is bound directly, not through app.listen(): Fastify would log
+      // one line per network interface, and the fleet launcher waits for exactly one.
+      await new Promise<void>((resolve, reject) => {
+        app.server.once('error', reject);
+        app.server.listen({ port: config.port, host: config.host }, () => {
+          app.server.off('error', reject);
+          resolve();
+        });
+      });
+      state = 'listening';
+      const address = app.server.address() as AddressInfo;
+      const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+      const url = `http://${host}:${address.port}`;
+      logger.info({ url, strategy: engine.strategy, lanes: config.lanes }, 'listening');
+      return url;
+    },
+
+    shutdown(reason = 'shutdown requested') {
+      shutdownPromise ??= runShutdown(reason, config.drainMs);
+      return shutdownPromise;
+    },
+
+    async close() {
+      shutdownPromise ??= runShutdown('close', 0);
+      await shutdownPromise;
+    },
+  };
+
+  async function runShutdown(reason: string, drainMs: number): Promise<ShutdownOutcome> {
+    const began = Date.now();
+    state = 'draining';
+    metrics.setDraining(true);
+    logger.info({ reason, drainMs }, 'draining: readiness answers 503, still serving');
+    if (drainMs > 0) await sleep(drainMs);
+
+    state = 'closing';
+    logger.info(
+      { graceMs: config.shutdownGraceMs },
+      'closing the listener; finishing in-flight requests and lane jobs',
+    );
+    const closed = app.close().then(
+      () => true,
+      (err: unknown) => {
+        logger.error({ err }, 'error while closing');
+        return true;
+      },
+    );
+    let clean = await within(closed, config.shutdownGraceMs);
+    if (!clean) {
+      // Abandoned requests never got an answer, so nothing acknowledged is lost.
+      logger.warn(
+        { graceMs: config.shutdownGraceMs },
+        'grace period over: dropping the remaining connections',
+      );
+      app.server.closeAllConnections();
+      clean = false;
+      await within(closed, 1_000);
+    }
+    state = 'closed';
+    const durationMs = Date.now() - began;
+    logger.info({ durationMs, clean }, 'closed');
+    return { clean, durationMs };
+  }
+
+  return service;
+}
+
+// Hostile URLs can be 16 KiB long; logs and messages carry a prefix.
+function shortUrl(url: string): string {
+  return url.length > 120 ? `${url.slice(0, 120)}…` : url;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** True when `promise` settled within `ms`; the timer never outlives the answer. */
+async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([promise.then(() => true as const), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
