@@ -112,7 +112,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
   const engine: Engine = {
     strategy: opts.strategy,
 
-    read(input: LongIdInput): Promise<Item | null> {
+    async read(input: LongIdInput): Promise<Item | null> {
       const id = parseLongId(input);
       return admit(async () => {
         counters.reads += 1;
@@ -131,14 +131,12 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
       });
     },
 
-    write(input: LongIdInput, value: unknown, writeOptions: WriteOptions = {}): Promise<Item> {
+    async write(input: LongIdInput, value: unknown, writeOptions: WriteOptions = {}): Promise<Item> {
       const id = parseLongId(input);
       const json = encodeValue(value);
       const { ifVersion } = writeOptions;
       if (ifVersion !== undefined && (!Number.isSafeInteger(ifVersion) || ifVersion < 0)) {
-        return Promise.reject(
-          new InvalidValueError(`ifVersion must be a non-negative safe integer, got ${String(ifVersion)}`),
-        );
+        throw new InvalidValueError(`ifVersion must be a non-negative safe integer, got ${String(ifVersion)}`);
       }
       const idText = formatLongId(id);
       return mutation('write', id, async (db, deadlineMs) => {
@@ -150,7 +148,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
       });
     },
 
-    delete(input: LongIdInput): Promise<boolean> {
+    async delete(input: LongIdInput): Promise<boolean> {
       const id = parseLongId(input);
       const idText = formatLongId(id);
       return mutation('delete', id, async (db, deadlineMs) => {

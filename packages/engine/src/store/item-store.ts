@@ -33,16 +33,32 @@ export class ItemStore {
     this.table = `"${schema}".items`;
   }
 
-  async ensureTable(db: Queryable): Promise<void> {
-    await db.query(`CREATE SCHEMA IF NOT EXISTS "${this.schema}"`);
-    await db.query(
-      `CREATE TABLE IF NOT EXISTS ${this.table} (
-         id bigint PRIMARY KEY,
-         value jsonb NOT NULL,
-         version bigint NOT NULL,
-         updated_at timestamptz NOT NULL
-       )`,
-    );
+  /**
+   * Creates the schema and table if missing. Instances starting together would race on
+   * `CREATE ... IF NOT EXISTS` (it is not atomic in Postgres), so the DDL runs under a
+   * transaction-scoped advisory lock named after the schema.
+   */
+  async ensureTable(pool: pg.Pool): Promise<void> {
+    const client = await pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query(`SELECT pg_advisory_xact_lock(hashtext($1))`, [`keylane:${this.schema}`]);
+      await client.query(`CREATE SCHEMA IF NOT EXISTS "${this.schema}"`);
+      await client.query(
+        `CREATE TABLE IF NOT EXISTS ${this.table} (
+           id bigint PRIMARY KEY,
+           value jsonb NOT NULL,
+           version bigint NOT NULL,
+           updated_at timestamptz NOT NULL
+         )`,
+      );
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
   }
 
   async read(db: Queryable, id: bigint): Promise<Item | null> {
