@@ -265,11 +265,12 @@ export class KeylaneClient extends EventEmitter<ClientEvents> {
     if (this.#closing !== undefined) throw new ClientClosedError();
     callerSignal?.throwIfAborted();
     const routeKey = routingKey(key);
+    // Routing throws before any timer exists, so a NoHealthyInstanceError leaves nothing behind.
+    let instance = this.#set.route(routeKey);
     const { requestTimeoutMs } = this.#options;
     const deadline = new AbortController();
     const timer = setTimeout(() => deadline.abort(), requestTimeoutMs);
     const signal = callerSignal === undefined ? deadline.signal : AbortSignal.any([deadline.signal, callerSignal]);
-    let instance = this.#set.route(routeKey);
     try {
       for (let attempt = 1; ; attempt++) {
         try {

@@ -98,7 +98,8 @@ export class ClientClosedError extends KeylaneError {
 }
 
 function describeCause(cause: unknown): string {
-  if (!(cause instanceof Error)) return '';
-  const code = (cause as { code?: unknown }).code;
-  return typeof code === 'string' ? ` (${code})` : ` (${cause.message})`;
+  if (typeof cause !== 'object' || cause === null) return '';
+  const { code, message } = cause as { code?: unknown; message?: unknown };
+  if (typeof code === 'string') return ` (${code})`;
+  return typeof message === 'string' ? ` (${message})` : '';
 }

@@ -75,7 +75,9 @@ export class HealthChecker {
 
 /** `ECONNREFUSED`, `UND_ERR_SOCKET: other side closed`, ...: short and greppable. */
 export function describeError(err: unknown): string {
-  if (!(err instanceof Error)) return String(err);
-  const code = (err as { code?: unknown }).code;
-  return typeof code === 'string' ? `${code}: ${err.message}` : err.message;
+  // Duck-typed: errors from another realm (vm contexts, test runners) fail `instanceof Error`.
+  if (typeof err !== 'object' || err === null) return String(err);
+  const { code, message } = err as { code?: unknown; message?: unknown };
+  const text = typeof message === 'string' ? message : String(err);
+  return typeof code === 'string' ? `${code}: ${text}` : text;
 }
