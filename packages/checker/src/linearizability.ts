@@ -1,4 +1,4 @@
-import { describeOperation, formatOffset, formatValue } from './describe.js';
+import { describeOperation, formatValue } from './describe.js';
 import { InvalidHistoryError } from './errors.js';
 import { operationProblem, type Operation } from './operation.js';
 
@@ -6,9 +6,10 @@ import { operationProblem, type Operation } from './operation.js';
  * - `garbage-read`: a read returned a value no operation ever wrote to that key.
  * - `aborted-read`: a read returned the value of a write that failed (so never happened).
  * - `future-read`: a read returned a value whose write began only after the read had ended.
- * - `stale-read`: a read returned a value that had already been replaced: another value's
- *   write (and all reads of it) happened entirely after this value was observed and before
- *   the read began; or a read returned the initial `null` after another value was observed.
+ * - `stale-read`: a read returned a value that had already been replaced: an operation on
+ *   another value ended before the read began, and that other value cannot have come first
+ *   (an operation on the read's value ended before one on the other began). The plainest
+ *   case: a read returns the initial `null` after a write ended.
  * - `order`: two values were each observed before the other, so no single order of the
  *   writes explains what the readers saw.
  */
@@ -83,7 +84,8 @@ interface Cluster {
   value: string | null;
   /** Input index of the write; -1 for the initial value. */
   write: number;
-  reads: number;
+  /** Input indexes of the ok reads that returned this value. */
+  readsAt: number[];
   f: bigint;
   fAt: number;
   s: bigint;
@@ -147,7 +149,7 @@ function checkKey(key: string, ops: Operation[], indexes: number[], baseNs: bigi
     let c = clusters.get(op.value);
     if (c === undefined) {
       const complete = op.outcome === 'unknown' ? posInf : op.completeNs;
-      c = { value: op.value, write: w, reads: 0, f: complete, fAt: w, s: op.invokeNs, sAt: w };
+      c = { value: op.value, write: w, readsAt: [], f: complete, fAt: w, s: op.invokeNs, sAt: w };
       clusters.set(op.value, c);
     }
     return c;
@@ -165,7 +167,7 @@ function checkKey(key: string, ops: Operation[], indexes: number[], baseNs: bigi
     if (r.value === null) {
       let initial = clusters.get(null);
       if (initial === undefined) {
-        initial = { value: null, write: -1, reads: 0, f: negInf, fAt: -1, s: negInf, sAt: -1 };
+        initial = { value: null, write: -1, readsAt: [], f: negInf, fAt: -1, s: negInf, sAt: -1 };
         clusters.set(null, initial);
       }
       c = initial;
@@ -191,7 +193,7 @@ function checkKey(key: string, ops: Operation[], indexes: number[], baseNs: bigi
       }
       c = clusterOfWrite(w);
     }
-    c.reads++;
+    c.readsAt.push(i);
     if (r.completeNs < c.f) {
       c.f = r.completeNs;
       c.fAt = i;
@@ -211,11 +213,35 @@ function checkKey(key: string, ops: Operation[], indexes: number[], baseNs: bigi
   for (const c of clusters.values()) (c.f < c.s ? forward : backward).push(c);
   forward.sort((a, b) => cmp(a.f, b.f) || cmp(a.s, b.s) || a.write - b.write);
 
+  // A conflict is a pair of values that must each come before the other. One stale read
+  // stretches its value's zone over every value written since, so conflicts are blamed on
+  // the zone that reaches furthest; `reportConflicts` then names each read at fault once,
+  // rather than every value its zone overlaps.
+  interface Blame {
+    /** Nested conflict whose value became visible first (least f). */
+    stale?: Cluster;
+    /** First staggered conflict, and how many more there were. */
+    order?: Cluster;
+    more: number;
+  }
+  const blamed = new Map<Cluster, Blame>();
+  const conflict = (a: Cluster, other: Cluster, nested: boolean): void => {
+    let blame = blamed.get(a);
+    if (blame === undefined) blamed.set(a, (blame = { more: 0 }));
+    if (nested || a.value === null) {
+      if (blame.stale === undefined || other.f < blame.stale.f) blame.stale = other;
+    } else if (blame.order === undefined) {
+      blame.order = other;
+    } else {
+      blame.more++;
+    }
+  };
+
   // C1 by sweep: with zones sorted by f, some pair overlaps iff some zone starts before the
-  // furthest end seen so far. Each zone is reported at most once, against that furthest one.
+  // furthest end seen so far; every such zone is paired with that furthest-reaching one.
   let reach: Cluster | undefined;
   for (const z of forward) {
-    if (reach !== undefined && z.f < reach.s) reportOverlap(reach, z);
+    if (reach !== undefined && z.f < reach.s) conflict(reach, z, z.s <= reach.s || writePrecedes(reach, z));
     if (reach === undefined || z.s > reach.s) reach = z;
   }
 
@@ -235,51 +261,64 @@ function checkKey(key: string, ops: Operation[], indexes: number[], baseNs: bigi
       else hi = mid;
     }
     const container = lo > 0 ? prefixMax[lo - 1]! : undefined;
-    if (container !== undefined && container.s > b.f) reportInside(container, b);
+    if (container !== undefined && container.s > b.f) conflict(container, b, true);
+  }
+
+  for (const a of forward) {
+    const blame = blamed.get(a);
+    if (blame?.stale !== undefined) reportStale(a, blame.stale);
+    if (blame?.order !== undefined) reportOrder(a, blame.order, blame.more);
+  }
+
+  /**
+   * Staggered zones (a.f <= b.f < a.s < b.s) still have a culprit when a's write ended before
+   * b's began: a is older, so a's late reads are stale. (The reverse cannot happen here:
+   * b's write ending before a's began would give b.f < a.f, as C0 keeps a.f >= a's invocation.)
+   */
+  function writePrecedes(a: Cluster, b: Cluster): boolean {
+    if (a.write < 0) return true;
+    if (b.write < 0) return false;
+    const wa = ops[a.write]!;
+    return wa.outcome === 'ok' && wa.completeNs < ops[b.write]!.invokeNs;
   }
 
   function what(c: Cluster): string {
     return c.value === null ? 'the initial null' : formatValue(c.value);
   }
 
-  function opsOf(c: Cluster): string {
-    return c.reads === 1 ? 'its write and its one read' : `its write and ${c.reads} reads`;
-  }
-
-  /** Forward zones a (earlier f) and z overlap: z.f < a.s and a.f <= z.f < z.s. */
-  function reportOverlap(a: Cluster, z: Cluster): void {
-    if (a.value === null) {
-      // Nothing can precede the initial value, so the null read that began late is stale.
-      report(
-        'stale-read',
-        `${describe(a.sAt)} began after ${describe(z.fAt)} had ended, so ${what(z)} had already replaced the initial value`,
-        [a.sAt, z.fAt, z.write],
-      );
-      return;
-    }
-    report(
-      'order',
-      `${what(a)} and ${what(z)} were each observed before the other: ` +
-        `${describe(a.fAt)} ended before ${describe(z.sAt)} began, ` +
-        `and ${describe(z.fAt)} ended before ${describe(a.sAt)} began`,
-      [a.fAt, z.sAt, z.fAt, a.sAt, a.write, z.write],
-    );
-  }
-
-  /** Backward zone b lies within forward zone a: a.f < b.s <= b.f < a.s. */
-  function reportInside(a: Cluster, b: Cluster): void {
-    const after =
-      b.reads === 0
-        ? `${describe(b.write)} had ended`
-        : `every operation on ${what(b)} (${opsOf(b)}) had ended, the last at ${formatOffset(b.f, baseNs)}`;
+  /**
+   * b's zone lies inside a's, or a's write (or the initial value) ended before b's began:
+   * a.f < b.s and b.f < a.s. An operation on a ended before one on b began, so a comes
+   * first; then every read of a that began after an operation on b had ended (at b.f)
+   * returned a value already replaced. a's last read is always one of them.
+   */
+  function reportStale(a: Cluster, b: Cluster): void {
     const before =
       a.value === null
         ? 'nothing can come before the initial value'
         : `${what(b)} cannot come first either: ${describe(a.fAt)} ended before ${describe(b.sAt)} began`;
+    for (const r of a.readsAt) {
+      if (ops[r]!.invokeNs <= b.f) continue;
+      report(
+        'stale-read',
+        `${describe(r)} began after ${describe(b.fAt)} had ended, yet returned ${what(a)}; ${before}`,
+        [r, b.fAt, b.write, b.sAt, a.fAt],
+      );
+    }
+  }
+
+  /**
+   * Staggered forward zones, a.f <= b.f < a.s < b.s, with concurrent writes: each value was
+   * seen before the other, and no single read is more to blame than another.
+   */
+  function reportOrder(a: Cluster, b: Cluster, more: number): void {
+    const tail = more === 0 ? '' : ` (${more} more value${more === 1 ? '' : 's'} conflict with ${what(a)} the same way)`;
     report(
-      'stale-read',
-      `${describe(a.sAt)} began after ${after}, yet returned ${what(a)}; ${before}`,
-      [a.sAt, b.write, b.fAt, b.sAt, a.fAt],
+      'order',
+      `${what(a)} and ${what(b)} were each observed before the other: ` +
+        `${describe(a.fAt)} ended before ${describe(b.sAt)} began, ` +
+        `and ${describe(b.fAt)} ended before ${describe(a.sAt)} began${tail}`,
+      [a.fAt, b.sAt, b.fAt, a.sAt, a.write, b.write],
     );
   }
 }

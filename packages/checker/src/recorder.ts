@@ -48,7 +48,7 @@ export class HistoryRecorder {
   readonly #pending = new Set<PendingOperation>();
 
   constructor(options: HistoryRecorderOptions = {}) {
-    const clock = options.clock ?? process.hrtime.bigint;
+    const clock = options.clock ?? (() => process.hrtime.bigint());
     if (typeof clock !== 'function') throw new TypeError('options.clock must be a function returning a bigint');
     this.#clock = clock;
   }
