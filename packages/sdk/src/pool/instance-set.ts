@@ -57,7 +57,7 @@ export class InstanceSet {
       if (this.#members.has(spec.id)) continue;
       const instance = new Instance(spec, this.#options.connectionsPerInstance);
       const checker = new HealthChecker(spec.url, this.#options.healthCheck, (result) =>
-        this.#onProbe(instance, result),
+        this.#onHealthResult(instance, result, true),
       );
       const member = { instance, checker };
       this.#members.set(spec.id, member);
@@ -93,7 +93,7 @@ export class InstanceSet {
 
   /** A 5xx answer to a real request: counts like a failed probe. */
   reportServerError(instance: Instance, reason: string): void {
-    this.#onProbe(instance, { ok: false, reason });
+    this.#onHealthResult(instance, { ok: false, reason });
   }
 
   /** A connection that failed under a real request: the instance is down at once. */
@@ -114,7 +114,7 @@ export class InstanceSet {
     await Promise.all(members.map((member) => stopMember(member)));
   }
 
-  #onProbe(instance: Instance, result: ProbeResult): void {
+  #onHealthResult(instance: Instance, result: ProbeResult, fromProbe = false): void {
     if (!this.#isMember(instance)) return;
     const { healthyThreshold, unhealthyThreshold } = this.#options.healthCheck;
     if (result.ok) {
@@ -129,7 +129,7 @@ export class InstanceSet {
         this.#setState(instance, 'healthy', 'probe succeeded');
       }
     } else {
-      instance.probesFailed++;
+      if (fromProbe) instance.probesFailed++;
       instance.consecutiveFailures++;
       instance.consecutiveSuccesses = 0;
       instance.lastReason = result.reason;

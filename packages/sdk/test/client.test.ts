@@ -1,0 +1,168 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { MAX_LONG_ID, MIN_LONG_ID } from '@keylane/protocol';
+import {
+  InvalidKeyError,
+  KeylaneError,
+  OverloadedError,
+  RequestTimeoutError,
+  ServiceError,
+  UnavailableError,
+  VersionConflictError,
+  createClient,
+  type KeylaneClient,
+} from '../src/index.js';
+import { fail, send, startFleet, stopFleet, waitFor, type ItemServer } from './helpers/item-server.js';
+
+let servers: ItemServer[];
+let client: KeylaneClient;
+
+beforeAll(async () => {
+  servers = await startFleet(3);
+  client = createClient({
+    instances: servers.map((s) => s.url),
+    healthCheck: { intervalMs: 200 },
+    requestTimeoutMs: 300,
+  });
+  await client.ready();
+});
+afterAll(async () => {
+  await client.close();
+  await stopFleet(servers);
+});
+
+const ownerOf = (id: bigint | number | string) => servers.find((s) => s.url === client.getServiceConnection(id).url)!;
+
+describe('item operations', () => {
+  it('put, get and delete round-trip on the owning instance, for the extreme 64-bit ids', async () => {
+    for (const id of [MIN_LONG_ID, -1n, 0n, 42n, MAX_LONG_ID]) {
+      const text = id.toString();
+      await expect(client.get(id)).resolves.toBeNull();
+      await expect(client.put(text, { name: 'x' })).resolves.toEqual({ id: text, value: { name: 'x' }, version: 1 });
+      await expect(client.put(id, { name: 'y' }, { ifVersion: 1 })).resolves.toEqual({
+        id: text,
+        value: { name: 'y' },
+        version: 2,
+      });
+      await expect(client.get(text)).resolves.toEqual({ id: text, value: { name: 'y' }, version: 2 });
+      expect(ownerOf(id).items.get(text)?.version).toBe(2);
+      expect(servers.filter((s) => s.items.has(text))).toHaveLength(1);
+      await expect(client.delete(id)).resolves.toBe(true);
+      await expect(client.delete(id)).resolves.toBe(false);
+    }
+    await expect(client.put(42, 'z')).resolves.toMatchObject({ id: '42', version: 1 });
+  });
+
+  it('names the instance it chose: instance ids default to the URL', () => {
+    const conn = client.getServiceConnection('42');
+    expect(conn.instanceId).toBe(conn.url);
+    expect(client.healthyInstances()).toEqual(servers.map((s) => s.url).sort());
+    expect(client.getServiceConnection(42)).toBe(conn); // the same object, nothing allocated
+  });
+
+  it('hands out the instance pool as a dispatcher callers can use directly', async () => {
+    const { dispatcher } = client.getServiceConnection(7n);
+    const response = await dispatcher.request({ method: 'GET', path: '/healthz/ready' });
+    expect(response.statusCode).toBe(200);
+    expect(await response.body.json()).toMatchObject({ status: 'ready', instance: ownerOf(7n).name });
+  });
+});
+
+describe('errors', () => {
+  it('rejects bad ids before sending anything', async () => {
+    const before = servers.map((s) => s.seen.GET + s.seen.PUT + s.seen.DELETE);
+    for (const bad of ['007', 1.5, 2n ** 63n, '', ' 7', 2 ** 53]) {
+      await expect(client.get(bad as never)).rejects.toBeInstanceOf(InvalidKeyError);
+      await expect(client.put(bad as never, 1)).rejects.toMatchObject({ code: 'invalid_id' });
+      expect(() => client.getServiceConnection(bad as never)).toThrow(InvalidKeyError);
+    }
+    await expect(client.put(1n, undefined)).rejects.toMatchObject({ code: 'invalid_options', option: 'value' });
+    await expect(client.put(1n, 1, { ifVersion: -1 })).rejects.toMatchObject({ code: 'invalid_options', option: 'ifVersion' });
+    expect(servers.map((s) => s.seen.GET + s.seen.PUT + s.seen.DELETE)).toEqual(before);
+  });
+
+  it('maps 409 to VersionConflictError', async () => {
+    await client.put(100n, 'a');
+    const error = await client.put(100n, 'b', { ifVersion: 5 }).catch((err: unknown) => err);
+    expect(error).toBeInstanceOf(VersionConflictError);
+    expect(error).toBeInstanceOf(KeylaneError);
+    expect(error).toMatchObject({ code: 'version_conflict', expectedVersion: 5 });
+    expect((error as Error).message).toBe('item 100 is at version 1');
+    const created = await client.put(101n, 'new', { ifVersion: 0 });
+    expect(created.version).toBe(1);
+    await expect(client.put(101n, 'again', { ifVersion: 0 })).rejects.toMatchObject({ code: 'version_conflict' });
+  });
+
+  it('maps 503 overloaded (with Retry-After) and 503 unavailable; other answers become ServiceError', async () => {
+    const owner = ownerOf(200n);
+    const answers = [
+      (res: Parameters<typeof send>[0]) => fail(res, 'overloaded', 'lane 3 is full', { 'retry-after': '2' }),
+      (res: Parameters<typeof send>[0]) => fail(res, 'unavailable', 'redis is down'),
+      (res: Parameters<typeof send>[0]) => fail(res, 'invalid_body', 'no value'),
+      (res: Parameters<typeof send>[0]) => {
+        res.writeHead(502, { 'content-type': 'text/html' }).end('<h1>bad gateway</h1>');
+      },
+    ];
+    const errors: unknown[] = [];
+    for (const answer of answers) {
+      owner.intercept = (req, res) => {
+        if (req.url?.startsWith('/v1/items/') !== true) return false;
+        answer(res);
+        return true;
+      };
+      errors.push(await client.put(200n, 'v').catch((err: unknown) => err));
+    }
+    owner.intercept = null;
+    expect(errors[0]).toBeInstanceOf(OverloadedError);
+    expect(errors[0]).toMatchObject({ code: 'overloaded', retryAfterMs: 2000, message: 'lane 3 is full' });
+    expect(errors[1]).toBeInstanceOf(UnavailableError);
+    expect(errors[1]).toMatchObject({ code: 'unavailable', message: 'redis is down' });
+    expect(errors[2]).toBeInstanceOf(ServiceError);
+    expect(errors[2]).toMatchObject({ code: 'service_error', status: 400, serviceCode: 'invalid_body' });
+    expect(errors[3]).toMatchObject({ code: 'service_error', status: 502, serviceCode: null });
+    expect((errors[3] as Error).message).toContain('<h1>bad gateway</h1>');
+  });
+
+  it('times out with RequestTimeoutError, and a caller signal aborts with its own reason', async () => {
+    const owner = ownerOf(300n);
+    owner.intercept = (req) => req.url?.startsWith('/v1/items/') === true; // never answers
+    const started = performance.now();
+    const error = await client.get(300n).catch((err: unknown) => err);
+    const elapsed = performance.now() - started;
+    expect(error).toBeInstanceOf(RequestTimeoutError);
+    expect(error).toMatchObject({ code: 'request_timeout', timeoutMs: 300, instanceId: owner.url });
+    expect(elapsed).toBeGreaterThanOrEqual(290);
+
+    const controller = new AbortController();
+    const pending = client.get(300n, { signal: controller.signal });
+    const reason = new Error('caller gave up');
+    setTimeout(() => controller.abort(reason), 20);
+    await expect(pending).rejects.toBe(reason);
+    await expect(client.get(300n, { signal: AbortSignal.abort(reason) })).rejects.toBe(reason);
+    owner.intercept = null;
+    // Timeouts are not connection failures: the instance stays healthy.
+    expect(client.healthyInstances()).toContain(owner.url);
+  });
+});
+
+describe('stats', () => {
+  it('reports state, counters and undici pool stats per instance', async () => {
+    // Aborted requests above release their connection asynchronously, and the instance that
+    // answered two 5xx in a row may still be proving itself healthy again.
+    await waitFor(() => client.stats().instances.every((i) => i.pool.running === 0 && i.state === 'healthy'), 5000);
+    const stats = client.stats();
+    expect(stats.routing).toBe('modulo');
+    expect(stats.healthy).toHaveLength(3);
+    for (const instance of stats.instances) {
+      expect(instance).toMatchObject({
+        state: 'healthy',
+        consecutiveFailures: 0,
+        probes: { failed: 0 },
+        // The 5xx answers above count against the instance that gave them.
+        lastFailure: instance.url === ownerOf(200n).url ? 'PUT answered 502 (service_error)' : null,
+        pool: { connected: expect.any(Number), running: 0, pending: 0 },
+      });
+      expect(instance.probes.ok).toBeGreaterThan(0);
+    }
+    expect(stats.instances.reduce((n, i) => n + i.requests.ok, 0)).toBeGreaterThan(20);
+  });
+});
