@@ -1,0 +1,88 @@
+import { describe, expect, it } from '@jest/globals';
+import {
+  DEFAULT_CLIENT_OPTIONS,
+  DEFAULT_HEALTH_CHECK_OPTIONS,
+  InvalidOptionsError,
+  createClient,
+  createRouter,
+  type ClientOptions,
+} from '../src/index.js';
+import { resolveOptions } from '../src/core/options.js';
+
+const URL_A = 'http://127.0.0.1:7001';
+
+describe('createClient options', () => {
+  it('fills every default from the DEFAULT_* objects', () => {
+    const resolved = resolveOptions({ instances: [URL_A, { id: 'item-2', url: 'http://127.0.0.1:7002/' }] });
+    expect(resolved).toEqual({
+      instances: [
+        { id: URL_A, url: URL_A },
+        { id: 'item-2', url: 'http://127.0.0.1:7002' },
+      ],
+      routing: DEFAULT_CLIENT_OPTIONS.routing,
+      healthCheck: DEFAULT_HEALTH_CHECK_OPTIONS,
+      connectionsPerInstance: DEFAULT_CLIENT_OPTIONS.connectionsPerInstance,
+      requestTimeoutMs: DEFAULT_CLIENT_OPTIONS.requestTimeoutMs,
+      readyTimeoutMs: DEFAULT_CLIENT_OPTIONS.readyTimeoutMs,
+    });
+    expect(DEFAULT_HEALTH_CHECK_OPTIONS).toEqual({
+      path: '/healthz/ready',
+      intervalMs: 1000,
+      timeoutMs: 500,
+      unhealthyThreshold: 2,
+      healthyThreshold: 2,
+    });
+  });
+
+  const bad: Array<[string, unknown]> = [
+    ['options', null],
+    ['instances', { instances: [] }],
+    ['instances', { instances: 'http://x' }],
+    ['instances[0]', { instances: ['ftp://127.0.0.1:1'] }],
+    ['instances[0]', { instances: ['not a url'] }],
+    ['instances[0]', { instances: ['http://127.0.0.1:7001/base'] }],
+    ['instances[1]', { instances: [URL_A, URL_A] }],
+    ['instances[0].id', { instances: [{ id: '', url: URL_A }] }],
+    ['instances[0].url', { instances: [{ id: 'a', url: 7001 }] }],
+    ['instances[0].port', { instances: [{ id: 'a', url: URL_A, port: 1 }] }],
+    ['instances[0]', { instances: [42] }],
+    ['routing', { instances: [URL_A], routing: 'random' }],
+    ['healthCheck', { instances: [URL_A], healthCheck: 5 }],
+    ['healthCheck.path', { instances: [URL_A], healthCheck: { path: 'healthz' } }],
+    ['healthCheck.intervalMs', { instances: [URL_A], healthCheck: { intervalMs: 0 } }],
+    ['healthCheck.timeoutMs', { instances: [URL_A], healthCheck: { timeoutMs: 1.5 } }],
+    ['healthCheck.unhealthyThreshold', { instances: [URL_A], healthCheck: { unhealthyThreshold: -1 } }],
+    ['healthCheck.healthyThreshold', { instances: [URL_A], healthCheck: { healthyThreshold: '2' } }],
+    ['healthCheck.interval', { instances: [URL_A], healthCheck: { interval: 5 } }],
+    ['connectionsPerInstance', { instances: [URL_A], connectionsPerInstance: 0 }],
+    ['requestTimeoutMs', { instances: [URL_A], requestTimeoutMs: Number.NaN }],
+    ['readyTimeoutMs', { instances: [URL_A], readyTimeoutMs: 2 ** 31 }],
+    ['requestTimeout', { instances: [URL_A], requestTimeout: 5 }],
+  ];
+
+  it.each(bad)('rejects a bad %s, naming it', (option, options) => {
+    let error: unknown;
+    try {
+      createClient(options as ClientOptions);
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(InvalidOptionsError);
+    expect(error).toMatchObject({ code: 'invalid_options', option });
+    expect((error as Error).message).toContain(`invalid option ${option}: `);
+  });
+
+  it('explains what it expected and what it got', () => {
+    expect(() => createClient({ instances: [URL_A], healthCheck: { intervalMs: -5 } })).toThrow(
+      'invalid option healthCheck.intervalMs: expected an integer in [1, 2147483647], got -5',
+    );
+    expect(() => createClient({ instances: [URL_A], routing: 'hash' as never })).toThrow(
+      `invalid option routing: expected 'modulo' or 'consistent', got "hash"`,
+    );
+  });
+
+  it('createRouter checks its strategy too', () => {
+    expect(() => createRouter('random' as never)).toThrow(InvalidOptionsError);
+    expect(createRouter().strategy).toBe('modulo');
+  });
+});
