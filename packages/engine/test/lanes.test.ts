@@ -71,8 +71,8 @@ describe('lanes', () => {
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(3);
     expect(rejected).toHaveLength(3);
     for (const r of rejected) {
-      expect((r as PromiseRejectedResult).reason).toBeInstanceOf(OverloadedError);
-      expect((r as PromiseRejectedResult).reason).toMatchObject({ code: 'overloaded' });
+      expect((r).reason).toBeInstanceOf(OverloadedError);
+      expect((r).reason).toMatchObject({ code: 'overloaded' });
     }
     expect(e.stats().overloaded).toBe(3);
   });

@@ -1,0 +1,82 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { createTestContext, type TestContext } from '@keylane/test-kit';
+import type { Engine, StrategyName } from '../src/index.js';
+import { engineFor } from './helpers.js';
+
+/**
+ * Counts SELECTs of the items table actually sent to Postgres, by wrapping `query` on the
+ * engine's connections: independent of the engine's own counters.
+ */
+function countSelects(engine: Engine, ids: bigint[]): { count: () => number; restore: () => void } {
+  let selects = 0;
+  const restores: (() => void)[] = [];
+  for (const id of ids) {
+    const { client } = engine.getDBConnection(id);
+    const original = client.query.bind(client) as (...args: unknown[]) => unknown;
+    const patched = (...args: unknown[]): unknown => {
+      if (typeof args[0] === 'string' && /^SELECT .* FROM "[^"]+"\.items WHERE id/s.test(args[0])) selects += 1;
+      return original(...args);
+    };
+    Object.assign(client, { query: patched });
+    restores.push(() => Object.assign(client, { query: original }));
+  }
+  return { count: () => selects, restore: () => restores.forEach((r) => r()) };
+}
+
+describe('coalescing misses', () => {
+  let ctx: TestContext;
+  const open: Engine[] = [];
+  beforeAll(async () => {
+    ctx = await createTestContext({ name: 'engine_coalesce' });
+  });
+  afterAll(async () => {
+    await Promise.all(open.map((e) => e.close()));
+    await ctx.dispose();
+  });
+
+  it.each<StrategyName>(['serial-guarded', 'serial'])(
+    '%s: 100 concurrent misses of one key cost exactly one DB read',
+    async (strategy) => {
+      const e = await engineFor(ctx, { strategy, chaos: { fillDelayMs: 20 } }, `_${strategy}`);
+      open.push(e);
+      const id = 77n;
+      await e.write(id, { hot: true });
+      expect((await e.inspect(id)).cached).toBeUndefined();
+      const before = e.stats();
+      const spy = countSelects(e, [id]);
+      try {
+        const results = await Promise.all(Array.from({ length: 100 }, () => e.read(id)));
+        expect(new Set(results.map((r) => JSON.stringify(r))).size).toBe(1);
+        expect(spy.count()).toBe(1);
+      } finally {
+        spy.restore();
+      }
+      const after = e.stats();
+      expect(after.dbReads - before.dbReads).toBe(1);
+      expect(after.misses - before.misses).toBe(100);
+      expect(after.coalesced - before.coalesced).toBe(99);
+    },
+  );
+
+  it('cache-aside, unserialized, sends one DB read per concurrent miss (the contrast)', async () => {
+    const e = await engineFor(ctx, { strategy: 'cache-aside', chaos: { fillDelayMs: 20 } }, '_aside');
+    open.push(e);
+    await e.write(78n, { hot: true });
+    const before = e.stats().dbReads;
+    await Promise.all(Array.from({ length: 100 }, () => e.read(78n)));
+    // Nearly all of them (how many overlap depends on scheduling; ideally 100).
+    expect(e.stats().dbReads - before).toBeGreaterThan(50);
+  });
+
+  it('caches absence: repeated misses of an id with no row read the DB once', async () => {
+    const e = await engineFor(ctx, { strategy: 'serial-guarded' }, '_absent');
+    open.push(e);
+    const before = e.stats().dbReads;
+    for (let i = 0; i < 5; i += 1) expect(await e.read(79n)).toBeNull();
+    expect(e.stats().dbReads - before).toBe(1);
+    expect(await e.inspect(79n)).toEqual({ cached: null, stored: null });
+    // A write replaces the tombstone's meaning: it is dropped, the next read sees the row.
+    await e.write(79n, 'now here');
+    expect((await e.read(79n))?.value).toBe('now here');
+  });
+});

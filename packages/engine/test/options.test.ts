@@ -1,0 +1,109 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { InvalidKeyError, KeylaneError, VersionConflictError } from '@keylane/protocol';
+import { createTestContext, type TestContext } from '@keylane/test-kit';
+import { createEngine, InvalidOptionsError, type Engine, type EngineOptions } from '../src/index.js';
+import { engineFor, rejection } from './helpers.js';
+
+describe('options', () => {
+  const base: EngineOptions = {
+    postgres: { connectionString: 'postgres://postgres@127.0.0.1:5432/test' },
+    redis: { url: 'redis://127.0.0.1:6379' },
+  };
+  const cases: [string, unknown][] = [
+    ['lanes', { lanes: 0 }],
+    ['lanes', { lanes: 2.5 }],
+    ['strategy', { strategy: 'write-behind' }],
+    ['cacheTtlMs', { cacheTtlMs: -1 }],
+    ['leaseTtlMs', { leaseTtlMs: 'soon' }],
+    ['markerTtlMs', { markerTtlMs: 5 }],
+    ['maxQueuePerLane', { maxQueuePerLane: 0 }],
+    ['doubleDeleteDelayMs', { doubleDeleteDelayMs: Number.NaN }],
+    ['lockTtlMs', { lockTtlMs: 1 }],
+    ['chaos.fillDelayMs', { chaos: { fillDelayMs: -5 } }],
+    ['chaos.writeDelayMs', { chaos: { writeDelayMs: '1' } }],
+    ['postgres', { postgres: undefined }],
+    ['postgres.connectionString', { postgres: { connectionString: '' } }],
+    ['postgres.schema', { postgres: { connectionString: 'postgres://x', schema: 'Robert"; DROP' } }],
+    ['redis', { redis: null }],
+    ['redis.url', { redis: { url: 'http://127.0.0.1:6379' } }],
+    ['redis.keyPrefix', { redis: { url: 'redis://x', keyPrefix: 'a{b}' } }],
+    ['redis.commandTimeoutMs', { redis: { url: 'redis://x', commandTimeoutMs: 0 } }],
+  ];
+
+  it.each(cases)('rejects a bad %s, naming it', async (option, patch) => {
+    const err = await rejection(createEngine({ ...base, ...(patch as Partial<EngineOptions>) }));
+    expect(err).toBeInstanceOf(InvalidOptionsError);
+    expect(err).toBeInstanceOf(KeylaneError);
+    expect(err.code).toBe('invalid_options');
+    expect((err as InvalidOptionsError).option).toBe(option);
+    expect(err.message).toContain(option);
+  });
+
+  it('fails with unavailable when Postgres is unreachable at start', async () => {
+    const err = await rejection(
+      createEngine({ ...base, postgres: { connectionString: 'postgres://postgres@127.0.0.1:1/test' } }),
+    );
+    expect(err.code).toBe('unavailable');
+  });
+});
+
+describe('keys, versions and values', () => {
+  let ctx: TestContext;
+  let e: Engine;
+  beforeAll(async () => {
+    ctx = await createTestContext({ name: 'engine_values' });
+    e = await engineFor(ctx, {});
+  });
+  afterAll(async () => {
+    await e.close();
+    await ctx.dispose();
+  });
+
+  it('round-trips the 64-bit extremes through the DB and the cache', async () => {
+    for (const id of [2n ** 63n - 1n, -(2n ** 63n), 0n, -1n]) {
+      const written = await e.write(id, { id: id.toString() });
+      expect(written.id).toBe(id.toString());
+      expect(await e.read(id)).toEqual(written); // miss: from the DB
+      expect(await e.read(id.toString())).toEqual(written); // hit: from the cache
+      expect((await e.inspect(id)).cached).toEqual(written);
+    }
+    expect(e.stats().hits).toBeGreaterThanOrEqual(4);
+  });
+
+  it('rejects ids outside the signed 64-bit range or in a non-canonical form', async () => {
+    await expect(e.read(2n ** 63n)).rejects.toBeInstanceOf(InvalidKeyError);
+    await expect(e.write('007', 1)).rejects.toMatchObject({ code: 'invalid_id' });
+    expect(() => e.getDBConnection(-(2n ** 63n) - 1n)).toThrow(InvalidKeyError);
+  });
+
+  it('applies ifVersion: 0 means must not exist, n means must be at n', async () => {
+    const created = await e.write(500n, 'a', { ifVersion: 0 });
+    expect(created.version).toBe(1);
+    const again = await rejection(e.write(500n, 'b', { ifVersion: 0 }));
+    expect(again).toBeInstanceOf(VersionConflictError);
+    expect(again).toMatchObject({ code: 'version_conflict', expectedVersion: 0, actualVersion: 1 });
+    expect(await rejection(e.write(500n, 'b', { ifVersion: 7 }))).toMatchObject({ actualVersion: 1 });
+    expect(await rejection(e.write(501n, 'b', { ifVersion: 1 }))).toMatchObject({ actualVersion: null });
+    expect(await e.write(500n, 'c', { ifVersion: 1 })).toMatchObject({ value: 'c', version: 2 });
+    expect(e.stats().versionConflicts).toBe(3);
+    expect((await e.inspect(500n)).stored).toMatchObject({ value: 'c', version: 2 });
+  });
+
+  it('rejects values JSON cannot carry and bad ifVersion', async () => {
+    await expect(e.write(502n, undefined)).rejects.toMatchObject({ code: 'invalid_body' });
+    await expect(e.write(502n, 1n)).rejects.toMatchObject({ code: 'invalid_body' });
+    await expect(e.write(502n, 1, { ifVersion: -1 })).rejects.toMatchObject({ code: 'invalid_body' });
+    expect((await e.inspect(502n)).stored).toBeNull();
+  });
+
+  it('deletes: true when a row existed, false otherwise', async () => {
+    await e.write(503n, 'x');
+    expect(await e.delete(503n)).toBe(true);
+    expect(await e.delete(503n)).toBe(false);
+    expect(await e.read(503n)).toBeNull();
+  });
+
+  it('reports health', async () => {
+    expect(await e.health()).toEqual({ postgres: true, redis: true, problems: [] });
+  });
+});
