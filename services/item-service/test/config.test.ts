@@ -1,0 +1,199 @@
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { describe, expect, it } from '@jest/globals';
+import { STRATEGY_NAMES } from '@keylane/engine';
+import {
+  CONFIG_VARIABLE_NAMES,
+  CONFIG_VARIABLES,
+  ConfigError,
+  loadConfig,
+  unknownVariables,
+} from '../src/config.js';
+import { engineOptionsFrom } from '../src/engine-options.js';
+
+describe('loadConfig', () => {
+  it('gives the documented defaults for an empty environment, frozen', () => {
+    const config = loadConfig({});
+    expect(config).toEqual({
+      port: 8080,
+      host: '0.0.0.0',
+      instanceId: hostname(),
+      databaseUrl: 'postgres://postgres@127.0.0.1:5432/postgres',
+      dbSchema: 'keylane',
+      redisUrl: 'redis://127.0.0.1:6379',
+      cachePrefix: 'kl',
+      lanes: 16,
+      strategy: 'serial-guarded',
+      cacheTtlMs: 300_000,
+      leaseTtlMs: 5_000,
+      markerTtlMs: 10_000,
+      maxQueuePerLane: 10_000,
+      doubleDeleteDelayMs: 100,
+      lockTtlMs: 5_000,
+      maxBodyBytes: 1_048_576,
+      drainMs: 5_000,
+      shutdownGraceMs: 10_000,
+      logLevel: 'info',
+      allowChaos: false,
+      chaosFillDelayMs: 0,
+      chaosWriteDelayMs: 0,
+    });
+    expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it('treats an empty value as unset', () => {
+    expect(loadConfig({ KEYLANE_LANES: '' }).lanes).toBe(16);
+  });
+
+  it('reads every variable', () => {
+    const config = loadConfig({
+      KEYLANE_PORT: '7001',
+      KEYLANE_HOST: '127.0.0.1',
+      KEYLANE_INSTANCE_ID: 'item-1',
+      KEYLANE_DATABASE_URL: 'postgresql://u:p@db:5432/x',
+      KEYLANE_DB_SCHEMA: 'k2',
+      KEYLANE_REDIS_URL: 'rediss://cache:6380',
+      KEYLANE_CACHE_PREFIX: 'app:items',
+      KEYLANE_LANES: '4',
+      KEYLANE_STRATEGY: 'double-delete',
+      KEYLANE_CACHE_TTL_MS: '1000',
+      KEYLANE_LEASE_TTL_MS: '200',
+      KEYLANE_MARKER_TTL_MS: '3000',
+      KEYLANE_MAX_QUEUE_PER_LANE: '5',
+      KEYLANE_DOUBLE_DELETE_DELAY_MS: '20',
+      KEYLANE_LOCK_TTL_MS: '700',
+      KEYLANE_MAX_BODY_BYTES: '4096',
+      KEYLANE_DRAIN_MS: '0',
+      KEYLANE_SHUTDOWN_GRACE_MS: '2500',
+      KEYLANE_LOG_LEVEL: 'debug',
+      KEYLANE_ALLOW_CHAOS: '1',
+      KEYLANE_CHAOS_FILL_DELAY_MS: '30',
+      KEYLANE_CHAOS_WRITE_DELAY_MS: '40',
+    });
+    expect(config).toMatchObject({
+      port: 7001,
+      lanes: 4,
+      strategy: 'double-delete',
+      allowChaos: true,
+      chaosWriteDelayMs: 40,
+    });
+    expect(engineOptionsFrom(config)).toEqual({
+      postgres: { connectionString: 'postgresql://u:p@db:5432/x', schema: 'k2' },
+      redis: { url: 'rediss://cache:6380', keyPrefix: 'app:items' },
+      lanes: 4,
+      strategy: 'double-delete',
+      cacheTtlMs: 1000,
+      leaseTtlMs: 200,
+      markerTtlMs: 3000,
+      maxQueuePerLane: 5,
+      doubleDeleteDelayMs: 20,
+      lockTtlMs: 700,
+      chaos: { fillDelayMs: 30, writeDelayMs: 40 },
+    });
+  });
+
+  it('accepts every engine strategy', () => {
+    for (const strategy of STRATEGY_NAMES)
+      expect(loadConfig({ KEYLANE_STRATEGY: strategy }).strategy).toBe(strategy);
+  });
+
+  it.each([
+    ['KEYLANE_PORT', '65536', 'from 0 to 65535'],
+    ['KEYLANE_PORT', '80a', 'integer'],
+    ['KEYLANE_PORT', ' 80', 'integer'],
+    ['KEYLANE_PORT', '1e3', 'integer'],
+    ['KEYLANE_PORT', '-1', 'integer'],
+    ['KEYLANE_HOST', 'my host', 'host name'],
+    ['KEYLANE_INSTANCE_ID', 'a/b', '[A-Za-z0-9._:-]'],
+    ['KEYLANE_DATABASE_URL', 'mysql://db/x', 'postgres://'],
+    ['KEYLANE_DATABASE_URL', 'not a url', 'postgres://'],
+    ['KEYLANE_DB_SCHEMA', 'Items; DROP', 'identifier'],
+    ['KEYLANE_REDIS_URL', 'http://cache', 'redis://'],
+    ['KEYLANE_CACHE_PREFIX', 'a{b}', 'braces'],
+    ['KEYLANE_LANES', '0', 'from 1 to 1024'],
+    ['KEYLANE_LANES', '1025', 'from 1 to 1024'],
+    ['KEYLANE_STRATEGY', 'fastest', 'serial-guarded'],
+    ['KEYLANE_CACHE_TTL_MS', '0', 'integer'],
+    ['KEYLANE_LEASE_TTL_MS', '5', 'from 10'],
+    ['KEYLANE_MARKER_TTL_MS', '99', 'from 100'],
+    ['KEYLANE_MAX_QUEUE_PER_LANE', '0', 'from 1'],
+    ['KEYLANE_DOUBLE_DELETE_DELAY_MS', '60001', 'to 60000'],
+    ['KEYLANE_LOCK_TTL_MS', '1.5', 'integer'],
+    ['KEYLANE_MAX_BODY_BYTES', '10', 'from 64'],
+    ['KEYLANE_DRAIN_MS', 'five', 'integer'],
+    ['KEYLANE_SHUTDOWN_GRACE_MS', '600001', 'to 600000'],
+    ['KEYLANE_LOG_LEVEL', 'verbose', 'info'],
+    ['KEYLANE_ALLOW_CHAOS', 'yes', '0 or 1'],
+    ['KEYLANE_CHAOS_FILL_DELAY_MS', '-5', 'integer'],
+  ])(
+    '%s=%j is refused with one line naming variable, value and what is allowed',
+    (variable, value, allowed) => {
+      let error: unknown;
+      try {
+        loadConfig({ [variable]: value });
+      } catch (err) {
+        error = err;
+      }
+      expect(error).toBeInstanceOf(ConfigError);
+      const configError = error as ConfigError;
+      expect(configError.code).toBe('invalid_config');
+      expect(configError.variable).toBe(variable);
+      expect(configError.message).toContain(`${variable}=${JSON.stringify(value)}`);
+      expect(configError.message).toContain(allowed);
+      expect(configError.message).not.toContain('\n');
+    },
+  );
+
+  it('refuses chaos delays unless KEYLANE_ALLOW_CHAOS=1', () => {
+    expect(() => loadConfig({ KEYLANE_CHAOS_WRITE_DELAY_MS: '50' })).toThrow(
+      'KEYLANE_CHAOS_WRITE_DELAY_MS="50" is not allowed; chaos delays are refused unless KEYLANE_ALLOW_CHAOS=1',
+    );
+    expect(() =>
+      loadConfig({ KEYLANE_CHAOS_FILL_DELAY_MS: '5', KEYLANE_ALLOW_CHAOS: '0' }),
+    ).toThrow(ConfigError);
+    expect(loadConfig({ KEYLANE_CHAOS_FILL_DELAY_MS: '0' }).chaosFillDelayMs).toBe(0);
+    expect(engineOptionsFrom(loadConfig({})).chaos).toBeUndefined();
+  });
+
+  it('keeps a refused value on one line and masks URL passwords', () => {
+    expect(() => loadConfig({ KEYLANE_INSTANCE_ID: 'a\nb' })).toThrow(
+      'KEYLANE_INSTANCE_ID="a\\nb"',
+    );
+    let message = '';
+    try {
+      loadConfig({ KEYLANE_DATABASE_URL: 'mysql://user:hunter2@db/x' });
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toContain('KEYLANE_DATABASE_URL=');
+    expect(message).not.toContain('hunter2');
+  });
+});
+
+describe('the variable list', () => {
+  it('names each variable once, all KEYLANE_*', () => {
+    expect(new Set(CONFIG_VARIABLE_NAMES).size).toBe(CONFIG_VARIABLE_NAMES.length);
+    expect(CONFIG_VARIABLE_NAMES.every((n) => /^KEYLANE_[A-Z_]+$/.test(n))).toBe(true);
+    expect(CONFIG_VARIABLES.map((v) => v.name)).toEqual(CONFIG_VARIABLE_NAMES);
+  });
+
+  it('matches the configuration table in README.md, row by row', () => {
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    for (const variable of CONFIG_VARIABLES) {
+      const row = readme.split('\n').find((line) => line.startsWith(`| \`${variable.name}\` |`));
+      expect(row).toBeDefined();
+      expect(row).toContain(`\`${variable.default}\``);
+    }
+  });
+
+  it('spots unknown KEYLANE_ variables (typos), leaving the test-kit ones alone', () => {
+    expect(
+      unknownVariables({
+        KEYLANE_LANE: '4',
+        KEYLANE_PORT: '1',
+        KEYLANE_TEST_DATABASE_URL: 'x',
+        PATH: '/bin',
+      }),
+    ).toEqual(['KEYLANE_LANE']);
+  });
+});

@@ -1,0 +1,359 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { createTestContext, startRedisServer, type TestContext } from '@keylane/test-kit';
+import { ERROR_CODES, isErrorBody, type ErrorCode } from '@keylane/protocol';
+import { createServer, type ItemService } from '../src/server.js';
+import { captureLogger, httpClient, rowCount, testConfig, type LogLine } from './helpers.js';
+
+const MAX = '9223372036854775807';
+const MIN = '-9223372036854775808';
+
+let ctx: TestContext;
+let service: ItemService;
+let logs: LogLine[];
+let baseUrl = '';
+const api = httpClient(() => baseUrl);
+const clients: { close(): Promise<void> }[] = [api];
+// A client for a server started inside one test; closed with the rest in afterAll.
+function http(local: ItemService): ReturnType<typeof httpClient> {
+  const client = httpClient(() => localUrls.get(local) ?? '');
+  clients.push(client);
+  return client;
+}
+const localUrls = new Map<ItemService, string>();
+async function startLocal(local: ItemService): Promise<ItemService> {
+  localUrls.set(local, await local.listen());
+  return local;
+}
+// Error codes seen in this file's answers; the last test checks every code was produced.
+const seen = new Set<ErrorCode>();
+
+function expectError(response: { statusCode: number; body: string }, code: ErrorCode): void {
+  const body: unknown = JSON.parse(response.body);
+  expect(isErrorBody(body)).toBe(true);
+  expect(body).toMatchObject({ error: { code } });
+  expect(response.statusCode).toBe(ERROR_CODES[code].status);
+  seen.add(code);
+}
+
+beforeAll(async () => {
+  ctx = await createTestContext({ name: 'itemsvc_routes' });
+  const capture = captureLogger('debug');
+  logs = capture.lines;
+  service = await createServer(testConfig(ctx, { KEYLANE_MAX_BODY_BYTES: '1024' }), {
+    logger: capture.logger,
+    processMetrics: false,
+  });
+  // A route that fails the way a bug would, to see the `internal` path end to end.
+  service.app.get('/test/boom', () => {
+    throw new TypeError('a bug with a secret in its message');
+  });
+  baseUrl = await service.listen();
+});
+
+afterAll(async () => {
+  await Promise.all(clients.map((c) => c.close()));
+  await service?.close();
+  await ctx?.dispose();
+});
+
+describe('items', () => {
+  it('round-trips the 64-bit extreme ids through PUT and GET', async () => {
+    for (const id of [MAX, MIN, '0', '-1']) {
+      const put = await api.call({
+        method: 'PUT',
+        url: `/v1/items/${id}`,
+        payload: { value: { id } },
+      });
+      expect(put.statusCode).toBe(200);
+      expect(put.json()).toEqual({ id, value: { id }, version: 1 });
+      const get = await api.call({ method: 'GET', url: `/v1/items/${id}` });
+      expect(get.statusCode).toBe(200);
+      expect(get.json()).toEqual({ id, value: { id }, version: 1 });
+    }
+    const { rows } = await ctx.pg.query<{ id: string }>(
+      `SELECT id::text AS id FROM "${ctx.schema}".items ORDER BY items.id`,
+    );
+    expect(rows.map((r) => r.id)).toEqual([MIN, '-1', '0', MAX]);
+  });
+
+  it('GET of an absent id is 404 not_found', async () => {
+    expectError(await api.call({ method: 'GET', url: '/v1/items/424242' }), 'not_found');
+  });
+
+  it('PUT grows the version; ifVersion guards it; 0 means must not exist', async () => {
+    const url = '/v1/items/77';
+    expect(
+      (await api.call({ method: 'PUT', url, payload: { value: 'a', ifVersion: 0 } })).json(),
+    ).toMatchObject({
+      version: 1,
+    });
+    expectError(
+      await api.call({ method: 'PUT', url, payload: { value: 'b', ifVersion: 0 } }),
+      'version_conflict',
+    );
+    expectError(
+      await api.call({ method: 'PUT', url, payload: { value: 'b', ifVersion: 5 } }),
+      'version_conflict',
+    );
+    const ok = await api.call({ method: 'PUT', url, payload: { value: 'b', ifVersion: 1 } });
+    expect(ok.statusCode).toBe(200);
+    expect(ok.json()).toEqual({ id: '77', value: 'b', version: 2 });
+    const blind = await api.call({ method: 'PUT', url, payload: { value: null } });
+    expect(blind.json()).toEqual({ id: '77', value: null, version: 3 });
+  });
+
+  it('DELETE is 204, then 404', async () => {
+    await api.call({ method: 'PUT', url: '/v1/items/88', payload: { value: 1 } });
+    const del = await api.call({ method: 'DELETE', url: '/v1/items/88' });
+    expect(del.statusCode).toBe(204);
+    expect(del.body).toBe('');
+    expectError(await api.call({ method: 'DELETE', url: '/v1/items/88' }), 'not_found');
+    expectError(await api.call({ method: 'GET', url: '/v1/items/88' }), 'not_found');
+  });
+
+  it.each([
+    ['not a number', 'abc'],
+    ['leading zero', '007'],
+    ['plus sign', '+1'],
+    ['minus zero', '-0'],
+    ['exponent', '1e3'],
+    ['hex', '0x10'],
+    ['one past the max', '9223372036854775808'],
+    ['one past the min', '-9223372036854775809'],
+    ['space (encoded)', '1%201'],
+    ['bad percent-encoding', '%zz'],
+    ['over the router limit', '1'.repeat(65)],
+    ['long but under the router limit', '9'.repeat(40)],
+  ])(
+    'a bad id (%s) is 400 invalid_id for every method, before the body is read',
+    async (_label, id) => {
+      const rowsBefore = await rowCount(ctx);
+      for (const method of ['GET', 'PUT', 'DELETE'] as const) {
+        const response = await api.call({
+          method,
+          url: `/v1/items/${id}`,
+          payload: method === 'PUT' ? 'not json' : undefined,
+          headers: { 'content-type': 'application/json' },
+        });
+        expectError(response, 'invalid_id');
+      }
+      expect(await rowCount(ctx)).toBe(rowsBefore);
+    },
+  );
+
+  it.each([
+    ['not JSON', 'application/json', '{"value":'],
+    ['empty JSON body', 'application/json', ''],
+    ['JSON without value', 'application/json', '{"v":1}'],
+    ['JSON array', 'application/json', '[1,2]'],
+    ['JSON string', 'application/json', '"value"'],
+    ['ifVersion as a string', 'application/json', '{"value":1,"ifVersion":"1"}'],
+    ['ifVersion negative', 'application/json', '{"value":1,"ifVersion":-1}'],
+    ['ifVersion fractional', 'application/json', '{"value":1,"ifVersion":1.5}'],
+    ['ifVersion beyond 2^53', 'application/json', '{"value":1,"ifVersion":1e20}'],
+    ['ifVersion null', 'application/json', '{"value":1,"ifVersion":null}'],
+    ['ifVersion boolean', 'application/json', '{"value":1,"ifVersion":true}'],
+    ['a misspelt field', 'application/json', '{"value":1,"ifversion":0}'],
+    ['prototype poisoning', 'application/json', '{"value":1,"__proto__":{"x":1}}'],
+    ['text/plain', 'text/plain', '{"value":1}'],
+    ['form encoded', 'application/x-www-form-urlencoded', 'value=1'],
+  ])('PUT with %s is 400 invalid_body and writes nothing', async (_label, contentType, payload) => {
+    const rowsBefore = await rowCount(ctx);
+    expectError(
+      await api.call({
+        method: 'PUT',
+        url: '/v1/items/5',
+        headers: { 'content-type': contentType },
+        payload,
+      }),
+      'invalid_body',
+    );
+    expect(await rowCount(ctx)).toBe(rowsBefore);
+  });
+
+  it('PUT without a content type is 400 invalid_body', async () => {
+    expectError(await api.call({ method: 'PUT', url: '/v1/items/5' }), 'invalid_body');
+  });
+
+  it('a body over KEYLANE_MAX_BODY_BYTES is 413 payload_too_large', async () => {
+    const payload = JSON.stringify({ value: 'x'.repeat(2000) });
+    expectError(
+      await api.call({
+        method: 'PUT',
+        url: '/v1/items/5',
+        headers: { 'content-type': 'application/json' },
+        payload,
+      }),
+      'payload_too_large',
+    );
+    const fits = JSON.stringify({ value: 'x'.repeat(900) });
+    const ok = await api.call({
+      method: 'PUT',
+      url: '/v1/items/5',
+      headers: { 'content-type': 'application/json' },
+      payload: fits,
+    });
+    expect(ok.statusCode).toBe(200);
+  });
+});
+
+describe('routing', () => {
+  it.each([
+    ['GET', '/'],
+    ['GET', '/v1/items'],
+    ['GET', '/v1/items/1/extra'],
+    ['GET', '/v2/items/1'],
+    ['POST', '/v1/items/1'],
+    ['PATCH', '/v1/items/1'],
+    ['OPTIONS', '/v1/items/1'],
+    ['POST', '/healthz/ready'],
+    ['DELETE', '/metrics'],
+  ] as const)('%s %s is 404 not_found (the registry has no 405)', async (method, url) => {
+    expectError(await api.call({ method, url }), 'not_found');
+  });
+
+  it('every answer carries the request id that the log lines use', async () => {
+    const response = await api.call({ method: 'GET', url: '/v1/items/nope' });
+    const requestId = response.headers['x-request-id'];
+    expect(typeof requestId).toBe('string');
+    expect(logs.some((l) => l.reqId === requestId && l.code === 'invalid_id')).toBe(true);
+  });
+});
+
+describe('errors', () => {
+  it('an unexpected error is 500 internal, hides its message, and is logged at error with the request id', async () => {
+    const response = await api.call({ method: 'GET', url: '/test/boom' });
+    expectError(response, 'internal');
+    expect(response.body).not.toContain('secret');
+    const requestId = String(response.headers['x-request-id']);
+    expect(response.json().error.message).toContain(requestId);
+    const logged = logs.filter((l) => l.reqId === requestId && l.level >= 50);
+    expect(logged.length).toBeGreaterThan(0);
+    expect(JSON.stringify(logged)).toContain('secret');
+  });
+
+  it('bad input is never logged above info', () => {
+    const refused = logs.filter((l) => l.msg === 'request refused');
+    expect(refused.length).toBeGreaterThan(20);
+    expect(refused.every((l) => l.level <= 30)).toBe(true);
+    const loud = logs.filter((l) => l.level > 30 && l.reqId !== undefined);
+    // Only the deliberate bug above may be logged louder than info.
+    expect(new Set(loud.map((l) => l.reqId)).size).toBe(1);
+  });
+});
+
+describe('health', () => {
+  it('live is 200 with the instance id', async () => {
+    const response = await api.call({ method: 'GET', url: '/healthz/live' });
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toMatchObject({ live: true, instanceId: 'test-instance' });
+  });
+
+  it('ready is 200 when Postgres and Redis answer', async () => {
+    const response = await api.call({ method: 'GET', url: '/healthz/ready' });
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toMatchObject({
+      ready: true,
+      postgres: true,
+      redis: true,
+      draining: false,
+      problems: [],
+    });
+  });
+});
+
+describe('a full lane', () => {
+  it('answers 503 overloaded with Retry-After, and the accepted writes all commit', async () => {
+    const local = await startLocal(
+      await createServer(
+        testConfig(ctx, {
+          KEYLANE_LANES: '1',
+          KEYLANE_MAX_QUEUE_PER_LANE: '1',
+          KEYLANE_ALLOW_CHAOS: '1',
+          KEYLANE_CHAOS_WRITE_DELAY_MS: '200',
+        }),
+        { logger: captureLogger().logger, processMetrics: false },
+      ),
+    );
+    try {
+      const responses = await Promise.all(
+        Array.from({ length: 6 }, (_, i) =>
+          http(local).call({ method: 'PUT', url: `/v1/items/${1000 + i}`, payload: { value: i } }),
+        ),
+      );
+      const overloaded = responses.filter((r) => r.statusCode === 503);
+      const accepted = responses.filter((r) => r.statusCode === 200);
+      expect(overloaded.length).toBeGreaterThan(0);
+      expect(accepted.length).toBeGreaterThan(0);
+      for (const r of overloaded) {
+        expectError(r, 'overloaded');
+        expect(Number(r.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+      }
+      for (const r of accepted) {
+        const { stored } = await local.engine.inspect(r.json().id as string);
+        expect(stored).toEqual(r.json());
+      }
+    } finally {
+      await local.close();
+    }
+  });
+});
+
+describe('Redis down', () => {
+  it('readiness is 503 naming Redis, and writes are 503 unavailable', async () => {
+    const redis = await startRedisServer();
+    const local = await startLocal(
+      await createServer(testConfig(ctx, { KEYLANE_REDIS_URL: redis.url }), {
+        logger: captureLogger().logger,
+        processMetrics: false,
+      }),
+    );
+    try {
+      expect((await http(local).call({ method: 'GET', url: '/healthz/ready' })).statusCode).toBe(
+        200,
+      );
+      await redis.stop();
+      const ready = await http(local).call({ method: 'GET', url: '/healthz/ready' });
+      expectError(ready, 'unavailable');
+      expect(ready.json()).toMatchObject({ ready: false, redis: false, postgres: true });
+      expect(ready.json().problems.join(' ')).toMatch(/redis/i);
+      expectError(
+        await http(local).call({ method: 'PUT', url: '/v1/items/31', payload: { value: 1 } }),
+        'unavailable',
+      );
+    } finally {
+      await local.close();
+      await redis.stop();
+    }
+  });
+});
+
+describe('draining', () => {
+  it('readiness turns 503 at once while the items API still serves', async () => {
+    const local = await startLocal(
+      await createServer(testConfig(ctx, { KEYLANE_DRAIN_MS: '400' }), {
+        logger: captureLogger().logger,
+        processMetrics: false,
+      }),
+    );
+    const done = local.shutdown('test');
+    const ready = await http(local).call({ method: 'GET', url: '/healthz/ready' });
+    expectError(ready, 'unavailable');
+    expect(ready.json()).toMatchObject({ draining: true, ready: false });
+    const put = await http(local).call({
+      method: 'PUT',
+      url: '/v1/items/4040',
+      payload: { value: 'during drain' },
+    });
+    expect(put.statusCode).toBe(200);
+    expect(await done).toMatchObject({ clean: true });
+    expect(local.state).toBe('closed');
+  });
+});
+
+describe('the registry', () => {
+  // Runs last (jest keeps file order): every wire code came out of a real request above.
+  it('every error code of the protocol registry was answered by some request in this file', () => {
+    expect([...seen].sort()).toEqual(Object.keys(ERROR_CODES).sort());
+  });
+});
