@@ -82,7 +82,9 @@ function generate(): Operation[] {
       value: write ? `w${i}` : null,
     };
   }
-  const byEffect = gens.filter((g) => !(g.write && g.outcome === 'fail')).sort((a, b) => a.at - b.at);
+  const byEffect = gens
+    .filter((g) => !(g.write && g.outcome === 'fail'))
+    .sort((a, b) => a.at - b.at);
   const register = new Map<number, string>();
   for (const g of byEffect) {
     if (g.write) register.set(g.key, g.value!);
@@ -105,14 +107,16 @@ function corruptReads(ops: Operation[], n: number): Operation[] {
   const out = ops.slice();
   const earliest = new Map<string, string>();
   for (const op of ops) {
-    if (op.kind === 'write' && op.outcome === 'ok' && !earliest.has(op.key)) earliest.set(op.key, op.value!);
+    if (op.kind === 'write' && op.outcome === 'ok' && !earliest.has(op.key))
+      earliest.set(op.key, op.value!);
   }
   let done = 0;
   for (let tries = 0; done < n && tries < n * 100; tries++) {
     const i = Math.floor(rand() * out.length);
     const op = out[i]!;
     const old = earliest.get(op.key);
-    if (op.kind !== 'read' || op.outcome !== 'ok' || old === undefined || op.value === old) continue;
+    if (op.kind !== 'read' || op.outcome !== 'ok' || old === undefined || op.value === old)
+      continue;
     out[i] = { ...op, value: old };
     done++;
   }
@@ -126,7 +130,9 @@ const fmt = (x: number): string => x.toLocaleString('en-US');
 
 let t = process.hrtime.bigint();
 const history = generate();
-console.log(`generated ${fmt(history.length)} ops over ${fmt(keyCount)} keys in ${seconds(t)} s (seed ${seed})`);
+console.log(
+  `generated ${fmt(history.length)} ops over ${fmt(keyCount)} keys in ${seconds(t)} s (seed ${seed})`,
+);
 
 t = process.hrtime.bigint();
 const clean = checkHistory(history);

@@ -35,9 +35,16 @@ export function checkConvergence(entries: Iterable<ConvergenceEntry>): Convergen
   for (const e of entries) {
     keysChecked++;
     if (e.cached === undefined || e.cached === e.stored) continue;
-    const cache = e.cached === null ? 'the cache holds "absent"' : `the cache holds ${formatValue(e.cached)}`;
-    const db = e.stored === null ? 'the database has no row' : `the database holds ${formatValue(e.stored)}`;
-    diverged.push({ key: e.key, cached: e.cached, stored: e.stored, message: `key ${e.key}: ${cache} but ${db}` });
+    const cache =
+      e.cached === null ? 'the cache holds "absent"' : `the cache holds ${formatValue(e.cached)}`;
+    const db =
+      e.stored === null ? 'the database has no row' : `the database holds ${formatValue(e.stored)}`;
+    diverged.push({
+      key: e.key,
+      cached: e.cached,
+      stored: e.stored,
+      message: `key ${e.key}: ${cache} but ${db}`,
+    });
   }
   return { ok: diverged.length === 0, keysChecked, diverged };
 }

@@ -1,9 +1,17 @@
 import type { ConvergenceResult } from './convergence.js';
-import { VIOLATION_KINDS, type CheckResult, type Violation, type ViolationKind } from './linearizability.js';
+import {
+  VIOLATION_KINDS,
+  type CheckResult,
+  type Violation,
+  type ViolationKind,
+} from './linearizability.js';
 
 /** Violations counted by kind, every kind present (0 when none). */
 export function countByKind(violations: Iterable<Violation>): Record<ViolationKind, number> {
-  const counts = Object.fromEntries(VIOLATION_KINDS.map((k) => [k, 0])) as Record<ViolationKind, number>;
+  const counts = Object.fromEntries(VIOLATION_KINDS.map((k) => [k, 0])) as Record<
+    ViolationKind,
+    number
+  >;
   for (const v of violations) counts[v.kind]++;
   return counts;
 }
@@ -19,11 +27,13 @@ export interface FormatOptions {
 
 function limitOf(options: FormatOptions): number {
   const limit = options.limit ?? 10;
-  if (!Number.isInteger(limit) || limit < 0) throw new TypeError(`options.limit must be a non-negative integer, got ${limit}`);
+  if (!Number.isInteger(limit) || limit < 0)
+    throw new TypeError(`options.limit must be a non-negative integer, got ${limit}`);
   return limit;
 }
 
 const n = (x: number): string => x.toLocaleString('en-US');
+const count = (x: number, noun: string): string => `${n(x)} ${noun}${x === 1 ? '' : 's'}`;
 
 /**
  * A few lines for a terminal, e.g.
@@ -34,24 +44,27 @@ const n = (x: number): string => x.toLocaleString('en-US');
  */
 export function formatCheckResult(result: CheckResult, options: FormatOptions = {}): string {
   const limit = limitOf(options);
-  const scope = `${n(result.keysChecked)} keys / ${n(result.opsChecked)} ops`;
+  const scope = `${count(result.keysChecked, 'key')} / ${count(result.opsChecked, 'op')}`;
   if (result.ok) return `linearizability: ok (${scope})`;
   const counts = countByKind(result.violations);
   const kinds = VIOLATION_KINDS.filter((k) => counts[k] > 0)
     .map((k) => `${n(counts[k])} ${k}`)
     .join(', ');
   const total = result.violations.length;
-  const lines = [`linearizability: ${n(total)} violation${total === 1 ? '' : 's'} in ${scope} (${kinds})`];
+  const lines = [`linearizability: ${count(total, 'violation')} in ${scope} (${kinds})`];
   for (const v of result.violations.slice(0, limit)) lines.push(`  ${formatViolation(v)}`);
   if (total > limit) lines.push(`  ... and ${n(total - limit)} more`);
   return lines.join('\n');
 }
 
-export function formatConvergenceResult(result: ConvergenceResult, options: FormatOptions = {}): string {
+export function formatConvergenceResult(
+  result: ConvergenceResult,
+  options: FormatOptions = {},
+): string {
   const limit = limitOf(options);
-  if (result.ok) return `convergence: ok (${n(result.keysChecked)} keys)`;
+  if (result.ok) return `convergence: ok (${count(result.keysChecked, 'key')})`;
   const total = result.diverged.length;
-  const lines = [`convergence: ${n(total)} of ${n(result.keysChecked)} keys diverged`];
+  const lines = [`convergence: ${n(total)} of ${count(result.keysChecked, 'key')} diverged`];
   for (const d of result.diverged.slice(0, limit)) lines.push(`  ${d.message}`);
   if (total > limit) lines.push(`  ... and ${n(total - limit)} more`);
   return lines.join('\n');

@@ -51,7 +51,10 @@ export function parseOperationLine(text: string, line: number): Operation {
   const ns = (name: 'invokeNs' | 'completeNs'): bigint => {
     const v = obj[name];
     if (typeof v !== 'string' || !DECIMAL.test(v)) {
-      throw new HistoryFormatError(line, `${name} must be a decimal integer string, got ${JSON.stringify(v)}`);
+      throw new HistoryFormatError(
+        line,
+        `${name} must be a decimal integer string, got ${JSON.stringify(v)}`,
+      );
     }
     return BigInt(v);
   };

@@ -13,7 +13,8 @@ import { operationProblem, type Operation } from './operation.js';
  * - `order`: two values were each observed before the other, so no single order of the
  *   writes explains what the readers saw.
  */
-export type ViolationKind = 'stale-read' | 'future-read' | 'garbage-read' | 'aborted-read' | 'order';
+export type ViolationKind =
+  'stale-read' | 'future-read' | 'garbage-read' | 'aborted-read' | 'order';
 
 export const VIOLATION_KINDS: readonly ViolationKind[] = [
   'stale-read',
@@ -69,7 +70,12 @@ export function checkHistory(history: Iterable<Operation>): CheckResult {
   for (const [key, indexes] of byKey) {
     checkKey(key, ops, indexes, baseNs ?? 0n, violations);
   }
-  return { ok: violations.length === 0, keysChecked: byKey.size, opsChecked: ops.length, violations };
+  return {
+    ok: violations.length === 0,
+    keysChecked: byKey.size,
+    opsChecked: ops.length,
+    violations,
+  };
 }
 
 /**
@@ -121,7 +127,13 @@ interface Cluster {
  * Reads flagged garbage/aborted/future are reported and left out of their cluster, so that
  * the zone checks describe the remaining operations rather than repeat the same fault.
  */
-function checkKey(key: string, ops: Operation[], indexes: number[], baseNs: bigint, out: Violation[]): void {
+function checkKey(
+  key: string,
+  ops: Operation[],
+  indexes: number[],
+  baseNs: bigint,
+  out: Violation[],
+): void {
   const writes = new Map<string, number>();
   let posInf = 0n;
   let negInf = 0n;
@@ -157,7 +169,13 @@ function checkKey(key: string, ops: Operation[], indexes: number[], baseNs: bigi
   const describe = (i: number): string => describeOperation(ops[i]!, baseNs);
   const report = (kind: ViolationKind, message: string, at: number[]): void => {
     const opIndexes = [...new Set(at.filter((i) => i >= 0))];
-    out.push({ key, kind, message: `key ${key}: ${message}`, ops: opIndexes.map((i) => ops[i]!), opIndexes });
+    out.push({
+      key,
+      kind,
+      message: `key ${key}: ${message}`,
+      ops: opIndexes.map((i) => ops[i]!),
+      opIndexes,
+    });
   };
 
   for (const i of indexes) {
@@ -174,12 +192,20 @@ function checkKey(key: string, ops: Operation[], indexes: number[], baseNs: bigi
     } else {
       const w = writes.get(r.value);
       if (w === undefined) {
-        report('garbage-read', `${describe(i)} returned a value that no operation wrote to this key`, [i]);
+        report(
+          'garbage-read',
+          `${describe(i)} returned a value that no operation wrote to this key`,
+          [i],
+        );
         continue;
       }
       const wop = ops[w]!;
       if (wop.outcome === 'fail') {
-        report('aborted-read', `${describe(i)} returned the value of a write that failed: ${describe(w)}`, [i, w]);
+        report(
+          'aborted-read',
+          `${describe(i)} returned the value of a write that failed: ${describe(w)}`,
+          [i, w],
+        );
         continue;
       }
       // C0: the dictating write must not begin after the read ended.
@@ -241,7 +267,8 @@ function checkKey(key: string, ops: Operation[], indexes: number[], baseNs: bigi
   // furthest end seen so far; every such zone is paired with that furthest-reaching one.
   let reach: Cluster | undefined;
   for (const z of forward) {
-    if (reach !== undefined && z.f < reach.s) conflict(reach, z, z.s <= reach.s || writePrecedes(reach, z));
+    if (reach !== undefined && z.f < reach.s)
+      conflict(reach, z, z.s <= reach.s || writePrecedes(reach, z));
     if (reach === undefined || z.s > reach.s) reach = z;
   }
 
@@ -312,7 +339,10 @@ function checkKey(key: string, ops: Operation[], indexes: number[], baseNs: bigi
    * seen before the other, and no single read is more to blame than another.
    */
   function reportOrder(a: Cluster, b: Cluster, more: number): void {
-    const tail = more === 0 ? '' : ` (${more} more value${more === 1 ? '' : 's'} conflict with ${what(a)} the same way)`;
+    const tail =
+      more === 0
+        ? ''
+        : ` (${more} more value${more === 1 ? '' : 's'} conflict with ${what(a)} the same way)`;
     report(
       'order',
       `${what(a)} and ${what(b)} were each observed before the other: ` +

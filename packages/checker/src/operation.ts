@@ -37,9 +37,11 @@ export const OPERATION_OUTCOMES: readonly OperationOutcome[] = ['ok', 'fail', 'u
  * things with the same words.
  */
 export function operationProblem(op: Operation): string | null {
-  if (typeof op.process !== 'string' || op.process === '') return 'process must be a non-empty string';
+  if (typeof op.process !== 'string' || op.process === '')
+    return 'process must be a non-empty string';
   if (typeof op.key !== 'string' || op.key === '') return 'key must be a non-empty string';
-  if (op.kind !== 'read' && op.kind !== 'write') return `kind must be "read" or "write", got ${JSON.stringify(op.kind)}`;
+  if (op.kind !== 'read' && op.kind !== 'write')
+    return `kind must be "read" or "write", got ${JSON.stringify(op.kind)}`;
   if (!OPERATION_OUTCOMES.includes(op.outcome)) {
     return `outcome must be "ok", "fail" or "unknown", got ${JSON.stringify(op.outcome)}`;
   }

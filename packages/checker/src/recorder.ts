@@ -49,27 +49,51 @@ export class HistoryRecorder {
 
   constructor(options: HistoryRecorderOptions = {}) {
     const clock = options.clock ?? (() => process.hrtime.bigint());
-    if (typeof clock !== 'function') throw new TypeError('options.clock must be a function returning a bigint');
+    if (typeof clock !== 'function')
+      throw new TypeError('options.clock must be a function returning a bigint');
     this.#clock = clock;
   }
 
   begin(process: string, key: string, kind: 'read'): PendingRead;
   begin(process: string, key: string, kind: 'write', value: string): PendingWrite;
-  begin(process: string, key: string, kind: 'read' | 'write', value?: string): PendingRead | PendingWrite {
-    if (typeof process !== 'string' || process === '') throw new TypeError('process must be a non-empty string');
-    if (typeof key !== 'string' || key === '') throw new TypeError('key must be a non-empty string');
-    if (kind !== 'read' && kind !== 'write') throw new TypeError(`kind must be "read" or "write", got ${String(kind)}`);
+  begin(
+    process: string,
+    key: string,
+    kind: 'read' | 'write',
+    value?: string,
+  ): PendingRead | PendingWrite {
+    if (typeof process !== 'string' || process === '')
+      throw new TypeError('process must be a non-empty string');
+    if (typeof key !== 'string' || key === '')
+      throw new TypeError('key must be a non-empty string');
+    if (kind !== 'read' && kind !== 'write')
+      throw new TypeError(`kind must be "read" or "write", got ${String(kind)}`);
     if (kind === 'write' && typeof value !== 'string') {
-      throw new TypeError('value must be a string for a write (unique per key; null is reserved for absence)');
+      throw new TypeError(
+        'value must be a string for a write (unique per key; null is reserved for absence)',
+      );
     }
-    const op = new PendingOperation(this.#finish, process, key, kind, kind === 'write' ? value! : null, this.#clock());
+    const op = new PendingOperation(
+      this.#finish,
+      process,
+      key,
+      kind,
+      kind === 'write' ? value! : null,
+      this.#clock(),
+    );
     this.#pending.add(op);
     return op;
   }
 
-  readonly #finish = (op: PendingOperation, outcome: OperationOutcome, value: string | null): Operation => {
+  readonly #finish = (
+    op: PendingOperation,
+    outcome: OperationOutcome,
+    value: string | null,
+  ): Operation => {
     if (!this.#pending.delete(op)) {
-      throw new RecorderMisuseError(`${op.kind} of key ${op.key} by ${op.process} was already completed`);
+      throw new RecorderMisuseError(
+        `${op.kind} of key ${op.key} by ${op.process} was already completed`,
+      );
     }
     const done: Operation = {
       process: op.process,
@@ -111,7 +135,11 @@ export class HistoryRecorder {
 
 class PendingOperation implements PendingRead, PendingWrite {
   constructor(
-    private readonly finish: (op: PendingOperation, outcome: OperationOutcome, value: string | null) => Operation,
+    private readonly finish: (
+      op: PendingOperation,
+      outcome: OperationOutcome,
+      value: string | null,
+    ) => Operation,
     readonly process: string,
     readonly key: string,
     readonly kind: 'read' | 'write',
@@ -122,7 +150,9 @@ class PendingOperation implements PendingRead, PendingWrite {
   ok(value?: string | null): Operation {
     if (this.kind === 'write') return this.finish(this, 'ok', this.value);
     if (value !== null && typeof value !== 'string') {
-      throw new TypeError(`a read's ok() needs the value it returned (a string, or null for absent), got ${String(value)}`);
+      throw new TypeError(
+        `a read's ok() needs the value it returned (a string, or null for absent), got ${String(value)}`,
+      );
     }
     return this.finish(this, 'ok', value);
   }

@@ -24,7 +24,8 @@ describe('zone checker agrees with the exhaustive search', () => {
           tally.ok++;
           byClass[cls][0]!++;
           if (readsAnUnknownWrite(ops)) tally.okWithUnknownRead++;
-          if (ops.some((o) => o.kind === 'read' && o.outcome === 'ok' && o.value === null)) tally.okWithNullRead++;
+          if (ops.some((o) => o.kind === 'read' && o.outcome === 'ok' && o.value === null))
+            tally.okWithNullRead++;
         } else {
           tally.notOk++;
           byClass[cls][1]!++;
@@ -79,9 +80,14 @@ describe('the comparison catches a wrong checker', () => {
   test('treating unknown writes as completed when recorded is caught', () => {
     // The tempting mistake: use the recorded completion time of a timed-out write as its bound.
     const asCompleted = (ops: Operation[]): Operation[] =>
-      ops.map((o) => (o.kind === 'write' && o.outcome === 'unknown' ? { ...o, outcome: 'ok' as const } : o));
+      ops.map((o) =>
+        o.kind === 'write' && o.outcome === 'unknown' ? { ...o, outcome: 'ok' as const } : o,
+      );
     const out = fc.check(
-      fc.property(historyArb(), ({ ops }) => checkHistory(asCompleted(ops)).ok === isLinearizableExhaustive(ops)),
+      fc.property(
+        historyArb(),
+        ({ ops }) => checkHistory(asCompleted(ops)).ok === isLinearizableExhaustive(ops),
+      ),
       { numRuns: RUNS },
     );
     expect(out.failed).toBe(true);
@@ -93,7 +99,10 @@ describe('the comparison catches a wrong checker', () => {
     const earlier = (ops: Operation[]): Operation[] =>
       ops.map((o) => (o.completeNs > o.invokeNs ? { ...o, completeNs: o.completeNs - 1n } : o));
     const out = fc.check(
-      fc.property(historyArb(), ({ ops }) => checkHistory(earlier(ops)).ok === isLinearizableExhaustive(ops)),
+      fc.property(
+        historyArb(),
+        ({ ops }) => checkHistory(earlier(ops)).ok === isLinearizableExhaustive(ops),
+      ),
       { numRuns: RUNS },
     );
     expect(out.failed).toBe(true);
@@ -105,7 +114,10 @@ function readsAnUnknownWrite(ops: Operation[]): boolean {
     (r) =>
       r.kind === 'read' &&
       r.outcome === 'ok' &&
-      ops.some((w) => w.kind === 'write' && w.outcome === 'unknown' && w.value === r.value && w.key === r.key),
+      ops.some(
+        (w) =>
+          w.kind === 'write' && w.outcome === 'unknown' && w.value === r.value && w.key === r.key,
+      ),
   );
 }
 

@@ -1,5 +1,10 @@
 import { describe, expect, test } from '@jest/globals';
-import { checkHistory, InvalidHistoryError, type Operation, type OperationOutcome } from '../src/index.js';
+import {
+  checkHistory,
+  InvalidHistoryError,
+  type Operation,
+  type OperationOutcome,
+} from '../src/index.js';
 
 // Times below are in microseconds from an arbitrary origin; messages show them in ms from the
 // history's first invocation.
@@ -23,10 +28,22 @@ function op(
     outcome,
   };
 }
-const w = (p: string, v: string, inv: number, cmp: number, o?: OperationOutcome, key?: string): Operation =>
-  op('write', p, v, inv, cmp, o, key);
-const r = (p: string, v: string | null, inv: number, cmp: number, o?: OperationOutcome, key?: string): Operation =>
-  op('read', p, v, inv, cmp, o, key);
+const w = (
+  p: string,
+  v: string,
+  inv: number,
+  cmp: number,
+  o?: OperationOutcome,
+  key?: string,
+): Operation => op('write', p, v, inv, cmp, o, key);
+const r = (
+  p: string,
+  v: string | null,
+  inv: number,
+  cmp: number,
+  o?: OperationOutcome,
+  key?: string,
+): Operation => op('read', p, v, inv, cmp, o, key);
 
 function kinds(ops: Operation[]): string[] {
   return checkHistory(ops).violations.map((v) => v.kind);
@@ -49,8 +66,12 @@ describe('linearizable histories', () => {
   });
 
   test('two concurrent writes may take effect in either order', () => {
-    expect(kinds([w('p1', 'a', 0, 10), w('p2', 'b', 0, 10), r('p3', 'b', 1, 2), r('p3', 'a', 3, 4)])).toEqual([]);
-    expect(kinds([w('p1', 'a', 0, 10), w('p2', 'b', 0, 10), r('p3', 'a', 1, 2), r('p3', 'b', 3, 4)])).toEqual([]);
+    expect(
+      kinds([w('p1', 'a', 0, 10), w('p2', 'b', 0, 10), r('p3', 'b', 1, 2), r('p3', 'a', 3, 4)]),
+    ).toEqual([]);
+    expect(
+      kinds([w('p1', 'a', 0, 10), w('p2', 'b', 0, 10), r('p3', 'a', 1, 2), r('p3', 'b', 3, 4)]),
+    ).toEqual([]);
   });
 
   test('touching intervals (equal timestamps) count as concurrent', () => {
@@ -63,7 +84,13 @@ describe('linearizable histories', () => {
   });
 
   test('reads that failed or ended unknown carry no information', () => {
-    expect(kinds([w('p1', 'a', 0, 1), r('p2', 'nonsense', 2, 3, 'fail'), r('p2', null, 4, 5, 'unknown')])).toEqual([]);
+    expect(
+      kinds([
+        w('p1', 'a', 0, 1),
+        r('p2', 'nonsense', 2, 3, 'fail'),
+        r('p2', null, 4, 5, 'unknown'),
+      ]),
+    ).toEqual([]);
   });
 });
 
@@ -73,17 +100,25 @@ describe('writes with outcome unknown', () => {
   });
 
   test('never read: it may never have happened', () => {
-    expect(kinds([w('p1', 'a', 0, 1, 'unknown'), r('p2', null, 2, 3), r('p2', null, 50, 60)])).toEqual([]);
+    expect(
+      kinds([w('p1', 'a', 0, 1, 'unknown'), r('p2', null, 2, 3), r('p2', null, 50, 60)]),
+    ).toEqual([]);
   });
 
   test('it may land after a later acknowledged write, which an acknowledged one may not', () => {
     // The recorded completion of an unknown write is when the caller gave up, not a bound.
-    expect(kinds([w('p1', 'a', 0, 1, 'unknown'), w('p2', 'b', 2, 3), r('p3', 'a', 4, 5)])).toEqual([]);
-    expect(kinds([w('p1', 'a', 0, 1, 'ok'), w('p2', 'b', 2, 3), r('p3', 'a', 4, 5)])).toEqual(['stale-read']);
+    expect(kinds([w('p1', 'a', 0, 1, 'unknown'), w('p2', 'b', 2, 3), r('p3', 'a', 4, 5)])).toEqual(
+      [],
+    );
+    expect(kinds([w('p1', 'a', 0, 1, 'ok'), w('p2', 'b', 2, 3), r('p3', 'a', 4, 5)])).toEqual([
+      'stale-read',
+    ]);
   });
 
   test('once seen, the initial value cannot come back', () => {
-    expect(kinds([w('p1', 'a', 0, 1, 'unknown'), r('p2', 'a', 2, 3), r('p2', null, 4, 5)])).toEqual(['stale-read']);
+    expect(kinds([w('p1', 'a', 0, 1, 'unknown'), r('p2', 'a', 2, 3), r('p2', null, 4, 5)])).toEqual(
+      ['stale-read'],
+    );
   });
 
   test('its value cannot be read before it began', () => {
@@ -106,9 +141,15 @@ describe('violations', () => {
   });
 
   test('stale read: a value read again after another value was read', () => {
-    expect(kinds([w('p1', 'a', 0, 10), w('p2', 'b', 0, 10), r('p3', 'a', 1, 2), r('p3', 'b', 3, 4), r('p3', 'a', 5, 6)])).toEqual([
-      'stale-read',
-    ]);
+    expect(
+      kinds([
+        w('p1', 'a', 0, 10),
+        w('p2', 'b', 0, 10),
+        r('p3', 'a', 1, 2),
+        r('p3', 'b', 3, 4),
+        r('p3', 'a', 5, 6),
+      ]),
+    ).toEqual(['stale-read']);
   });
 
   test('stale read: the initial null after a write completed', () => {
@@ -121,9 +162,15 @@ describe('violations', () => {
   });
 
   test('stale read: the initial null after another read saw a value', () => {
-    const [v] = checkHistory([w('p1', 'a', 0, 10), r('p2', 'a', 1, 2), r('p3', null, 3, 4)]).violations;
+    const [v] = checkHistory([
+      w('p1', 'a', 0, 10),
+      r('p2', 'a', 1, 2),
+      r('p3', null, 3, 4),
+    ]).violations;
     expect(v!.kind).toBe('stale-read');
-    expect(v!.message).toContain('read by p3 -> null (absent) [+0.003ms, +0.004ms] began after read by p2 -> "a"');
+    expect(v!.message).toContain(
+      'read by p3 -> null (absent) [+0.003ms, +0.004ms] began after read by p2 -> "a"',
+    );
   });
 
   test('future read: the write began after the read ended', () => {
@@ -189,11 +236,19 @@ describe('violations', () => {
     expect(violations).toHaveLength(1);
     expect(violations[0]!.kind).toBe('stale-read');
     expect(violations[0]!.opIndexes[0]).toBe(6);
-    expect(violations[0]!.message).toMatch(/^key k: read by p3 -> "a" \[\+0\.012ms, \+0\.013ms\] began after write "b" by p1 \[\+0\.004ms, \+0\.005ms\] had ended, yet returned "a";/);
+    expect(violations[0]!.message).toMatch(
+      /^key k: read by p3 -> "a" \[\+0\.012ms, \+0\.013ms\] began after write "b" by p1 \[\+0\.004ms, \+0\.005ms\] had ended, yet returned "a";/,
+    );
   });
 
   test('each stale read of a replaced value is its own violation', () => {
-    const ops = [w('p1', 'a', 0, 1), w('p1', 'b', 2, 3), r('p2', 'a', 4, 5), r('p3', 'a', 4, 6), r('p2', 'b', 7, 8)];
+    const ops = [
+      w('p1', 'a', 0, 1),
+      w('p1', 'b', 2, 3),
+      r('p2', 'a', 4, 5),
+      r('p3', 'a', 4, 6),
+      r('p2', 'b', 7, 8),
+    ];
     expect(checkHistory(ops).violations.map((v) => [v.kind, v.opIndexes[0]])).toEqual([
       ['stale-read', 2],
       ['stale-read', 3],
@@ -220,10 +275,30 @@ describe('violations', () => {
 
 describe('histories outside the model are refused', () => {
   test.each([
-    ['a value written twice to one key', [w('p1', 'a', 0, 1), w('p2', 'a', 2, 3)], 1, /value "a" is also written by operation #0/],
-    ['a write of null', [{ ...w('p1', 'a', 0, 1), value: null }], 0, /a write must carry a string value/],
-    ['completion before invocation', [r('p1', null, 5, 4)], 0, /completeNs \(\d+\) is before invokeNs/],
-    ['an unknown outcome', [{ ...r('p1', null, 0, 1), outcome: 'maybe' as OperationOutcome }], 0, /outcome must be/],
+    [
+      'a value written twice to one key',
+      [w('p1', 'a', 0, 1), w('p2', 'a', 2, 3)],
+      1,
+      /value "a" is also written by operation #0/,
+    ],
+    [
+      'a write of null',
+      [{ ...w('p1', 'a', 0, 1), value: null }],
+      0,
+      /a write must carry a string value/,
+    ],
+    [
+      'completion before invocation',
+      [r('p1', null, 5, 4)],
+      0,
+      /completeNs \(\d+\) is before invokeNs/,
+    ],
+    [
+      'an unknown outcome',
+      [{ ...r('p1', null, 0, 1), outcome: 'maybe' as OperationOutcome }],
+      0,
+      /outcome must be/,
+    ],
   ])('%s', (_name, ops, index, message) => {
     let caught: unknown;
     try {

@@ -35,14 +35,27 @@ function registerLinearizable(ops: readonly Operation[]): boolean {
   const steps: Step[] = [];
   for (const op of ops) {
     if (op.kind === 'read' && op.outcome === 'ok') {
-      steps.push({ kind: 'read', value: op.value, inv: op.invokeNs, cmp: op.completeNs, required: true });
+      steps.push({
+        kind: 'read',
+        value: op.value,
+        inv: op.invokeNs,
+        cmp: op.completeNs,
+        required: true,
+      });
     } else if (op.kind === 'write' && op.outcome === 'ok') {
-      steps.push({ kind: 'write', value: op.value, inv: op.invokeNs, cmp: op.completeNs, required: true });
+      steps.push({
+        kind: 'write',
+        value: op.value,
+        inv: op.invokeNs,
+        cmp: op.completeNs,
+        required: true,
+      });
     } else if (op.kind === 'write' && op.outcome === 'unknown') {
       steps.push({ kind: 'write', value: op.value, inv: op.invokeNs, cmp: null, required: false });
     }
   }
-  if (steps.length > 24) throw new Error(`exhaustive search is for small histories, got ${steps.length} steps`);
+  if (steps.length > 24)
+    throw new Error(`exhaustive search is for small histories, got ${steps.length} steps`);
   let requiredMask = 0;
   steps.forEach((s, i) => {
     if (s.required) requiredMask |= 1 << i;

@@ -77,7 +77,8 @@ function simulatedHistory(raw: RawOp[]): Operation[] {
   const events = raw.map((r, i) => {
     let at: number | null = r.inv + r.at * r.dur;
     if (r.kind === 'write' && r.outcome === 'fail') at = null;
-    if (r.kind === 'write' && r.outcome === 'unknown') at = r.lands ? r.inv + r.at * (r.dur + r.late) : null;
+    if (r.kind === 'write' && r.outcome === 'unknown')
+      at = r.lands ? r.inv + r.at * (r.dur + r.late) : null;
     return { i, at };
   });
   const order = events.filter((e) => e.at !== null).sort((a, b) => a.at! - b.at! || a.i - b.i);
@@ -115,13 +116,21 @@ export interface GeneratedHistory {
   ops: Operation[];
 }
 
-export function historyArb(options: { maxOps?: number; keys?: readonly string[] } = {}): fc.Arbitrary<GeneratedHistory> {
-  const raws = fc.array(rawOpArb(options.keys ?? ['k']), { minLength: 1, maxLength: options.maxOps ?? 9 });
+export function historyArb(
+  options: { maxOps?: number; keys?: readonly string[] } = {},
+): fc.Arbitrary<GeneratedHistory> {
+  const raws = fc.array(rawOpArb(options.keys ?? ['k']), {
+    minLength: 1,
+    maxLength: options.maxOps ?? 9,
+  });
   return fc.oneof(
     raws.map((raw) => ({ cls: 'random' as const, ops: randomHistory(raw) })),
     raws.map((raw) => ({ cls: 'simulated' as const, ops: simulatedHistory(raw) })),
     fc
       .tuple(raws, fc.nat(), fc.nat())
-      .map(([raw, which, pick]) => ({ cls: 'mutated' as const, ops: mutatedHistory(raw, which, pick) })),
+      .map(([raw, which, pick]) => ({
+        cls: 'mutated' as const,
+        ops: mutatedHistory(raw, which, pick),
+      })),
   );
 }
