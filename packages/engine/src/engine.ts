@@ -8,12 +8,13 @@ import {
 } from '@keylane/protocol';
 import pg from 'pg';
 import { Cache } from './cache/cache.js';
-import { InvalidValueError } from './errors.js';
+import { InvalidValueError, WriteExpiredError } from './errors.js';
+import { CONNECT_TIMEOUT_MS } from './lanes/lane.js';
 import { LaneSet } from './lanes/lane-set.js';
 import { DEFAULTS, resolveOptions } from './options.js';
 import { newCounters } from './stats.js';
 import { ItemStore } from './store/item-store.js';
-import { createStrategy, isSerialized, WriteExpiredError, type Mutation } from './strategies/index.js';
+import { createStrategy, isSerialized, type Mutation } from './strategies/index.js';
 import type { StrategyContext } from './strategies/strategy.js';
 import type {
   DBConnection,
@@ -67,6 +68,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
   const pool = new pg.Pool({
     connectionString: opts.connectionString,
     max: isSerialized(opts.strategy) ? 2 : opts.lanes,
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
   });
   pool.on('error', onDbError);
 

@@ -1,5 +1,10 @@
 export { createEngine } from './engine.js';
-export { InvalidOptionsError, InvalidValueError } from './errors.js';
+export {
+  InvalidOptionsError,
+  InvalidValueError,
+  WriteExpiredError,
+  WriteOutcomeUnknownError,
+} from './errors.js';
 export { DEFAULTS } from './options.js';
 export {
   STRATEGY_NAMES,

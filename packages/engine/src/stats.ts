@@ -17,6 +17,7 @@ export function newCounters(): Counters {
     deletes: 0,
     versionConflicts: 0,
     writesExpired: 0,
+    writesUnknown: 0,
     overloaded: 0,
     redisErrors: 0,
     dbErrors: 0,

@@ -109,6 +109,11 @@ export interface EngineStats {
   versionConflicts: number;
   /** Writes whose marker deadline passed before the DB write: nothing committed. */
   writesExpired: number;
+  /**
+   * Writes and deletes whose connection broke mid-statement: they may have committed. Their
+   * write marker (serial-guarded) is left to expire rather than removed.
+   */
+  writesUnknown: number;
   overloaded: number;
   redisErrors: number;
   dbErrors: number;

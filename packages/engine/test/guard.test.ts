@@ -209,6 +209,7 @@ describe('the deadline in the DB write', () => {
     // Misses read the DB without filling until the marker expires.
     await e.read(12n);
     expect(e.stats().leases.writeInProgress).toBe(1);
+    expect(e.stats().writesUnknown).toBe(1);
     expect((await e.inspect(12n)).cached).toBeUndefined();
   });
 });

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { OverloadedError } from '@keylane/protocol';
 import { createTestContext, type TestContext } from '@keylane/test-kit';
-import type { Engine } from '../src/index.js';
+import { WriteOutcomeUnknownError, type Engine } from '../src/index.js';
 import { engineFor, rejection, waitFor, type Overrides } from './helpers.js';
 
 describe('lanes', () => {
@@ -104,6 +104,7 @@ describe('lanes', () => {
     const err = await rejection(caught);
     expect(err.code).toBe('unavailable');
     expect(err.message).toMatch(/may or may not have committed/);
+    expect(err).toBeInstanceOf(WriteOutcomeUnknownError);
     expect(await e.write(1n, 'ok')).toMatchObject({ value: 'ok' });
   });
 });

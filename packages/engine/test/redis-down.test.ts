@@ -46,6 +46,7 @@ describe('Redis down and back', () => {
       const err = await rejection(e.write(id, 'during'));
       expect(err).toBeInstanceOf(UnavailableError);
       expect(err.code).toBe('unavailable');
+      expect(err.message).toMatch(/nothing was committed/);
       expect(await rowOf(id)).toEqual({ value: 'before', version: '1' });
       expect((await rejection(e.delete(id))).code).toBe('unavailable');
       expect(await rowOf(id)).toEqual({ value: 'before', version: '1' });

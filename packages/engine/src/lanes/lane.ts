@@ -3,6 +3,9 @@ import PQueue from 'p-queue';
 import pg from 'pg';
 import type { LaneStats } from '../types.js';
 
+// A black-holed Postgres must not hold a lane (and everything queued behind it) forever.
+export const CONNECT_TIMEOUT_MS = 5_000;
+
 export interface LaneOptions {
   index: number;
   connectionString: string;
@@ -76,7 +79,10 @@ export class Lane {
   }
 
   private newClient(): pg.Client {
-    const client = new pg.Client({ connectionString: this.options.connectionString });
+    const client = new pg.Client({
+      connectionString: this.options.connectionString,
+      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    });
     // A broken socket emits 'error' outside any query; unhandled it would crash the process.
     client.on('error', (err) => {
       if (client === this.current) this.healthy = false;
@@ -108,7 +114,10 @@ export class Lane {
       await this.current.connect();
       this.healthy = true;
     } catch (err) {
-      throw new UnavailableError(`lane ${this.index} could not connect to Postgres`, { cause: err });
+      this.options.onDbError(err);
+      throw new UnavailableError(`lane ${this.index} could not connect to Postgres (nothing was sent)`, {
+        cause: err,
+      });
     }
   }
 }

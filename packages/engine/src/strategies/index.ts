@@ -28,4 +28,3 @@ export function isSerialized(name: StrategyName): boolean {
 }
 
 export type { Strategy, StrategyContext, Mutation } from './strategy.js';
-export { WriteExpiredError } from './strategy.js';

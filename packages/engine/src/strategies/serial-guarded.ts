@@ -3,7 +3,8 @@ import type pg from 'pg';
 import { newToken } from '../cache/cache.js';
 import { LeaseCode } from '../cache/scripts.js';
 import { SerialStrategy } from './serial.js';
-import { dbRead, runMutation, sleep, WriteExpiredError, type Mutation } from './strategy.js';
+import { WriteExpiredError } from '../errors.js';
+import { dbRead, notAttempted, runMutation, sleep, type Mutation } from './strategy.js';
 
 /**
  * Serial plus the Redis guard (README "Guard protocol"): misses fill only under a lease
@@ -52,8 +53,13 @@ export class SerialGuardedStrategy extends SerialStrategy {
     return this.ctx.lanes.run(id, async (client) => {
       const { options } = this.ctx;
       const token = newToken();
-      // Throws UnavailableError if Redis is down: the DB is not touched without a marker.
-      const redisNow = await this.ctx.cache.beginWrite(id, token);
+      let redisNow: number;
+      try {
+        redisNow = await this.ctx.cache.beginWrite(id, token);
+      } catch (err) {
+        // No marker, no DB write: a write must never commit without its invalidation.
+        throw notAttempted(err);
+      }
       const deadlineMs = redisNow + options.markerTtlMs - options.markerMarginMs;
       await sleep(options.chaos.writeDelayMs);
       const result = await runMutation(this.ctx, client, mutation, deadlineMs);

@@ -4,7 +4,7 @@ import {
   dbRead,
   mutateOrThrow,
   plainFill,
-  requireRedis,
+  invalidateFirst,
   sleep,
   type Mutation,
   type Strategy,
@@ -31,8 +31,7 @@ export class SerialStrategy implements Strategy {
 
   mutate<T>(id: bigint, mutation: Mutation<T>): Promise<T> {
     return this.ctx.lanes.run(id, async (client) => {
-      requireRedis(this.ctx);
-      await this.ctx.cache.del(id);
+      await invalidateFirst(this.ctx, id);
       await sleep(this.ctx.options.chaos.writeDelayMs);
       return mutateOrThrow(this.ctx, client, mutation);
     });

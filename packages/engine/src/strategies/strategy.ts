@@ -6,6 +6,7 @@ import type { ResolvedOptions } from '../options.js';
 import type { Counters } from '../stats.js';
 import type { ItemStore, Queryable } from '../store/item-store.js';
 import type { StrategyName } from '../types.js';
+import { WriteExpiredError, WriteOutcomeUnknownError } from '../errors.js';
 
 /**
  * A DB mutation (write or delete) as the engine hands it to a strategy: run it on `db`,
@@ -74,14 +75,19 @@ export async function runMutation<T>(
       return { ok: false, error: err, outcomeKnown: true };
     }
     ctx.counters.dbErrors += 1;
-    const outcomeKnown = err instanceof pg.DatabaseError;
-    const error = new UnavailableError(
-      outcomeKnown
-        ? `postgres refused the write, nothing was committed: ${errorMessage(err)}`
-        : `postgres connection failed during the write; it may or may not have committed: ${errorMessage(err)}`,
+    if (err instanceof pg.DatabaseError) {
+      // A server-side error (SQLSTATE) rolled the single-statement transaction back.
+      const error = new UnavailableError(`postgres refused the write, nothing was committed: ${errorMessage(err)}`, {
+        cause: err,
+      });
+      return { ok: false, error, outcomeKnown: true };
+    }
+    ctx.counters.writesUnknown += 1;
+    const error = new WriteOutcomeUnknownError(
+      `postgres connection failed during the write; it may or may not have committed: ${errorMessage(err)}`,
       { cause: err },
     );
-    return { ok: false, error, outcomeKnown };
+    return { ok: false, error, outcomeKnown: false };
   }
 }
 
@@ -92,20 +98,28 @@ export async function mutateOrThrow<T>(ctx: StrategyContext, db: Queryable, muta
   throw result.error;
 }
 
-/** The DB write found its marker's deadline passed and changed nothing. Retryable. */
-export class WriteExpiredError extends UnavailableError {
-  constructor(id: string) {
-    super(
-      `write of item ${id} expired: its write marker's deadline passed before Postgres applied it, so nothing was committed; retry`,
-    );
-  }
-}
-
 /** Fails fast, before the DB is touched, when Redis is not connected. */
 export function requireRedis(ctx: StrategyContext): void {
   if (!ctx.cache.ready) {
     throw new UnavailableError('redis is unreachable; the write was not attempted (nothing was committed)');
   }
+}
+
+/** The invalidation that must precede a DB write: if Redis fails it, the DB is not touched. */
+export async function invalidateFirst(ctx: StrategyContext, id: bigint): Promise<void> {
+  try {
+    await ctx.cache.del(id);
+  } catch (err) {
+    throw notAttempted(err);
+  }
+}
+
+/** Wraps a Redis failure that stopped a write before it reached the DB. */
+export function notAttempted(err: unknown): UnavailableError {
+  return new UnavailableError(
+    `redis could not invalidate the cache, so the write was not attempted (nothing was committed): ${errorMessage(err)}`,
+    { cause: err },
+  );
 }
 
 /** An unguarded fill: a failure only costs the next reader a miss. */

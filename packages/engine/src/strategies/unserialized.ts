@@ -2,6 +2,7 @@ import type { Item } from '@keylane/protocol';
 import type { StrategyName } from '../types.js';
 import {
   dbRead,
+  invalidateFirst,
   mutateOrThrow,
   plainFill,
   requireRedis,
@@ -52,7 +53,7 @@ export class InvalidateFirstStrategy extends UnserializedStrategy {
   readonly name = 'invalidate-first' as const;
 
   async mutate<T>(id: bigint, mutation: Mutation<T>): Promise<T> {
-    await this.ctx.cache.del(id);
+    await invalidateFirst(this.ctx, id);
     return this.dbMutation(mutation);
   }
 }
@@ -62,7 +63,7 @@ export class DoubleDeleteStrategy extends UnserializedStrategy {
   readonly name = 'double-delete' as const;
 
   async mutate<T>(id: bigint, mutation: Mutation<T>): Promise<T> {
-    await this.ctx.cache.del(id);
+    await invalidateFirst(this.ctx, id);
     try {
       return await this.dbMutation(mutation);
     } finally {
