@@ -1,0 +1,171 @@
+import { STRATEGY_NAMES, type StrategyName } from '@keylane/engine';
+import { CliUsageError } from './errors.js';
+import { SILENT_PROGRESS, type ProgressSink } from './progress.js';
+import { checkDependencies } from './reachability.js';
+import { evaluateClaims, type DemoConfig, type DemoReport } from './report.js';
+import { DEFAULT_CHAOS, SCENARIO_NAMES, startScenarioFleet, type ScenarioFleet, type ScenarioResult } from './scenario.js';
+import { DEFAULT_WORKLOAD_OPTIONS } from './workload.js';
+
+export interface DemoOptions {
+  databaseUrl: string;
+  redisUrl: string;
+  /** @default DEFAULT_DEMO_SEED */
+  seed?: number;
+  /** A run under 30 s instead of about 2 minutes; same claims, fewer operations. */
+  quick?: boolean;
+  /** Strategies for the plain runs. @default all six */
+  strategies?: readonly StrategyName[];
+  /** Strategies for the split-view and instance-loss runs. @default ['serial', 'serial-guarded'] */
+  scenarioStrategies?: readonly StrategyName[];
+  /** Concurrent callers. @default 16 */
+  callers?: number;
+  progress?: ProgressSink;
+  signal?: AbortSignal;
+}
+
+export const DEFAULT_DEMO_SEED = 42;
+
+/** Run lengths: the full demo takes about 2 minutes, `--quick` under 30 s on a 2-core machine. */
+export const DEMO_TIMINGS = {
+  full: { plainMs: 10_000, splitViewMs: 8_000, instanceLossMs: 12_000, fault: { atMs: 3_000, downMs: 3_000 }, minOperations: 0 },
+  // A short run on a busy machine may do too little work to hit a race; these keep going
+  // (up to 3x) until they reach minOperations.
+  quick: { plainMs: 1_500, splitViewMs: 1_500, instanceLossMs: 3_500, fault: { atMs: 800, downMs: 1_000 }, minOperations: 400 },
+} as const;
+
+/**
+ * Runs every strategy on a fresh 3-instance fleet under one seeded workload, then the split
+ * view and instance loss scenarios on the serial strategies, and returns the report.
+ */
+export async function runDemo(options: DemoOptions): Promise<DemoReport> {
+  const started = Date.now();
+  const seed = options.seed ?? DEFAULT_DEMO_SEED;
+  const quick = options.quick ?? false;
+  const strategies = validateStrategies(options.strategies ?? STRATEGY_NAMES, 'strategies');
+  const scenarioStrategies = validateStrategies(options.scenarioStrategies ?? ['serial', 'serial-guarded'], 'scenarioStrategies');
+  const callers = options.callers ?? 16;
+  if (!Number.isInteger(callers) || callers < 2 || callers > 1024) {
+    throw new CliUsageError(`option "callers" must be an integer in [2, 1024], got ${callers}`);
+  }
+  const timings = quick ? DEMO_TIMINGS.quick : DEMO_TIMINGS.full;
+  const progress = options.progress ?? SILENT_PROGRESS;
+
+  await checkDependencies(options.databaseUrl, options.redisUrl);
+
+  const config: DemoConfig = {
+    instances: 3,
+    callers,
+    ...DEFAULT_WORKLOAD_OPTIONS,
+    chaos: { ...DEFAULT_CHAOS },
+    plainMs: timings.plainMs,
+    splitViewMs: timings.splitViewMs,
+    instanceLossMs: timings.instanceLossMs,
+    fault: { ...timings.fault },
+  };
+
+  // One fleet per strategy, in table order; the serial strategies also run the scenarios
+  // on their fleet (each run on emptied data and with its own clients).
+  const fleetPlan = STRATEGY_NAMES.filter((s) => strategies.includes(s) || scenarioStrategies.includes(s)).map((strategy) => ({
+    strategy,
+    runs: [
+      ...(strategies.includes(strategy) ? [{ scenario: 'plain' as const, durationMs: timings.plainMs }] : []),
+      ...(scenarioStrategies.includes(strategy)
+        ? [
+            { scenario: 'split-view' as const, durationMs: timings.splitViewMs },
+            { scenario: 'instance-loss' as const, durationMs: timings.instanceLossMs },
+          ]
+        : []),
+    ],
+  }));
+
+  // Starting a fleet costs seconds of CPU, mostly module loading. The next fleet starts as soon
+  // as the current fleet's last workload ends (its checks overlap the start-up); in --quick
+  // mode already when that last workload begins, which blurs its throughput figures but
+  // keeps the whole run short.
+  let next: Promise<ScenarioFleet> | undefined;
+  const startNext = (index: number): void => {
+    const step = fleetPlan[index];
+    if (next || !step || options.signal?.aborted) return;
+    next = startScenarioFleet({
+      strategy: step.strategy,
+      databaseUrl: options.databaseUrl,
+      redisUrl: options.redisUrl,
+      instances: config.instances,
+      chaos: config.chaos,
+    });
+    next.catch(() => undefined); // awaited (and reported) when its turn comes
+  };
+
+  const results: ScenarioResult[] = [];
+  try {
+    startNext(0);
+    for (let f = 0; f < fleetPlan.length; f += 1) {
+      const { strategy, runs } = fleetPlan[f]!;
+      let scenarioFleet: ScenarioFleet | undefined;
+      try {
+        for (let r = 0; r < runs.length; r += 1) {
+          const { scenario, durationMs } = runs[r]!;
+          const last = r === runs.length - 1;
+          progress.begin(scenario === 'plain' ? strategy : `${strategy} / ${scenario}`);
+          progress.update({ phase: 'starting', elapsedMs: 0, durationMs, ops: 0, notOk: 0 });
+          try {
+            if (!scenarioFleet) {
+              startNext(f);
+              scenarioFleet = await next!;
+              next = undefined;
+            }
+            if (last && quick) startNext(f + 1);
+            const result = await scenarioFleet.run({
+              scenario,
+              durationMs,
+              seed,
+              callers,
+              fault: config.fault,
+              // Instance loss is about timing, not volume: it runs its full length anyway.
+              ...(scenario === 'instance-loss' ? {} : { minOperations: timings.minOperations }),
+              ...(options.signal ? { signal: options.signal } : {}),
+              onProgress: (p) => {
+                progress.update(p);
+                if (last && p.phase === 'checking') startNext(f + 1);
+              },
+            });
+            progress.end(result);
+            results.push(result);
+          } catch (err) {
+            progress.fail(err);
+            throw err;
+          }
+        }
+      } finally {
+        await scenarioFleet?.dispose();
+      }
+    }
+  } finally {
+    if (next) await next.then((p) => p.dispose(), () => undefined);
+  }
+  const order = (r: ScenarioResult): number => SCENARIO_NAMES.indexOf(r.scenario);
+  const plain = results.filter((r) => r.scenario === 'plain');
+  // Scenario table: split view for every strategy, then instance loss.
+  const scenarios = results.filter((r) => r.scenario !== 'plain').sort((a, b) => order(a) - order(b));
+
+  return {
+    reportVersion: 1,
+    seed,
+    quick,
+    config,
+    strategies: plain,
+    scenarios,
+    claims: evaluateClaims(plain, scenarios),
+    totalMs: Date.now() - started,
+  };
+}
+
+function validateStrategies(names: readonly string[], option: string): StrategyName[] {
+  const out: StrategyName[] = [];
+  for (const name of names) {
+    const found = STRATEGY_NAMES.find((s) => s === name);
+    if (!found) throw new CliUsageError(`option "${option}": unknown strategy "${name}"; expected ${STRATEGY_NAMES.join(', ')}`);
+    out.push(found);
+  }
+  return out;
+}

@@ -1,0 +1,57 @@
+import { KeylaneError } from '@keylane/protocol';
+
+/**
+ * Errors the CLI raises on purpose. Each carries a stable `code` and a message that says
+ * what to do next; the bin prints the message and exits non-zero.
+ */
+
+/** A flag or option that cannot work (names the option). */
+export class CliUsageError extends KeylaneError {
+  declare readonly code: 'cli_usage';
+  constructor(message: string) {
+    super('cli_usage', message);
+  }
+}
+
+/** Postgres or Redis could not be reached before anything was started. */
+export class DependencyUnreachableError extends KeylaneError {
+  declare readonly code: 'dependency_unreachable';
+  readonly dependency: 'postgres' | 'redis';
+  readonly url: string;
+  constructor(dependency: 'postgres' | 'redis', url: string, message: string, options?: ErrorOptions) {
+    super('dependency_unreachable', message, options);
+    this.dependency = dependency;
+    this.url = url;
+  }
+}
+
+/** An instance exited or stayed unready while the fleet was starting. */
+export class InstanceStartError extends KeylaneError {
+  declare readonly code: 'instance_start_failed';
+  readonly instanceId: string;
+  /** The last lines the instance wrote to stdout/stderr. */
+  readonly outputTail: string;
+  constructor(instanceId: string, message: string, outputTail: string) {
+    super(
+      'instance_start_failed',
+      outputTail ? `${message}\n--- last output of ${instanceId} ---\n${outputTail}` : message,
+    );
+    this.instanceId = instanceId;
+    this.outputTail = outputTail;
+  }
+}
+
+/** The item service's build output is missing: it has to be built before the fleet runs. */
+export class ServiceBinMissingError extends KeylaneError {
+  declare readonly code: 'service_bin_missing';
+  constructor(message: string) {
+    super('service_bin_missing', message);
+  }
+}
+
+/** Text for an unknown thrown value, including AggregateError members (pg/net report those). */
+export function errorText(err: unknown): string {
+  if (err instanceof AggregateError && err.errors.length > 0) return err.errors.map(errorText).join('; ');
+  if (err instanceof Error) return err.message || err.name;
+  return String(err);
+}

@@ -1,0 +1,334 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { request } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { StrategyName } from '@keylane/engine';
+import { HEALTH_READY_PATH } from '@keylane/protocol';
+import { CliUsageError, InstanceStartError } from './errors.js';
+import { getFreePort } from './free-port.js';
+import { resolveServiceBin } from './service-bin.js';
+
+/** Test-only fault injection passed to every instance (KEYLANE_ALLOW_CHAOS=1). */
+export interface FleetChaos {
+  /** Pause between a miss's DB read and its cache fill. */
+  fillDelayMs?: number;
+  /** Pause between a write's invalidation and its DB write. */
+  writeDelayMs?: number;
+}
+
+export interface FleetOptions {
+  /** Instances to start, ids `item-1` ... `item-N`. */
+  count: number;
+  /** @default the service's default ('serial-guarded') */
+  strategy?: StrategyName;
+  databaseUrl: string;
+  redisUrl: string;
+  /** Postgres schema all instances share (the service creates it if missing). */
+  schema: string;
+  /** Redis key prefix all instances share. */
+  prefix: string;
+  /** Interface the instances listen on. @default '127.0.0.1' */
+  host?: string;
+  /** Instance i listens on basePort + i; free ports are picked when absent. */
+  basePort?: number;
+  /** Lanes per instance (KEYLANE_LANES). @default the service's default */
+  lanes?: number;
+  /** KEYLANE_LOG_LEVEL of every instance. @default 'warn' */
+  logLevel?: string;
+  chaos?: FleetChaos;
+  /** More environment for every instance (e.g. KEYLANE_DRAIN_MS); wins over the above. */
+  env?: Readonly<Record<string, string>>;
+  /** How long an instance may take to answer 200 on /healthz/ready. @default 30_000 */
+  readyTimeoutMs?: number;
+  /** How long a stopping instance gets after SIGTERM before SIGKILL. @default 15_000 */
+  stopGraceMs?: number;
+  /** The service entry script. @default the `keylane-item-service` bin of @keylane/item-service */
+  serviceBin?: string;
+  /** Every line an instance writes (stdout and stderr). */
+  onOutput?: (instanceId: string, line: string) => void;
+  /** An instance exited; `expected` is false when nobody asked it to. */
+  onExit?: (instanceId: string, info: { code: number | null; signal: NodeJS.Signals | null; expected: boolean }) => void;
+}
+
+export const DEFAULT_FLEET_OPTIONS = {
+  host: '127.0.0.1',
+  logLevel: 'warn',
+  readyTimeoutMs: 30_000,
+  stopGraceMs: 15_000,
+} as const;
+
+export interface FleetInstance {
+  readonly id: string;
+  readonly url: string;
+  readonly port: number;
+  /** The current process id (changes on restart); undefined while not running. */
+  readonly pid: number | undefined;
+  readonly running: boolean;
+  /** The last lines it wrote, for error messages. */
+  outputTail(): string;
+}
+
+export interface Fleet {
+  readonly instances: readonly FleetInstance[];
+  instance(id: string): FleetInstance;
+  /**
+   * Sends `signal` (default SIGKILL, a crash). For SIGKILL, SIGTERM and SIGINT it resolves once
+   * the process has exited; other signals (SIGSTOP, SIGCONT) resolve once sent.
+   */
+  kill(id: string, signal?: NodeJS.Signals): Promise<void>;
+  /** Stops the instance if it runs, starts it again on the same port, waits until ready. */
+  restart(id: string): Promise<void>;
+  /** SIGTERM to all, SIGKILL after the grace; resolves when every process has exited. */
+  stop(): Promise<void>;
+}
+
+const OUTPUT_TAIL_LINES = 40;
+const TERMINATING = new Set<NodeJS.Signals>(['SIGKILL', 'SIGTERM', 'SIGINT']);
+
+/** Starts `count` item-service processes and waits until every one is ready. */
+export async function startFleet(options: FleetOptions): Promise<Fleet> {
+  validateFleetOptions(options);
+  const host = options.host ?? DEFAULT_FLEET_OPTIONS.host;
+  const readyTimeoutMs = options.readyTimeoutMs ?? DEFAULT_FLEET_OPTIONS.readyTimeoutMs;
+  const stopGraceMs = options.stopGraceMs ?? DEFAULT_FLEET_OPTIONS.stopGraceMs;
+  const bin = options.serviceBin ?? resolveServiceBin();
+
+  const instances: ManagedInstance[] = [];
+  for (let i = 0; i < options.count; i += 1) {
+    const port = options.basePort === undefined ? await getFreePort(host) : options.basePort + i;
+    const id = `item-${i + 1}`;
+    instances.push(new ManagedInstance(id, host, port, bin, serviceEnv(options, id, host, port), options));
+  }
+
+  const stop = async (): Promise<void> => {
+    await Promise.all(instances.map((instance) => instance.stop(stopGraceMs)));
+  };
+  try {
+    for (const instance of instances) instance.spawn();
+    await Promise.all(instances.map((instance) => instance.waitReady(readyTimeoutMs)));
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+
+  const byId = (id: string): ManagedInstance => {
+    const found = instances.find((instance) => instance.id === id);
+    if (!found) throw new CliUsageError(`no instance "${id}" in this fleet (${instances.map((i) => i.id).join(', ')})`);
+    return found;
+  };
+  return {
+    instances,
+    instance: byId,
+    async kill(id, signal = 'SIGKILL') {
+      const instance = byId(id);
+      if (TERMINATING.has(signal)) await instance.stop(stopGraceMs, signal);
+      else instance.signal(signal);
+    },
+    async restart(id) {
+      const instance = byId(id);
+      await instance.stop(stopGraceMs);
+      instance.spawn();
+      try {
+        await instance.waitReady(readyTimeoutMs);
+      } catch (err) {
+        await instance.stop(stopGraceMs);
+        throw err;
+      }
+    },
+    stop,
+  };
+}
+
+function validateFleetOptions(options: FleetOptions): void {
+  if (!Number.isInteger(options.count) || options.count < 1 || options.count > 64) {
+    throw new CliUsageError(`fleet option "count" must be an integer in [1, 64], got ${options.count}`);
+  }
+  if (options.basePort !== undefined) {
+    const last = options.basePort + options.count - 1;
+    if (!Number.isInteger(options.basePort) || options.basePort < 1 || last > 65_535) {
+      throw new CliUsageError(
+        `fleet option "basePort" must be an integer with basePort + count - 1 <= 65535, got ${options.basePort}`,
+      );
+    }
+  }
+  for (const name of ['databaseUrl', 'redisUrl', 'schema', 'prefix'] as const) {
+    if (typeof options[name] !== 'string' || options[name] === '') {
+      throw new CliUsageError(`fleet option "${name}" must be a non-empty string`);
+    }
+  }
+  for (const name of ['fillDelayMs', 'writeDelayMs'] as const) {
+    const value = options.chaos?.[name];
+    if (value !== undefined && (!Number.isInteger(value) || value < 0)) {
+      throw new CliUsageError(`fleet option "chaos.${name}" must be a non-negative integer, got ${value}`);
+    }
+  }
+}
+
+/** The item service is configured by environment only; these are its variable names. */
+function serviceEnv(options: FleetOptions, id: string, host: string, port: number): NodeJS.ProcessEnv {
+  // Inherit PATH, NODE_OPTIONS and the like, but not a stray KEYLANE_* from the caller's shell:
+  // every instance of a fleet must get exactly the configuration given here.
+  const env: NodeJS.ProcessEnv = Object.fromEntries(
+    Object.entries(process.env).filter(([name]) => !name.startsWith('KEYLANE_')),
+  );
+  Object.assign(env, {
+    KEYLANE_PORT: String(port),
+    KEYLANE_HOST: host,
+    KEYLANE_INSTANCE_ID: id,
+    KEYLANE_DATABASE_URL: options.databaseUrl,
+    KEYLANE_DB_SCHEMA: options.schema,
+    KEYLANE_REDIS_URL: options.redisUrl,
+    KEYLANE_CACHE_PREFIX: options.prefix,
+    KEYLANE_LOG_LEVEL: options.logLevel ?? DEFAULT_FLEET_OPTIONS.logLevel,
+  });
+  if (options.strategy !== undefined) env['KEYLANE_STRATEGY'] = options.strategy;
+  if (options.lanes !== undefined) env['KEYLANE_LANES'] = String(options.lanes);
+  const chaos = options.chaos;
+  if (chaos && (chaos.fillDelayMs !== undefined || chaos.writeDelayMs !== undefined)) {
+    env['KEYLANE_ALLOW_CHAOS'] = '1';
+    if (chaos.fillDelayMs !== undefined) env['KEYLANE_CHAOS_FILL_DELAY_MS'] = String(chaos.fillDelayMs);
+    if (chaos.writeDelayMs !== undefined) env['KEYLANE_CHAOS_WRITE_DELAY_MS'] = String(chaos.writeDelayMs);
+  }
+  Object.assign(env, options.env);
+  return env;
+}
+
+class ManagedInstance implements FleetInstance {
+  readonly url: string;
+  private child: ChildProcess | undefined;
+  private exited: Promise<void> = Promise.resolve();
+  private exitInfo: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  private stopping = false;
+  private readonly tail: string[] = [];
+  private partial = '';
+
+  constructor(
+    readonly id: string,
+    private readonly host: string,
+    readonly port: number,
+    private readonly bin: string,
+    private readonly env: NodeJS.ProcessEnv,
+    private readonly hooks: Pick<FleetOptions, 'onOutput' | 'onExit'>,
+  ) {
+    this.url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  get running(): boolean {
+    return this.child !== undefined;
+  }
+
+  outputTail(): string {
+    return [...this.tail, ...(this.partial ? [this.partial] : [])].join('\n');
+  }
+
+  spawn(): void {
+    if (this.child) return;
+    this.stopping = false;
+    this.exitInfo = undefined;
+    const child = spawn(process.execPath, [this.bin], { env: this.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = child;
+    liveChildren.add(child);
+    installExitGuard();
+    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => this.collect(chunk));
+    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => this.collect(chunk));
+    this.exited = new Promise((resolve) => {
+      // 'close' (not 'exit'): by then stdout/stderr are drained, so the tail is complete.
+      child.once('close', (code: number | null, signal: NodeJS.Signals | null) => {
+        liveChildren.delete(child);
+        if (this.child === child) this.child = undefined;
+        this.exitInfo = { code, signal };
+        this.hooks.onExit?.(this.id, { code, signal, expected: this.stopping });
+        resolve();
+      });
+    });
+    child.once('error', (err) => this.collect(`spawn failed: ${String(err)}\n`));
+  }
+
+  signal(signal: NodeJS.Signals): void {
+    this.child?.kill(signal);
+  }
+
+  /** Sends `signal` (SIGTERM by default), escalates to SIGKILL after the grace, waits for exit. */
+  async stop(graceMs: number, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    const child = this.child;
+    if (!child) return this.exited;
+    this.stopping = true;
+    child.kill(signal);
+    if (signal !== 'SIGKILL') {
+      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      try {
+        await this.exited;
+      } finally {
+        clearTimeout(timer);
+      }
+      return;
+    }
+    await this.exited;
+  }
+
+  async waitReady(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let lastProblem = 'no answer yet';
+    for (;;) {
+      if (!this.child) {
+        const info = this.exitInfo;
+        const how = info?.signal ? `signal ${info.signal}` : `code ${info?.code ?? 'unknown'}`;
+        throw new InstanceStartError(this.id, `${this.id} exited with ${how} before it was ready`, this.outputTail());
+      }
+      const status = await probe(this.host, this.port, HEALTH_READY_PATH, 1_000).catch((err: unknown) => {
+        lastProblem = String(err);
+        return 0;
+      });
+      if (status === 200) return;
+      if (status !== 0) lastProblem = `GET ${HEALTH_READY_PATH} answered ${status}`;
+      if (Date.now() > deadline) {
+        throw new InstanceStartError(
+          this.id,
+          `${this.id} was not ready at ${this.url} within ${timeoutMs} ms (${lastProblem})`,
+          this.outputTail(),
+        );
+      }
+      await sleep(100);
+    }
+  }
+
+  private collect(chunk: string): void {
+    const lines = (this.partial + chunk).split('\n');
+    this.partial = lines.pop() ?? '';
+    for (const line of lines) {
+      this.tail.push(line);
+      if (this.tail.length > OUTPUT_TAIL_LINES) this.tail.shift();
+      this.hooks.onOutput?.(this.id, line);
+    }
+  }
+}
+
+/** GET without keep-alive, so no socket outlives the probe. Resolves with the status code. */
+function probe(host: string, port: number, path: string, timeoutMs: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host, port, path, method: 'GET', agent: false, timeout: timeoutMs }, (res) => {
+      res.resume();
+      res.once('end', () => resolve(res.statusCode ?? 0));
+      res.once('error', reject);
+    });
+    req.once('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    req.once('error', reject);
+    req.end();
+  });
+}
+
+// Instances must not outlive the launcher, even when it exits through an uncaught exception:
+// the 'exit' handler runs synchronously and can still SIGKILL them.
+const liveChildren = new Set<ChildProcess>();
+let exitGuardInstalled = false;
+function installExitGuard(): void {
+  if (exitGuardInstalled) return;
+  exitGuardInstalled = true;
+  process.once('exit', () => {
+    for (const child of liveChildren) child.kill('SIGKILL');
+  });
+}
+

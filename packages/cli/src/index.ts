@@ -1,0 +1,62 @@
+export { startFleet, DEFAULT_FLEET_OPTIONS, type Fleet, type FleetChaos, type FleetInstance, type FleetOptions } from './fleet.js';
+export { getFreePort } from './free-port.js';
+export { resolveServiceBin } from './service-bin.js';
+export { checkDependencies, checkPostgres, checkRedis } from './reachability.js';
+export { createRng, deriveSeed, type Rng } from './prng.js';
+export {
+  createWorkload,
+  DEFAULT_WORKLOAD_OPTIONS,
+  EDGE_KEYS,
+  type CallerStream,
+  type Workload,
+  type WorkloadOp,
+  type WorkloadOptions,
+} from './workload.js';
+export {
+  runWorkload,
+  type ItemClient,
+  type RunWorkloadOptions,
+  type RunWorkloadResult,
+  type WorkloadCaller,
+} from './run-workload.js';
+export { outcomeOfError } from './outcome.js';
+export {
+  findLostAckedWrites,
+  percentile,
+  summarizeFault,
+  summarizeLatency,
+  type FaultSummary,
+  type LatencySummary,
+  type LostWrite,
+} from './analysis.js';
+export {
+  runScenario,
+  startScenarioFleet,
+  DEFAULT_CHAOS,
+  SCENARIO_NAMES,
+  type ScenarioFleet,
+  type ScenarioFleetOptions,
+  type ScenarioRunOptions,
+  type ScenarioName,
+  type ScenarioOptions,
+  type ScenarioProgress,
+  type ScenarioResult,
+} from './scenario.js';
+export { runDemo, DEFAULT_DEMO_SEED, DEMO_TIMINGS, type DemoOptions } from './demo.js';
+export {
+  evaluateClaims,
+  renderReport,
+  renderScenarioTable,
+  renderStrategyTable,
+  type DemoClaims,
+  type DemoConfig,
+  type DemoReport,
+} from './report.js';
+export { clientSnippet, runUp, type UpOptions } from './up.js';
+export { createProgram, main, DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL } from './program.js';
+export {
+  CliUsageError,
+  DependencyUnreachableError,
+  InstanceStartError,
+  ServiceBinMissingError,
+} from './errors.js';

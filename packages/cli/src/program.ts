@@ -1,0 +1,173 @@
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { STRATEGY_NAMES, type StrategyName } from '@keylane/engine';
+import { KeylaneError } from '@keylane/protocol';
+import { DEFAULT_DEMO_SEED, runDemo } from './demo.js';
+import { createProgressSink, SILENT_PROGRESS } from './progress.js';
+import { renderReport, type DemoReport } from './report.js';
+import { runUp } from './up.js';
+
+/** Where Postgres and Redis are when nothing says otherwise: the local ones. */
+export const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
+export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
+
+const env = (name: string): string | undefined => {
+  const value = process.env[name];
+  return value === undefined || value === '' ? undefined : value;
+};
+
+function integerIn(min: number, max: number) {
+  return (raw: string): number => {
+    const value = /^-?[0-9]+$/.test(raw) ? Number(raw) : Number.NaN;
+    if (!Number.isSafeInteger(value) || value < min || value > max) {
+      throw new InvalidArgumentError(`expected an integer from ${min} to ${max}`);
+    }
+    return value;
+  };
+}
+
+function strategyList(raw: string): StrategyName[] {
+  return raw.split(',').map((name) => {
+    const found = STRATEGY_NAMES.find((s) => s === name.trim());
+    if (!found) throw new InvalidArgumentError(`unknown strategy "${name}"; expected ${STRATEGY_NAMES.join(', ')}`);
+    return found;
+  });
+}
+
+const databaseUrlOption = (): Option =>
+  new Option('--database-url <url>', 'PostgreSQL connection string').default(env('KEYLANE_DATABASE_URL') ?? DEFAULT_DATABASE_URL);
+const redisUrlOption = (): Option =>
+  new Option('--redis-url <url>', 'Redis URL').default(env('KEYLANE_REDIS_URL') ?? DEFAULT_REDIS_URL);
+
+interface UpFlags {
+  instances: number;
+  strategy: StrategyName;
+  databaseUrl: string;
+  redisUrl: string;
+  schema: string;
+  prefix: string;
+  basePort?: number;
+  lanes?: number;
+  logLevel: string;
+  chaosFillDelayMs?: number;
+  chaosWriteDelayMs?: number;
+}
+
+interface DemoFlags {
+  quick: boolean;
+  json: boolean;
+  seed: number;
+  databaseUrl: string;
+  redisUrl: string;
+  strategies?: StrategyName[];
+  callers: number;
+  progress: boolean;
+}
+
+/** The `keylane` command line. `exitCode` receives what the process should exit with. */
+export function createProgram(setExitCode: (code: number) => void = (code) => (process.exitCode = code)): Command {
+  const program = new Command('keylane')
+    .description('Start a local Keylane item-service fleet, or run the consistency demo')
+    .showHelpAfterError()
+    .configureHelp({ sortOptions: false });
+
+  program
+    .command('up')
+    .description('start N item-service instances on 127.0.0.1 and keep them running until Ctrl-C')
+    .addOption(new Option('-n, --instances <n>', 'how many instances').argParser(integerIn(1, 64)).default(3))
+    .addOption(
+      new Option('--strategy <name>', 'cache strategy of every instance')
+        .choices(STRATEGY_NAMES)
+        .default(env('KEYLANE_STRATEGY') ?? 'serial-guarded'),
+    )
+    .addOption(databaseUrlOption())
+    .addOption(redisUrlOption())
+    .addOption(new Option('--schema <name>', 'Postgres schema for the items table').default(env('KEYLANE_DB_SCHEMA') ?? 'keylane'))
+    .addOption(new Option('--prefix <prefix>', 'Redis key prefix').default(env('KEYLANE_CACHE_PREFIX') ?? 'kl'))
+    .addOption(new Option('--base-port <port>', 'instance i listens on base-port + i (default: free ports)').argParser(integerIn(1, 65_535)))
+    .addOption(new Option('--lanes <n>', 'lanes (keyed DB connections) per instance').argParser(integerIn(1, 1024)))
+    .addOption(
+      new Option('--log-level <level>', "instances' log level (their output goes to stderr, prefixed)")
+        .choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+        .default(env('KEYLANE_LOG_LEVEL') ?? 'warn'),
+    )
+    .addOption(new Option('--chaos-fill-delay-ms <ms>', 'test only: pause between a miss\'s DB read and its fill').argParser(integerIn(0, 600_000)))
+    .addOption(new Option('--chaos-write-delay-ms <ms>', "test only: pause between a write's invalidation and its DB write").argParser(integerIn(0, 600_000)))
+    .action(async (flags: UpFlags) => {
+      const chaos = {
+        ...(flags.chaosFillDelayMs !== undefined ? { fillDelayMs: flags.chaosFillDelayMs } : {}),
+        ...(flags.chaosWriteDelayMs !== undefined ? { writeDelayMs: flags.chaosWriteDelayMs } : {}),
+      };
+      setExitCode(
+        await runUp({
+          count: flags.instances,
+          strategy: flags.strategy,
+          databaseUrl: flags.databaseUrl,
+          redisUrl: flags.redisUrl,
+          schema: flags.schema,
+          prefix: flags.prefix,
+          logLevel: flags.logLevel,
+          chaos,
+          ...(flags.basePort !== undefined ? { basePort: flags.basePort } : {}),
+          ...(flags.lanes !== undefined ? { lanes: flags.lanes } : {}),
+        }),
+      );
+    });
+
+  program
+    .command('demo')
+    .description('run every strategy on a fresh 3-instance fleet under one seeded workload, check it, print the table')
+    .option('--quick', 'a run under 30 s instead of about 2 minutes', false)
+    .option('--json', 'print the report as JSON on stdout (progress still goes to stderr)', false)
+    .addOption(new Option('--seed <n>', 'workload seed, for reproducible runs').argParser(integerIn(0, 0xffff_ffff)).default(DEFAULT_DEMO_SEED))
+    .addOption(databaseUrlOption())
+    .addOption(redisUrlOption())
+    .addOption(new Option('--strategies <list>', 'comma-separated strategies for the main table (default: all)').argParser(strategyList))
+    .addOption(new Option('--callers <n>', 'concurrent callers').argParser(integerIn(2, 1024)).default(16))
+    .option('--no-progress', 'no progress output on stderr')
+    .action(async (flags: DemoFlags) => {
+      const controller = new AbortController();
+      const onSignal = (): void => controller.abort();
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      let report: DemoReport;
+      try {
+        report = await runDemo({
+          databaseUrl: flags.databaseUrl,
+          redisUrl: flags.redisUrl,
+          seed: flags.seed,
+          quick: flags.quick,
+          callers: flags.callers,
+          progress: flags.progress ? createProgressSink() : SILENT_PROGRESS,
+          signal: controller.signal,
+          ...(flags.strategies ? { strategies: flags.strategies } : {}),
+        });
+      } catch (err) {
+        if (!controller.signal.aborted) throw err;
+        process.stderr.write('keylane demo: interrupted; fleets stopped and scratch data removed.\n');
+        setExitCode(130);
+        return;
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
+      process.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : `\n${renderReport(report)}\n`);
+      // The demo's own claim failing is an error; a baseline missing its races is not.
+      setExitCode(report.claims.serialGuardedSafe === false ? 1 : 0);
+    });
+
+  return program;
+}
+
+/** Runs the CLI; a KeylaneError (unreachable Redis, bad option) becomes one line on stderr. */
+export async function main(argv: readonly string[]): Promise<void> {
+  try {
+    await createProgram().parseAsync(argv);
+  } catch (err) {
+    if (err instanceof KeylaneError) {
+      process.stderr.write(`keylane: ${err.message}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    throw err;
+  }
+}

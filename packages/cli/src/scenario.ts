@@ -1,0 +1,412 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  checkConvergence,
+  checkHistory,
+  formatViolation,
+  HistoryRecorder,
+  type ConvergenceEntry,
+  type Operation,
+  type ViolationKind,
+} from '@keylane/checker';
+import { createEngine, type Engine, type StrategyName } from '@keylane/engine';
+import { formatLongId, parseLongId, type Item } from '@keylane/protocol';
+import { createClient } from '@keylane/sdk';
+import { findLostAckedWrites, summarizeFault, summarizeLatency } from './analysis.js';
+import { startFleet, type Fleet, type FleetChaos } from './fleet.js';
+import { runWorkload, type RunWorkloadResult, type WorkloadCaller } from './run-workload.js';
+import { createScratchNames, dropScratch, resetScratch } from './scratch.js';
+import { createWorkload, type WorkloadOptions } from './workload.js';
+
+/**
+ * - `plain`: every caller sees all instances.
+ * - `split-view`: half the callers see all instances, half see all but the last, as when
+ *   health views disagree; modulo routing then sends many keys to two instances at once.
+ * - `instance-loss`: one instance is SIGKILLed mid-run and restarted a little later.
+ */
+export type ScenarioName = 'plain' | 'split-view' | 'instance-loss';
+export const SCENARIO_NAMES: readonly ScenarioName[] = ['plain', 'split-view', 'instance-loss'];
+
+/** What a fleet is: fixed for every run on it. */
+export interface ScenarioFleetOptions {
+  strategy: StrategyName;
+  databaseUrl: string;
+  redisUrl: string;
+  /** Instances in the fleet. @default 3 */
+  instances?: number;
+  /** Delays that widen race windows. @default DEFAULT_CHAOS */
+  chaos?: FleetChaos;
+  /** Lanes per instance; few, to spare the shared Postgres' connections. @default 4 */
+  lanes?: number;
+}
+
+/** What one run on a fleet does. */
+export interface ScenarioRunOptions {
+  scenario: ScenarioName;
+  seed: number;
+  /** How long the callers run. */
+  durationMs: number;
+  /** Concurrent callers. @default 16 */
+  callers?: number;
+  /** See `RunWorkloadOptions.minOperations`. @default 0 */
+  minOperations?: number;
+  /** Shape of the key space and the read/write mix (the seed comes from `seed`). */
+  workload?: Omit<WorkloadOptions, 'seed'>;
+  /** `instance-loss`: when the victim is killed and how long it stays down. @default 30% and 25% of the run */
+  fault?: { atMs: number; downMs: number };
+  /** Stops the callers early; the run then rejects with the abort reason. */
+  signal?: AbortSignal;
+  onProgress?: (progress: ScenarioProgress) => void;
+  /** Keep the full history in the result (large). @default false */
+  keepHistory?: boolean;
+}
+
+export type ScenarioOptions = ScenarioFleetOptions & ScenarioRunOptions;
+
+/**
+ * 30 ms between a miss's DB read and its fill, and between a write's invalidation and its DB
+ * write: wide enough that the baselines' races happen within a second under 16 callers.
+ */
+export const DEFAULT_CHAOS: Readonly<Required<FleetChaos>> = { fillDelayMs: 30, writeDelayMs: 30 };
+
+/**
+ * How long the data gets to come to rest after the last caller returned before the cache is
+ * compared with the DB: longer than any background step (double-delete's second DEL after
+ * 100 ms, a chaos-delayed fill).
+ */
+const SETTLE_MS = 500;
+const REQUEST_TIMEOUT_MS = 5_000;
+
+export interface ScenarioProgress {
+  phase: 'starting' | 'running' | 'checking' | 'done';
+  elapsedMs: number;
+  durationMs: number;
+  ops: number;
+  notOk: number;
+  /** Set once, when the instance-loss scenario kills or restarts its victim. */
+  event?: string;
+}
+
+export interface ScenarioResult {
+  strategy: StrategyName;
+  scenario: ScenarioName;
+  seed: number;
+  durationMs: number;
+  ops: number;
+  okOps: number;
+  failedOps: number;
+  unknownOps: number;
+  /** Checker violations (stale reads and their kin). */
+  violations: number;
+  violationsByKind: Partial<Record<ViolationKind, number>>;
+  /** Up to three violations, formatted for people. */
+  violationExamples: string[];
+  keysChecked: number;
+  /** Keys whose cached entry differs from the DB row at rest. */
+  divergedKeys: number;
+  divergedExamples: string[];
+  /** See `findLostAckedWrites` for the rule. */
+  ackedWritesLost: number;
+  lostExamples: string[];
+  throughputPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  /** `instance-loss` only. */
+  fault?: {
+    victim: string;
+    killedAtMs: number;
+    restartedAtMs: number | null;
+    rerouteMs: number | null;
+    failedRequests: number;
+  };
+  /** The full history, when asked for. */
+  history?: readonly Operation[];
+}
+
+/**
+ * A running fleet of one strategy on its own schema and key prefix, ready for runs. Each run
+ * starts from empty data (the schema's tables are truncated and the prefix's keys deleted
+ * between runs) with its own SDK clients.
+ */
+export interface ScenarioFleet {
+  readonly strategy: StrategyName;
+  readonly fleet: Fleet;
+  readonly schema: string;
+  readonly prefix: string;
+  run(options: ScenarioRunOptions): Promise<ScenarioResult>;
+  /** Stops the fleet, drops the schema and deletes the prefix's keys. Idempotent. */
+  dispose(): Promise<void>;
+}
+
+/**
+ * One measured run on a fresh fleet: the seeded workload through real SDK clients, then the
+ * history check, the at-rest convergence check and the lost-write count. Everything it
+ * starts or creates is gone when it returns or throws.
+ */
+export async function runScenario(options: ScenarioOptions): Promise<ScenarioResult> {
+  const scenarioFleet = await startScenarioFleet(options);
+  try {
+    return await scenarioFleet.run(options);
+  } finally {
+    await scenarioFleet.dispose();
+  }
+}
+
+/** Starts a fleet for runs: the slow part, so callers can overlap it with other work. */
+export async function startScenarioFleet(options: ScenarioFleetOptions): Promise<ScenarioFleet> {
+  const { strategy, databaseUrl, redisUrl } = options;
+  const instanceCount = options.instances ?? 3;
+  if (!Number.isInteger(instanceCount) || instanceCount < 1 || instanceCount > 64) {
+    throw new RangeError(`scenario option "instances" must be an integer in [1, 64], got ${instanceCount}`);
+  }
+  const space = createScratchNames(strategy);
+  const cleanups: (() => Promise<void>)[] = [];
+  let disposed: Promise<void> | undefined;
+  const dispose = (): Promise<void> =>
+    (disposed ??= (async () => {
+      for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+      await dropScratch(databaseUrl, redisUrl, space).catch(() => undefined);
+    })());
+
+  try {
+    // The inspecting engine comes first: it creates the schema and table once, so the
+    // instances do not all race to create them.
+    const engine = await createEngine({
+      postgres: { connectionString: databaseUrl, schema: space.schema },
+      redis: { url: redisUrl, keyPrefix: space.prefix },
+      lanes: 1,
+    });
+    cleanups.push(() => engine.close());
+    const fleet = await startFleet({
+      count: instanceCount,
+      strategy,
+      databaseUrl,
+      redisUrl,
+      schema: space.schema,
+      prefix: space.prefix,
+      lanes: options.lanes ?? 4,
+      chaos: options.chaos ?? DEFAULT_CHAOS,
+      // A drain period only helps load balancers, of which there are none here.
+      env: { KEYLANE_DRAIN_MS: '0', KEYLANE_SHUTDOWN_GRACE_MS: '5000' },
+    });
+    cleanups.push(() => fleet.stop());
+
+    let runs = 0;
+    let busy = false;
+    return {
+      strategy,
+      fleet,
+      schema: space.schema,
+      prefix: space.prefix,
+      dispose,
+      async run(runOptions) {
+        if (busy) throw new Error('one run at a time per fleet');
+        busy = true;
+        try {
+          if (runs > 0) await resetScratch(databaseUrl, redisUrl, space);
+          runs += 1;
+          return await execute(strategy, fleet, engine, runOptions);
+        } finally {
+          busy = false;
+        }
+      },
+    };
+  } catch (err) {
+    await dispose();
+    throw err;
+  }
+}
+
+type Client = ReturnType<typeof createClient>;
+
+async function execute(
+  strategy: StrategyName,
+  fleet: Fleet,
+  engine: Engine,
+  options: ScenarioRunOptions,
+): Promise<ScenarioResult> {
+  const { scenario, seed, durationMs, signal, onProgress, keepHistory = false } = options;
+  if (!(durationMs > 0)) throw new RangeError(`scenario option "durationMs" must be positive, got ${durationMs}`);
+  if (scenario !== 'plain' && fleet.instances.length < 2) throw new RangeError(`${scenario} needs at least 2 instances`);
+  const callerCount = options.callers ?? 16;
+  const workload = createWorkload({ ...options.workload, seed });
+  const recorder = new HistoryRecorder();
+  const progress = { ops: 0, notOk: 0 };
+  const report = (phase: ScenarioProgress['phase'], elapsedMs: number, event?: string): void =>
+    onProgress?.({ phase, elapsedMs, durationMs, ...progress, ...(event ? { event } : {}) });
+
+  const clients: Client[] = [];
+  try {
+    const specs = fleet.instances.map((i) => ({ id: i.id, url: i.url }));
+    const newClient = (instances: typeof specs): Client => {
+      const client = createClient({
+        instances,
+        routing: 'modulo',
+        healthCheck: { intervalMs: 200, timeoutMs: 500, unhealthyThreshold: 2, healthyThreshold: 1 },
+        requestTimeoutMs: REQUEST_TIMEOUT_MS,
+        readyTimeoutMs: 10_000,
+      });
+      clients.push(client);
+      return client;
+    };
+    const full = newClient(specs);
+    // The partial view misses the last instance: with modulo routing over 2 instead of 3,
+    // two thirds of the keys go to a different instance than the full view sends them to.
+    if (scenario === 'split-view') newClient(specs.slice(0, -1));
+    await Promise.all(clients.map((c) => c.ready()));
+    await waitAllHealthy(clients, clients.map((_, i) => specs.length - i));
+
+    const callers: WorkloadCaller[] = Array.from({ length: callerCount }, (_, i) => ({
+      name: `c${i}`,
+      client: clients[i % clients.length]!,
+    }));
+
+    // Instance loss: kill the owner of the hottest key, so the loss hits traffic.
+    let faultPlan: { victim: string; victimKeys: Set<string> } | undefined;
+    if (scenario === 'instance-loss') {
+      const victim = full.getServiceConnection(workload.hotKeys[0] ?? workload.keys[0]!).instanceId;
+      const victimKeys = new Set(
+        workload.keys.filter((k) => full.getServiceConnection(k).instanceId === victim).map(formatLongId),
+      );
+      faultPlan = { victim, victimKeys };
+    }
+
+    const startedAt = Date.now();
+    report('running', 0);
+    const ticker = setInterval(() => report('running', Date.now() - startedAt), 200);
+    let faultNs: bigint | null = null;
+    let killedAtMs = 0;
+    let restartedAtMs: number | null = null;
+    const faultTask = async (): Promise<void> => {
+      if (!faultPlan) return;
+      const atMs = options.fault?.atMs ?? Math.round(durationMs * 0.3);
+      const downMs = options.fault?.downMs ?? Math.round(durationMs * 0.25);
+      const sleepOptions = signal ? { signal } : {};
+      await sleep(atMs, undefined, sleepOptions);
+      faultNs = process.hrtime.bigint();
+      killedAtMs = Date.now() - startedAt;
+      await fleet.kill(faultPlan.victim, 'SIGKILL');
+      report('running', killedAtMs, `killed ${faultPlan.victim} (SIGKILL)`);
+      await sleep(downMs, undefined, sleepOptions);
+      await fleet.restart(faultPlan.victim);
+      restartedAtMs = Date.now() - startedAt;
+      report('running', restartedAtMs, `restarted ${faultPlan.victim}`);
+    };
+
+    let run: RunWorkloadResult;
+    try {
+      [run] = await Promise.all([
+        runWorkload({
+          workload,
+          callers,
+          recorder,
+          durationMs,
+          ...(options.minOperations !== undefined ? { minOperations: options.minOperations } : {}),
+          ...(signal ? { signal } : {}),
+          onOperation(outcome) {
+            progress.ops += 1;
+            if (outcome !== 'ok') progress.notOk += 1;
+          },
+        }),
+        faultTask(),
+      ]);
+    } finally {
+      clearInterval(ticker);
+    }
+    signal?.throwIfAborted();
+    report('checking', Date.now() - startedAt);
+
+    // At rest: every caller has returned; background steps get time to land.
+    recorder.abandonPending();
+    const ops = recorder.operations;
+    const unknownOps = ops.filter((op) => op.outcome === 'unknown').length;
+    await sleep(settleMs(ops));
+
+    const check = checkHistory(ops);
+    const touched = [...new Set(ops.map((op) => op.key))];
+    const { entries, finalValues } = await inspectKeys(engine, touched);
+    const convergence = checkConvergence(entries);
+    const lost = findLostAckedWrites(ops, finalValues);
+    const latency = summarizeLatency(ops, run.endedNs - run.startedNs);
+
+    const violationsByKind: Partial<Record<ViolationKind, number>> = {};
+    for (const v of check.violations) violationsByKind[v.kind] = (violationsByKind[v.kind] ?? 0) + 1;
+    const result: ScenarioResult = {
+      strategy,
+      scenario,
+      seed,
+      durationMs: Number(run.endedNs - run.startedNs) / 1e6,
+      ops: ops.length,
+      okOps: latency.okOps,
+      failedOps: ops.filter((op) => op.outcome === 'fail').length,
+      unknownOps,
+      violations: check.violations.length,
+      violationsByKind,
+      violationExamples: check.violations.slice(0, 3).map(formatViolation),
+      keysChecked: check.keysChecked,
+      divergedKeys: convergence.diverged.length,
+      divergedExamples: convergence.diverged.slice(0, 3).map((d) => d.message),
+      ackedWritesLost: lost.length,
+      lostExamples: lost
+        .slice(0, 3)
+        .map((l) => `key ${l.key}: acknowledged write ${JSON.stringify(l.value)} lost, DB holds ${JSON.stringify(l.finalValue)}`),
+      throughputPerSec: latency.throughputPerSec,
+      p50Ms: latency.p50Ms,
+      p99Ms: latency.p99Ms,
+      ...(keepHistory ? { history: ops } : {}),
+    };
+    if (faultPlan && faultNs !== null) {
+      const fault = summarizeFault(ops, faultNs, faultPlan.victimKeys);
+      result.fault = { victim: faultPlan.victim, killedAtMs, restartedAtMs, ...fault };
+    }
+    report('done', Date.now() - startedAt);
+    return result;
+  } finally {
+    await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
+  }
+}
+
+/**
+ * A request the caller gave up on (timeout) may still be running in its instance, for at most
+ * about one request timeout after it began; a request cut by a kill is not running anywhere,
+ * but the two look alike from outside, so both get the time.
+ */
+function settleMs(ops: readonly Operation[]): number {
+  const now = process.hrtime.bigint();
+  let waitNs = 0n;
+  for (const op of ops) {
+    if (op.outcome !== 'unknown') continue;
+    const until = op.invokeNs + BigInt(REQUEST_TIMEOUT_MS) * 1_000_000n - now;
+    if (until > waitNs) waitNs = until;
+  }
+  return SETTLE_MS + Number(waitNs / 1_000_000n);
+}
+
+/** Every view must be settled before the run, or the first moments measure start-up, not routing. */
+async function waitAllHealthy(clients: Client[], expected: number[]): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (clients.some((c, i) => c.healthyInstances().length < (expected[i] ?? 0))) {
+    if (Date.now() > deadline) throw new Error('instances did not all turn healthy in the SDK within 10 s');
+    await sleep(20);
+  }
+}
+
+/** Reads each key's cached entry and DB row directly (no lane, no guard). */
+async function inspectKeys(
+  engine: Engine,
+  keys: readonly string[],
+): Promise<{ entries: ConvergenceEntry[]; finalValues: Map<string, string | null> }> {
+  const entries: ConvergenceEntry[] = [];
+  const finalValues = new Map<string, string | null>();
+  for (const key of keys) {
+    const { cached, stored } = await engine.inspect(parseLongId(key));
+    const storedValue = itemValue(stored);
+    entries.push({ key, cached: cached === undefined ? undefined : itemValue(cached), stored: storedValue });
+    finalValues.set(key, storedValue);
+  }
+  return { entries, finalValues };
+}
+
+function itemValue(item: Item | null): string | null {
+  if (item === null) return null;
+  return typeof item.value === 'string' ? item.value : JSON.stringify(item.value);
+}

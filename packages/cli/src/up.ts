@@ -1,0 +1,93 @@
+import type { StrategyName } from '@keylane/engine';
+import { startFleet, type Fleet, type FleetOptions } from './fleet.js';
+import { checkDependencies, redact } from './reachability.js';
+
+export interface UpOptions extends Omit<FleetOptions, 'onOutput' | 'onExit'> {
+  strategy: StrategyName;
+  /** Prefix and forward every instance's output lines to stderr. @default true */
+  forwardOutput?: boolean;
+}
+
+/** The snippet `keylane up` prints: what a caller pastes to talk to this fleet. */
+export function clientSnippet(fleet: Pick<Fleet, 'instances'>): string {
+  const lines = fleet.instances.map((i) => `    { id: '${i.id}', url: '${i.url}' },`);
+  return [
+    "import { createClient } from '@keylane/sdk';",
+    '',
+    'const client = createClient({',
+    '  instances: [',
+    ...lines,
+    '  ],',
+    '});',
+    'await client.ready();',
+  ].join('\n');
+}
+
+/**
+ * `keylane up`: starts the fleet, prints where it is, and keeps it running until SIGINT or
+ * SIGTERM, then stops every instance (a second signal kills them at once). Resolves with the
+ * exit code.
+ */
+export async function runUp(options: UpOptions, out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<number> {
+  await checkDependencies(options.databaseUrl, options.redisUrl);
+  const forward = options.forwardOutput ?? true;
+  let stopping = false;
+  const fleet = await startFleet({
+    ...options,
+    ...(forward ? { onOutput: (id: string, line: string) => err.write(`[${id}] ${line}\n`) } : {}),
+    onExit(id, info) {
+      if (!info.expected && !stopping) {
+        err.write(
+          `keylane: ${id} exited unexpectedly (${info.signal ?? `code ${info.code}`}); the others keep running. Ctrl-C stops them.\n`,
+        );
+      }
+    },
+  });
+
+  out.write(
+    [
+      `keylane: ${fleet.instances.length} item-service instance${fleet.instances.length === 1 ? '' : 's'} ready ` +
+        `(strategy ${options.strategy}, schema ${options.schema}, key prefix ${options.prefix})`,
+      `  Postgres ${redact(options.databaseUrl)}`,
+      `  Redis    ${redact(options.redisUrl)}`,
+      '',
+      ...fleet.instances.map((i) => `  ${i.id.padEnd(8)} ${i.url}  (pid ${i.pid ?? '?'})`),
+      '',
+      'Paste into a caller:',
+      '',
+      clientSnippet(fleet)
+        .split('\n')
+        .map((l) => (l ? `  ${l}` : l))
+        .join('\n'),
+      '',
+      'Ctrl-C (or SIGTERM) stops them all.',
+      '',
+    ].join('\n'),
+  );
+
+  return new Promise<number>((resolve) => {
+    const onSignal = (signal: NodeJS.Signals): void => {
+      if (stopping) {
+        // A second Ctrl-C: the person does not want to wait for the drain.
+        for (const i of fleet.instances) void fleet.kill(i.id, 'SIGKILL');
+        return;
+      }
+      stopping = true;
+      err.write(`keylane: ${signal}, stopping ${fleet.instances.length} instance(s)...\n`);
+      fleet.stop().then(
+        () => {
+          process.off('SIGINT', onSignal);
+          process.off('SIGTERM', onSignal);
+          err.write('keylane: all instances stopped.\n');
+          resolve(0);
+        },
+        (e: unknown) => {
+          err.write(`keylane: stopping failed: ${String(e)}\n`);
+          resolve(1);
+        },
+      );
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+}
