@@ -107,6 +107,7 @@ export function httpClient(baseUrl: () => string): {
         statusCode: response.statusCode,
         headers: response.headers,
         body: text,
+        // eslint-disable-next-line @typescript-eslint/no-unsafe-return
         json: () => JSON.parse(text),
       };
     },

@@ -66,9 +66,19 @@ export function parsePrometheus(text: string): Exposition {
       }
     }
     const raw = match[4]!;
-    const value =
-      raw === '+Inf' ? Infinity : raw === '-Inf' ? -Infinity : raw === 'NaN' ? NaN : Number(raw);
-    if (Number.isNaN(value) && raw !== 'NaN') throw new Error(`bad value at ${where}`);
+    // Prometheus reads values with Go's ParseFloat: NaN and (+/-)Inf in any letter case
+    // (prom-client writes "Nan" for an empty event-loop histogram).
+    const special = raw.toLowerCase();
+    const value = /^[+-]?inf(inity)?$/.test(special)
+      ? special.startsWith('-')
+        ? -Infinity
+        : Infinity
+      : special === 'nan'
+        ? NaN
+        : /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(raw)
+          ? Number(raw)
+          : undefined;
+    if (value === undefined) throw new Error(`bad value at ${where}`);
     const family = types.has(name)
       ? name
       : SUFFIXES.map((s) => (name.endsWith(s) ? name.slice(0, -s.length) : '')).find((f) =>

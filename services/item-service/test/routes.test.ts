@@ -316,7 +316,7 @@ describe('Redis down', () => {
       const ready = await http(local).call({ method: 'GET', url: '/healthz/ready' });
       expectError(ready, 'unavailable');
       expect(ready.json()).toMatchObject({ ready: false, redis: false, postgres: true });
-      expect(ready.json().problems.join(' ')).toMatch(/redis/i);
+      expect((ready.json().problems as string[]).join(' ')).toMatch(/redis/i);
       expectError(
         await http(local).call({ method: 'PUT', url: '/v1/items/31', payload: { value: 1 } }),
         'unavailable',
