@@ -49,7 +49,7 @@ export interface CheckResult {
  * local (Herlihy & Wing 1990, Theorem 1), so a history is linearizable iff each key's is.
  *
  * Runs in O(n log n) per key with the read-mapping zone test of Gibbons & Korach, "Testing
- * Shared Memories", SIAM J. Comput. 26(4), 1997 (see `checkKey`). Throws
+ * Shared Memories", SIAM J. Comput. 26(4):1208-1244, 1997 (see `checkKey`). Throws
  * `InvalidHistoryError` for histories outside the model (a duplicate write value, a write of
  * `null`, an operation that completes before it begins).
  */
@@ -99,8 +99,8 @@ interface Cluster {
 }
 
 /**
- * One key. Gibbons & Korach (1997), Section 5 ("VSCread" for one location, read-mapping
- * known), characterize linearizability by zones. For each cluster let f = min completion,
+ * One key. For one location whose read-mapping is known (each read's write is identified,
+ * here by the unique value), Gibbons & Korach (1997) characterize linearizability by zones. For each cluster let f = min completion,
  * s = max invocation. If f < s the cluster has a forward zone (f, s): some operation on the
  * value completed before another one on it began, so the block must span that whole
  * stretch of time. Otherwise (s <= f) every operation of the cluster overlaps every other
@@ -241,7 +241,7 @@ function checkKey(
 
   // A conflict is a pair of values that must each come before the other. One stale read
   // stretches its value's zone over every value written since, so conflicts are blamed on
-  // the zone that reaches furthest; `reportConflicts` then names each read at fault once,
+  // the zone that reaches furthest; `reportStale` then names each read at fault once,
   // rather than every value its zone overlaps.
   interface Blame {
     /** Nested conflict whose value became visible first (least f). */
@@ -324,8 +324,10 @@ function checkKey(
       a.value === null
         ? 'nothing can come before the initial value'
         : `${what(b)} cannot come first either: ${describe(a.fAt)} ended before ${describe(b.sAt)} began`;
-    for (const r of a.readsAt) {
-      if (ops[r]!.invokeNs <= b.f) continue;
+    // a.sAt qualifies by the conflict's definition (b.f < a.s); reporting it even when the
+    // filter below finds nothing keeps the verdict from hinging on this message-building loop.
+    const late = a.readsAt.filter((r) => ops[r]!.invokeNs > b.f);
+    for (const r of late.length > 0 ? late : [a.sAt]) {
       report(
         'stale-read',
         `${describe(r)} began after ${describe(b.fAt)} had ended, yet returned ${what(a)}; ${before}`,

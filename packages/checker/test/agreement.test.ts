@@ -7,7 +7,7 @@ import { historyArb, type GeneratedHistory } from './support/histories.js';
 // This file is the evidence that the O(n log n) zone checker is right: on every generated
 // history it must give the same verdict as the exhaustive search, which shares none of its logic.
 
-const RUNS = 6_000;
+const RUNS = 10_000;
 
 describe('zone checker agrees with the exhaustive search', () => {
   test('single key: same verdict on every history, with both verdicts well represented', () => {

@@ -28,13 +28,13 @@ const outcomeArb: fc.Arbitrary<OperationOutcome> = fc.oneof(
   { weight: 1, arbitrary: fc.constant<OperationOutcome>('fail') },
 );
 
-const rawOpArb = (keys: readonly string[]): fc.Arbitrary<RawOp> =>
+const rawOpArb = (keys: readonly string[], span: number): fc.Arbitrary<RawOp> =>
   fc.record({
     key: fc.constantFrom(...keys),
     process: fc.constantFrom('p1', 'p2', 'p3', 'p4'),
     kind: fc.constantFrom<'read' | 'write'>('read', 'write'),
-    inv: fc.integer({ min: 0, max: 24 }),
-    dur: fc.integer({ min: 0, max: 10 }),
+    inv: fc.integer({ min: 0, max: span }),
+    dur: fc.integer({ min: 0, max: Math.ceil(span / 2) }),
     at: fc.double({ min: 0, max: 1, noNaN: true }),
     late: fc.integer({ min: 0, max: 12 }),
     lands: fc.boolean(),
@@ -119,18 +119,20 @@ export interface GeneratedHistory {
 export function historyArb(
   options: { maxOps?: number; keys?: readonly string[] } = {},
 ): fc.Arbitrary<GeneratedHistory> {
-  const raws = fc.array(rawOpArb(options.keys ?? ['k']), {
-    minLength: 1,
-    maxLength: options.maxOps ?? 9,
-  });
+  // Two time scales: a coarse one where most endpoints collide, and a finer one where
+  // intervals nest and stagger in more ways.
+  const keys = options.keys ?? ['k'];
+  const raws = fc
+    .constantFrom(6, 24)
+    .chain((span) =>
+      fc.array(rawOpArb(keys, span), { minLength: 1, maxLength: options.maxOps ?? 9 }),
+    );
   return fc.oneof(
     raws.map((raw) => ({ cls: 'random' as const, ops: randomHistory(raw) })),
     raws.map((raw) => ({ cls: 'simulated' as const, ops: simulatedHistory(raw) })),
-    fc
-      .tuple(raws, fc.nat(), fc.nat())
-      .map(([raw, which, pick]) => ({
-        cls: 'mutated' as const,
-        ops: mutatedHistory(raw, which, pick),
-      })),
+    fc.tuple(raws, fc.nat(), fc.nat()).map(([raw, which, pick]) => ({
+      cls: 'mutated' as const,
+      ops: mutatedHistory(raw, which, pick),
+    })),
   );
 }
