@@ -89,6 +89,14 @@ describe('keys, versions and values', () => {
     expect((await e.inspect(500n)).stored).toMatchObject({ value: 'c', version: 2 });
   });
 
+  it('stores a JSON null value, distinct from absence', async () => {
+    const written = await e.write(504n, null);
+    expect(written).toEqual({ id: '504', value: null, version: 1 });
+    expect(await e.read(504n)).toEqual(written);
+    expect(await e.read(504n)).toEqual(written);
+    expect((await e.inspect(504n)).cached).toEqual(written);
+  });
+
   it('rejects values JSON cannot carry and bad ifVersion', async () => {
     await expect(e.write(502n, undefined)).rejects.toMatchObject({ code: 'invalid_body' });
     await expect(e.write(502n, 1n)).rejects.toMatchObject({ code: 'invalid_body' });

@@ -12,17 +12,26 @@ export class LockedStrategy extends UnserializedStrategy {
   readonly name = 'locked' as const;
 
   override async readMiss(id: bigint, cacheUsable: boolean): Promise<Item | null> {
-    if (!cacheUsable) return dbRead(this.ctx, this.ctx.pool, id);
-    return this.withLock(id, async () => {
+    if (!cacheUsable || !this.ctx.cache.ready) return dbRead(this.ctx, this.ctx.pool, id);
+    // The holder's fill usually answers the waiters: they re-check the cache between
+    // attempts instead of queueing for the lock one by one.
+    const filled = async (): Promise<{ item: Item | null } | undefined> => {
       const again = await this.ctx.cache.get(id);
-      if (again.hit) {
-        this.ctx.counters.coalesced += 1;
-        return again.item;
-      }
-      const item = await dbRead(this.ctx, this.ctx.pool, id);
-      await plainFill(this.ctx, id, item);
-      return item;
-    });
+      if (!again.hit) return undefined;
+      this.ctx.counters.coalesced += 1;
+      return { item: again.item };
+    };
+    return this.withLock(
+      id,
+      async () => {
+        const cached = await filled();
+        if (cached) return cached.item;
+        const item = await dbRead(this.ctx, this.ctx.pool, id);
+        await plainFill(this.ctx, id, item);
+        return item;
+      },
+      filled,
+    );
   }
 
   async mutate<T>(id: bigint, mutation: Mutation<T>): Promise<T> {
@@ -33,12 +42,18 @@ export class LockedStrategy extends UnserializedStrategy {
     });
   }
 
-  private async withLock<T>(id: bigint, body: () => Promise<T>): Promise<T> {
+  private async withLock<T>(
+    id: bigint,
+    body: () => Promise<T>,
+    whileWaiting?: () => Promise<{ item: T } | undefined>,
+  ): Promise<T> {
     const token = newToken();
     const { lockTtlMs } = this.ctx.options;
     const giveUpAt = Date.now() + lockTtlMs;
     let backoff = 2;
     while (!(await this.ctx.cache.tryLock(id, token, lockTtlMs))) {
+      const settled = await whileWaiting?.();
+      if (settled) return settled.item;
       if (Date.now() > giveUpAt) {
         throw new UnavailableError(`lock of item ${id} stayed busy for lockTtlMs (${lockTtlMs} ms); nothing was done`);
       }
