@@ -11,7 +11,8 @@ import {
   createClient,
   type KeylaneClient,
 } from '../src/index.js';
-import { fail, send, startFleet, stopFleet, waitFor, type ItemServer } from './helpers/item-server.js';
+import type { ServerResponse } from 'node:http';
+import { fail, startFleet, stopFleet, waitFor, type ItemServer } from './helpers/item-server.js';
 
 let servers: ItemServer[];
 let client: KeylaneClient;
@@ -95,10 +96,10 @@ describe('errors', () => {
   it('maps 503 overloaded (with Retry-After) and 503 unavailable; other answers become ServiceError', async () => {
     const owner = ownerOf(200n);
     const answers = [
-      (res: Parameters<typeof send>[0]) => fail(res, 'overloaded', 'lane 3 is full', { 'retry-after': '2' }),
-      (res: Parameters<typeof send>[0]) => fail(res, 'unavailable', 'redis is down'),
-      (res: Parameters<typeof send>[0]) => fail(res, 'invalid_body', 'no value'),
-      (res: Parameters<typeof send>[0]) => {
+      (res: ServerResponse) => fail(res, 'overloaded', 'lane 3 is full', { 'retry-after': '2' }),
+      (res: ServerResponse) => fail(res, 'unavailable', 'redis is down'),
+      (res: ServerResponse) => fail(res, 'invalid_body', 'no value'),
+      (res: ServerResponse) => {
         res.writeHead(502, { 'content-type': 'text/html' }).end('<h1>bad gateway</h1>');
       },
     ];

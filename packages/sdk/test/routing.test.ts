@@ -154,6 +154,33 @@ describe('consistent', () => {
   });
 });
 
+describe('keys given as numbers', () => {
+  it('route exactly like the same keys as bigints (the BigInt-free fast path)', async () => {
+    const servers = await startFleet(1);
+    const instances = ['a', 'b', 'c', 'd', 'e', 'f', 'g'].map((id) => ({ id, url: servers[0]!.url }));
+    const clients = STRATEGIES.map((routing) =>
+      createClient({ instances, routing, healthCheck: { intervalMs: 60_000 } }),
+    );
+    try {
+      await Promise.all(clients.map((c) => c.ready()));
+      const edges = [0, -0, 1, -1, 2 ** 32, -(2 ** 32), 2 ** 32 - 1, -(2 ** 32) - 1, 2 ** 53 - 1, -(2 ** 53 - 1)];
+      const randoms = [...keyStream(99n, 20_000)].map((key) => Number(BigInt.asIntN(54, key)) % Number.MAX_SAFE_INTEGER);
+      for (const client of clients) {
+        let mismatches = 0;
+        for (const id of [...edges, ...randoms]) {
+          if (client.getServiceConnection(id).instanceId !== client.getServiceConnection(BigInt(id)).instanceId) {
+            mismatches++;
+          }
+        }
+        expect(mismatches).toBe(0);
+      }
+    } finally {
+      await Promise.all(clients.map((c) => c.close()));
+      await stopFleet(servers);
+    }
+  });
+});
+
 describe('losing one instance of five', () => {
   it('moves at most 1/5 + 5 points of keys with consistent, about 4/5 with modulo', () => {
     const lines: string[] = [];

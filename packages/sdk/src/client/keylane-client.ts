@@ -143,6 +143,8 @@ export class KeylaneClient extends EventEmitter<ClientEvents> {
    */
   getServiceConnection(longId: LongIdInput): ServiceConnection {
     if (this.#closing !== undefined) throw new ClientClosedError();
+    // Numbers are the common case in JS callers; they route without allocating a BigInt.
+    if (typeof longId === 'number' && Number.isSafeInteger(longId)) return this.#set.routeSafeInteger(longId).connection;
     return this.#set.route(routingKey(parseLongId(longId))).connection;
   }
 

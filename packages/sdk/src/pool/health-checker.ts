@@ -78,6 +78,6 @@ export function describeError(err: unknown): string {
   // Duck-typed: errors from another realm (vm contexts, test runners) fail `instanceof Error`.
   if (typeof err !== 'object' || err === null) return String(err);
   const { code, message } = err as { code?: unknown; message?: unknown };
-  const text = typeof message === 'string' ? message : String(err);
+  const text = typeof message === 'string' ? message : Object.prototype.toString.call(err);
   return typeof code === 'string' ? `${code}: ${text}` : text;
 }

@@ -75,6 +75,13 @@ export class InstanceSet {
     return route.instances[route.table.indexOf(key)]!;
   }
 
+  /** `route` for a key given as a safe-integer long id: no BigInt on the hot path. */
+  routeSafeInteger(id: number): Instance {
+    const route = this.#route;
+    if (route === null) throw new NoHealthyInstanceError(this.#noneHealthyMessage());
+    return route.instances[route.table.indexOfSafeInteger(id)]!;
+  }
+
   /** Healthy ids in routing order (sorted). */
   healthyIds(): readonly string[] {
     return this.#route?.table.ids ?? [];

@@ -1,6 +1,7 @@
 import { InvalidKeyError } from '@keylane/protocol';
 import { InvalidOptionsError, NoHealthyInstanceError } from '../core/errors.js';
 import { ConsistentRing } from './consistent-ring.js';
+import { highWord, lowWord } from './key-hash.js';
 
 export type RoutingStrategy = 'modulo' | 'consistent';
 
@@ -14,6 +15,8 @@ export interface RouteTable {
   readonly ids: readonly string[];
   /** Index into `ids` of the owner of a routing key (a uint64, see `routingKey`). */
   indexOf(key: bigint): number;
+  /** The same for a key given as a safe-integer long id (signed), without BigInt arithmetic. */
+  indexOfSafeInteger(id: number): number;
 }
 
 /** Pure routing, no I/O: the rule every caller applies to the same healthy set. */
@@ -41,11 +44,25 @@ export function buildRouteTable(strategy: RoutingStrategy, ids: readonly string[
   }
   Object.freeze(sorted);
   if (strategy === 'modulo') {
-    const count = BigInt(sorted.length);
-    return { strategy, ids: sorted, indexOf: (key) => Number(key % count) };
+    const n = sorted.length;
+    const count = BigInt(n);
+    // (hi * 2^32 + lo) mod n from the words; every product stays far below 2^53.
+    const wordWeight = 2 ** 32 % n;
+    return {
+      strategy,
+      ids: sorted,
+      indexOf: (key) => Number(key % count),
+      indexOfSafeInteger: (id) =>
+        id >= 0 ? id % n : (((highWord(id) % n) * wordWeight) % n + (lowWord(id) % n)) % n,
+    };
   }
   const ring = new ConsistentRing(sorted);
-  return { strategy, ids: sorted, indexOf: (key) => ring.locate(key) };
+  return {
+    strategy,
+    ids: sorted,
+    indexOf: (key) => ring.locate(key),
+    indexOfSafeInteger: (id) => ring.locateSafeInteger(id),
+  };
 }
 
 /** Throws unless `key` is a routing key: a bigint in [0, 2^64). */

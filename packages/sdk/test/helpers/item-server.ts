@@ -121,7 +121,7 @@ export class ItemServer {
         return send(res, 200, item);
       }
       default:
-        return fail(res, 'not_found', `no route ${method} ${url}`);
+        return fail(res, 'not_found', `no route ${String(req.method)} ${url}`);
     }
   }
 }
