@@ -47,4 +47,15 @@ describe('close()', () => {
       await e.close();
     },
   );
+
+  it("double-delete: waits for pending second DELs before closing Redis", async () => {
+    const e = await engineFor(ctx, { strategy: 'double-delete', doubleDeleteDelayMs: 300 }, '_second_del');
+    await e.write(900n, 'v');
+    // This read fills the cache after the first DEL; only the second DEL removes the entry.
+    await e.read(900n);
+    const key = `{${ctx.prefix}_second_del:900}:v`;
+    expect(await ctx.redis.exists(key)).toBe(1);
+    await e.close();
+    expect(await ctx.redis.exists(key)).toBe(0);
+  });
 });

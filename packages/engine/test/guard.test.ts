@@ -194,7 +194,7 @@ describe('the deadline in the DB write', () => {
   });
 
   it('keeps the marker when the DB outcome is unknown', async () => {
-    const e = await engineFor(ctx, { lanes: 1, markerTtlMs: 1_000 }, '_unknown');
+    const e = await engineFor(ctx, { lanes: 1, markerTtlMs: 5_000 }, '_unknown');
     open.push(e);
     const { client } = e.getDBConnection(12n);
     const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');

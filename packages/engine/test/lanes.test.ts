@@ -48,8 +48,8 @@ describe('lanes', () => {
   });
 
   it('runs keys on different lanes in parallel, keys on one lane one after another', async () => {
-    // Each write holds its lane ~40 ms (test-only chaos), so the timing is the lanes', not the DB's.
-    const e = await engine({ lanes: 2, strategy: 'serial', chaos: { writeDelayMs: 40 } });
+    // Each write holds its lane ~60 ms (test-only chaos), so the timing is the lanes', not the DB's.
+    const e = await engine({ lanes: 2, strategy: 'serial', chaos: { writeDelayMs: 60 } });
     const timed = async (ids: bigint[]): Promise<number> => {
       const start = performance.now();
       await Promise.all(ids.flatMap((id) => Array.from({ length: 4 }, (_, i) => e.write(id, i))));

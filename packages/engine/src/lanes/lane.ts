@@ -82,6 +82,8 @@ export class Lane {
     const client = new pg.Client({
       connectionString: this.options.connectionString,
       connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+      // A peer that vanished without a FIN must eventually break the lane's socket.
+      keepAlive: true,
     });
     // A broken socket emits 'error' outside any query; unhandled it would crash the process.
     client.on('error', (err) => {
