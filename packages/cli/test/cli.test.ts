@@ -1,0 +1,158 @@
+import { describe, expect, it } from '@jest/globals';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { createTestContext, getFreePort, TEST_DATABASE_URL, TEST_REDIS_URL } from '@keylane/test-kit';
+import type { DemoReport } from '../src/index.js';
+
+// These run the built CLI (dist/bin.js) as a user would: `pnpm test` builds first (turbo).
+const BIN = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
+
+interface Finished {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function runCli(args: string[], timeoutMs: number): Promise<Finished> {
+  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  return new Promise((resolve) => {
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('keylane demo --quick --json', () => {
+  it('reports every strategy and scenario, and the report satisfies the claims', async () => {
+    const started = Date.now();
+    const { code, stdout, stderr } = await runCli(
+      ['demo', '--quick', '--json', '--database-url', TEST_DATABASE_URL, '--redis-url', TEST_REDIS_URL],
+      170_000,
+    );
+    expect({ code, stderr: code === 0 ? '' : stderr }).toEqual({ code: 0, stderr: '' });
+    const report = JSON.parse(stdout) as DemoReport;
+    const elapsed = Date.now() - started;
+
+    expect(report.reportVersion).toBe(1);
+    expect(report.quick).toBe(true);
+    expect(report.strategies.map((r) => r.strategy)).toEqual([
+      'cache-aside',
+      'invalidate-first',
+      'double-delete',
+      'locked',
+      'serial',
+      'serial-guarded',
+    ]);
+    expect(report.scenarios.map((r) => `${r.scenario}/${r.strategy}`)).toEqual([
+      'split-view/serial',
+      'split-view/serial-guarded',
+      'instance-loss/serial',
+      'instance-loss/serial-guarded',
+    ]);
+    // serial-guarded: clean in the plain run, under split view and under instance loss.
+    const guarded = [...report.strategies, ...report.scenarios].filter((r) => r.strategy === 'serial-guarded');
+    expect(guarded).toHaveLength(3);
+    for (const r of guarded) {
+      expect({ run: r.scenario, violations: r.violations, diverged: r.divergedKeys, lost: r.ackedWritesLost }).toEqual({
+        run: r.scenario,
+        violations: 0,
+        diverged: 0,
+        lost: 0,
+      });
+    }
+    // The checker can fail: the baselines and serial-under-split-view are caught.
+    const plain = (s: string) => report.strategies.find((r) => r.strategy === s)!;
+    expect(plain('invalidate-first').violations).toBeGreaterThan(0);
+    expect(plain('cache-aside').violations).toBeGreaterThan(0);
+    expect(report.scenarios.find((r) => r.scenario === 'split-view' && r.strategy === 'serial')!.violations).toBeGreaterThan(0);
+    expect(report.claims).toEqual({
+      serialGuardedSafe: true,
+      baselinesViolate: { 'cache-aside': true, 'invalidate-first': true },
+      serialViolatesUnderSplitView: true,
+    });
+    const loss = report.scenarios.find((r) => r.scenario === 'instance-loss' && r.strategy === 'serial-guarded')!;
+    expect(loss.fault?.rerouteMs).not.toBeNull();
+    // Progress went to stderr, one line per phase (not a TTY here).
+    expect(stderr).toMatch(/serial-guarded \/ instance-loss: killed item-\d \(SIGKILL\)/);
+    process.stderr.write(`keylane demo --quick took ${(elapsed / 1000).toFixed(1)} s here\n`);
+  }, 180_000);
+
+  it('says what to do when Redis is not reachable, before starting anything', async () => {
+    const port = await getFreePort();
+    const { code, stdout, stderr } = await runCli(
+      ['demo', '--quick', '--database-url', TEST_DATABASE_URL, '--redis-url', `redis://127.0.0.1:${port}`],
+      30_000,
+    );
+    expect(code).toBe(2);
+    expect(stdout).toBe('');
+    expect(stderr).toContain(`Redis is not reachable at redis://127.0.0.1:${port}`);
+    expect(stderr).toContain('start it or pass --redis-url');
+  }, 40_000);
+
+  it('rejects a bad flag with a message naming it', async () => {
+    const { code, stderr } = await runCli(['demo', '--seed', 'x'], 30_000);
+    expect(code).not.toBe(0);
+    expect(stderr).toMatch(/option '--seed <n>' argument 'x' is invalid\. expected an integer/);
+  }, 40_000);
+});
+
+describe('keylane up', () => {
+  it('starts the fleet, prints the URLs and a createClient snippet, and stops everything on SIGTERM', async () => {
+    const ctx = await createTestContext({ name: 'cli_up' });
+    try {
+      const child = spawn(
+        process.execPath,
+        [BIN, 'up', '--instances', '2', '--database-url', ctx.databaseUrl, '--redis-url', ctx.redisUrl, '--schema', ctx.schema, '--prefix', ctx.prefix, '--lanes', '2'],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      let stdout = '';
+      let stderr = '';
+      child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      const exited = once(child, 'close') as Promise<[number | null]>;
+      const deadline = Date.now() + 45_000;
+      while (!stdout.includes('Ctrl-C') && Date.now() < deadline && child.exitCode === null) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect({ stdout, stderr: stdout.includes('Ctrl-C') ? '' : stderr }).toEqual({ stdout: expect.stringContaining('Ctrl-C'), stderr: '' });
+
+      const instances = [...stdout.matchAll(/(item-\d)\s+(http:\/\/127\.0\.0\.1:\d+)\s+\(pid (\d+)\)/g)].map((m) => ({
+        id: m[1]!,
+        url: m[2]!,
+        pid: Number(m[3]),
+      }));
+      expect(instances.map((i) => i.id)).toEqual(['item-1', 'item-2']);
+      expect(stdout).toContain("import { createClient } from '@keylane/sdk';");
+      for (const i of instances) {
+        expect(stdout).toContain(`{ id: '${i.id}', url: '${i.url}' },`);
+        const res = await fetch(`${i.url}/healthz/ready`, { headers: { connection: 'close' } });
+        await res.arrayBuffer();
+        expect(res.status).toBe(200);
+      }
+
+      child.kill('SIGTERM');
+      const [code] = await exited;
+      expect(code).toBe(0);
+      expect(stderr).toContain('all instances stopped');
+      expect(instances.filter((i) => alive(i.pid))).toEqual([]);
+    } finally {
+      await ctx.dispose();
+    }
+  }, 60_000);
+});

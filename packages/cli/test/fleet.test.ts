@@ -1,0 +1,121 @@
+import { afterEach, describe, expect, it } from '@jest/globals';
+import { fileURLToPath } from 'node:url';
+import { InstanceStartError, startFleet, type Fleet, type FleetOptions } from '../src/index.js';
+
+const FAKE = fileURLToPath(new URL('./fixtures/fake-service.mjs', import.meta.url));
+
+const base: FleetOptions = {
+  count: 3,
+  databaseUrl: 'postgres://unused@127.0.0.1/x',
+  redisUrl: 'redis://127.0.0.1:1',
+  schema: 'unused',
+  prefix: 'unused',
+  serviceBin: FAKE,
+  stopGraceMs: 1_000,
+};
+
+function alive(pid: number | undefined): boolean {
+  if (pid === undefined) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function listeningPid(line: string): number[] {
+  const match = / pid (\d+)$/.exec(line);
+  return match ? [Number(match[1])] : [];
+}
+
+async function ready(url: string): Promise<{ status: number; body: string }> {
+  const res = await fetch(`${url}/healthz/ready`, { headers: { connection: 'close' } });
+  return { status: res.status, body: await res.text() };
+}
+
+describe('startFleet (process management, against a stand-in service)', () => {
+  let fleet: Fleet | undefined;
+  afterEach(async () => {
+    await fleet?.stop();
+    fleet = undefined;
+  });
+
+  it('starts every instance with its own id and port and the shared configuration', async () => {
+    fleet = await startFleet({ ...base, strategy: 'serial', schema: 'sch_a' });
+    expect(fleet.instances.map((i) => i.id)).toEqual(['item-1', 'item-2', 'item-3']);
+    expect(new Set(fleet.instances.map((i) => i.port)).size).toBe(3);
+    for (const instance of fleet.instances) {
+      expect(alive(instance.pid)).toBe(true);
+      const { status, body } = await ready(instance.url);
+      expect(status).toBe(200);
+      expect(JSON.parse(body)).toEqual({ id: instance.id, strategy: 'serial', schema: 'sch_a' });
+    }
+  });
+
+  it('reports an instance that dies at start with its output, and leaves no process behind', async () => {
+    const pids: number[] = [];
+    const err = await startFleet({
+      ...base,
+      env: { FAKE_MODE: 'exit' },
+      onOutput: (_id, line) => pids.push(...listeningPid(line)),
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(InstanceStartError);
+    const startError = err as InstanceStartError;
+    expect(startError.code).toBe('instance_start_failed');
+    expect(startError.instanceId).toBe('item-2');
+    expect(startError.message).toContain('item-2 exited with code 3 before it was ready');
+    expect(startError.message).toContain('cannot connect to the database (a made-up reason)');
+    expect(pids.length).toBeGreaterThan(0); // the healthy ones had started
+    expect(pids.filter(alive)).toEqual([]);
+  });
+
+  it('gives up on an instance that never gets ready, naming the last answer, and stops the rest', async () => {
+    const pids: number[] = [];
+    const err = await startFleet({
+      ...base,
+      count: 2,
+      readyTimeoutMs: 800,
+      env: { FAKE_MODE: 'never-ready' },
+      onOutput: (_id, line) => pids.push(...listeningPid(line)),
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(InstanceStartError);
+    expect(pids).toHaveLength(2);
+    expect(pids.filter(alive)).toEqual([]);
+    expect((err as Error).message).toMatch(/was not ready at http:\/\/127\.0\.0\.1:\d+ within 800 ms \(GET \/healthz\/ready answered 503\)/);
+  });
+
+  it('stops an instance that ignores SIGTERM with SIGKILL after the grace', async () => {
+    fleet = await startFleet({ ...base, count: 1, env: { FAKE_MODE: 'ignore-term' }, stopGraceMs: 300 });
+    const pid = fleet.instances[0]!.pid;
+    const started = Date.now();
+    await fleet.stop();
+    expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+    expect(alive(pid)).toBe(false);
+    expect(fleet.instances[0]!.running).toBe(false);
+  });
+
+  it('kills and restarts one instance on the same port while the others keep running', async () => {
+    fleet = await startFleet(base);
+    const victim = fleet.instance('item-2');
+    const { port, pid: before } = victim;
+    const othersBefore = [fleet.instance('item-1').pid, fleet.instance('item-3').pid];
+    await fleet.kill('item-2', 'SIGKILL');
+    expect(victim.running).toBe(false);
+    expect(alive(before)).toBe(false);
+    await expect(ready(victim.url)).rejects.toThrow();
+    await fleet.restart('item-2');
+    expect(victim.port).toBe(port);
+    expect(victim.pid).not.toBe(before);
+    expect((await ready(victim.url)).status).toBe(200);
+    expect([fleet.instance('item-1').pid, fleet.instance('item-3').pid]).toEqual(othersBefore);
+    expect(() => fleet!.instance('item-9')).toThrow(/no instance "item-9"/);
+  });
+
+  it('validates its options with messages that name the option', async () => {
+    await expect(startFleet({ ...base, count: 0 })).rejects.toThrow(/fleet option "count"/);
+    await expect(startFleet({ ...base, basePort: 65_535 })).rejects.toThrow(/fleet option "basePort"/);
+    await expect(startFleet({ ...base, schema: '' })).rejects.toThrow(/fleet option "schema"/);
+    await expect(startFleet({ ...base, chaos: { fillDelayMs: -1 } })).rejects.toThrow(/fleet option "chaos.fillDelayMs"/);
+  });
+});
