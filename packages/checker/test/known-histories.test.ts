@@ -255,6 +255,16 @@ describe('violations', () => {
     ]);
   });
 
+  test('a lost acknowledged write shows as a stale read of the final state', () => {
+    // After quiescence, a read of what the database holds, invoked after everything.
+    const audit = (v: string | null): Operation => r('auditor', v, 100, 100);
+    const run = [w('p1', 'v1', 0, 1), w('p2', 'v2', 2, 3), w('p3', 'v3', 2, 4, 'unknown')];
+    expect(kinds([...run, audit('v2')])).toEqual([]);
+    expect(kinds([...run, audit('v3')])).toEqual([]); // the unknown write landed
+    expect(kinds([...run, audit('v1')])).toEqual(['stale-read']); // v2 was lost
+    expect(kinds([...run, audit(null)])).toEqual(['stale-read']);
+  });
+
   test('keys are checked independently', () => {
     const result = checkHistory([
       w('p1', 'a', 0, 1, 'ok', 'x'),

@@ -136,3 +136,14 @@ export function historyArb(
     })),
   );
 }
+
+/** Larger simulated runs (linearizable by construction), beyond the exhaustive search's reach. */
+export function simulatedArb(options: {
+  maxOps: number;
+  keys: readonly string[];
+  span: number;
+}): fc.Arbitrary<Operation[]> {
+  return fc
+    .array(rawOpArb(options.keys, options.span), { minLength: 1, maxLength: options.maxOps })
+    .map(simulatedHistory);
+}
