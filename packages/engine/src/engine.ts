@@ -105,10 +105,12 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
   };
 
   const mutation = <T>(kind: 'write' | 'delete', id: bigint, run: Mutation<T>): Promise<T> =>
-    admit(() => {
+    admit(async () => {
+      const result = await strategy.mutate(id, run);
+      // Counted once committed, so the counters say what reached the DB.
       if (kind === 'write') counters.writes += 1;
       else counters.deletes += 1;
-      return strategy.mutate(id, run);
+      return result;
     });
 
   const engine: Engine = {

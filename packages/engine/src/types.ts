@@ -104,7 +104,9 @@ export interface EngineStats {
   fillsRejected: number;
   /** Lease requests by outcome (serial-guarded). */
   leases: { granted: number; writeInProgress: number; busy: number };
+  /** Writes that completed (committed). */
   writes: number;
+  /** Deletes that completed (whether or not a row existed). */
   deletes: number;
   versionConflicts: number;
   /** Writes whose marker deadline passed before the DB write: nothing committed. */
