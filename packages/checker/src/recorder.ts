@@ -39,13 +39,16 @@ export interface PendingWrite {
  * const w = rec.begin('caller-1', '42', 'write', 'v1');
  * try { await client.put(42n, 'v1'); w.ok(); } catch { w.unknown(); }
  * const r = rec.begin('caller-2', '42', 'read');
- * r.ok((await client.get(42n))?.value ?? null);
+ * const item = await client.get(42n);
+ * r.ok(item === null ? null : String(item.value));
  * ```
  */
 export class HistoryRecorder {
   readonly #clock: () => bigint;
   readonly #completed: Operation[] = [];
   readonly #pending = new Set<PendingOperation>();
+  /** Values written per key: a repeat would make the history uncheckable, so it fails here. */
+  readonly #written = new Map<string, Set<string>>();
 
   constructor(options: HistoryRecorderOptions = {}) {
     const clock = options.clock ?? (() => process.hrtime.bigint());
@@ -72,6 +75,16 @@ export class HistoryRecorder {
       throw new TypeError(
         'value must be a string for a write (unique per key; null is reserved for absence)',
       );
+    }
+    if (kind === 'write') {
+      let values = this.#written.get(key);
+      if (values === undefined) this.#written.set(key, (values = new Set()));
+      if (values.has(value!)) {
+        throw new RecorderMisuseError(
+          `value ${JSON.stringify(value)} was already written to key ${key}: written values must be unique per key`,
+        );
+      }
+      values.add(value!);
     }
     const op = new PendingOperation(
       this.#finish,

@@ -79,6 +79,15 @@ describe('HistoryRecorder', () => {
     expect(rec.operations).toHaveLength(1);
   });
 
+  test('writing a value twice to one key is refused at once', () => {
+    const rec = new HistoryRecorder({ clock: fakeClock() });
+    rec.begin('p1', '42', 'write', 'v1').fail();
+    rec.begin('p1', '43', 'write', 'v1').ok();
+    expect(() => rec.begin('p2', '42', 'write', 'v1')).toThrow(
+      'value "v1" was already written to key 42: written values must be unique per key',
+    );
+  });
+
   test('pending operations can be abandoned as unknown', () => {
     const rec = new HistoryRecorder({ clock: fakeClock() });
     rec.begin('p1', '42', 'write', 'v1');
