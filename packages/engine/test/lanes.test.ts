@@ -99,9 +99,13 @@ describe('lanes', () => {
     // The write queues behind the sleeping statement on the same connection, then the
     // connection dies under both.
     const caught = e.write(1n, 'lost');
+    // These wait in the lane's queue, not on the socket: the break must not lose them.
+    const queued = [2, 3, 4, 5].map((n) => e.write(1n, n));
     await ctx.pg.query('SELECT pg_terminate_backend($1)', [rows[0]!.pid]);
     expect(await slow).toBeInstanceOf(Error);
     const err = await rejection(caught);
+    const versions = (await Promise.all(queued)).map((item) => item.value);
+    expect(versions).toEqual([2, 3, 4, 5]);
     expect(err.code).toBe('unavailable');
     expect(err.message).toMatch(/may or may not have committed/);
     expect(err).toBeInstanceOf(WriteOutcomeUnknownError);
