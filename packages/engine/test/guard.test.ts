@@ -193,6 +193,30 @@ describe('the deadline in the DB write', () => {
     }
   });
 
+  it('two engines writing one key concurrently leave no marker behind, and fills resume', async () => {
+    const a = await engineFor(ctx, { lanes: 2 }, '_pair');
+    const b = await engineFor(ctx, { lanes: 3 }, '_pair');
+    open.push(a, b);
+    const writes = Array.from({ length: 30 }, (_, i) => (i % 2 ? a : b).write(13n, i));
+    const seen: number[] = [];
+    // Markers are up while the writes run: count them from the side.
+    const key = `{${ctx.prefix}_pair:13}:w`;
+    const sampler = (async () => {
+      for (let i = 0; i < 10; i += 1) {
+        seen.push(await ctx.redis.zcard(key));
+        await sleep(2);
+      }
+    })();
+    const items = await Promise.all(writes);
+    await sampler;
+    expect(new Set(items.map((item) => item.version)).size).toBe(30);
+    expect(Math.max(...seen)).toBeLessThanOrEqual(2);
+    expect(await ctx.redis.exists(key)).toBe(0);
+    const last = await a.read(13n);
+    expect(last?.version).toBe(30);
+    expect((await b.inspect(13n)).cached).toEqual(last);
+  });
+
   it('keeps the marker when the DB outcome is unknown', async () => {
     const e = await engineFor(ctx, { lanes: 1, markerTtlMs: 5_000 }, '_unknown');
     open.push(e);
