@@ -157,7 +157,7 @@ if (corrupt > 0) {
     .map(([k, c]) => `${fmt(c)} ${k}`)
     .join(', ');
   console.log(
-    `checkHistory (${fmt(corrupt)} reads changed to an old value): ${dirtyS} s, ok=${dirty.ok}, ` +
+    `checkHistory (${fmt(corrupt)} read${corrupt === 1 ? '' : 's'} changed to an old value): ${dirtyS} s, ok=${dirty.ok}, ` +
       `${fmt(dirty.violations.length)} violations (${kinds})`,
   );
 }
