@@ -109,6 +109,9 @@ function buildService(
     logController: new LogController({ disableRequestLogging: true }),
     genReqId: () => `${config.instanceId}-${(++requestCounter).toString(36)}`,
     bodyLimit: config.maxBodyBytes,
+    // Time to receive a whole request (not to answer it): a client trickling a body cannot
+    // hold a socket for ever. Fastify's default of 0 would turn Node's limit off.
+    requestTimeout: 30_000,
     http: { maxHeaderSize: MAX_HEADER_BYTES },
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     // Keep-alive sockets must not hold the listener open; busy ones get Connection: close.

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { ERROR_CODES, isErrorBody, parseLongId, type ErrorCode } from '@keylane/protocol';
 import { createTestContext, type TestContext } from '@keylane/test-kit';
 import fc from 'fast-check';
+import Fastify from 'fastify';
 import { Agent, request } from 'undici';
 import { createServer, type ItemService } from '../src/server.js';
 import { captureLogger, rowCount, tableDigest, testConfig, type LogLine } from './helpers.js';
@@ -238,6 +239,34 @@ const hostile = fc.oneof(badId, badBody, oversize, unknownRoute, wrongMethod, lo
   }),
 );
 
+/** The property: the answer is a registry error body whose code is one the input calls for. */
+async function expectRegistryAnswer(base: string, req: Hostile): Promise<void> {
+  const response = await request(`${base}${req.path}`, {
+    method: req.method,
+    headers: req.headers,
+    dispatcher: agent,
+    ...(req.body === undefined ? {} : { body: req.body }),
+  });
+  const text = await response.body.text();
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw new Error(`${response.statusCode} with a body that is not JSON: ${text.slice(0, 200)}`);
+  }
+  if (!isErrorBody(body))
+    throw new Error(`${response.statusCode}, not an error body: ${text.slice(0, 200)}`);
+  const { code } = body.error;
+  if (response.statusCode !== ERROR_CODES[code].status) {
+    throw new Error(`status ${response.statusCode} does not go with ${code}`);
+  }
+  if (!req.expect.includes(code)) {
+    throw new Error(
+      `${req.kind}: expected ${req.expect.join('|')}, got ${code} (${body.error.message})`,
+    );
+  }
+}
+
 let ctx: TestContext;
 let service: ItemService;
 let baseUrl = '';
@@ -282,24 +311,7 @@ describe('hostile input over a real socket', () => {
     await fc.assert(
       fc.asyncProperty(hostile, async (req) => {
         kinds.set(req.kind, (kinds.get(req.kind) ?? 0) + 1);
-        const response = await request(`${baseUrl}${req.path}`, {
-          method: req.method,
-          headers: req.headers,
-          dispatcher: agent,
-          ...(req.body === undefined ? {} : { body: req.body }),
-        });
-        const text = await response.body.text();
-        const body: unknown = JSON.parse(text);
-        if (!isErrorBody(body)) throw new Error(`not an error body: ${text.slice(0, 200)}`);
-        const { code } = body.error;
-        if (response.statusCode !== ERROR_CODES[code].status) {
-          throw new Error(`status ${response.statusCode} does not go with ${code}`);
-        }
-        if (!req.expect.includes(code)) {
-          throw new Error(
-            `${req.kind}: expected ${req.expect.join('|')}, got ${code} (${body.error.message})`,
-          );
-        }
+        await expectRegistryAnswer(baseUrl, req);
       }),
       { numRuns: RUNS },
     );
@@ -333,4 +345,29 @@ describe('hostile input over a real socket', () => {
     const item = await request(`${baseUrl}/v1/items/1`, { dispatcher: agent });
     expect(await item.body.json()).toEqual({ id: '1', value: { seed: '1' }, version: 1 });
   }, 90_000);
+
+  it('the same harness fails a plain Fastify app over the same engine (the check has teeth)', async () => {
+    // Same routes, same engine, Fastify's defaults: errors as {statusCode,error,message},
+    // 414 for long params, 415, 500 for an InvalidKeyError thrown by the handler.
+    const plain = Fastify();
+    plain.get<{ Params: { id: string } }>('/v1/items/:id', (req) =>
+      service.engine.read(req.params.id),
+    );
+    plain.put<{ Params: { id: string }; Body: { value: unknown } }>('/v1/items/:id', (req) =>
+      service.engine.write(req.params.id, req.body.value),
+    );
+    plain.delete<{ Params: { id: string } }>('/v1/items/:id', (req) =>
+      service.engine.delete(req.params.id),
+    );
+    const plainUrl = await plain.listen({ port: 0, host: '127.0.0.1' });
+    try {
+      const result = await fc.check(
+        fc.asyncProperty(hostile, (req) => expectRegistryAnswer(plainUrl, req)),
+        { numRuns: 300 },
+      );
+      expect(result.failed).toBe(true);
+    } finally {
+      await plain.close();
+    }
+  });
 });
