@@ -59,7 +59,7 @@ export class ConfigError extends KeylaneError {
 export interface ConfigVariable {
   readonly name: string;
   readonly key: keyof ServiceConfig;
-  /** The default as text; `null` when there is none (chaos delays are off when unset). */
+  /** The default as text; `(hostname)` stands for `os.hostname()` at start. */
   readonly default: string;
   readonly allowed: string;
   readonly description: string;

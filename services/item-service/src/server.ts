@@ -114,7 +114,9 @@ function buildService(
     requestTimeout: 30_000,
     http: { maxHeaderSize: MAX_HEADER_BYTES },
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
-    // Keep-alive sockets must not hold the listener open; busy ones get Connection: close.
+    // Keep-alive sockets must not hold the listener open: idle ones are closed when it
+    // closes (Node's server.close() does so too, which matters because listen() below binds
+    // the server itself), busy ones get Connection: close on their last answer.
     forceCloseConnections: 'idle',
     // Requests that arrive while closing are still served (their lane jobs finish): a
     // 503 here would turn acknowledged-looking work into errors for no gain.
@@ -271,20 +273,21 @@ function buildService(
       () => true,
       (err: unknown) => {
         logger.error({ err }, 'error while closing');
-        return true;
+        return false;
       },
     );
-    let clean = await within(closed, config.shutdownGraceMs);
-    if (!clean) {
-      // Abandoned requests never got an answer, so nothing acknowledged is lost.
+    let outcome = await within(closed, config.shutdownGraceMs);
+    if (outcome === 'timeout') {
+      // Abandoned requests never got an answer, so nothing acknowledged is lost; the lane
+      // jobs they queued still run while engine.close() drains.
       logger.warn(
         { graceMs: config.shutdownGraceMs },
         'grace period over: dropping the remaining connections',
       );
       app.server.closeAllConnections();
-      clean = false;
-      await within(closed, 1_000);
+      outcome = await within(closed, 1_000);
     }
+    const clean = outcome === true;
     state = 'closed';
     const durationMs = Date.now() - began;
     logger.info({ durationMs, clean }, 'closed');
@@ -303,14 +306,14 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** True when `promise` settled within `ms`; the timer never outlives the answer. */
-async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
+/** The promise's value, or `'timeout'` after `ms`; the timer never outlives the answer. */
+async function within<T>(promise: Promise<T>, ms: number): Promise<T | 'timeout'> {
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms);
+  const timeout = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), ms);
   });
   try {
-    return await Promise.race([promise.then(() => true as const), timeout]);
+    return await Promise.race([promise, timeout]);
   } finally {
     clearTimeout(timer);
   }

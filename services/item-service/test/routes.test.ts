@@ -351,6 +351,34 @@ describe('draining', () => {
   });
 });
 
+describe('the shutdown grace', () => {
+  it('drops what is still running when the grace runs out, reports it unclean, and acknowledges nothing it did not commit', async () => {
+    const local = await startLocal(
+      await createServer(
+        testConfig(ctx, {
+          KEYLANE_SHUTDOWN_GRACE_MS: '200',
+          KEYLANE_ALLOW_CHAOS: '1',
+          KEYLANE_CHAOS_WRITE_DELAY_MS: '1500',
+        }),
+        { logger: captureLogger().logger, processMetrics: false },
+      ),
+    );
+    const slow = http(local)
+      .call({ method: 'PUT', url: '/v1/items/6060', payload: { value: 'slow' } })
+      .then(
+        (r) => r.statusCode,
+        (err: { code?: string }) => err.code ?? 'error',
+      );
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const outcome = await local.shutdown('test');
+    expect(outcome.clean).toBe(false);
+    // The client got no answer at all, not a 200 for a write that might not be there.
+    expect(await slow).not.toBe(200);
+    // The lane job itself still finishes while the engine drains.
+    await local.engine.close();
+  });
+});
+
 describe('the registry', () => {
   // Runs last (jest keeps file order): every wire code came out of a real request above.
   it('every error code of the protocol registry was answered by some request in this file', () => {
