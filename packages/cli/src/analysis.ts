@@ -81,7 +81,7 @@ export function percentile(sorted: readonly number[], q: number): number {
 export interface FaultSummary {
   /** Time from the SIGKILL to the first successful operation on a key the victim owned. */
   rerouteMs: number | null;
-  /** Operations invoked after the fault that did not succeed (fail or unknown). */
+  /** Operations that ended after the fault without success (fail or unknown), including those it cut short. */
   failedRequests: number;
 }
 
@@ -89,9 +89,11 @@ export function summarizeFault(ops: readonly Operation[], faultNs: bigint, victi
   let firstSuccess: bigint | null = null;
   let failedRequests = 0;
   for (const op of ops) {
-    if (op.invokeNs < faultNs) continue;
+    if (op.completeNs < faultNs) continue;
     if (op.outcome !== 'ok') failedRequests += 1;
-    else if (victimKeys.has(op.key) && (firstSuccess === null || op.completeNs < firstSuccess)) firstSuccess = op.completeNs;
+    else if (op.invokeNs >= faultNs && victimKeys.has(op.key) && (firstSuccess === null || op.completeNs < firstSuccess)) {
+      firstSuccess = op.completeNs;
+    }
   }
   return { rerouteMs: firstSuccess === null ? null : Number(firstSuccess - faultNs) / 1e6, failedRequests };
 }

@@ -228,7 +228,14 @@ class ManagedInstance implements FleetInstance {
     if (this.child) return;
     this.stopping = false;
     this.exitInfo = undefined;
-    const child = spawn(process.execPath, [this.bin], { env: this.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Own process group: a Ctrl-C in the terminal reaches only the launcher, which then stops
+    // the instances once, in order. (Sent to the whole group, the service would see SIGINT
+    // and then the launcher's SIGTERM, and treat the second signal as "exit now".)
+    const child = spawn(process.execPath, [this.bin], {
+      env: this.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
     this.child = child;
     liveChildren.add(child);
     installExitGuard();

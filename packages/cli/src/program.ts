@@ -38,6 +38,34 @@ const databaseUrlOption = (): Option =>
 const redisUrlOption = (): Option =>
   new Option('--redis-url <url>', 'Redis URL').default(env('KEYLANE_REDIS_URL') ?? DEFAULT_REDIS_URL);
 
+// Variables `keylane up` sets from its flags (or per instance); any other KEYLANE_* in the
+// caller's environment (KEYLANE_CACHE_TTL_MS, KEYLANE_DRAIN_MS, ...) goes to every instance.
+const FLAG_BACKED = new Set([
+  'KEYLANE_PORT',
+  'KEYLANE_HOST',
+  'KEYLANE_INSTANCE_ID',
+  'KEYLANE_DATABASE_URL',
+  'KEYLANE_REDIS_URL',
+  'KEYLANE_DB_SCHEMA',
+  'KEYLANE_CACHE_PREFIX',
+  'KEYLANE_STRATEGY',
+  'KEYLANE_LANES',
+  'KEYLANE_LOG_LEVEL',
+  'KEYLANE_ALLOW_CHAOS',
+  'KEYLANE_CHAOS_FILL_DELAY_MS',
+  'KEYLANE_CHAOS_WRITE_DELAY_MS',
+]);
+
+function passThroughEnv(): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(process.env)) {
+    if (name.startsWith('KEYLANE_') && !name.startsWith('KEYLANE_TEST_') && !FLAG_BACKED.has(name) && value !== undefined) {
+      out[name] = value;
+    }
+  }
+  return out;
+}
+
 interface UpFlags {
   instances: number;
   strategy: StrategyName;
@@ -99,6 +127,7 @@ export function createProgram(setExitCode: (code: number) => void = (code) => (p
       };
       setExitCode(
         await runUp({
+          env: passThroughEnv(),
           count: flags.instances,
           strategy: flags.strategy,
           databaseUrl: flags.databaseUrl,

@@ -37,16 +37,20 @@ export async function checkRedis(url: string, timeoutMs = 3_000): Promise<void> 
     retryStrategy: () => null,
     enableOfflineQueue: false,
   });
-  redis.on('error', () => undefined);
+  // ioredis rejects connect() with a bare "Connection is closed."; the cause (ECONNREFUSED,
+  // ENOTFOUND, an auth error) arrives as an 'error' event.
+  let lastError: unknown;
+  redis.on('error', (err: unknown) => (lastError = err));
   try {
     await redis.connect();
     await redis.ping();
   } catch (err) {
+    const cause = lastError ?? err;
     throw new DependencyUnreachableError(
       'redis',
       url,
-      `Redis is not reachable at ${redact(url)} (${errorText(err)}): start it or pass --redis-url`,
-      { cause: err },
+      `Redis is not reachable at ${redact(url)} (${errorText(cause)}): start it or pass --redis-url`,
+      { cause },
     );
   } finally {
     redis.disconnect();

@@ -73,11 +73,14 @@ export async function runUp(options: UpOptions, out: NodeJS.WritableStream = pro
         return;
       }
       stopping = true;
-      err.write(`keylane: ${signal}, stopping ${fleet.instances.length} instance(s)...\n`);
+      err.write(
+        `keylane: ${signal}, stopping ${fleet.instances.length} instance(s) (each drains first: KEYLANE_DRAIN_MS, default 5 s; Ctrl-C again to kill now)...\n`,
+      );
       fleet.stop().then(
         () => {
           process.off('SIGINT', onSignal);
           process.off('SIGTERM', onSignal);
+          process.off('SIGHUP', onSignal);
           err.write('keylane: all instances stopped.\n');
           resolve(0);
         },
@@ -89,5 +92,7 @@ export async function runUp(options: UpOptions, out: NodeJS.WritableStream = pro
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
+    // The terminal closing: the instances are in their own process group and would not hear it.
+    process.on('SIGHUP', onSignal);
   });
 }

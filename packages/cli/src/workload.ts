@@ -34,7 +34,8 @@ export type WorkloadOp =
 
 export interface CallerStream {
   readonly caller: string;
-  next(): WorkloadOp;
+  /** The next operation (a plain function: safe to pass around unbound). */
+  readonly next: () => WorkloadOp;
 }
 
 export interface Workload {
@@ -76,7 +77,7 @@ export function createWorkload(options: WorkloadOptions): Workload {
       };
       return {
         caller: name,
-        next() {
+        next: () => {
           const key = pickKey();
           if (own.float() < resolved.readShare) return { kind: 'read', key };
           seq += 1;

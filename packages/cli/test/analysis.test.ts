@@ -70,13 +70,15 @@ describe('summaries', () => {
     });
     const ops = [
       read('v', 0, 5, 'ok'),
+      read('v', 90, 120, 'unknown'), // cut short by the fault: counts as failed
+      read('v', 95, 105, 'ok'), // began before the fault: not a reroute
       read('v', 100, 101, 'fail'),
       read('other', 100, 102, 'ok'),
       read('v', 110, 150, 'unknown'),
       read('v', 160, 170, 'ok'),
       read('v', 180, 190, 'ok'),
     ];
-    expect(summarizeFault(ops, 100n * 1_000_000n, new Set(['v']))).toEqual({ rerouteMs: 70, failedRequests: 2 });
+    expect(summarizeFault(ops, 100n * 1_000_000n, new Set(['v']))).toEqual({ rerouteMs: 70, failedRequests: 3 });
   });
 });
 

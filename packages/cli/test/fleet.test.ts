@@ -1,4 +1,7 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { InstanceStartError, startFleet, type Fleet, type FleetOptions } from '../src/index.js';
 
@@ -18,7 +21,12 @@ function alive(pid: number | undefined): boolean {
   if (pid === undefined) return false;
   try {
     process.kill(pid, 0);
-    return true;
+  } catch {
+    return false;
+  }
+  // A killed process whose parent is gone stays a zombie until init reaps it: dead all the same.
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
   } catch {
     return false;
   }
@@ -110,6 +118,22 @@ describe('startFleet (process management, against a stand-in service)', () => {
     expect((await ready(victim.url)).status).toBe(200);
     expect([fleet.instance('item-1').pid, fleet.instance('item-3').pid]).toEqual(othersBefore);
     expect(() => fleet!.instance('item-9')).toThrow(/no instance "item-9"/);
+  });
+
+  it('takes its instances down when the launching process dies of an uncaught exception', async () => {
+    const script = fileURLToPath(new URL('./fixtures/crash-with-fleet.mjs', import.meta.url));
+    const child = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const [code] = (await once(child, 'close')) as [number | null];
+    expect(code).toBe(1);
+    expect(stderr).toContain('boom');
+    const pids = JSON.parse(stdout) as number[];
+    expect(pids).toHaveLength(2);
+    await new Promise((r) => setTimeout(r, 200)); // SIGKILL delivery is asynchronous
+    expect(pids.filter(alive)).toEqual([]);
   });
 
   it('validates its options with messages that name the option', async () => {
