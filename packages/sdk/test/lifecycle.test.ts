@@ -38,7 +38,8 @@ describe('close()', () => {
     const client = createClient({
       instances: servers.map((s) => s.url),
       routing: 'consistent',
-      healthCheck: { intervalMs: 50, timeoutMs: 50 },
+      // A generous probe timeout: a loaded machine must not fail probes before the test means to.
+      healthCheck: { intervalMs: 50, timeoutMs: 2000 },
       requestTimeoutMs: 200,
     });
     await client.ready();

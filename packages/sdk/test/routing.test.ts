@@ -10,6 +10,8 @@ import { PACKAGE_DIR, ensureBuilt } from './helpers/dist.js';
 import { keyStream, startFleet, stopFleet, type ItemServer } from './helpers/item-server.js';
 
 const KEYS = 100_000;
+// These tests are about routing: probes must not time out on a loaded machine and drop an instance.
+const HEALTH = { intervalMs: 200, timeoutMs: 5000 };
 const SEED = 20_261_126n;
 const STRATEGIES: RoutingStrategy[] = ['modulo', 'consistent'];
 const IDS = ['item-1', 'item-2', 'item-3', 'item-4', 'item-5'];
@@ -41,11 +43,11 @@ describe('two clients with the same instances in different orders', () => {
   const specs = () => servers.map((s) => ({ id: s.name, url: s.url }));
 
   it.each(STRATEGIES)('route 100,000 random keys identically (%s)', async (routing) => {
-    const forward = createClient({ instances: specs(), routing, healthCheck: { intervalMs: 200 } });
+    const forward = createClient({ instances: specs(), routing, healthCheck: HEALTH });
     const shuffled = specs();
     shuffled.push(shuffled.shift()!, shuffled.shift()!);
     shuffled.reverse();
-    const backward = createClient({ instances: shuffled, routing, healthCheck: { intervalMs: 200 } });
+    const backward = createClient({ instances: shuffled, routing, healthCheck: HEALTH });
     clients.push(forward, backward);
     await Promise.all([forward.ready(), backward.ready()]);
     expect(forward.healthyInstances()).toEqual(IDS);
@@ -66,7 +68,7 @@ describe('two clients with the same instances in different orders', () => {
 
   it.each(STRATEGIES)('agree with a separate Node process (%s)', async (routing) => {
     ensureBuilt();
-    const parent = createClient({ instances: specs(), routing, healthCheck: { intervalMs: 200 } });
+    const parent = createClient({ instances: specs(), routing, healthCheck: HEALTH });
     clients.push(parent);
     await parent.ready();
     const childInstances = specs().reverse();
