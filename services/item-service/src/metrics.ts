@@ -62,6 +62,18 @@ const LEASE_OUTCOMES = [
 ] as const;
 
 export function createMetrics(options: MetricsOptions): ServiceMetrics {
+  // One engine snapshot per scrape: prom-client runs every collect() in the same tick, so
+  // the counters of one scrape agree with each other (hits + misses = reads).
+  let snapshot: EngineStats | undefined;
+  const stats = (): EngineStats => {
+    if (snapshot === undefined) {
+      snapshot = options.stats();
+      queueMicrotask(() => {
+        snapshot = undefined;
+      });
+    }
+    return snapshot;
+  };
   const registry = new Registry();
   registry.setDefaultLabels({ instance_id: options.instanceId });
   if (options.processMetrics !== false) collectDefaultMetrics({ register: registry });
@@ -106,7 +118,7 @@ export function createMetrics(options: MetricsOptions): ServiceMetrics {
       collect() {
         // A counter mirrors the engine's monotonic total: reset, then add the total.
         this.reset();
-        this.inc(read(options.stats()));
+        this.inc(read(stats()));
       },
     });
   }
@@ -116,9 +128,9 @@ export function createMetrics(options: MetricsOptions): ServiceMetrics {
     labelNames: ['outcome'] as const,
     registers: [registry],
     collect() {
-      const stats = options.stats();
+      const current = stats();
       this.reset();
-      for (const [outcome, read] of LEASE_OUTCOMES) this.inc({ outcome }, read(stats));
+      for (const [outcome, read] of LEASE_OUTCOMES) this.inc({ outcome }, read(current));
     },
   });
   const laneGauges = [
@@ -146,8 +158,7 @@ export function createMetrics(options: MetricsOptions): ServiceMetrics {
       registers: [registry],
       collect() {
         this.reset();
-        for (const lane of options.stats().lanes)
-          this.set({ lane: String(lane.index) }, read(lane));
+        for (const lane of stats().lanes) this.set({ lane: String(lane.index) }, read(lane));
       },
     });
   }
@@ -156,7 +167,7 @@ export function createMetrics(options: MetricsOptions): ServiceMetrics {
     help: 'The deepest lane queue right now (bounded by KEYLANE_MAX_QUEUE_PER_LANE).',
     registers: [registry],
     collect() {
-      this.set(Math.max(0, ...options.stats().lanes.map((l) => l.queued)));
+      this.set(Math.max(0, ...stats().lanes.map((l) => l.queued)));
     },
   });
 
