@@ -1,5 +1,5 @@
 import { STRATEGY_NAMES, type StrategyName } from '@keylane/engine';
-import { CliUsageError } from './errors.js';
+import { InvalidOptionsError } from './errors.js';
 import { SILENT_PROGRESS, type ProgressSink } from './progress.js';
 import { checkDependencies } from './reachability.js';
 import { evaluateClaims, type DemoConfig, type DemoReport } from './report.js';
@@ -11,7 +11,7 @@ export interface DemoOptions {
   redisUrl: string;
   /** @default DEFAULT_DEMO_SEED */
   seed?: number;
-  /** A run under 30 s instead of about 2 minutes; same claims, fewer operations. */
+  /** About 30 s instead of about 2 minutes (on an otherwise idle 2-core machine); same claims, fewer operations. */
   quick?: boolean;
   /** Strategies for the plain runs. @default all six */
   strategies?: readonly StrategyName[];
@@ -25,7 +25,7 @@ export interface DemoOptions {
 
 export const DEFAULT_DEMO_SEED = 42;
 
-/** Run lengths: the full demo takes about 2 minutes, `--quick` under 30 s on a 2-core machine. */
+/** Run lengths: the full demo takes about 2 minutes, `--quick` about 30 s, on a 2-core machine. */
 export const DEMO_TIMINGS = {
   full: { plainMs: 10_000, splitViewMs: 8_000, instanceLossMs: 12_000, fault: { atMs: 3_000, downMs: 3_000 }, minOperations: 0 },
   // A short run on a busy machine may do too little work to hit a race; these keep going
@@ -45,7 +45,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
   const scenarioStrategies = validateStrategies(options.scenarioStrategies ?? ['serial', 'serial-guarded'], 'scenarioStrategies');
   const callers = options.callers ?? 16;
   if (!Number.isInteger(callers) || callers < 2 || callers > 1024) {
-    throw new CliUsageError(`option "callers" must be an integer in [2, 1024], got ${callers}`);
+    throw new InvalidOptionsError(`option "callers" must be an integer in [2, 1024], got ${callers}`);
   }
   const timings = quick ? DEMO_TIMINGS.quick : DEMO_TIMINGS.full;
   const progress = options.progress ?? SILENT_PROGRESS;
@@ -61,6 +61,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
     splitViewMs: timings.splitViewMs,
     instanceLossMs: timings.instanceLossMs,
     fault: { ...timings.fault },
+    minOperations: timings.minOperations,
   };
 
   // One fleet per strategy, in table order; the serial strategies also run the scenarios
@@ -164,7 +165,7 @@ function validateStrategies(names: readonly string[], option: string): StrategyN
   const out: StrategyName[] = [];
   for (const name of names) {
     const found = STRATEGY_NAMES.find((s) => s === name);
-    if (!found) throw new CliUsageError(`option "${option}": unknown strategy "${name}"; expected ${STRATEGY_NAMES.join(', ')}`);
+    if (!found) throw new InvalidOptionsError(`option "${option}": unknown strategy "${name}"; expected ${STRATEGY_NAMES.join(', ')}`);
     out.push(found);
   }
   return out;

@@ -5,11 +5,19 @@ import { KeylaneError } from '@keylane/protocol';
  * what to do next; the bin prints the message and exits non-zero.
  */
 
-/** A flag or option that cannot work (names the option). */
-export class CliUsageError extends KeylaneError {
-  declare readonly code: 'cli_usage';
+/** An option (of a function here, or a command-line flag) that cannot work; the message names it. */
+export class InvalidOptionsError extends KeylaneError {
+  declare readonly code: 'invalid_options';
   constructor(message: string) {
-    super('cli_usage', message);
+    super('invalid_options', message);
+  }
+}
+
+/** A fleet's instances did not all become healthy in the SDK's view before a run. */
+export class FleetUnhealthyError extends KeylaneError {
+  declare readonly code: 'fleet_unhealthy';
+  constructor(message: string) {
+    super('fleet_unhealthy', message);
   }
 }
 

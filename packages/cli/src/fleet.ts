@@ -3,7 +3,7 @@ import { request } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { StrategyName } from '@keylane/engine';
 import { HEALTH_READY_PATH } from '@keylane/protocol';
-import { CliUsageError, InstanceStartError } from './errors.js';
+import { InvalidOptionsError, InstanceStartError } from './errors.js';
 import { getFreePort } from './free-port.js';
 import { resolveServiceBin } from './service-bin.js';
 
@@ -112,7 +112,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
 
   const byId = (id: string): ManagedInstance => {
     const found = instances.find((instance) => instance.id === id);
-    if (!found) throw new CliUsageError(`no instance "${id}" in this fleet (${instances.map((i) => i.id).join(', ')})`);
+    if (!found) throw new InvalidOptionsError(`no instance "${id}" in this fleet (${instances.map((i) => i.id).join(', ')})`);
     return found;
   };
   return {
@@ -140,25 +140,25 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
 
 function validateFleetOptions(options: FleetOptions): void {
   if (!Number.isInteger(options.count) || options.count < 1 || options.count > 64) {
-    throw new CliUsageError(`fleet option "count" must be an integer in [1, 64], got ${options.count}`);
+    throw new InvalidOptionsError(`fleet option "count" must be an integer in [1, 64], got ${options.count}`);
   }
   if (options.basePort !== undefined) {
     const last = options.basePort + options.count - 1;
     if (!Number.isInteger(options.basePort) || options.basePort < 1 || last > 65_535) {
-      throw new CliUsageError(
+      throw new InvalidOptionsError(
         `fleet option "basePort" must be an integer with basePort + count - 1 <= 65535, got ${options.basePort}`,
       );
     }
   }
   for (const name of ['databaseUrl', 'redisUrl', 'schema', 'prefix'] as const) {
     if (typeof options[name] !== 'string' || options[name] === '') {
-      throw new CliUsageError(`fleet option "${name}" must be a non-empty string`);
+      throw new InvalidOptionsError(`fleet option "${name}" must be a non-empty string`);
     }
   }
   for (const name of ['fillDelayMs', 'writeDelayMs'] as const) {
     const value = options.chaos?.[name];
     if (value !== undefined && (!Number.isInteger(value) || value < 0)) {
-      throw new CliUsageError(`fleet option "chaos.${name}" must be a non-negative integer, got ${value}`);
+      throw new InvalidOptionsError(`fleet option "chaos.${name}" must be a non-negative integer, got ${value}`);
     }
   }
 }

@@ -55,7 +55,8 @@ export {
 export { clientSnippet, runUp, type UpOptions } from './up.js';
 export { createProgram, main, DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL } from './program.js';
 export {
-  CliUsageError,
+  InvalidOptionsError,
+  FleetUnhealthyError,
   DependencyUnreachableError,
   InstanceStartError,
   ServiceBinMissingError,

@@ -18,6 +18,11 @@ export function createProgressSink(stream: NodeJS.WriteStream = process.stderr):
 /** Prints nothing (tests, `--json` piped into another program that does not want stderr noise). */
 export const SILENT_PROGRESS: ProgressSink = { begin() {}, update() {}, end() {}, fail() {} };
 
+function failure(err: unknown): string {
+  if (err instanceof Error && err.name === 'AbortError') return 'interrupted';
+  return `failed: ${err instanceof Error ? err.message : String(err)}`;
+}
+
 function summary(r: ScenarioResult): string {
   const fault = r.fault ? `, reroute ${r.fault.rerouteMs === null ? 'n/a' : `${r.fault.rerouteMs.toFixed(0)} ms`}` : '';
   return (
@@ -49,7 +54,7 @@ class LineSink implements ProgressSink {
   }
 
   fail(err: unknown): void {
-    this.stream.write(`${this.label}: failed: ${err instanceof Error ? err.message : String(err)}\n`);
+    this.stream.write(`${this.label}: ${failure(err)}\n`);
   }
 }
 
@@ -88,6 +93,6 @@ class BarSink implements ProgressSink {
   fail(err: unknown): void {
     this.bar?.stop();
     this.bar = undefined;
-    this.stream.write(`${this.label}: failed: ${err instanceof Error ? err.message : String(err)}\n`);
+    this.stream.write(`${this.label}: ${failure(err)}\n`);
   }
 }

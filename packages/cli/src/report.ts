@@ -29,6 +29,8 @@ export interface DemoConfig {
   splitViewMs: number;
   instanceLossMs: number;
   fault: { atMs: number; downMs: number };
+  /** Split-view and plain runs keep going past their length (up to 3x) until this many operations. */
+  minOperations: number;
 }
 
 /**
@@ -117,12 +119,12 @@ export function renderReport(report: DemoReport): string {
     }
     out.push('');
   }
-  out.push(...renderVerdict(report.claims));
+  out.push(...renderVerdict(report.claims, report.scenarios));
   out.push(`Total ${formatMs(report.totalMs)}.`);
   return out.join('\n');
 }
 
-function renderVerdict(claims: DemoClaims): string[] {
+function renderVerdict(claims: DemoClaims, scenarios: readonly ScenarioResult[]): string[] {
   const lines: string[] = [];
   if (claims.serialGuardedSafe !== null) {
     lines.push(
@@ -144,6 +146,10 @@ function renderVerdict(claims: DemoClaims): string[] {
         ? 'serial under split view: stale reads, as expected: lanes alone do not help when two instances own a key.'
         : 'serial under split view: no violation caught in this run (the races were not hit).',
     );
+  }
+  const serialLoss = scenarios.find((r) => r.strategy === 'serial' && r.scenario === 'instance-loss');
+  if (serialLoss && serialLoss.violations > 0) {
+    lines.push('serial under instance loss: stale reads while keys moved between instances (the same two-owner race).');
   }
   return lines;
 }

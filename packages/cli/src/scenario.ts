@@ -11,6 +11,7 @@ import {
 import { createEngine, type Engine, type StrategyName } from '@keylane/engine';
 import { formatLongId, parseLongId, type Item } from '@keylane/protocol';
 import { createClient } from '@keylane/sdk';
+import { FleetUnhealthyError, InvalidOptionsError } from './errors.js';
 import { findLostAckedWrites, summarizeFault, summarizeLatency } from './analysis.js';
 import { startFleet, type Fleet, type FleetChaos } from './fleet.js';
 import { runWorkload, type RunWorkloadResult, type WorkloadCaller } from './run-workload.js';
@@ -156,7 +157,7 @@ export async function startScenarioFleet(options: ScenarioFleetOptions): Promise
   const { strategy, databaseUrl, redisUrl } = options;
   const instanceCount = options.instances ?? 3;
   if (!Number.isInteger(instanceCount) || instanceCount < 1 || instanceCount > 64) {
-    throw new RangeError(`scenario option "instances" must be an integer in [1, 64], got ${instanceCount}`);
+    throw new InvalidOptionsError(`scenario option "instances" must be an integer in [1, 64], got ${instanceCount}`);
   }
   const space = createScratchNames(strategy);
   const cleanups: (() => Promise<void>)[] = [];
@@ -225,8 +226,8 @@ async function execute(
   options: ScenarioRunOptions,
 ): Promise<ScenarioResult> {
   const { scenario, seed, durationMs, signal, onProgress, keepHistory = false } = options;
-  if (!(durationMs > 0)) throw new RangeError(`scenario option "durationMs" must be positive, got ${durationMs}`);
-  if (scenario !== 'plain' && fleet.instances.length < 2) throw new RangeError(`${scenario} needs at least 2 instances`);
+  if (!(durationMs > 0)) throw new InvalidOptionsError(`scenario option "durationMs" must be positive, got ${durationMs}`);
+  if (scenario !== 'plain' && fleet.instances.length < 2) throw new InvalidOptionsError(`${scenario} needs at least 2 instances`);
   const callerCount = options.callers ?? 16;
   const workload = createWorkload({ ...options.workload, seed });
   const recorder = new HistoryRecorder();
@@ -385,7 +386,7 @@ function settleMs(ops: readonly Operation[]): number {
 async function waitAllHealthy(clients: Client[], expected: number[]): Promise<void> {
   const deadline = Date.now() + 10_000;
   while (clients.some((c, i) => c.healthyInstances().length < (expected[i] ?? 0))) {
-    if (Date.now() > deadline) throw new Error('instances did not all turn healthy in the SDK within 10 s');
+    if (Date.now() > deadline) throw new FleetUnhealthyError("the fleet's instances did not all turn healthy in the SDK within 10 s");
     await sleep(20);
   }
 }
