@@ -26,8 +26,16 @@ export function reply(
     status,
     body: errorBody(code, message),
     headers,
-    logLevel: code === 'internal' ? 'error' : status >= 500 ? 'warn' : 'info',
+    logLevel: logLevelOf(code),
   };
+}
+
+/**
+ * Our bugs at error, a dependency down at warn; bad input and a full lane (which can come by
+ * the thousand, and is counted in metrics) at info.
+ */
+export function logLevelOf(code: ErrorCode | undefined): 'info' | 'warn' | 'error' {
+  return code === 'internal' ? 'error' : code === 'unavailable' ? 'warn' : 'info';
 }
 
 // Fastify's own errors, by code, that are the client's fault. Anything else from Fastify

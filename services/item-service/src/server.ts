@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import { createEngine, type Engine } from '@keylane/engine';
-import { ITEMS_PATH } from '@keylane/protocol';
+import { HEALTH_READY_PATH, ITEMS_PATH } from '@keylane/protocol';
 import Fastify, {
   LogController,
   type FastifyBaseLogger,
@@ -13,7 +13,7 @@ import type { Logger } from 'pino';
 import { clientErrorReply, MAX_HEADER_BYTES, writeRawReply } from './client-error.js';
 import type { ServiceConfig } from './config.js';
 import { engineOptionsFrom } from './engine-options.js';
-import { errorReply, reply as codeReply, type ErrorReply } from './error-reply.js';
+import { errorReply, logLevelOf, reply as codeReply, type ErrorReply } from './error-reply.js';
 import { createLogger } from './logger.js';
 import { createMetrics, type ServiceMetrics } from './metrics.js';
 import { registerHealthRoutes } from './routes/health.js';
@@ -162,7 +162,7 @@ function buildService(
     },
   });
 
-  // Only JSON bodies: text/plain would otherwise parse into a string and surprise no one kindly.
+  // Only JSON bodies are parsed: Fastify's text/plain parser would hand the schema a string.
   app.removeContentTypeParser('text/plain');
 
   app.addHook('onRequest', async (request, reply) => {
@@ -173,18 +173,13 @@ function buildService(
     const route = request.is404 ? 'unmatched' : (request.routeOptions.url ?? 'unmatched');
     metrics.observeRequest(route, request.method, reply.statusCode, reply.elapsedTime / 1000);
     const status = reply.statusCode;
-    if (status < 400 || request.url === '/healthz/ready') {
+    if (status < 400 || route === HEALTH_READY_PATH) {
       request.log.debug({ method: request.method, route, status }, 'request served');
       return;
     }
-    const fields = {
-      method: request.method,
-      url: shortUrl(request.url),
-      status,
-      code: errorCodeOf(reply),
-    };
-    if (status >= 500) request.log[status === 500 ? 'error' : 'warn'](fields, 'request failed');
-    else request.log.info(fields, 'request refused');
+    const code = errorCodeOf(reply);
+    const fields = { method: request.method, url: shortUrl(request.url), status, code };
+    request.log[logLevelOf(code)](fields, status >= 500 ? 'request failed' : 'request refused');
   });
 
   app.setErrorHandler((err, request, reply) => {
