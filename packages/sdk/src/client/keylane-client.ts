@@ -19,7 +19,7 @@ import {
   ServiceError,
 } from '../core/errors.js';
 import { resolveOptions, type ClientOptions, type ResolvedOptions } from '../core/options.js';
-import { describeError } from '../pool/health-checker.js';
+import { describeError } from '../core/describe-error.js';
 import type { Instance, InstanceState, ServiceConnection } from '../pool/instance.js';
 import { InstanceSet } from '../pool/instance-set.js';
 import type { RoutingStrategy } from '../routing/router.js';
