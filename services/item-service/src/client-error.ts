@@ -45,12 +45,19 @@ export function clientErrorReply(err: ParserError): { reason: string; answer: Er
   };
 }
 
+// True when the over-long part is the request line of an item path (so: the id), not a
+// header after a short request line.
 function targetsItemPath(packet: unknown): boolean {
   if (!Buffer.isBuffer(packet)) return false;
   const start = packet.subarray(0, 64).toString('latin1');
   const space = start.indexOf(' ');
-  return space > 0 && start.startsWith(`${ITEMS_PATH}/`, space + 1);
+  if (space <= 0 || !start.startsWith(`${ITEMS_PATH}/`, space + 1)) return false;
+  const lineEnd = packet.indexOf('\r\n');
+  return lineEnd === -1 || lineEnd > LONGEST_ITEM_REQUEST_LINE;
 }
+
+// "DELETE /v1/items/-9223372036854775808 HTTP/1.1" with room for a query string.
+const LONGEST_ITEM_REQUEST_LINE = 1024;
 
 /** Writes a complete HTTP/1.1 answer on a socket the parser gave up on, then closes it. */
 export function writeRawReply(socket: Socket, answer: ErrorReply): void {

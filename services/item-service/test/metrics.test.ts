@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createTestContext, type TestContext } from '@keylane/test-kit';
 import { createMetrics } from '../src/metrics.js';
@@ -72,6 +73,15 @@ describe('/metrics', () => {
       .map((s) => s.labels['lane']);
     expect(lanes.sort()).toEqual(['0', '1', '2', '3']);
     expect(sampleValue(exposition, 'keylane_draining')).toBe(0);
+  });
+
+  it('exports exactly the keylane_* families README.md lists', async () => {
+    const exposition = await scrape();
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    const section = readme.slice(readme.indexOf('## Metrics'), readme.indexOf('## Lifecycle'));
+    const documented = [...section.matchAll(/`(keylane_[a-z_]+)`/g)].map((m) => m[1]!);
+    const exported = [...exposition.types.keys()].filter((name) => name.startsWith('keylane_'));
+    expect([...new Set(documented)].sort()).toEqual(exported.sort());
   });
 
   it('moves its counters with the traffic', async () => {

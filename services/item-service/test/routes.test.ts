@@ -1,3 +1,5 @@
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createTestContext, startRedisServer, type TestContext } from '@keylane/test-kit';
 import { ERROR_CODES, isErrorBody, type ErrorCode } from '@keylane/protocol';
@@ -218,6 +220,62 @@ describe('routing', () => {
     expect(typeof requestId).toBe('string');
     expect(logs.some((l) => l.reqId === requestId && l.code === 'invalid_id')).toBe(true);
   });
+});
+
+describe("what Node's HTTP parser refuses", () => {
+  async function raw(bytes: string): Promise<{ status: number; body: unknown }> {
+    const { port } = new URL(baseUrl);
+    const socket = connect(Number(port), '127.0.0.1');
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.write(bytes);
+    await once(socket, 'close');
+    const text = Buffer.concat(chunks).toString('latin1');
+    const [head = '', body = ''] = text.split('\r\n\r\n');
+    return { status: Number(head.split(' ')[1]), body: JSON.parse(body) as unknown };
+  }
+
+  it.each([
+    ['a garbage request line', 'GARBAGE\r\n\r\n', 400, 'invalid_body'],
+    [
+      'a bad header line',
+      'GET /healthz/live HTTP/1.1\r\nno colon here\r\n\r\n',
+      400,
+      'invalid_body',
+    ],
+    [
+      'a 20 KB id',
+      `GET /v1/items/${'1'.repeat(20_000)} HTTP/1.1\r\nHost: x\r\n\r\n`,
+      400,
+      'invalid_id',
+    ],
+    [
+      'a 20 KB path elsewhere',
+      `GET /x/${'a'.repeat(20_000)} HTTP/1.1\r\nHost: x\r\n\r\n`,
+      413,
+      'payload_too_large',
+    ],
+    [
+      'a 20 KB header after a good item path',
+      `GET /v1/items/1 HTTP/1.1\r\nHost: x\r\nX-Big: ${'b'.repeat(20_000)}\r\n\r\n`,
+      413,
+      'payload_too_large',
+    ],
+    [
+      'a 20 KB header',
+      `GET /healthz/live HTTP/1.1\r\nHost: x\r\nX-Big: ${'b'.repeat(20_000)}\r\n\r\n`,
+      413,
+      'payload_too_large',
+    ],
+  ] as const)(
+    '%s gets a registry error body on the socket',
+    async (_label, bytes, status, code) => {
+      const answer = await raw(bytes);
+      expect(answer.status).toBe(status);
+      expect(isErrorBody(answer.body)).toBe(true);
+      expect(answer.body).toMatchObject({ error: { code } });
+    },
+  );
 });
 
 describe('errors', () => {
