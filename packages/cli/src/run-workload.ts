@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { HistoryRecorder } from '@keylane/checker';
-import { formatLongId, type Item } from '@keylane/protocol';
+import { formatLongId, KeylaneError, type Item } from '@keylane/protocol';
 import { outcomeOfError } from './outcome.js';
 import type { Workload } from './workload.js';
 
@@ -39,6 +39,11 @@ export interface RunWorkloadResult {
   startedNs: bigint;
   endedNs: bigint;
   operations: number;
+  /**
+   * When the last request the caller gave up on (timeout) began, or null. Such a request may
+   * still be running in its instance; a request cut by a connection reset is not.
+   */
+  lastTimeoutInvokeNs: bigint | null;
 }
 
 /**
@@ -54,6 +59,12 @@ export async function runWorkload(options: RunWorkloadOptions): Promise<RunWorkl
   const hardDeadline = startedNs + BigInt(Math.round(3 * durationMs * 1e6));
   const minOperations = options.minOperations ?? 0;
   let operations = 0;
+  let lastTimeoutInvokeNs: bigint | null = null;
+  const noteTimeout = (err: unknown, invokeNs: bigint): void => {
+    if (err instanceof KeylaneError && err.code === 'request_timeout' && (lastTimeoutInvokeNs === null || invokeNs > lastTimeoutInvokeNs)) {
+      lastTimeoutInvokeNs = invokeNs;
+    }
+  };
   const keepGoing = (): boolean => {
     if (signal?.aborted) return false;
     const now = process.hrtime.bigint();
@@ -66,6 +77,7 @@ export async function runWorkload(options: RunWorkloadOptions): Promise<RunWorkl
       const op = stream.next();
       const key = formatLongId(op.key);
       let outcome: 'ok' | 'fail' | 'unknown';
+      const invokeNs = process.hrtime.bigint();
       if (op.kind === 'read') {
         const pending = recorder.begin(caller.name, key, 'read');
         try {
@@ -73,6 +85,7 @@ export async function runWorkload(options: RunWorkloadOptions): Promise<RunWorkl
           pending.ok(item === null ? null : valueText(item.value));
           outcome = 'ok';
         } catch (err) {
+          noteTimeout(err, invokeNs);
           outcome = outcomeOfError(err);
           if (outcome === 'fail') pending.fail();
           else pending.unknown();
@@ -84,6 +97,7 @@ export async function runWorkload(options: RunWorkloadOptions): Promise<RunWorkl
           pending.ok();
           outcome = 'ok';
         } catch (err) {
+          noteTimeout(err, invokeNs);
           outcome = outcomeOfError(err);
           if (outcome === 'fail') pending.fail();
           else pending.unknown();
@@ -97,7 +111,7 @@ export async function runWorkload(options: RunWorkloadOptions): Promise<RunWorkl
   };
 
   await Promise.all(callers.map((caller, index) => loop(caller, index)));
-  return { startedNs, endedNs: process.hrtime.bigint(), operations };
+  return { startedNs, endedNs: process.hrtime.bigint(), operations, lastTimeoutInvokeNs };
 }
 
 /** Values are written as strings; anything else read back is recorded as its JSON text (a garbage read). */

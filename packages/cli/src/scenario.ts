@@ -169,27 +169,33 @@ export async function startScenarioFleet(options: ScenarioFleetOptions): Promise
     })());
 
   try {
-    // The inspecting engine comes first: it creates the schema and table once, so the
-    // instances do not all race to create them.
-    const engine = await createEngine({
-      postgres: { connectionString: databaseUrl, schema: space.schema },
-      redis: { url: redisUrl, keyPrefix: space.prefix },
-      lanes: 1,
-    });
-    cleanups.push(() => engine.close());
-    const fleet = await startFleet({
-      count: instanceCount,
-      strategy,
-      databaseUrl,
-      redisUrl,
-      schema: space.schema,
-      prefix: space.prefix,
-      lanes: options.lanes ?? 4,
-      chaos: options.chaos ?? DEFAULT_CHAOS,
-      // A drain period only helps load balancers, of which there are none here.
-      env: { KEYLANE_DRAIN_MS: '0', KEYLANE_SHUTDOWN_GRACE_MS: '5000' },
-    });
-    cleanups.push(() => fleet.stop());
+    // The inspecting engine (for the at-rest check) starts beside the fleet; the engine takes an
+    // advisory lock around its DDL, so they do not trip over each other creating the table.
+    const [engineResult, fleetResult] = await Promise.allSettled([
+      createEngine({
+        postgres: { connectionString: databaseUrl, schema: space.schema },
+        redis: { url: redisUrl, keyPrefix: space.prefix },
+        lanes: 1,
+      }),
+      startFleet({
+        count: instanceCount,
+        strategy,
+        databaseUrl,
+        redisUrl,
+        schema: space.schema,
+        prefix: space.prefix,
+        lanes: options.lanes ?? 4,
+        chaos: options.chaos ?? DEFAULT_CHAOS,
+        // A drain period only helps load balancers, of which there are none here.
+        env: { KEYLANE_DRAIN_MS: '0', KEYLANE_SHUTDOWN_GRACE_MS: '5000' },
+      }),
+    ]);
+    if (engineResult.status === 'fulfilled') cleanups.push(() => engineResult.value.close());
+    if (fleetResult.status === 'fulfilled') cleanups.push(() => fleetResult.value.stop());
+    if (fleetResult.status === 'rejected') throw fleetResult.reason;
+    if (engineResult.status === 'rejected') throw engineResult.reason;
+    const engine = engineResult.value;
+    const fleet = fleetResult.value;
 
     let runs = 0;
     let busy = false;
@@ -320,7 +326,7 @@ async function execute(
     recorder.abandonPending();
     const ops = recorder.operations;
     const unknownOps = ops.filter((op) => op.outcome === 'unknown').length;
-    await sleep(settleMs(ops));
+    await sleep(settleMs(run));
 
     const check = checkHistory(ops);
     const touched = [...new Set(ops.map((op) => op.key))];
@@ -366,20 +372,11 @@ async function execute(
   }
 }
 
-/**
- * A request the caller gave up on (timeout) may still be running in its instance, for at most
- * about one request timeout after it began; a request cut by a kill is not running anywhere,
- * but the two look alike from outside, so both get the time.
- */
-function settleMs(ops: readonly Operation[]): number {
-  const now = process.hrtime.bigint();
-  let waitNs = 0n;
-  for (const op of ops) {
-    if (op.outcome !== 'unknown') continue;
-    const until = op.invokeNs + BigInt(REQUEST_TIMEOUT_MS) * 1_000_000n - now;
-    if (until > waitNs) waitNs = until;
-  }
-  return SETTLE_MS + Number(waitNs / 1_000_000n);
+/** A request the caller gave up on may still run in its instance for about one request timeout. */
+function settleMs(run: RunWorkloadResult): number {
+  if (run.lastTimeoutInvokeNs === null) return SETTLE_MS;
+  const untilNs = run.lastTimeoutInvokeNs + BigInt(REQUEST_TIMEOUT_MS) * 1_000_000n - process.hrtime.bigint();
+  return SETTLE_MS + Math.max(0, Number(untilNs / 1_000_000n));
 }
 
 /** Every view must be settled before the run, or the first moments measure start-up, not routing. */
