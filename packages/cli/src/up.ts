@@ -32,11 +32,12 @@ export async function runUp(options: UpOptions, out: NodeJS.WritableStream = pro
   await checkDependencies(options.databaseUrl, options.redisUrl);
   const forward = options.forwardOutput ?? true;
   let stopping = false;
+  let started = false; // while starting, a dead instance fails the start (and says why) instead
   const fleet = await startFleet({
     ...options,
     ...(forward ? { onOutput: (id: string, line: string) => err.write(`[${id}] ${line}\n`) } : {}),
     onExit(id, info) {
-      if (!info.expected && !stopping) {
+      if (started && !info.expected && !stopping) {
         err.write(
           `keylane: ${id} exited unexpectedly (${info.signal ?? `code ${info.code}`}); the others keep running. Ctrl-C stops them.\n`,
         );
@@ -44,6 +45,7 @@ export async function runUp(options: UpOptions, out: NodeJS.WritableStream = pro
     },
   });
 
+  started = true;
   out.write(
     [
       `keylane: ${fleet.instances.length} item-service instance${fleet.instances.length === 1 ? '' : 's'} ready ` +
