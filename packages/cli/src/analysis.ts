@@ -34,7 +34,8 @@ export function findLostAckedWrites(
   for (const [key, writes] of writesByKey) {
     let latestOkInvoke: bigint | null = null;
     for (const w of writes) {
-      if (w.outcome === 'ok' && (latestOkInvoke === null || w.invokeNs > latestOkInvoke)) latestOkInvoke = w.invokeNs;
+      if (w.outcome === 'ok' && (latestOkInvoke === null || w.invokeNs > latestOkInvoke))
+        latestOkInvoke = w.invokeNs;
     }
     if (latestOkInvoke === null) continue; // nothing acknowledged, nothing to lose
     // An unknown write may take effect any time after it began, so it is always a candidate.
@@ -59,7 +60,8 @@ export interface LatencySummary {
 
 export function summarizeLatency(ops: readonly Operation[], durationNs: bigint): LatencySummary {
   const latencies: number[] = [];
-  for (const op of ops) if (op.outcome === 'ok') latencies.push(Number(op.completeNs - op.invokeNs) / 1e6);
+  for (const op of ops)
+    if (op.outcome === 'ok') latencies.push(Number(op.completeNs - op.invokeNs) / 1e6);
   latencies.sort((a, b) => a - b);
   const seconds = Number(durationNs) / 1e9;
   return {
@@ -85,15 +87,26 @@ export interface FaultSummary {
   failedRequests: number;
 }
 
-export function summarizeFault(ops: readonly Operation[], faultNs: bigint, victimKeys: ReadonlySet<string>): FaultSummary {
+export function summarizeFault(
+  ops: readonly Operation[],
+  faultNs: bigint,
+  victimKeys: ReadonlySet<string>,
+): FaultSummary {
   let firstSuccess: bigint | null = null;
   let failedRequests = 0;
   for (const op of ops) {
     if (op.completeNs < faultNs) continue;
     if (op.outcome !== 'ok') failedRequests += 1;
-    else if (op.invokeNs >= faultNs && victimKeys.has(op.key) && (firstSuccess === null || op.completeNs < firstSuccess)) {
+    else if (
+      op.invokeNs >= faultNs &&
+      victimKeys.has(op.key) &&
+      (firstSuccess === null || op.completeNs < firstSuccess)
+    ) {
       firstSuccess = op.completeNs;
     }
   }
-  return { rerouteMs: firstSuccess === null ? null : Number(firstSuccess - faultNs) / 1e6, failedRequests };
+  return {
+    rerouteMs: firstSuccess === null ? null : Number(firstSuccess - faultNs) / 1e6,
+    failedRequests,
+  };
 }

@@ -3,7 +3,13 @@ import { InvalidOptionsError } from './errors.js';
 import { SILENT_PROGRESS, type ProgressSink } from './progress.js';
 import { checkDependencies } from './reachability.js';
 import { evaluateClaims, type DemoConfig, type DemoReport } from './report.js';
-import { DEFAULT_CHAOS, SCENARIO_NAMES, startScenarioFleet, type ScenarioFleet, type ScenarioResult } from './scenario.js';
+import {
+  DEFAULT_CHAOS,
+  SCENARIO_NAMES,
+  startScenarioFleet,
+  type ScenarioFleet,
+  type ScenarioResult,
+} from './scenario.js';
 import { DEFAULT_WORKLOAD_OPTIONS } from './workload.js';
 
 export interface DemoOptions {
@@ -27,10 +33,22 @@ export const DEFAULT_DEMO_SEED = 42;
 
 /** Run lengths: the full demo takes about 2 minutes, `--quick` about 30 s, on a 2-core machine. */
 export const DEMO_TIMINGS = {
-  full: { plainMs: 10_000, splitViewMs: 8_000, instanceLossMs: 12_000, fault: { atMs: 3_000, downMs: 3_000 }, minOperations: 0 },
+  full: {
+    plainMs: 10_000,
+    splitViewMs: 8_000,
+    instanceLossMs: 12_000,
+    fault: { atMs: 3_000, downMs: 3_000 },
+    minOperations: 0,
+  },
   // A short run on a busy machine may do too little work to hit a race; these keep going
   // (up to 3x) until they reach minOperations.
-  quick: { plainMs: 1_500, splitViewMs: 1_500, instanceLossMs: 3_500, fault: { atMs: 800, downMs: 1_000 }, minOperations: 400 },
+  quick: {
+    plainMs: 1_500,
+    splitViewMs: 1_500,
+    instanceLossMs: 3_500,
+    fault: { atMs: 800, downMs: 1_000 },
+    minOperations: 400,
+  },
 } as const;
 
 /**
@@ -42,10 +60,15 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
   const seed = options.seed ?? DEFAULT_DEMO_SEED;
   const quick = options.quick ?? false;
   const strategies = validateStrategies(options.strategies ?? STRATEGY_NAMES, 'strategies');
-  const scenarioStrategies = validateStrategies(options.scenarioStrategies ?? ['serial', 'serial-guarded'], 'scenarioStrategies');
+  const scenarioStrategies = validateStrategies(
+    options.scenarioStrategies ?? ['serial', 'serial-guarded'],
+    'scenarioStrategies',
+  );
   const callers = options.callers ?? 16;
   if (!Number.isInteger(callers) || callers < 2 || callers > 1024) {
-    throw new InvalidOptionsError(`option "callers" must be an integer in [2, 1024], got ${callers}`);
+    throw new InvalidOptionsError(
+      `option "callers" must be an integer in [2, 1024], got ${callers}`,
+    );
   }
   const timings = quick ? DEMO_TIMINGS.quick : DEMO_TIMINGS.full;
   const progress = options.progress ?? SILENT_PROGRESS;
@@ -66,10 +89,14 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
 
   // One fleet per strategy, in table order; the serial strategies also run the scenarios
   // on their fleet (each run on emptied data and with its own clients).
-  const fleetPlan = STRATEGY_NAMES.filter((s) => strategies.includes(s) || scenarioStrategies.includes(s)).map((strategy) => ({
+  const fleetPlan = STRATEGY_NAMES.filter(
+    (s) => strategies.includes(s) || scenarioStrategies.includes(s),
+  ).map((strategy) => ({
     strategy,
     runs: [
-      ...(strategies.includes(strategy) ? [{ scenario: 'plain' as const, durationMs: timings.plainMs }] : []),
+      ...(strategies.includes(strategy)
+        ? [{ scenario: 'plain' as const, durationMs: timings.plainMs }]
+        : []),
       ...(scenarioStrategies.includes(strategy)
         ? [
             { scenario: 'split-view' as const, durationMs: timings.splitViewMs },
@@ -142,12 +169,18 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
       }
     }
   } finally {
-    if (next) await next.then((p) => p.dispose(), () => undefined);
+    if (next)
+      await next.then(
+        (p) => p.dispose(),
+        () => undefined,
+      );
   }
   const order = (r: ScenarioResult): number => SCENARIO_NAMES.indexOf(r.scenario);
   const plain = results.filter((r) => r.scenario === 'plain');
   // Scenario table: split view for every strategy, then instance loss.
-  const scenarios = results.filter((r) => r.scenario !== 'plain').sort((a, b) => order(a) - order(b));
+  const scenarios = results
+    .filter((r) => r.scenario !== 'plain')
+    .sort((a, b) => order(a) - order(b));
 
   return {
     reportVersion: 1,
@@ -165,7 +198,10 @@ function validateStrategies(names: readonly string[], option: string): StrategyN
   const out: StrategyName[] = [];
   for (const name of names) {
     const found = STRATEGY_NAMES.find((s) => s === name);
-    if (!found) throw new InvalidOptionsError(`option "${option}": unknown strategy "${name}"; expected ${STRATEGY_NAMES.join(', ')}`);
+    if (!found)
+      throw new InvalidOptionsError(
+        `option "${option}": unknown strategy "${name}"; expected ${STRATEGY_NAMES.join(', ')}`,
+      );
     out.push(found);
   }
   return out;

@@ -26,7 +26,12 @@ export class DependencyUnreachableError extends KeylaneError {
   declare readonly code: 'dependency_unreachable';
   readonly dependency: 'postgres' | 'redis';
   readonly url: string;
-  constructor(dependency: 'postgres' | 'redis', url: string, message: string, options?: ErrorOptions) {
+  constructor(
+    dependency: 'postgres' | 'redis',
+    url: string,
+    message: string,
+    options?: ErrorOptions,
+  ) {
     super('dependency_unreachable', message, options);
     this.dependency = dependency;
     this.url = url;
@@ -59,7 +64,8 @@ export class ServiceBinMissingError extends KeylaneError {
 
 /** Text for an unknown thrown value, including AggregateError members (pg/net report those). */
 export function errorText(err: unknown): string {
-  if (err instanceof AggregateError && err.errors.length > 0) return err.errors.map(errorText).join('; ');
+  if (err instanceof AggregateError && err.errors.length > 0)
+    return err.errors.map(errorText).join('; ');
   if (err instanceof Error) return err.message || err.name;
   return String(err);
 }

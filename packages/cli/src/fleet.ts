@@ -46,7 +46,10 @@ export interface FleetOptions {
   /** Every line an instance writes (stdout and stderr). */
   onOutput?: (instanceId: string, line: string) => void;
   /** An instance exited; `expected` is false when nobody asked it to. */
-  onExit?: (instanceId: string, info: { code: number | null; signal: NodeJS.Signals | null; expected: boolean }) => void;
+  onExit?: (
+    instanceId: string,
+    info: { code: number | null; signal: NodeJS.Signals | null; expected: boolean },
+  ) => void;
 }
 
 export const DEFAULT_FLEET_OPTIONS = {
@@ -96,7 +99,9 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
   for (let i = 0; i < options.count; i += 1) {
     const port = options.basePort === undefined ? await getFreePort(host) : options.basePort + i;
     const id = `item-${i + 1}`;
-    instances.push(new ManagedInstance(id, host, port, bin, serviceEnv(options, id, host, port), options));
+    instances.push(
+      new ManagedInstance(id, host, port, bin, serviceEnv(options, id, host, port), options),
+    );
   }
 
   const stop = async (): Promise<void> => {
@@ -112,7 +117,10 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
 
   const byId = (id: string): ManagedInstance => {
     const found = instances.find((instance) => instance.id === id);
-    if (!found) throw new InvalidOptionsError(`no instance "${id}" in this fleet (${instances.map((i) => i.id).join(', ')})`);
+    if (!found)
+      throw new InvalidOptionsError(
+        `no instance "${id}" in this fleet (${instances.map((i) => i.id).join(', ')})`,
+      );
     return found;
   };
   return {
@@ -140,7 +148,9 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
 
 function validateFleetOptions(options: FleetOptions): void {
   if (!Number.isInteger(options.count) || options.count < 1 || options.count > 64) {
-    throw new InvalidOptionsError(`fleet option "count" must be an integer in [1, 64], got ${options.count}`);
+    throw new InvalidOptionsError(
+      `fleet option "count" must be an integer in [1, 64], got ${options.count}`,
+    );
   }
   if (options.basePort !== undefined) {
     const last = options.basePort + options.count - 1;
@@ -158,13 +168,20 @@ function validateFleetOptions(options: FleetOptions): void {
   for (const name of ['fillDelayMs', 'writeDelayMs'] as const) {
     const value = options.chaos?.[name];
     if (value !== undefined && (!Number.isInteger(value) || value < 0)) {
-      throw new InvalidOptionsError(`fleet option "chaos.${name}" must be a non-negative integer, got ${value}`);
+      throw new InvalidOptionsError(
+        `fleet option "chaos.${name}" must be a non-negative integer, got ${value}`,
+      );
     }
   }
 }
 
 /** The item service is configured by environment only; these are its variable names. */
-function serviceEnv(options: FleetOptions, id: string, host: string, port: number): NodeJS.ProcessEnv {
+function serviceEnv(
+  options: FleetOptions,
+  id: string,
+  host: string,
+  port: number,
+): NodeJS.ProcessEnv {
   // Inherit PATH, NODE_OPTIONS and the like, but not a stray KEYLANE_* from the caller's shell:
   // every instance of a fleet must get exactly the configuration given here.
   const env: NodeJS.ProcessEnv = Object.fromEntries(
@@ -185,8 +202,10 @@ function serviceEnv(options: FleetOptions, id: string, host: string, port: numbe
   const chaos = options.chaos;
   if (chaos && (chaos.fillDelayMs !== undefined || chaos.writeDelayMs !== undefined)) {
     env['KEYLANE_ALLOW_CHAOS'] = '1';
-    if (chaos.fillDelayMs !== undefined) env['KEYLANE_CHAOS_FILL_DELAY_MS'] = String(chaos.fillDelayMs);
-    if (chaos.writeDelayMs !== undefined) env['KEYLANE_CHAOS_WRITE_DELAY_MS'] = String(chaos.writeDelayMs);
+    if (chaos.fillDelayMs !== undefined)
+      env['KEYLANE_CHAOS_FILL_DELAY_MS'] = String(chaos.fillDelayMs);
+    if (chaos.writeDelayMs !== undefined)
+      env['KEYLANE_CHAOS_WRITE_DELAY_MS'] = String(chaos.writeDelayMs);
   }
   Object.assign(env, options.env);
   return env;
@@ -283,12 +302,18 @@ class ManagedInstance implements FleetInstance {
       if (!this.child) {
         const info = this.exitInfo;
         const how = info?.signal ? `signal ${info.signal}` : `code ${info?.code ?? 'unknown'}`;
-        throw new InstanceStartError(this.id, `${this.id} exited with ${how} before it was ready`, this.outputTail());
+        throw new InstanceStartError(
+          this.id,
+          `${this.id} exited with ${how} before it was ready`,
+          this.outputTail(),
+        );
       }
-      const status = await probe(this.host, this.port, HEALTH_READY_PATH, 1_000).catch((err: unknown) => {
-        lastProblem = String(err);
-        return 0;
-      });
+      const status = await probe(this.host, this.port, HEALTH_READY_PATH, 1_000).catch(
+        (err: unknown) => {
+          lastProblem = String(err);
+          return 0;
+        },
+      );
       if (status === 200) return;
       if (status !== 0) lastProblem = `GET ${HEALTH_READY_PATH} answered ${status}`;
       if (Date.now() > deadline) {
@@ -316,11 +341,14 @@ class ManagedInstance implements FleetInstance {
 /** GET without keep-alive, so no socket outlives the probe. Resolves with the status code. */
 function probe(host: string, port: number, path: string, timeoutMs: number): Promise<number> {
   return new Promise((resolve, reject) => {
-    const req = request({ host, port, path, method: 'GET', agent: false, timeout: timeoutMs }, (res) => {
-      res.resume();
-      res.once('end', () => resolve(res.statusCode ?? 0));
-      res.once('error', reject);
-    });
+    const req = request(
+      { host, port, path, method: 'GET', agent: false, timeout: timeoutMs },
+      (res) => {
+        res.resume();
+        res.once('end', () => resolve(res.statusCode ?? 0));
+        res.once('error', reject);
+      },
+    );
     req.once('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
     req.once('error', reject);
     req.end();
@@ -338,4 +366,3 @@ function installExitGuard(): void {
     for (const child of liveChildren) child.kill('SIGKILL');
   });
 }
-

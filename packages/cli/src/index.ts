@@ -1,4 +1,11 @@
-export { startFleet, DEFAULT_FLEET_OPTIONS, type Fleet, type FleetChaos, type FleetInstance, type FleetOptions } from './fleet.js';
+export {
+  startFleet,
+  DEFAULT_FLEET_OPTIONS,
+  type Fleet,
+  type FleetChaos,
+  type FleetInstance,
+  type FleetOptions,
+} from './fleet.js';
 export { getFreePort } from './free-port.js';
 export { resolveServiceBin } from './service-bin.js';
 export { checkDependencies, checkPostgres, checkRedis } from './reachability.js';

@@ -27,7 +27,10 @@ export function outcomeOfError(err: unknown): 'fail' | 'unknown' {
     case 'unavailable':
       return 'unknown';
     case 'service_error': {
-      const { status, serviceCode } = err as KeylaneError & { status?: unknown; serviceCode?: unknown };
+      const { status, serviceCode } = err as KeylaneError & {
+        status?: unknown;
+        serviceCode?: unknown;
+      };
       if (serviceCode === 'overloaded') return 'fail';
       if (serviceCode === 'unavailable') return 'unknown';
       if (typeof status === 'number' && status >= 400 && status < 500) return 'fail';

@@ -28,15 +28,22 @@ function integerIn(min: number, max: number) {
 function strategyList(raw: string): StrategyName[] {
   return raw.split(',').map((name) => {
     const found = STRATEGY_NAMES.find((s) => s === name.trim());
-    if (!found) throw new InvalidArgumentError(`unknown strategy "${name}"; expected ${STRATEGY_NAMES.join(', ')}`);
+    if (!found)
+      throw new InvalidArgumentError(
+        `unknown strategy "${name}"; expected ${STRATEGY_NAMES.join(', ')}`,
+      );
     return found;
   });
 }
 
 const databaseUrlOption = (): Option =>
-  new Option('--database-url <url>', 'PostgreSQL connection string').default(env('KEYLANE_DATABASE_URL') ?? DEFAULT_DATABASE_URL);
+  new Option('--database-url <url>', 'PostgreSQL connection string').default(
+    env('KEYLANE_DATABASE_URL') ?? DEFAULT_DATABASE_URL,
+  );
 const redisUrlOption = (): Option =>
-  new Option('--redis-url <url>', 'Redis URL').default(env('KEYLANE_REDIS_URL') ?? DEFAULT_REDIS_URL);
+  new Option('--redis-url <url>', 'Redis URL').default(
+    env('KEYLANE_REDIS_URL') ?? DEFAULT_REDIS_URL,
+  );
 
 // Variables `keylane up` sets from its flags (or per instance); any other KEYLANE_* in the
 // caller's environment (KEYLANE_CACHE_TTL_MS, KEYLANE_DRAIN_MS, ...) goes to every instance.
@@ -59,7 +66,12 @@ const FLAG_BACKED = new Set([
 function passThroughEnv(): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(process.env)) {
-    if (name.startsWith('KEYLANE_') && !name.startsWith('KEYLANE_TEST_') && !FLAG_BACKED.has(name) && value !== undefined) {
+    if (
+      name.startsWith('KEYLANE_') &&
+      !name.startsWith('KEYLANE_TEST_') &&
+      !FLAG_BACKED.has(name) &&
+      value !== undefined
+    ) {
       out[name] = value;
     }
   }
@@ -92,7 +104,9 @@ interface DemoFlags {
 }
 
 /** The `keylane` command line. `exitCode` receives what the process should exit with. */
-export function createProgram(setExitCode: (code: number) => void = (code) => (process.exitCode = code)): Command {
+export function createProgram(
+  setExitCode: (code: number) => void = (code) => (process.exitCode = code),
+): Command {
   const program = new Command('keylane')
     .description('Start a local Keylane item-service fleet, or run the consistency demo')
     .showHelpAfterError()
@@ -101,7 +115,11 @@ export function createProgram(setExitCode: (code: number) => void = (code) => (p
   program
     .command('up')
     .description('start N item-service instances on 127.0.0.1 and keep them running until Ctrl-C')
-    .addOption(new Option('-n, --instances <n>', 'how many instances').argParser(integerIn(1, 64)).default(3))
+    .addOption(
+      new Option('-n, --instances <n>', 'how many instances')
+        .argParser(integerIn(1, 64))
+        .default(3),
+    )
     .addOption(
       new Option('--strategy <name>', 'cache strategy of every instance')
         .choices(STRATEGY_NAMES)
@@ -109,17 +127,47 @@ export function createProgram(setExitCode: (code: number) => void = (code) => (p
     )
     .addOption(databaseUrlOption())
     .addOption(redisUrlOption())
-    .addOption(new Option('--schema <name>', 'Postgres schema for the items table').default(env('KEYLANE_DB_SCHEMA') ?? 'keylane'))
-    .addOption(new Option('--prefix <prefix>', 'Redis key prefix').default(env('KEYLANE_CACHE_PREFIX') ?? 'kl'))
-    .addOption(new Option('--base-port <port>', 'instance i listens on base-port + i (default: free ports)').argParser(integerIn(1, 65_535)))
-    .addOption(new Option('--lanes <n>', 'lanes (keyed DB connections) per instance').argParser(integerIn(1, 1024)))
     .addOption(
-      new Option('--log-level <level>', "instances' log level (their output goes to stderr, prefixed)")
+      new Option('--schema <name>', 'Postgres schema for the items table').default(
+        env('KEYLANE_DB_SCHEMA') ?? 'keylane',
+      ),
+    )
+    .addOption(
+      new Option('--prefix <prefix>', 'Redis key prefix').default(
+        env('KEYLANE_CACHE_PREFIX') ?? 'kl',
+      ),
+    )
+    .addOption(
+      new Option(
+        '--base-port <port>',
+        'instance i listens on base-port + i (default: free ports)',
+      ).argParser(integerIn(1, 65_535)),
+    )
+    .addOption(
+      new Option('--lanes <n>', 'lanes (keyed DB connections) per instance').argParser(
+        integerIn(1, 1024),
+      ),
+    )
+    .addOption(
+      new Option(
+        '--log-level <level>',
+        "instances' log level (their output goes to stderr, prefixed)",
+      )
         .choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
         .default(env('KEYLANE_LOG_LEVEL') ?? 'warn'),
     )
-    .addOption(new Option('--chaos-fill-delay-ms <ms>', 'test only: pause between a miss\'s DB read and its fill').argParser(integerIn(0, 600_000)))
-    .addOption(new Option('--chaos-write-delay-ms <ms>', "test only: pause between a write's invalidation and its DB write").argParser(integerIn(0, 600_000)))
+    .addOption(
+      new Option(
+        '--chaos-fill-delay-ms <ms>',
+        "test only: pause between a miss's DB read and its fill",
+      ).argParser(integerIn(0, 600_000)),
+    )
+    .addOption(
+      new Option(
+        '--chaos-write-delay-ms <ms>',
+        "test only: pause between a write's invalidation and its DB write",
+      ).argParser(integerIn(0, 600_000)),
+    )
     .action(async (flags: UpFlags) => {
       const chaos = {
         ...(flags.chaosFillDelayMs !== undefined ? { fillDelayMs: flags.chaosFillDelayMs } : {}),
@@ -144,14 +192,27 @@ export function createProgram(setExitCode: (code: number) => void = (code) => (p
 
   program
     .command('demo')
-    .description('run every strategy on a fresh 3-instance fleet under one seeded workload, check it, print the table')
+    .description(
+      'run every strategy on a fresh 3-instance fleet under one seeded workload, check it, print the table',
+    )
     .option('--quick', 'a run under 30 s instead of about 2 minutes', false)
     .option('--json', 'print the report as JSON on stdout (progress still goes to stderr)', false)
-    .addOption(new Option('--seed <n>', 'workload seed, for reproducible runs').argParser(integerIn(0, 0xffff_ffff)).default(DEFAULT_DEMO_SEED))
+    .addOption(
+      new Option('--seed <n>', 'workload seed, for reproducible runs')
+        .argParser(integerIn(0, 0xffff_ffff))
+        .default(DEFAULT_DEMO_SEED),
+    )
     .addOption(databaseUrlOption())
     .addOption(redisUrlOption())
-    .addOption(new Option('--strategies <list>', 'comma-separated strategies for the main table (default: all)').argParser(strategyList))
-    .addOption(new Option('--callers <n>', 'concurrent callers').argParser(integerIn(2, 1024)).default(16))
+    .addOption(
+      new Option(
+        '--strategies <list>',
+        'comma-separated strategies for the main table (default: all)',
+      ).argParser(strategyList),
+    )
+    .addOption(
+      new Option('--callers <n>', 'concurrent callers').argParser(integerIn(2, 1024)).default(16),
+    )
     .option('--no-progress', 'no progress output on stderr')
     .action(async (flags: DemoFlags) => {
       const controller = new AbortController();
@@ -172,14 +233,18 @@ export function createProgram(setExitCode: (code: number) => void = (code) => (p
         });
       } catch (err) {
         if (!controller.signal.aborted) throw err;
-        process.stderr.write('keylane demo: interrupted; fleets stopped and scratch data removed.\n');
+        process.stderr.write(
+          'keylane demo: interrupted; fleets stopped and scratch data removed.\n',
+        );
         setExitCode(130);
         return;
       } finally {
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
       }
-      process.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : `\n${renderReport(report)}\n`);
+      process.stdout.write(
+        flags.json ? `${JSON.stringify(report, null, 2)}\n` : `\n${renderReport(report)}\n`,
+      );
       // The demo's own claim failing is an error; a baseline missing its races is not.
       setExitCode(report.claims.serialGuardedSafe === false ? 1 : 0);
     });

@@ -24,7 +24,9 @@ function failure(err: unknown): string {
 }
 
 function summary(r: ScenarioResult): string {
-  const fault = r.fault ? `, reroute ${r.fault.rerouteMs === null ? 'n/a' : `${r.fault.rerouteMs.toFixed(0)} ms`}` : '';
+  const fault = r.fault
+    ? `, reroute ${r.fault.rerouteMs === null ? 'n/a' : `${r.fault.rerouteMs.toFixed(0)} ms`}`
+    : '';
   return (
     `${formatCount(r.ops)} ops, ${formatCount(r.violations)} violations, ${formatCount(r.divergedKeys)} diverged, ` +
     `${formatCount(r.ackedWritesLost)} lost${fault}`
@@ -42,10 +44,13 @@ class LineSink implements ProgressSink {
   }
 
   update(p: ScenarioProgress): void {
-    if (p.event) this.stream.write(`${this.label}: ${p.event} at ${(p.elapsedMs / 1000).toFixed(1)} s\n`);
+    if (p.event)
+      this.stream.write(`${this.label}: ${p.event} at ${(p.elapsedMs / 1000).toFixed(1)} s\n`);
     if (p.phase !== this.lastPhase && p.phase !== 'done') {
       this.lastPhase = p.phase;
-      this.stream.write(`${this.label}: ${p.phase}${p.phase === 'running' ? ` for ${(p.durationMs / 1000).toFixed(1)} s` : ''}\n`);
+      this.stream.write(
+        `${this.label}: ${p.phase}${p.phase === 'running' ? ` for ${(p.durationMs / 1000).toFixed(1)} s` : ''}\n`,
+      );
     }
   }
 
@@ -79,9 +84,24 @@ class BarSink implements ProgressSink {
   }
 
   update(p: ScenarioProgress): void {
-    const pct = p.phase === 'starting' ? 0 : p.phase === 'running' ? Math.min(99, (100 * p.elapsedMs) / p.durationMs) : 100;
-    const phase = p.event ?? (p.phase === 'starting' ? 'starting fleet' : p.phase === 'checking' ? 'checking history' : p.phase);
-    this.bar?.update(Math.floor(pct), { ops: formatCount(p.ops), notOk: formatCount(p.notOk), phase });
+    const pct =
+      p.phase === 'starting'
+        ? 0
+        : p.phase === 'running'
+          ? Math.min(99, (100 * p.elapsedMs) / p.durationMs)
+          : 100;
+    const phase =
+      p.event ??
+      (p.phase === 'starting'
+        ? 'starting fleet'
+        : p.phase === 'checking'
+          ? 'checking history'
+          : p.phase);
+    this.bar?.update(Math.floor(pct), {
+      ops: formatCount(p.ops),
+      notOk: formatCount(p.notOk),
+      phase,
+    });
   }
 
   end(result: ScenarioResult): void {

@@ -46,12 +46,17 @@ export interface DemoClaims {
   serialViolatesUnderSplitView: boolean | null;
 }
 
-export function evaluateClaims(strategies: readonly ScenarioResult[], scenarios: readonly ScenarioResult[]): DemoClaims {
+export function evaluateClaims(
+  strategies: readonly ScenarioResult[],
+  scenarios: readonly ScenarioResult[],
+): DemoClaims {
   const guarded = [...strategies, ...scenarios].filter((r) => r.strategy === 'serial-guarded');
-  const clean = (r: ScenarioResult): boolean => r.violations === 0 && r.divergedKeys === 0 && r.ackedWritesLost === 0;
+  const clean = (r: ScenarioResult): boolean =>
+    r.violations === 0 && r.divergedKeys === 0 && r.ackedWritesLost === 0;
   const baselinesViolate: Partial<Record<StrategyName, boolean>> = {};
   for (const r of strategies) {
-    if (r.strategy === 'cache-aside' || r.strategy === 'invalidate-first') baselinesViolate[r.strategy] = r.violations > 0;
+    if (r.strategy === 'cache-aside' || r.strategy === 'invalidate-first')
+      baselinesViolate[r.strategy] = r.violations > 0;
   }
   const serialSplit = scenarios.find((r) => r.strategy === 'serial' && r.scenario === 'split-view');
   return {
@@ -61,16 +66,36 @@ export function evaluateClaims(strategies: readonly ScenarioResult[], scenarios:
   };
 }
 
-const RESULT_COLUMNS = ['ops', 'stale reads (violations)', 'keys diverged at rest', 'acked writes lost'];
+const RESULT_COLUMNS = [
+  'ops',
+  'stale reads (violations)',
+  'keys diverged at rest',
+  'acked writes lost',
+];
 
 export function renderStrategyTable(results: readonly ScenarioResult[]): string {
   const headers = ['strategy', ...RESULT_COLUMNS, 'throughput', 'p50', 'p99'];
-  const rows = results.map((r) => [r.strategy, ...resultCells(r), `${formatCount(r.throughputPerSec)}/s`, formatMs(r.p50Ms), formatMs(r.p99Ms)]);
+  const rows = results.map((r) => [
+    r.strategy,
+    ...resultCells(r),
+    `${formatCount(r.throughputPerSec)}/s`,
+    formatMs(r.p50Ms),
+    formatMs(r.p99Ms),
+  ]);
   return renderTable(headers, rows, new Set([1, 2, 3, 4, 5, 6, 7]));
 }
 
 export function renderScenarioTable(results: readonly ScenarioResult[]): string {
-  const headers = ['scenario', 'strategy', ...RESULT_COLUMNS, 'failed requests', 'reroute', 'throughput', 'p50', 'p99'];
+  const headers = [
+    'scenario',
+    'strategy',
+    ...RESULT_COLUMNS,
+    'failed requests',
+    'reroute',
+    'throughput',
+    'p50',
+    'p99',
+  ];
   const rows = results.map((r) => [
     r.scenario,
     r.strategy,
@@ -85,7 +110,12 @@ export function renderScenarioTable(results: readonly ScenarioResult[]): string 
 }
 
 function resultCells(r: ScenarioResult): string[] {
-  return [formatCount(r.ops), formatCount(r.violations), formatCount(r.divergedKeys), formatCount(r.ackedWritesLost)];
+  return [
+    formatCount(r.ops),
+    formatCount(r.violations),
+    formatCount(r.divergedKeys),
+    formatCount(r.ackedWritesLost),
+  ];
 }
 
 /** The human-readable report: both tables, one example per finding, and the verdict. */
@@ -99,7 +129,12 @@ export function renderReport(report: DemoReport): string {
     '',
   );
   if (report.strategies.length > 0) {
-    out.push(`Every strategy, same workload, ${formatMs(c.plainMs)} each:`, '', renderStrategyTable(report.strategies), '');
+    out.push(
+      `Every strategy, same workload, ${formatMs(c.plainMs)} each:`,
+      '',
+      renderStrategyTable(report.strategies),
+      '',
+    );
   }
   if (report.scenarios.length > 0) {
     out.push(
@@ -110,9 +145,13 @@ export function renderReport(report: DemoReport): string {
       '',
     );
   }
-  const examples = [...report.strategies, ...report.scenarios].filter((r) => r.violationExamples.length > 0 || r.divergedExamples.length > 0);
+  const examples = [...report.strategies, ...report.scenarios].filter(
+    (r) => r.violationExamples.length > 0 || r.divergedExamples.length > 0,
+  );
   if (examples.length > 0) {
-    out.push('One example each (the checker names the operations involved; times are from the run start):');
+    out.push(
+      'One example each (the checker names the operations involved; times are from the run start):',
+    );
     for (const r of examples) {
       const example = r.violationExamples[0] ?? r.divergedExamples[0] ?? '';
       out.push(`  ${r.strategy}${r.scenario === 'plain' ? '' : ` / ${r.scenario}`}: ${example}`);
@@ -147,9 +186,13 @@ function renderVerdict(claims: DemoClaims, scenarios: readonly ScenarioResult[])
         : 'serial under split view: no violation caught in this run (the races were not hit).',
     );
   }
-  const serialLoss = scenarios.find((r) => r.strategy === 'serial' && r.scenario === 'instance-loss');
+  const serialLoss = scenarios.find(
+    (r) => r.strategy === 'serial' && r.scenario === 'instance-loss',
+  );
   if (serialLoss && serialLoss.violations > 0) {
-    lines.push('serial under instance loss: stale reads while keys moved between instances (the same two-owner race).');
+    lines.push(
+      'serial under instance loss: stale reads while keys moved between instances (the same two-owner race).',
+    );
   }
   return lines;
 }

@@ -61,7 +61,11 @@ export async function runWorkload(options: RunWorkloadOptions): Promise<RunWorkl
   let operations = 0;
   let lastTimeoutInvokeNs: bigint | null = null;
   const noteTimeout = (err: unknown, invokeNs: bigint): void => {
-    if (err instanceof KeylaneError && err.code === 'request_timeout' && (lastTimeoutInvokeNs === null || invokeNs > lastTimeoutInvokeNs)) {
+    if (
+      err instanceof KeylaneError &&
+      err.code === 'request_timeout' &&
+      (lastTimeoutInvokeNs === null || invokeNs > lastTimeoutInvokeNs)
+    ) {
       lastTimeoutInvokeNs = invokeNs;
     }
   };

@@ -157,7 +157,9 @@ export async function startScenarioFleet(options: ScenarioFleetOptions): Promise
   const { strategy, databaseUrl, redisUrl } = options;
   const instanceCount = options.instances ?? 3;
   if (!Number.isInteger(instanceCount) || instanceCount < 1 || instanceCount > 64) {
-    throw new InvalidOptionsError(`scenario option "instances" must be an integer in [1, 64], got ${instanceCount}`);
+    throw new InvalidOptionsError(
+      `scenario option "instances" must be an integer in [1, 64], got ${instanceCount}`,
+    );
   }
   const space = createScratchNames(strategy);
   const cleanups: (() => Promise<void>)[] = [];
@@ -232,8 +234,12 @@ async function execute(
   options: ScenarioRunOptions,
 ): Promise<ScenarioResult> {
   const { scenario, seed, durationMs, signal, onProgress, keepHistory = false } = options;
-  if (!(durationMs > 0)) throw new InvalidOptionsError(`scenario option "durationMs" must be positive, got ${durationMs}`);
-  if (scenario !== 'plain' && fleet.instances.length < 2) throw new InvalidOptionsError(`${scenario} needs at least 2 instances`);
+  if (!(durationMs > 0))
+    throw new InvalidOptionsError(
+      `scenario option "durationMs" must be positive, got ${durationMs}`,
+    );
+  if (scenario !== 'plain' && fleet.instances.length < 2)
+    throw new InvalidOptionsError(`${scenario} needs at least 2 instances`);
   const callerCount = options.callers ?? 16;
   const workload = createWorkload({ ...options.workload, seed });
   const recorder = new HistoryRecorder();
@@ -248,7 +254,12 @@ async function execute(
       const client = createClient({
         instances,
         routing: 'modulo',
-        healthCheck: { intervalMs: 200, timeoutMs: 500, unhealthyThreshold: 2, healthyThreshold: 1 },
+        healthCheck: {
+          intervalMs: 200,
+          timeoutMs: 500,
+          unhealthyThreshold: 2,
+          healthyThreshold: 1,
+        },
         requestTimeoutMs: REQUEST_TIMEOUT_MS,
         readyTimeoutMs: 10_000,
       });
@@ -260,7 +271,10 @@ async function execute(
     // two thirds of the keys go to a different instance than the full view sends them to.
     if (scenario === 'split-view') newClient(specs.slice(0, -1));
     await Promise.all(clients.map((c) => c.ready()));
-    await waitAllHealthy(clients, clients.map((_, i) => specs.length - i));
+    await waitAllHealthy(
+      clients,
+      clients.map((_, i) => specs.length - i),
+    );
 
     const callers: WorkloadCaller[] = Array.from({ length: callerCount }, (_, i) => ({
       name: `c${i}`,
@@ -272,7 +286,9 @@ async function execute(
     if (scenario === 'instance-loss') {
       const victim = full.getServiceConnection(workload.hotKeys[0] ?? workload.keys[0]!).instanceId;
       const victimKeys = new Set(
-        workload.keys.filter((k) => full.getServiceConnection(k).instanceId === victim).map(formatLongId),
+        workload.keys
+          .filter((k) => full.getServiceConnection(k).instanceId === victim)
+          .map(formatLongId),
       );
       faultPlan = { victim, victimKeys };
     }
@@ -336,7 +352,8 @@ async function execute(
     const latency = summarizeLatency(ops, run.endedNs - run.startedNs);
 
     const violationsByKind: Partial<Record<ViolationKind, number>> = {};
-    for (const v of check.violations) violationsByKind[v.kind] = (violationsByKind[v.kind] ?? 0) + 1;
+    for (const v of check.violations)
+      violationsByKind[v.kind] = (violationsByKind[v.kind] ?? 0) + 1;
     const result: ScenarioResult = {
       strategy,
       scenario,
@@ -355,7 +372,10 @@ async function execute(
       ackedWritesLost: lost.length,
       lostExamples: lost
         .slice(0, 3)
-        .map((l) => `key ${l.key}: acknowledged write ${JSON.stringify(l.value)} lost, DB holds ${JSON.stringify(l.finalValue)}`),
+        .map(
+          (l) =>
+            `key ${l.key}: acknowledged write ${JSON.stringify(l.value)} lost, DB holds ${JSON.stringify(l.finalValue)}`,
+        ),
       throughputPerSec: latency.throughputPerSec,
       p50Ms: latency.p50Ms,
       p99Ms: latency.p99Ms,
@@ -375,7 +395,8 @@ async function execute(
 /** A request the caller gave up on may still run in its instance for about one request timeout. */
 function settleMs(run: RunWorkloadResult): number {
   if (run.lastTimeoutInvokeNs === null) return SETTLE_MS;
-  const untilNs = run.lastTimeoutInvokeNs + BigInt(REQUEST_TIMEOUT_MS) * 1_000_000n - process.hrtime.bigint();
+  const untilNs =
+    run.lastTimeoutInvokeNs + BigInt(REQUEST_TIMEOUT_MS) * 1_000_000n - process.hrtime.bigint();
   return SETTLE_MS + Math.max(0, Number(untilNs / 1_000_000n));
 }
 
@@ -383,7 +404,10 @@ function settleMs(run: RunWorkloadResult): number {
 async function waitAllHealthy(clients: Client[], expected: number[]): Promise<void> {
   const deadline = Date.now() + 10_000;
   while (clients.some((c, i) => c.healthyInstances().length < (expected[i] ?? 0))) {
-    if (Date.now() > deadline) throw new FleetUnhealthyError("the fleet's instances did not all turn healthy in the SDK within 10 s");
+    if (Date.now() > deadline)
+      throw new FleetUnhealthyError(
+        "the fleet's instances did not all turn healthy in the SDK within 10 s",
+      );
     await sleep(20);
   }
 }
@@ -398,7 +422,11 @@ async function inspectKeys(
   for (const key of keys) {
     const { cached, stored } = await engine.inspect(parseLongId(key));
     const storedValue = itemValue(stored);
-    entries.push({ key, cached: cached === undefined ? undefined : itemValue(cached), stored: storedValue });
+    entries.push({
+      key,
+      cached: cached === undefined ? undefined : itemValue(cached),
+      stored: storedValue,
+    });
     finalValues.set(key, storedValue);
   }
   return { entries, finalValues };

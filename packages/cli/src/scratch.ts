@@ -11,13 +11,20 @@ export interface ScratchSpace {
 const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
 
 export function createScratchNames(label: string): ScratchSpace {
-  const clean = label.toLowerCase().replace(/[^a-z0-9]+/g, '_').slice(0, 32);
+  const clean = label
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '_')
+    .slice(0, 32);
   const name = `keylane_demo_${clean}_${randomBytes(4).toString('hex')}`;
   return { schema: name, prefix: name };
 }
 
 /** Drops the schema and deletes the prefix's Redis keys. */
-export async function dropScratch(databaseUrl: string, redisUrl: string, space: ScratchSpace): Promise<void> {
+export async function dropScratch(
+  databaseUrl: string,
+  redisUrl: string,
+  space: ScratchSpace,
+): Promise<void> {
   checkName(space.schema);
   await withClients(databaseUrl, redisUrl, async (client, redis) => {
     await client.query(`DROP SCHEMA IF EXISTS "${space.schema}" CASCADE`);
@@ -26,7 +33,11 @@ export async function dropScratch(databaseUrl: string, redisUrl: string, space: 
 }
 
 /** Empties every table of the schema and deletes the prefix's Redis keys, keeping the schema. */
-export async function resetScratch(databaseUrl: string, redisUrl: string, space: ScratchSpace): Promise<void> {
+export async function resetScratch(
+  databaseUrl: string,
+  redisUrl: string,
+  space: ScratchSpace,
+): Promise<void> {
   checkName(space.schema);
   await withClients(databaseUrl, redisUrl, async (client, redis) => {
     const { rows } = await client.query<{ table_name: string }>(
@@ -41,7 +52,8 @@ export async function resetScratch(databaseUrl: string, redisUrl: string, space:
 }
 
 function checkName(schema: string): void {
-  if (!IDENTIFIER.test(schema)) throw new Error(`refusing an odd schema name: ${JSON.stringify(schema)}`);
+  if (!IDENTIFIER.test(schema))
+    throw new Error(`refusing an odd schema name: ${JSON.stringify(schema)}`);
 }
 
 async function withClients(
@@ -51,7 +63,11 @@ async function withClients(
 ): Promise<void> {
   const client = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: 3_000 });
   client.on('error', () => undefined);
-  const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
+  const redis = new Redis(redisUrl, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 1,
+    retryStrategy: () => null,
+  });
   redis.on('error', () => undefined);
   try {
     await client.connect();

@@ -20,7 +20,9 @@ export function resolveServiceBin(): string {
       `cannot find ${SERVICE_PACKAGE} (${String(err)}); run "pnpm install" at the repository root`,
     );
   }
-  const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as { bin?: string | Record<string, string> };
+  const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as {
+    bin?: string | Record<string, string>;
+  };
   const relative = typeof manifest.bin === 'string' ? manifest.bin : manifest.bin?.[SERVICE_BIN];
   if (!relative) {
     throw new ServiceBinMissingError(`${manifestPath} declares no "${SERVICE_BIN}" bin`);

@@ -2,11 +2,16 @@
  * A pipe table that reads well in a terminal and pastes into Markdown unchanged: every
  * column padded to its widest cell, numbers right-aligned.
  */
-export function renderTable(headers: readonly string[], rows: readonly (readonly string[])[], rightAligned: ReadonlySet<number>): string {
+export function renderTable(
+  headers: readonly string[],
+  rows: readonly (readonly string[])[],
+  rightAligned: ReadonlySet<number>,
+): string {
   const widths = headers.map((h, c) => Math.max(h.length, ...rows.map((r) => (r[c] ?? '').length)));
   const cell = (text: string, c: number): string =>
     rightAligned.has(c) ? text.padStart(widths[c] ?? 0) : text.padEnd(widths[c] ?? 0);
-  const line = (cells: readonly string[]): string => `| ${cells.map((t, c) => cell(t, c)).join(' | ')} |`;
+  const line = (cells: readonly string[]): string =>
+    `| ${cells.map((t, c) => cell(t, c)).join(' | ')} |`;
   const rule = `|${widths.map((w, c) => (rightAligned.has(c) ? `${'-'.repeat(w + 1)}:` : `${'-'.repeat(w + 2)}`)).join('|')}|`;
   return [line(headers), rule, ...rows.map(line)].join('\n');
 }

@@ -28,7 +28,11 @@ export function clientSnippet(fleet: Pick<Fleet, 'instances'>): string {
  * SIGTERM, then stops every instance (a second signal kills them at once). Resolves with the
  * exit code.
  */
-export async function runUp(options: UpOptions, out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<number> {
+export async function runUp(
+  options: UpOptions,
+  out: NodeJS.WritableStream = process.stdout,
+  err: NodeJS.WritableStream = process.stderr,
+): Promise<number> {
   await checkDependencies(options.databaseUrl, options.redisUrl);
   const forward = options.forwardOutput ?? true;
   let stopping = false;

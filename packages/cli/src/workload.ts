@@ -72,7 +72,8 @@ export function createWorkload(options: WorkloadOptions): Workload {
       const own = createRng(deriveSeed(resolved.seed, index));
       let seq = 0;
       const pickKey = (): bigint => {
-        const hot = coldKeys.length === 0 || (hotKeys.length > 0 && own.float() < resolved.hotShare);
+        const hot =
+          coldKeys.length === 0 || (hotKeys.length > 0 && own.float() < resolved.hotShare);
         const from = hot ? hotKeys : coldKeys;
         return from[own.int(from.length)] as bigint;
       };
@@ -93,15 +94,24 @@ function resolveOptions(options: WorkloadOptions): Required<WorkloadOptions> {
   const resolved = { ...DEFAULT_WORKLOAD_OPTIONS, ...stripUndefined(options), seed: options.seed };
   const { seed, keys, hotKeys, hotShare, readShare } = resolved;
   if (!Number.isInteger(seed) || seed < 0 || seed > 0xffff_ffff) {
-    throw new InvalidOptionsError(`workload option "seed" must be an integer in [0, 2^32-1], got ${seed}`);
+    throw new InvalidOptionsError(
+      `workload option "seed" must be an integer in [0, 2^32-1], got ${seed}`,
+    );
   }
   if (!Number.isInteger(keys) || keys < 1 || keys > 1_000_000) {
-    throw new InvalidOptionsError(`workload option "keys" must be an integer in [1, 1000000], got ${keys}`);
+    throw new InvalidOptionsError(
+      `workload option "keys" must be an integer in [1, 1000000], got ${keys}`,
+    );
   }
   if (!Number.isInteger(hotKeys) || hotKeys < 0 || hotKeys > keys) {
-    throw new InvalidOptionsError(`workload option "hotKeys" must be an integer in [0, keys=${keys}], got ${hotKeys}`);
+    throw new InvalidOptionsError(
+      `workload option "hotKeys" must be an integer in [0, keys=${keys}], got ${hotKeys}`,
+    );
   }
-  for (const [name, share] of [['hotShare', hotShare], ['readShare', readShare]] as const) {
+  for (const [name, share] of [
+    ['hotShare', hotShare],
+    ['readShare', readShare],
+  ] as const) {
     if (!(share >= 0 && share <= 1)) {
       throw new InvalidOptionsError(`workload option "${name}" must be in [0, 1], got ${share}`);
     }

@@ -1,11 +1,26 @@
 import { describe, expect, it } from '@jest/globals';
 import type { Operation } from '@keylane/checker';
 import { findLostAckedWrites, outcomeOfError, percentile, summarizeFault } from '../src/index.js';
-import { KeylaneError, OverloadedError, UnavailableError, VersionConflictError } from '@keylane/protocol';
-import { ConnectionError, NoHealthyInstanceError, RequestTimeoutError, ServiceError } from '@keylane/sdk';
+import {
+  KeylaneError,
+  OverloadedError,
+  UnavailableError,
+  VersionConflictError,
+} from '@keylane/protocol';
+import {
+  ConnectionError,
+  NoHealthyInstanceError,
+  RequestTimeoutError,
+  ServiceError,
+} from '@keylane/sdk';
 
 /** A write on key "k" over [invoke, complete] (in ms, stored as ns). */
-function w(value: string, invoke: number, complete: number, outcome: Operation['outcome'] = 'ok'): Operation {
+function w(
+  value: string,
+  invoke: number,
+  complete: number,
+  outcome: Operation['outcome'] = 'ok',
+): Operation {
   return {
     process: 'p',
     key: 'k',
@@ -42,7 +57,9 @@ describe('findLostAckedWrites', () => {
   });
 
   it('treats unknown writes as possibly applied later, failed ones as never applied', () => {
-    expect(findLostAckedWrites([w('a', 0, 10, 'unknown'), w('b', 20, 30)], finalIs('a'))).toEqual([]);
+    expect(findLostAckedWrites([w('a', 0, 10, 'unknown'), w('b', 20, 30)], finalIs('a'))).toEqual(
+      [],
+    );
     expect(findLostAckedWrites([w('a', 0, 10), w('b', 20, 30, 'fail')], finalIs('b'))).toEqual([
       { key: 'k', value: 'a', finalValue: 'b' },
     ]);
@@ -59,7 +76,12 @@ describe('summaries', () => {
   });
 
   it('reroute time is fault to first success on a victim key; failures after the fault count', () => {
-    const read = (key: string, invoke: number, complete: number, outcome: Operation['outcome']): Operation => ({
+    const read = (
+      key: string,
+      invoke: number,
+      complete: number,
+      outcome: Operation['outcome'],
+    ): Operation => ({
       process: 'p',
       key,
       kind: 'read',
@@ -78,7 +100,10 @@ describe('summaries', () => {
       read('v', 160, 170, 'ok'),
       read('v', 180, 190, 'ok'),
     ];
-    expect(summarizeFault(ops, 100n * 1_000_000n, new Set(['v']))).toEqual({ rerouteMs: 70, failedRequests: 3 });
+    expect(summarizeFault(ops, 100n * 1_000_000n, new Set(['v']))).toEqual({
+      rerouteMs: 70,
+      failedRequests: 3,
+    });
   });
 });
 

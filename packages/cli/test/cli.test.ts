@@ -3,7 +3,12 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import { createTestContext, getFreePort, TEST_DATABASE_URL, TEST_REDIS_URL } from '@keylane/test-kit';
+import {
+  createTestContext,
+  getFreePort,
+  TEST_DATABASE_URL,
+  TEST_REDIS_URL,
+} from '@keylane/test-kit';
 import type { DemoReport } from '../src/index.js';
 
 // These run the built CLI (dist/bin.js) as a user would: `pnpm test` builds first (turbo).
@@ -48,7 +53,15 @@ describe('keylane demo --quick --json', () => {
   it('reports every strategy and scenario, and the report satisfies the claims', async () => {
     const started = Date.now();
     const { code, stdout, stderr } = await runCli(
-      ['demo', '--quick', '--json', '--database-url', TEST_DATABASE_URL, '--redis-url', TEST_REDIS_URL],
+      [
+        'demo',
+        '--quick',
+        '--json',
+        '--database-url',
+        TEST_DATABASE_URL,
+        '--redis-url',
+        TEST_REDIS_URL,
+      ],
       170_000,
     );
     expect({ code, stderr: code === 0 ? '' : stderr }).toEqual({ code: 0, stderr: '' });
@@ -72,10 +85,17 @@ describe('keylane demo --quick --json', () => {
       'instance-loss/serial-guarded',
     ]);
     // serial-guarded: clean in the plain run, under split view and under instance loss.
-    const guarded = [...report.strategies, ...report.scenarios].filter((r) => r.strategy === 'serial-guarded');
+    const guarded = [...report.strategies, ...report.scenarios].filter(
+      (r) => r.strategy === 'serial-guarded',
+    );
     expect(guarded).toHaveLength(3);
     for (const r of guarded) {
-      expect({ run: r.scenario, violations: r.violations, diverged: r.divergedKeys, lost: r.ackedWritesLost }).toEqual({
+      expect({
+        run: r.scenario,
+        violations: r.violations,
+        diverged: r.divergedKeys,
+        lost: r.ackedWritesLost,
+      }).toEqual({
         run: r.scenario,
         violations: 0,
         diverged: 0,
@@ -86,13 +106,18 @@ describe('keylane demo --quick --json', () => {
     const plain = (s: string) => report.strategies.find((r) => r.strategy === s)!;
     expect(plain('invalidate-first').violations).toBeGreaterThan(0);
     expect(plain('cache-aside').violations).toBeGreaterThan(0);
-    expect(report.scenarios.find((r) => r.scenario === 'split-view' && r.strategy === 'serial')!.violations).toBeGreaterThan(0);
+    expect(
+      report.scenarios.find((r) => r.scenario === 'split-view' && r.strategy === 'serial')!
+        .violations,
+    ).toBeGreaterThan(0);
     expect(report.claims).toEqual({
       serialGuardedSafe: true,
       baselinesViolate: { 'cache-aside': true, 'invalidate-first': true },
       serialViolatesUnderSplitView: true,
     });
-    const loss = report.scenarios.find((r) => r.scenario === 'instance-loss' && r.strategy === 'serial-guarded')!;
+    const loss = report.scenarios.find(
+      (r) => r.scenario === 'instance-loss' && r.strategy === 'serial-guarded',
+    )!;
     expect(loss.fault?.rerouteMs).not.toBeNull();
     // Progress went to stderr, one line per phase (not a TTY here).
     expect(stderr).toMatch(/serial-guarded \/ instance-loss: killed item-\d \(SIGKILL\)/);
@@ -102,7 +127,14 @@ describe('keylane demo --quick --json', () => {
   it('says what to do when Redis is not reachable, before starting anything', async () => {
     const port = await getFreePort();
     const { code, stdout, stderr } = await runCli(
-      ['demo', '--quick', '--database-url', TEST_DATABASE_URL, '--redis-url', `redis://127.0.0.1:${port}`],
+      [
+        'demo',
+        '--quick',
+        '--database-url',
+        TEST_DATABASE_URL,
+        '--redis-url',
+        `redis://127.0.0.1:${port}`,
+      ],
       30_000,
     );
     expect(code).toBe(2);
@@ -124,7 +156,22 @@ describe('keylane up', () => {
     try {
       const child = spawn(
         process.execPath,
-        [BIN, 'up', '--instances', '2', '--database-url', ctx.databaseUrl, '--redis-url', ctx.redisUrl, '--schema', ctx.schema, '--prefix', ctx.prefix, '--lanes', '2'],
+        [
+          BIN,
+          'up',
+          '--instances',
+          '2',
+          '--database-url',
+          ctx.databaseUrl,
+          '--redis-url',
+          ctx.redisUrl,
+          '--schema',
+          ctx.schema,
+          '--prefix',
+          ctx.prefix,
+          '--lanes',
+          '2',
+        ],
         { stdio: ['ignore', 'pipe', 'pipe'] },
       );
       let stdout = '';
@@ -136,9 +183,14 @@ describe('keylane up', () => {
       while (!stdout.includes('Ctrl-C') && Date.now() < deadline && child.exitCode === null) {
         await new Promise((r) => setTimeout(r, 100));
       }
-      expect({ stdout, stderr: stdout.includes('Ctrl-C') ? '' : stderr }).toEqual({ stdout: expect.stringContaining('Ctrl-C'), stderr: '' });
+      expect({ stdout, stderr: stdout.includes('Ctrl-C') ? '' : stderr }).toEqual({
+        stdout: expect.stringContaining('Ctrl-C'),
+        stderr: '',
+      });
 
-      const instances = [...stdout.matchAll(/(item-\d)\s+(http:\/\/127\.0\.0\.1:\d+)\s+\(pid (\d+)\)/g)].map((m) => ({
+      const instances = [
+        ...stdout.matchAll(/(item-\d)\s+(http:\/\/127\.0\.0\.1:\d+)\s+\(pid (\d+)\)/g),
+      ].map((m) => ({
         id: m[1]!,
         url: m[2]!,
         pid: Number(m[3]),

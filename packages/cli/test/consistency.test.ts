@@ -32,7 +32,12 @@ function describeResult(r: ScenarioResult): string {
 
 function expectClean(r: ScenarioResult): void {
   // The message carries the checker's explanation when this fails.
-  expect({ violations: r.violations, diverged: r.divergedKeys, lost: r.ackedWritesLost, detail: r.violations + r.divergedKeys + r.ackedWritesLost > 0 ? describeResult(r) : '' }).toEqual({
+  expect({
+    violations: r.violations,
+    diverged: r.divergedKeys,
+    lost: r.ackedWritesLost,
+    detail: r.violations + r.divergedKeys + r.ackedWritesLost > 0 ? describeResult(r) : '',
+  }).toEqual({
     violations: 0,
     diverged: 0,
     lost: 0,

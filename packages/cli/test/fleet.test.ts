@@ -90,11 +90,18 @@ describe('startFleet (process management, against a stand-in service)', () => {
     expect(err).toBeInstanceOf(InstanceStartError);
     expect(pids).toHaveLength(2);
     expect(pids.filter(alive)).toEqual([]);
-    expect((err as Error).message).toMatch(/was not ready at http:\/\/127\.0\.0\.1:\d+ within 800 ms \(GET \/healthz\/ready answered 503\)/);
+    expect((err as Error).message).toMatch(
+      /was not ready at http:\/\/127\.0\.0\.1:\d+ within 800 ms \(GET \/healthz\/ready answered 503\)/,
+    );
   });
 
   it('stops an instance that ignores SIGTERM with SIGKILL after the grace', async () => {
-    fleet = await startFleet({ ...base, count: 1, env: { FAKE_MODE: 'ignore-term' }, stopGraceMs: 300 });
+    fleet = await startFleet({
+      ...base,
+      count: 1,
+      env: { FAKE_MODE: 'ignore-term' },
+      stopGraceMs: 300,
+    });
     const pid = fleet.instances[0]!.pid;
     const started = Date.now();
     await fleet.stop();
@@ -138,8 +145,12 @@ describe('startFleet (process management, against a stand-in service)', () => {
 
   it('validates its options with messages that name the option', async () => {
     await expect(startFleet({ ...base, count: 0 })).rejects.toThrow(/fleet option "count"/);
-    await expect(startFleet({ ...base, basePort: 65_535 })).rejects.toThrow(/fleet option "basePort"/);
+    await expect(startFleet({ ...base, basePort: 65_535 })).rejects.toThrow(
+      /fleet option "basePort"/,
+    );
     await expect(startFleet({ ...base, schema: '' })).rejects.toThrow(/fleet option "schema"/);
-    await expect(startFleet({ ...base, chaos: { fillDelayMs: -1 } })).rejects.toThrow(/fleet option "chaos.fillDelayMs"/);
+    await expect(startFleet({ ...base, chaos: { fillDelayMs: -1 } })).rejects.toThrow(
+      /fleet option "chaos.fillDelayMs"/,
+    );
   });
 });

@@ -48,7 +48,9 @@ describe('createWorkload', () => {
     const b = createWorkload({ seed: 42 });
     expect(b.keys).toEqual(a.keys);
     expect(take(500, b.caller(3).next)).toEqual(take(500, a.caller(3).next));
-    expect(take(500, createWorkload({ seed: 43 }).caller(3).next)).not.toEqual(take(500, a.caller(3).next));
+    expect(take(500, createWorkload({ seed: 43 }).caller(3).next)).not.toEqual(
+      take(500, a.caller(3).next),
+    );
   });
 
   it('makes the edge ids hot and spreads the rest over both signs', () => {
