@@ -4,6 +4,7 @@ import { KeylaneError } from '@keylane/protocol';
 import { DEFAULT_DEMO_SEED, runDemo } from './demo.js';
 import { createProgressSink, SILENT_PROGRESS } from './progress.js';
 import { renderReport, type DemoReport } from './report.js';
+import { redact } from './reachability.js';
 import { runUp } from './up.js';
 
 /** Where Postgres and Redis are when nothing says otherwise: the local ones. */
@@ -36,12 +37,19 @@ function strategyList(raw: string): StrategyName[] {
   });
 }
 
+// Help shows the default with any password masked (it may come from the environment).
+const urlOption = (flags: string, description: string, value: string): Option =>
+  new Option(flags, description).default(value, redact(value));
 const databaseUrlOption = (): Option =>
-  new Option('--database-url <url>', 'PostgreSQL connection string').default(
+  urlOption(
+    '--database-url <url>',
+    'PostgreSQL connection string ($KEYLANE_DATABASE_URL)',
     env('KEYLANE_DATABASE_URL') ?? DEFAULT_DATABASE_URL,
   );
 const redisUrlOption = (): Option =>
-  new Option('--redis-url <url>', 'Redis URL').default(
+  urlOption(
+    '--redis-url <url>',
+    'Redis URL ($KEYLANE_REDIS_URL)',
     env('KEYLANE_REDIS_URL') ?? DEFAULT_REDIS_URL,
   );
 
@@ -195,7 +203,7 @@ export function createProgram(
     .description(
       'run every strategy on a fresh 3-instance fleet under one seeded workload, check it, print the table',
     )
-    .option('--quick', 'a run under 30 s instead of about 2 minutes', false)
+    .option('--quick', 'about 30 s instead of about 2 minutes (shorter runs, same claims)', false)
     .option('--json', 'print the report as JSON on stdout (progress still goes to stderr)', false)
     .addOption(
       new Option('--seed <n>', 'workload seed, for reproducible runs')
