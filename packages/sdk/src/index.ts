@@ -1,18 +1,31 @@
 export { createClient, KeylaneClient } from './client/keylane-client.js';
-export type { ClientEvents, ClientStats, InstanceStats, PutOptions, RequestOptions } from './client/keylane-client.js';
+export type {
+  ClientEvents,
+  ClientStats,
+  InstanceStats,
+  InstancesChange,
+  PutOptions,
+  RequestOptions,
+} from './client/keylane-client.js';
+export type { DiscoveryStats } from './discovery/dns-discovery.js';
 export { createRouter, type Router, type RoutingStrategy } from './routing/router.js';
 export { RING_POINTS_PER_INSTANCE } from './routing/consistent-ring.js';
 export type { InstanceState, ServiceConnection } from './pool/instance.js';
 export {
   DEFAULT_CLIENT_OPTIONS,
   DEFAULT_HEALTH_CHECK_OPTIONS,
+  DEFAULT_DNS_DISCOVERY_OPTIONS,
+  MIN_REFRESH_MS,
   type ClientOptions,
+  type DnsDiscoveryOptions,
+  type DnsFamily,
   type HealthCheckOptions,
   type InstanceSpec,
 } from './core/options.js';
 export {
   ClientClosedError,
   ConnectionError,
+  DiscoveryError,
   InvalidOptionsError,
   NoHealthyInstanceError,
   RequestTimeoutError,

@@ -18,20 +18,39 @@ import {
   RequestTimeoutError,
   ServiceError,
 } from '../core/errors.js';
-import { resolveOptions, type ClientOptions, type ResolvedOptions } from '../core/options.js';
+import {
+  resolveOptions,
+  type ClientOptions,
+  type ResolvedInstance,
+  type ResolvedOptions,
+} from '../core/options.js';
+import type { DiscoveryError } from '../core/errors.js';
 import { describeError } from '../core/describe-error.js';
+import { DnsDiscovery, type DiscoveryStats } from '../discovery/dns-discovery.js';
 import type { Instance, InstanceState, ServiceConnection } from '../pool/instance.js';
 import { InstanceSet } from '../pool/instance-set.js';
 import type { RoutingStrategy } from '../routing/router.js';
 import { errorFromAnswer, parseErrorBody, type FailedAnswer } from './response-errors.js';
 import { TransportFailure, classifyTransportError } from './transport-failure.js';
 
-/** Events a client emits, each exactly once per transition of one instance. */
+/** Events a client emits. */
 export interface ClientEvents {
-  /** The instance became healthy and now receives keys. */
+  /** The instance became healthy and now receives keys. Once per transition. */
   'instance-up': [instanceId: string];
-  /** The instance became unhealthy (or failed its first probe); its keys moved to the others. */
+  /** The instance became unhealthy (or failed its first probe); its keys moved to the others. Once per transition. */
   'instance-down': [instanceId: string, reason: string];
+  /** DNS discovery: the answer's set of instances differs from the last one (the first answer included). */
+  'instances-changed': [change: InstancesChange];
+  /** DNS discovery: one resolution failed (once per failed refresh); the last good set stands. */
+  'discovery-error': [error: DiscoveryError];
+}
+
+/** A change of membership found by DNS discovery; every list sorted by id. */
+export interface InstancesChange {
+  added: string[];
+  removed: string[];
+  /** The whole set now. */
+  instances: string[];
 }
 
 export interface RequestOptions {
@@ -55,7 +74,14 @@ export interface InstanceStats {
   /** Why the instance last failed a probe or a request, if it ever did. */
   lastFailure: string | null;
   /** The instance's undici `Pool` stats at this moment. */
-  pool: { connected: number; free: number; pending: number; queued: number; running: number; size: number };
+  pool: {
+    connected: number;
+    free: number;
+    pending: number;
+    queued: number;
+    running: number;
+    size: number;
+  };
 }
 
 export interface ClientStats {
@@ -64,6 +90,8 @@ export interface ClientStats {
   healthy: string[];
   /** Every instance, sorted by id. */
   instances: InstanceStats[];
+  /** The DNS discovery loop; `null` for a static list. */
+  discovery: DiscoveryStats | null;
 }
 
 /** The outcome of one answered request, decided per operation. */
@@ -95,6 +123,9 @@ export class KeylaneClient extends EventEmitter<ClientEvents> {
   readonly #options: ResolvedOptions;
   readonly #set: InstanceSet;
   readonly #readyWaiters = new Set<ReadyWaiter>();
+  readonly #discovery: DnsDiscovery | null;
+  /** Ids of the last discovered set, sorted; what `instances-changed` diffs against. */
+  #discovered: readonly string[] = [];
   #closing: Promise<void> | undefined;
 
   constructor(options: ClientOptions) {
@@ -103,8 +134,17 @@ export class KeylaneClient extends EventEmitter<ClientEvents> {
     this.#set = new InstanceSet(this.#options, {
       transition: (instance, _previous, reason) => this.#onTransition(instance, reason),
     });
-    // Membership goes through the same door a discovery source will use.
-    void this.#set.setInstances(this.#options.instances);
+    const { discovery } = this.#options;
+    if (discovery === null) {
+      this.#discovery = null;
+      void this.#set.setInstances(this.#options.instances);
+    } else {
+      this.#discovery = new DnsDiscovery(discovery, {
+        resolved: (instances) => this.#onDiscovered(instances),
+        failed: (error) => this.#onDiscoveryError(error),
+      });
+      this.#discovery.start();
+    }
   }
 
   /** The routing strategy in use. */
@@ -113,11 +153,15 @@ export class KeylaneClient extends EventEmitter<ClientEvents> {
   }
 
   /**
-   * Resolves once every instance has answered its first probe and at least one is healthy.
-   * Rejects with `NoHealthyInstanceError` after `readyTimeoutMs`.
+   * Resolves once every instance has answered its first probe and at least one is healthy;
+   * with DNS discovery, after the first good answer. Rejects with `NoHealthyInstanceError`
+   * after `readyTimeoutMs`, and with `DiscoveryError` while no resolution has succeeded and
+   * the last one failed.
    */
   ready(): Promise<void> {
     if (this.#closing !== undefined) return Promise.reject(new ClientClosedError());
+    const discoveryFailed = this.#discovery?.initialError ?? null;
+    if (discoveryFailed !== null) return Promise.reject(discoveryFailed);
     if (this.#isReady()) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
       const waiter: ReadyWaiter = {
@@ -125,9 +169,13 @@ export class KeylaneClient extends EventEmitter<ClientEvents> {
         reject,
         timer: setTimeout(() => {
           this.#readyWaiters.delete(waiter);
+          const states =
+            this.#discovery?.resolved === false
+              ? `DNS name ${JSON.stringify(this.#discovery.host)} has not answered yet`
+              : describeStates(this.#set.list());
           reject(
             new NoHealthyInstanceError(
-              `not ready after ${this.#options.readyTimeoutMs} ms: ${describeStates(this.#set.list())}`,
+              `not ready after ${this.#options.readyTimeoutMs} ms: ${states}`,
             ),
           );
         }, this.#options.readyTimeoutMs),
@@ -144,7 +192,8 @@ export class KeylaneClient extends EventEmitter<ClientEvents> {
   getServiceConnection(longId: LongIdInput): ServiceConnection {
     if (this.#closing !== undefined) throw new ClientClosedError();
     // Numbers are the common case in JS callers; they route without allocating a BigInt.
-    if (typeof longId === 'number' && Number.isSafeInteger(longId)) return this.#set.routeSafeInteger(longId).connection;
+    if (typeof longId === 'number' && Number.isSafeInteger(longId))
+      return this.#set.routeSafeInteger(longId).connection;
     return this.#set.route(routingKey(parseLongId(longId))).connection;
   }
 
@@ -164,7 +213,9 @@ export class KeylaneClient extends EventEmitter<ClientEvents> {
         answer: (status, text, headers, instance) => {
           if (status === 200) return readItem(text, status, instance);
           if (status === 404 && parseErrorBody(text)?.code === 'not_found') return { value: null };
-          return { error: errorFromAnswer(failed(instance, status, text, headers, key, undefined)) };
+          return {
+            error: errorFromAnswer(failed(instance, status, text, headers, key, undefined)),
+          };
         },
       },
       key,
@@ -177,7 +228,10 @@ export class KeylaneClient extends EventEmitter<ClientEvents> {
     const key = parseLongId(id);
     const { ifVersion } = options;
     if (ifVersion !== undefined && (!Number.isSafeInteger(ifVersion) || ifVersion < 0)) {
-      throw new InvalidOptionsError('ifVersion', `expected a non-negative integer, got ${String(ifVersion)}`);
+      throw new InvalidOptionsError(
+        'ifVersion',
+        `expected a non-negative integer, got ${String(ifVersion)}`,
+      );
     }
     const request: PutItemBody = ifVersion === undefined ? { value } : { value, ifVersion };
     return this.#execute<Item>(
@@ -207,7 +261,9 @@ export class KeylaneClient extends EventEmitter<ClientEvents> {
         answer: (status, text, headers, instance) => {
           if (status === 204 || status === 200) return { value: true };
           if (status === 404 && parseErrorBody(text)?.code === 'not_found') return { value: false };
-          return { error: errorFromAnswer(failed(instance, status, text, headers, key, undefined)) };
+          return {
+            error: errorFromAnswer(failed(instance, status, text, headers, key, undefined)),
+          };
         },
       },
       key,
@@ -245,6 +301,7 @@ export class KeylaneClient extends EventEmitter<ClientEvents> {
           },
         };
       }),
+      discovery: this.#discovery?.stats() ?? null,
     };
   }
 
@@ -260,10 +317,15 @@ export class KeylaneClient extends EventEmitter<ClientEvents> {
       waiter.reject(new ClientClosedError());
     }
     this.#readyWaiters.clear();
+    await this.#discovery?.stop();
     await this.#set.close();
   }
 
-  async #execute<T>(operation: Operation<T>, key: bigint, callerSignal: AbortSignal | undefined): Promise<T> {
+  async #execute<T>(
+    operation: Operation<T>,
+    key: bigint,
+    callerSignal: AbortSignal | undefined,
+  ): Promise<T> {
     if (this.#closing !== undefined) throw new ClientClosedError();
     callerSignal?.throwIfAborted();
     const routeKey = routingKey(key);
@@ -272,14 +334,18 @@ export class KeylaneClient extends EventEmitter<ClientEvents> {
     const { requestTimeoutMs } = this.#options;
     const deadline = new AbortController();
     const timer = setTimeout(() => deadline.abort(), requestTimeoutMs);
-    const signal = callerSignal === undefined ? deadline.signal : AbortSignal.any([deadline.signal, callerSignal]);
+    const signal =
+      callerSignal === undefined
+        ? deadline.signal
+        : AbortSignal.any([deadline.signal, callerSignal]);
     try {
       for (let attempt = 1; ; attempt++) {
         try {
           return await this.#attempt(operation, instance, signal);
         } catch (err) {
           if (callerSignal?.aborted === true) throw callerSignal.reason;
-          if (deadline.signal.aborted) throw new RequestTimeoutError(instance.id, requestTimeoutMs, { cause: err });
+          if (deadline.signal.aborted)
+            throw new RequestTimeoutError(instance.id, requestTimeoutMs, { cause: err });
           if (!(err instanceof TransportFailure)) throw err;
           const failure = new ConnectionError(instance.id, err.sent, { cause: err.cause });
           this.#set.reportConnectionFailure(instance, describeError(err.cause));
@@ -329,32 +395,72 @@ export class KeylaneClient extends EventEmitter<ClientEvents> {
     // An overloaded lane is one hot key's backpressure, not a sick instance: marking the
     // instance down would push that key's load onto the next one.
     if (status >= 500 && answer.error.code !== 'overloaded') {
-      this.#set.reportServerError(instance, `${operation.method} answered ${status} (${answer.error.code})`);
+      this.#set.reportServerError(
+        instance,
+        `${operation.method} answered ${status} (${answer.error.code})`,
+      );
     }
     throw answer.error;
   }
 
   #onTransition(instance: Instance, reason: string): void {
-    try {
-      if (instance.state === 'healthy') this.emit('instance-up', instance.id);
-      else if (instance.state === 'unhealthy') this.emit('instance-down', instance.id, reason);
-    } catch (err) {
-      // A throwing listener must not break health tracking; surface it as a sync emit would.
-      process.nextTick(() => {
-        throw err;
-      });
-    }
-    if (this.#readyWaiters.size > 0 && this.#isReady()) {
+    if (instance.state === 'healthy') this.#emitSafely('instance-up', instance.id);
+    else if (instance.state === 'unhealthy') this.#emitSafely('instance-down', instance.id, reason);
+    this.#settleReadyWaiters();
+  }
+
+  #onDiscovered(instances: readonly ResolvedInstance[]): void {
+    const ids = instances.map((i) => i.id);
+    const before = new Set(this.#discovered);
+    const now = new Set(ids);
+    const added = ids.filter((id) => !before.has(id));
+    const removed = this.#discovered.filter((id) => !now.has(id));
+    if (added.length === 0 && removed.length === 0) return;
+    this.#discovered = ids;
+    void this.#set.setInstances(instances);
+    this.#emitSafely('instances-changed', { added, removed, instances: [...ids] });
+    // A removal can make the set settled without any health transition.
+    this.#settleReadyWaiters();
+  }
+
+  #onDiscoveryError(error: DiscoveryError): void {
+    this.#emitSafely('discovery-error', error);
+    if (this.#discovery?.resolved === false) {
       for (const waiter of this.#readyWaiters) {
         clearTimeout(waiter.timer);
-        waiter.resolve();
+        waiter.reject(error);
       }
       this.#readyWaiters.clear();
     }
   }
 
+  #emitSafely<K extends keyof ClientEvents>(event: K, ...args: ClientEvents[K]): void {
+    try {
+      // The emitter's typing cannot follow K through a rest tuple; the signature above checks it.
+      (this.emit as (event: K, ...args: ClientEvents[K]) => boolean)(event, ...args);
+    } catch (err) {
+      // A throwing listener must not break health tracking or discovery; surface it as a sync emit would.
+      process.nextTick(() => {
+        throw err;
+      });
+    }
+  }
+
+  #settleReadyWaiters(): void {
+    if (this.#readyWaiters.size === 0 || !this.#isReady()) return;
+    for (const waiter of this.#readyWaiters) {
+      clearTimeout(waiter.timer);
+      waiter.resolve();
+    }
+    this.#readyWaiters.clear();
+  }
+
   #isReady(): boolean {
-    return this.#set.settled() && this.#set.healthyIds().length > 0;
+    return (
+      (this.#discovery?.resolved ?? true) &&
+      this.#set.settled() &&
+      this.#set.healthyIds().length > 0
+    );
   }
 }
 
@@ -393,7 +499,12 @@ function failed(
     instanceId: instance.id,
     status,
     body,
-    retryAfter: typeof retryAfter === 'string' ? retryAfter : Array.isArray(retryAfter) ? String(retryAfter[0]) : undefined,
+    retryAfter:
+      typeof retryAfter === 'string'
+        ? retryAfter
+        : Array.isArray(retryAfter)
+          ? String(retryAfter[0])
+          : undefined,
     id: formatLongId(key),
     ifVersion,
   };
@@ -419,5 +530,7 @@ function checkSignal(options: RequestOptions): AbortSignal | undefined {
 }
 
 function describeStates(instances: readonly Instance[]): string {
-  return instances.map((i) => `${i.id}=${i.state}${i.lastReason === null ? '' : ` (${i.lastReason})`}`).join(', ');
+  return instances
+    .map((i) => `${i.id}=${i.state}${i.lastReason === null ? '' : ` (${i.lastReason})`}`)
+    .join(', ');
 }

@@ -32,7 +32,11 @@ export class RequestTimeoutError extends KeylaneError {
   readonly instanceId: string;
 
   constructor(instanceId: string, timeoutMs: number, options?: ErrorOptions) {
-    super('request_timeout', `request to instance ${instanceId} timed out after ${timeoutMs} ms`, options);
+    super(
+      'request_timeout',
+      `request to instance ${instanceId} timed out after ${timeoutMs} ms`,
+      options,
+    );
     this.timeoutMs = timeoutMs;
     this.instanceId = instanceId;
   }
@@ -85,6 +89,25 @@ export class ServiceError extends KeylaneError {
     this.status = status;
     this.serviceCode = serviceCode;
     this.instanceId = instanceId;
+  }
+}
+
+/**
+ * Resolving the DNS name of `instances.dns` failed, or answered no address. The client keeps
+ * the last good set of instances; before the first good answer, `ready()` rejects with this.
+ */
+export class DiscoveryError extends KeylaneError {
+  declare readonly code: 'discovery_failed';
+  /** The name that was resolved. */
+  readonly host: string;
+
+  constructor(host: string, reason: string, options?: ErrorOptions) {
+    super(
+      'discovery_failed',
+      `DNS discovery of ${JSON.stringify(host)} failed: ${reason}`,
+      options,
+    );
+    this.host = host;
   }
 }
 

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { HEALTH_READY_PATH } from '@keylane/protocol';
 import { InvalidOptionsError } from './errors.js';
 import type { RoutingStrategy } from '../routing/router.js';
@@ -41,9 +42,49 @@ export const DEFAULT_HEALTH_CHECK_OPTIONS: Readonly<Required<HealthCheckOptions>
   healthyThreshold: 2,
 });
 
+/**
+ * Find the fleet through DNS: every A/AAAA record behind `dns` is one instance at
+ * `http://<address>:<port>`, with the id `<address>:<port>` (IPv6 as `[<address>]:<port>`).
+ */
+export interface DnsDiscoveryOptions {
+  /** The name to resolve, e.g. a Kubernetes headless Service: `keylane-items.default.svc.cluster.local`. */
+  dns: string;
+  /** The port every instance listens on (DNS A/AAAA records carry no port). */
+  port: number;
+  /**
+   * Time between the starts of two resolutions; also the deadline of one resolution.
+   * @default 5000
+   */
+  refreshMs?: number;
+  /**
+   * Which records to use: `4` (A), `6` (AAAA) or `0` (both).
+   * @default 0
+   */
+  family?: DnsFamily;
+  /**
+   * DNS servers to ask directly (`'10.96.0.10'`, `'127.0.0.1:5353'`, `'[::1]:53'`), through a
+   * `node:dns` Resolver. Without it the name goes through the system's resolution
+   * (`dns.lookup`, so `/etc/hosts` and the search domains in `/etc/resolv.conf` apply).
+   */
+  servers?: readonly string[];
+}
+
+export type DnsFamily = 0 | 4 | 6;
+
+export const DEFAULT_DNS_DISCOVERY_OPTIONS = Object.freeze({
+  refreshMs: 5000,
+  family: 0,
+} as const satisfies Required<Pick<DnsDiscoveryOptions, 'refreshMs' | 'family'>>);
+
+/** Below this a refresh loop would mostly measure the resolver; a fleet does not change that fast. */
+export const MIN_REFRESH_MS = 100;
+
 export interface ClientOptions {
-  /** The fleet. Ids must be unique; the order does not matter for routing. */
-  instances: readonly InstanceSpec[];
+  /**
+   * The fleet: a static list (ids must be unique; the order does not matter for routing),
+   * or a DNS name re-resolved every `refreshMs` (see {@link DnsDiscoveryOptions}).
+   */
+  instances: readonly InstanceSpec[] | DnsDiscoveryOptions;
   /**
    * How a key picks an instance among the healthy ones (see README, "Routing").
    * @default 'modulo'
@@ -81,8 +122,19 @@ export interface ResolvedInstance {
   readonly url: string;
 }
 
+export interface ResolvedDnsDiscovery {
+  readonly dns: string;
+  readonly port: number;
+  readonly refreshMs: number;
+  readonly family: DnsFamily;
+  /** `null`: the system's resolution (`dns.lookup`). */
+  readonly servers: readonly string[] | null;
+}
+
 export interface ResolvedOptions {
+  /** The static list; empty when the fleet comes from `discovery`. */
   readonly instances: readonly ResolvedInstance[];
+  readonly discovery: ResolvedDnsDiscovery | null;
   readonly routing: RoutingStrategy;
   readonly healthCheck: Readonly<Required<HealthCheckOptions>>;
   readonly connectionsPerInstance: number;
@@ -109,11 +161,15 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     throw new InvalidOptionsError('options', `expected an object, got ${typeName(options)}`);
   }
   rejectUnknownKeys(options, CLIENT_KEYS, '');
-  const instances = resolveInstances(options.instances);
+  const discovery = isPlainObject(options.instances) ? resolveDiscovery(options.instances) : null;
+  const instances = discovery === null ? resolveInstances(options.instances) : Object.freeze([]);
 
   const routing = options.routing ?? DEFAULT_CLIENT_OPTIONS.routing;
   if (typeof routing !== 'string' || !ROUTING_STRATEGIES.includes(routing)) {
-    throw new InvalidOptionsError('routing', `expected 'modulo' or 'consistent', got ${show(routing)}`);
+    throw new InvalidOptionsError(
+      'routing',
+      `expected 'modulo' or 'consistent', got ${show(routing)}`,
+    );
   }
 
   const health = options.healthCheck ?? {};
@@ -130,8 +186,20 @@ export function resolveOptions(options: unknown): ResolvedOptions {
   }
   const healthCheck = Object.freeze({
     path,
-    intervalMs: integer(health.intervalMs, 'healthCheck.intervalMs', DEFAULT_HEALTH_CHECK_OPTIONS.intervalMs, 1, MAX_MS),
-    timeoutMs: integer(health.timeoutMs, 'healthCheck.timeoutMs', DEFAULT_HEALTH_CHECK_OPTIONS.timeoutMs, 1, MAX_MS),
+    intervalMs: integer(
+      health.intervalMs,
+      'healthCheck.intervalMs',
+      DEFAULT_HEALTH_CHECK_OPTIONS.intervalMs,
+      1,
+      MAX_MS,
+    ),
+    timeoutMs: integer(
+      health.timeoutMs,
+      'healthCheck.timeoutMs',
+      DEFAULT_HEALTH_CHECK_OPTIONS.timeoutMs,
+      1,
+      MAX_MS,
+    ),
     unhealthyThreshold: integer(
       health.unhealthyThreshold,
       'healthCheck.unhealthyThreshold',
@@ -150,6 +218,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
 
   return Object.freeze({
     instances,
+    discovery,
     routing: routing as RoutingStrategy,
     healthCheck,
     connectionsPerInstance: integer(
@@ -159,15 +228,33 @@ export function resolveOptions(options: unknown): ResolvedOptions {
       1,
       4096,
     ),
-    requestTimeoutMs: integer(options.requestTimeoutMs, 'requestTimeoutMs', DEFAULT_CLIENT_OPTIONS.requestTimeoutMs, 1, MAX_MS),
-    readyTimeoutMs: integer(options.readyTimeoutMs, 'readyTimeoutMs', DEFAULT_CLIENT_OPTIONS.readyTimeoutMs, 1, MAX_MS),
+    requestTimeoutMs: integer(
+      options.requestTimeoutMs,
+      'requestTimeoutMs',
+      DEFAULT_CLIENT_OPTIONS.requestTimeoutMs,
+      1,
+      MAX_MS,
+    ),
+    readyTimeoutMs: integer(
+      options.readyTimeoutMs,
+      'readyTimeoutMs',
+      DEFAULT_CLIENT_OPTIONS.readyTimeoutMs,
+      1,
+      MAX_MS,
+    ),
   });
 }
 
 /** Validates an instance list; also the entry point a later discovery source feeds. */
-export function resolveInstances(value: unknown, option = 'instances'): readonly ResolvedInstance[] {
+export function resolveInstances(
+  value: unknown,
+  option = 'instances',
+): readonly ResolvedInstance[] {
   if (!Array.isArray(value) || value.length === 0) {
-    throw new InvalidOptionsError(option, `expected a non-empty array of URLs or { id, url }, got ${typeName(value)}`);
+    throw new InvalidOptionsError(
+      option,
+      `expected a non-empty array of URLs or { id, url }, or { dns, port }, got ${typeName(value)}`,
+    );
   }
   const seen = new Set<string>();
   const out: ResolvedInstance[] = [];
@@ -183,7 +270,10 @@ export function resolveInstances(value: unknown, option = 'instances'): readonly
       id = spec.id;
       url = spec.url;
     } else {
-      throw new InvalidOptionsError(name, `expected a URL string or { id, url }, got ${typeName(spec)}`);
+      throw new InvalidOptionsError(
+        name,
+        `expected a URL string or { id, url }, got ${typeName(spec)}`,
+      );
     }
     if (typeof id !== 'string' || id.length === 0) {
       throw new InvalidOptionsError(`${name}.id`, `expected a non-empty string, got ${show(id)}`);
@@ -192,9 +282,84 @@ export function resolveInstances(value: unknown, option = 'instances'): readonly
       throw new InvalidOptionsError(name, `duplicate instance id ${JSON.stringify(id)}`);
     }
     seen.add(id);
-    out.push(Object.freeze({ id, url: originOf(url, typeof spec === 'string' ? name : `${name}.url`) }));
+    out.push(
+      Object.freeze({ id, url: originOf(url, typeof spec === 'string' ? name : `${name}.url`) }),
+    );
   });
   return Object.freeze(out);
+}
+
+const DISCOVERY_KEYS = new Set(['dns', 'port', 'refreshMs', 'family', 'servers']);
+// RFC 1123 labels; underscores too, since service names like _http._tcp appear in real zones.
+const DNS_LABEL = /^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$/;
+
+function resolveDiscovery(value: Record<string, unknown>): ResolvedDnsDiscovery {
+  rejectUnknownKeys(value, DISCOVERY_KEYS, 'instances.');
+  const { dns } = value;
+  const name = typeof dns === 'string' && dns.endsWith('.') ? dns.slice(0, -1) : dns;
+  if (
+    typeof name !== 'string' ||
+    name.length === 0 ||
+    name.length > 253 ||
+    !name.split('.').every((l) => DNS_LABEL.test(l))
+  ) {
+    throw new InvalidOptionsError(
+      'instances.dns',
+      `expected a DNS name like 'keylane-items.default.svc.cluster.local', got ${show(dns)}`,
+    );
+  }
+  if (value.port === undefined) {
+    throw new InvalidOptionsError(
+      'instances.port',
+      'required with instances.dns: DNS A/AAAA records carry no port',
+    );
+  }
+  const family = value.family ?? DEFAULT_DNS_DISCOVERY_OPTIONS.family;
+  if (family !== 0 && family !== 4 && family !== 6) {
+    throw new InvalidOptionsError(
+      'instances.family',
+      `expected 4, 6 or 0 (both), got ${show(family)}`,
+    );
+  }
+  let servers: readonly string[] | null = null;
+  if (value.servers !== undefined) {
+    if (!Array.isArray(value.servers) || value.servers.length === 0) {
+      throw new InvalidOptionsError(
+        'instances.servers',
+        `expected a non-empty array of 'ip' or 'ip:port', got ${typeName(value.servers)}`,
+      );
+    }
+    servers = Object.freeze(
+      (value.servers as unknown[]).map((server, i) => dnsServer(server, `instances.servers[${i}]`)),
+    );
+  }
+  return Object.freeze({
+    dns: dns as string,
+    port: integer(value.port, 'instances.port', 0, 1, 65_535),
+    refreshMs: integer(
+      value.refreshMs,
+      'instances.refreshMs',
+      DEFAULT_DNS_DISCOVERY_OPTIONS.refreshMs,
+      MIN_REFRESH_MS,
+      MAX_MS,
+    ),
+    family,
+    servers,
+  });
+}
+
+/** `1.2.3.4`, `1.2.3.4:53`, `::1` or `[::1]:53`: the forms `Resolver.setServers` takes. */
+function dnsServer(value: unknown, option: string): string {
+  const expected = `expected an IP address with an optional port ('10.96.0.10', '127.0.0.1:5353', '[::1]:53'), got ${show(value)}`;
+  if (typeof value !== 'string') throw new InvalidOptionsError(option, expected);
+  const match = /^\[([^\]]+)\]:(\d{1,5})$/.exec(value) ?? /^([^:]+):(\d{1,5})$/.exec(value);
+  const host = match === null ? value : match[1]!;
+  const port = match === null ? 53 : Number(match[2]);
+  // An IPv6 address takes a port only in brackets: `::1:53` is one address, not ::1 port 53.
+  if (isIP(host) === 0 || port < 1 || port > 65_535) {
+    throw new InvalidOptionsError(option, expected);
+  }
+  return value;
 }
 
 function originOf(value: unknown, option: string): string {
@@ -211,21 +376,42 @@ function originOf(value: unknown, option: string): string {
     throw new InvalidOptionsError(option, `expected an http: or https: URL, got ${show(value)}`);
   }
   // The SDK owns the paths (/v1/items/..., the probe path); a base path would be silently dropped.
-  if ((url.pathname !== '/' && url.pathname !== '') || url.search !== '' || url.hash !== '' || url.username !== '') {
-    throw new InvalidOptionsError(option, `expected a bare origin like 'http://10.0.0.5:8080', got ${show(value)}`);
+  if (
+    (url.pathname !== '/' && url.pathname !== '') ||
+    url.search !== '' ||
+    url.hash !== '' ||
+    url.username !== ''
+  ) {
+    throw new InvalidOptionsError(
+      option,
+      `expected a bare origin like 'http://10.0.0.5:8080', got ${show(value)}`,
+    );
   }
   return url.origin;
 }
 
-function integer(value: unknown, option: string, fallback: number, min: number, max: number): number {
+function integer(
+  value: unknown,
+  option: string,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new InvalidOptionsError(option, `expected an integer in [${min}, ${max}], got ${show(value)}`);
+    throw new InvalidOptionsError(
+      option,
+      `expected an integer in [${min}, ${max}], got ${show(value)}`,
+    );
   }
   return value;
 }
 
-function rejectUnknownKeys(object: Record<string, unknown>, known: ReadonlySet<string>, prefix: string): void {
+function rejectUnknownKeys(
+  object: Record<string, unknown>,
+  known: ReadonlySet<string>,
+  prefix: string,
+): void {
   for (const key of Object.keys(object)) {
     if (!known.has(key)) {
       throw new InvalidOptionsError(
@@ -247,8 +433,10 @@ function typeName(value: unknown): string {
 }
 
 function show(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value.length > 64 ? `${value.slice(0, 64)}…` : value);
+  if (typeof value === 'string')
+    return JSON.stringify(value.length > 64 ? `${value.slice(0, 64)}…` : value);
   if (typeof value === 'bigint') return `${value}n`;
-  if (typeof value === 'object' && value !== null) return Array.isArray(value) ? 'an array' : 'an object';
+  if (typeof value === 'object' && value !== null)
+    return Array.isArray(value) ? 'an array' : 'an object';
   return String(value);
 }

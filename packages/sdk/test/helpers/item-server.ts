@@ -1,14 +1,28 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { ITEMS_PATH, errorBody, httpStatusOf, parseLongId, type ErrorCode, type Item } from '@keylane/protocol';
+import {
+  ITEMS_PATH,
+  errorBody,
+  httpStatusOf,
+  parseLongId,
+  type ErrorCode,
+  type Item,
+} from '@keylane/protocol';
 
 /** Overrides an answer: return true when it wrote the response itself. */
 export type Intercept = (req: IncomingMessage, res: ServerResponse, body: string) => boolean;
 
+export interface ItemServerOptions {
+  /** Addresses to listen on, all on the same port. @default ['127.0.0.1'] */
+  hosts?: readonly string[];
+  /** @default 0 (the first host picks a free port; the others take the same one) */
+  port?: number;
+}
+
 /**
- * A real item-service stand-in: the HTTP API over an in-memory Map, on 127.0.0.1, with
- * switches to fail readiness, answer errors, die (close + destroy sockets) and come back
- * on the same port.
+ * A real item-service stand-in: the HTTP API over an in-memory Map, on 127.0.0.1 (or the
+ * given addresses), with switches to fail readiness, answer errors, die (close + destroy
+ * sockets) and come back on the same port.
  */
 export class ItemServer {
   readonly items = new Map<string, Item>();
@@ -18,16 +32,23 @@ export class ItemServer {
   intercept: Intercept | null = null;
   /** Requests to /v1/items seen, by method. */
   readonly seen = { GET: 0, PUT: 0, DELETE: 0 };
-  #server: Server | null = null;
+  /** GET /healthz/ready requests received, intercepted ones included. */
+  readinessProbes = 0;
+  /** Requests to /v1/items seen, by the local address they arrived on. */
+  readonly seenByAddress = new Map<string, number>();
+  readonly hosts: readonly string[];
+  #servers: Server[] = [];
   #sockets = new Set<Socket>();
-  #port = 0;
+  #port: number;
 
-  private constructor(name: string) {
+  private constructor(name: string, hosts: readonly string[], port: number) {
     this.name = name;
+    this.hosts = hosts;
+    this.#port = port;
   }
 
-  static async start(name: string): Promise<ItemServer> {
-    const server = new ItemServer(name);
+  static async start(name: string, options: ItemServerOptions = {}): Promise<ItemServer> {
+    const server = new ItemServer(name, options.hosts ?? ['127.0.0.1'], options.port ?? 0);
     await server.listen();
     return server;
   }
@@ -36,38 +57,49 @@ export class ItemServer {
     return this.#port;
   }
 
+  /** The URL on the first host. */
   get url(): string {
-    return `http://127.0.0.1:${this.#port}`;
+    const host = this.hosts[0]!;
+    return `http://${host.includes(':') ? `[${host}]` : host}:${this.#port}`;
   }
 
   get running(): boolean {
-    return this.#server !== null;
+    return this.#servers.length > 0;
   }
 
   /** Listens on port 0 the first time, on the same port after a kill. */
   async listen(): Promise<void> {
-    const server = createServer((req, res) => this.#handle(req, res));
-    server.on('connection', (socket) => {
-      this.#sockets.add(socket);
-      socket.on('close', () => this.#sockets.delete(socket));
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.#port, '127.0.0.1', () => resolve());
-    });
-    this.#port = (server.address() as AddressInfo).port;
-    this.#server = server;
+    for (const host of this.hosts) {
+      const server = createServer((req, res) => this.#handle(req, res));
+      server.on('connection', (socket) => {
+        this.#sockets.add(socket);
+        socket.on('close', () => this.#sockets.delete(socket));
+      });
+      try {
+        await new Promise<void>((resolve, reject) => {
+          server.once('error', reject);
+          server.listen(this.#port, host, () => resolve());
+        });
+      } catch (err) {
+        await this.kill();
+        throw err;
+      }
+      this.#port = (server.address() as AddressInfo).port;
+      this.#servers.push(server);
+    }
   }
 
   /** Kills the server: stops listening and destroys every open connection. */
   async kill(): Promise<void> {
-    const server = this.#server;
-    if (server === null) return;
-    this.#server = null;
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    const servers = this.#servers;
+    if (servers.length === 0) return;
+    this.#servers = [];
+    const closed = servers.map(
+      (server) => new Promise<void>((resolve) => server.close(() => resolve())),
+    );
     for (const socket of this.#sockets) socket.destroy();
     this.#sockets.clear();
-    await closed;
+    await Promise.all(closed);
   }
 
   #handle(req: IncomingMessage, res: ServerResponse): void {
@@ -75,6 +107,7 @@ export class ItemServer {
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
       const body = Buffer.concat(chunks).toString('utf8');
+      if (req.url === '/healthz/ready') this.readinessProbes++;
       if (this.intercept?.(req, res, body) === true) return;
       this.#route(req, res, body);
     });
@@ -95,10 +128,14 @@ export class ItemServer {
     }
     const method = req.method as 'GET' | 'PUT' | 'DELETE';
     if (method in this.seen) this.seen[method]++;
+    const local = req.socket.localAddress ?? '?';
+    this.seenByAddress.set(local, (this.seenByAddress.get(local) ?? 0) + 1);
     const current = this.items.get(id);
     switch (method) {
       case 'GET':
-        return current === undefined ? fail(res, 'not_found', `no item ${id}`) : send(res, 200, current);
+        return current === undefined
+          ? fail(res, 'not_found', `no item ${id}`)
+          : send(res, 200, current);
       case 'DELETE':
         if (current === undefined) return fail(res, 'not_found', `no item ${id}`);
         this.items.delete(id);
@@ -126,13 +163,27 @@ export class ItemServer {
   }
 }
 
-export function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+export function send(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+    ...headers,
+  });
   res.end(text);
 }
 
-export function fail(res: ServerResponse, code: ErrorCode, message: string, headers: Record<string, string> = {}): void {
+export function fail(
+  res: ServerResponse,
+  code: ErrorCode,
+  message: string,
+  headers: Record<string, string> = {},
+): void {
   send(res, httpStatusOf(code), errorBody(code, message), headers);
 }
 
@@ -146,10 +197,15 @@ export async function stopFleet(servers: readonly ItemServer[]): Promise<void> {
 }
 
 /** Polls until `check` is true; generous by default because the machine is shared. */
-export async function waitFor(check: () => boolean, timeoutMs = 10_000, stepMs = 10): Promise<number> {
+export async function waitFor(
+  check: () => boolean,
+  timeoutMs = 10_000,
+  stepMs = 10,
+): Promise<number> {
   const started = performance.now();
   while (!check()) {
-    if (performance.now() - started > timeoutMs) throw new Error(`condition not met within ${timeoutMs} ms`);
+    if (performance.now() - started > timeoutMs)
+      throw new Error(`condition not met within ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, stepMs));
   }
   return performance.now() - started;
