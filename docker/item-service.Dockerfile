@@ -1,0 +1,62 @@
+# syntax=docker/dockerfile:1
+# The item service image. Build from the repository root:
+#   docker build -f docker/item-service.Dockerfile -t keylane/item-service .
+# Stages: prune the monorepo to the service and its workspace dependencies (turbo prune),
+# install from the pruned lockfile, build, then copy a production-only deployment
+# (pnpm deploy --prod) into a slim runtime stage that runs as the unprivileged `node` user.
+# packages/deploy-tests runs these same steps outside Docker and checks the result
+# (root README, "Deployment").
+
+# Keep in step with the repository: PNPM_VERSION is package.json's packageManager, TURBO_VERSION
+# the locked turbo, the Node major the engines field (the deploy tests compare them).
+ARG NODE_IMAGE=node:20.20-bookworm-slim
+ARG PNPM_VERSION=10.34.9
+ARG TURBO_VERSION=2.11.11
+
+FROM ${NODE_IMAGE} AS base
+ARG PNPM_VERSION
+ENV PNPM_HOME=/pnpm PATH=/pnpm:$PATH CI=true TURBO_TELEMETRY_DISABLED=1
+# A global pnpm is fine inside a throwaway build stage; the runtime stage has none.
+RUN npm install -g pnpm@${PNPM_VERSION}
+
+FROM base AS prune
+ARG TURBO_VERSION
+WORKDIR /src
+COPY . .
+RUN npx -y turbo@${TURBO_VERSION} prune @keylane/item-service --docker --out-dir /pruned
+
+FROM base AS build
+WORKDIR /app
+# Manifests and lockfile first: this layer stays cached until a dependency changes.
+COPY --from=prune /pruned/json/ ./
+RUN --mount=type=cache,id=pnpm-store,target=/pnpm/store pnpm install --frozen-lockfile
+COPY --from=prune /pruned/full/ ./
+# turbo prune copies workspace packages and root manifests, not shared root config: every
+# package's tsconfig extends this file.
+COPY tsconfig.base.json ./
+RUN pnpm exec turbo run build --filter=@keylane/item-service...
+# A self-contained copy of the service with production dependencies only; workspace
+# packages come along as their packed files (dist/), not their sources. --legacy: the
+# newer deploy needs inject-workspace-packages, which the workspace does not set.
+RUN --mount=type=cache,id=pnpm-store,target=/pnpm/store \
+    pnpm --filter=@keylane/item-service deploy --prod --legacy /deploy
+
+FROM ${NODE_IMAGE} AS runtime
+LABEL org.opencontainers.image.title="keylane-item-service" \
+      org.opencontainers.image.description="One instance of the Keylane item service fleet"
+ENV NODE_ENV=production KEYLANE_PORT=8080 KEYLANE_HOST=0.0.0.0
+WORKDIR /app
+# Owned by root and not writable by the service: it only reads its code.
+COPY --from=build /deploy/package.json ./package.json
+COPY --from=build /deploy/dist ./dist
+COPY --from=build /deploy/node_modules ./node_modules
+USER node
+EXPOSE 8080
+# Liveness only: readiness (Postgres, Redis, draining) is for load balancers, and a container
+# must not be restarted because its database is briefly away.
+HEALTHCHECK --interval=10s --timeout=2s --start-period=10s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.KEYLANE_PORT||8080)+'/healthz/live').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+# Exec form, no shell in between: SIGTERM reaches node itself and starts the drain (compose
+# `init: true` and Kubernetes reap zombies; node handles its own signals).
+STOPSIGNAL SIGTERM
+CMD ["node", "dist/bin.js"]

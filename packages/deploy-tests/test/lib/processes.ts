@@ -1,0 +1,78 @@
+// The same small process harness as services/example-caller/test (test packages share no code).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/** A child process with its output kept as lines. */
+export interface Proc {
+  readonly child: ChildProcess;
+  readonly lines: string[];
+  readonly stderr: string[];
+  readonly exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+const live = new Set<ChildProcess>();
+
+export function startProcess(script: string, env: Record<string, string>): Proc {
+  // Only PATH is inherited: the process sees exactly the environment the test gives it.
+  const child = spawn(process.execPath, [script], {
+    env: { PATH: process.env['PATH'] ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  live.add(child);
+  const lines: string[] = [];
+  const stderr: string[] = [];
+  let partial = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    const parts = (partial + chunk).split('\n');
+    partial = parts.pop() ?? '';
+    lines.push(...parts);
+  });
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => stderr.push(chunk));
+  const exit = once(child, 'close').then(([code, signal]) => {
+    live.delete(child);
+    return { code: code as number | null, signal: signal as NodeJS.Signals | null };
+  });
+  return { child, lines, stderr, exit };
+}
+
+/** Polls `url` until it answers 200; fails early if the process exits. */
+export async function waitHttpOk(proc: Proc, url: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let exited = false;
+  void proc.exit.then(() => {
+    exited = true;
+  });
+  for (;;) {
+    if (exited) throw new Error(`process exited before ${url} answered:\n${proc.lines.join('\n')}${proc.stderr.join('')}`);
+    const ok = await fetch(url, { signal: AbortSignal.timeout(1000) }).then(
+      (res) => res.status === 200,
+      () => false,
+    );
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`${url} not ready within ${timeoutMs} ms:\n${proc.lines.join('\n')}`);
+    await sleep(100);
+  }
+}
+
+/** SIGTERM, then SIGKILL after `graceMs`; resolves with how it exited. */
+export async function stopProcess(
+  proc: Proc,
+  graceMs = 15_000,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  if (proc.child.exitCode === null && proc.child.signalCode === null) proc.child.kill('SIGTERM');
+  const timer = setTimeout(() => proc.child.kill('SIGKILL'), graceMs);
+  try {
+    return await proc.exit;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export function killAll(): void {
+  for (const child of live) child.kill('SIGKILL');
+}
+
+export function parseJsonLines(lines: readonly string[]): Array<Record<string, unknown>> {
+  return lines.filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
+}
