@@ -22,6 +22,8 @@ export function createAddressSource(options: ResolvedDnsDiscovery): AddressSourc
 /** `dns.lookup` (getaddrinfo): `/etc/hosts`, nsswitch and resolv.conf search domains apply. */
 class SystemLookup implements AddressSource {
   readonly #options: ResolvedDnsDiscovery;
+  /** A getaddrinfo call still running, possibly from a round that gave up on it. */
+  #pending: Promise<{ address: string }[]> | null = null;
 
   constructor(options: ResolvedDnsDiscovery) {
     this.#options = options;
@@ -31,8 +33,14 @@ class SystemLookup implements AddressSource {
     const { dns, family } = this.#options;
     let answer: { address: string }[];
     try {
-      // getaddrinfo cannot be cancelled; on abort its late answer is dropped.
-      answer = await untilAborted(lookup(dns, { all: true, family }), signal);
+      // getaddrinfo cannot be cancelled. A round that times out leaves it running, and the
+      // next round waits for that same call rather than start another: against a black-holed
+      // DNS server, new calls would pile up in libuv's small thread pool (shared with fs and
+      // crypto) every refreshMs.
+      this.#pending ??= lookup(dns, { all: true, family }).finally(() => {
+        this.#pending = null;
+      });
+      answer = await untilAborted(this.#pending, signal);
     } catch (err) {
       throw asDiscoveryError(dns, err);
     }
