@@ -25,7 +25,8 @@ COPY --from=prune /pruned/json/ ./
 RUN --mount=type=cache,id=pnpm-store,target=/pnpm/store pnpm install --frozen-lockfile
 COPY --from=prune /pruned/full/ ./
 COPY tsconfig.base.json ./
-RUN pnpm exec turbo run build --filter=@keylane/example-caller...
+# Direct, not through `pnpm exec` (see item-service.Dockerfile).
+RUN node_modules/.bin/turbo run build --filter=@keylane/example-caller...
 RUN --mount=type=cache,id=pnpm-store,target=/pnpm/store \
     pnpm --filter=@keylane/example-caller deploy --prod --legacy /deploy
 

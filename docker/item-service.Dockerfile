@@ -34,7 +34,10 @@ COPY --from=prune /pruned/full/ ./
 # turbo prune copies workspace packages and root manifests, not shared root config: every
 # package's tsconfig extends this file.
 COPY tsconfig.base.json ./
-RUN pnpm exec turbo run build --filter=@keylane/item-service...
+# The workspace's own turbo, called directly: under `pnpm exec` PATH starts with the relative
+# ./node_modules/.bin, turbo picks the pnpm found there and cannot spawn it from each
+# package's folder.
+RUN node_modules/.bin/turbo run build --filter=@keylane/item-service...
 # A self-contained copy of the service with production dependencies only; workspace
 # packages come along as their packed files (dist/), not their sources. --legacy: the
 # newer deploy needs inject-workspace-packages, which the workspace does not set.
