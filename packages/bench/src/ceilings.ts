@@ -1,0 +1,108 @@
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { Pool } from 'undici';
+import { DEFAULT_CLIENT_OPTIONS } from '@keylane/sdk';
+import { formatLongId, itemPath } from '@keylane/protocol';
+import { startChildServer } from './child.js';
+import { runClosedLoop, type LoadResult } from './load.js';
+
+export const CEILING_NAMES = ['redis-get', 'http-hop', 'pg-select'] as const;
+export type CeilingName = (typeof CEILING_NAMES)[number];
+
+export interface CeilingContext {
+  redisUrl: string;
+  databaseUrl: string;
+  schema: string;
+  /** Redis key prefix of this bench (keys are cleaned up by the caller). */
+  prefix: string;
+  /** Keys present in the table; SELECTs cycle through them. */
+  keys: readonly bigint[];
+  concurrency: number;
+  durationMs: number;
+  /** Unmeasured load first: a cold JIT and fresh connections are not the ceiling. */
+  warmupMs: number;
+  onTick?: (share: number) => void;
+}
+
+/** A warm-up closed loop, then the measured one, over the same operations. */
+async function warmThenMeasure<Op>(ctx: CeilingContext, source: () => () => Op, execute: (op: Op) => Promise<unknown>): Promise<LoadResult> {
+  if (ctx.warmupMs > 0) await runClosedLoop({ concurrency: ctx.concurrency, durationMs: ctx.warmupMs, source, execute });
+  return runClosedLoop({
+    concurrency: ctx.concurrency,
+    durationMs: ctx.durationMs,
+    source,
+    execute,
+    ...(ctx.onTick ? { onTick: ctx.onTick } : {}),
+  });
+}
+
+const HOP_SERVER = fileURLToPath(new URL('./hop-server.js', import.meta.url));
+
+/** Raw GET round trips of one cached item over one ioredis connection (as the engine uses). */
+export async function measureRedisGet(ctx: CeilingContext): Promise<LoadResult> {
+  const redis = new Redis(ctx.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  await redis.connect();
+  const key = `{${ctx.prefix}:ceiling}:v`;
+  try {
+    await redis.set(key, JSON.stringify({ id: '1', value: { name: 'bench' }, version: 1 }), 'PX', 600_000);
+    return await warmThenMeasure(ctx, () => () => key, (k) => redis.get(k));
+  } finally {
+    await redis.del(key);
+    await redis.quit();
+  }
+}
+
+/**
+ * One HTTP round trip to a Fastify handler that does no work: as many server processes as a
+ * fleet has instances, each behind an undici Pool sized like one SDK instance pool, requests
+ * spread over them, the body read and parsed as the SDK does. The same process topology as
+ * the fleet, so the only difference left is the work an instance does.
+ */
+export async function measureHttpHop(ctx: CeilingContext, servers: number): Promise<LoadResult> {
+  const started = await Promise.allSettled(Array.from({ length: servers }, () => startChildServer(HOP_SERVER)));
+  const children = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) {
+    await Promise.all(children.map((c) => c.stop()));
+    throw failed.reason;
+  }
+  const pools = children.map((c) => new Pool(c.url, { connections: DEFAULT_CLIENT_OPTIONS.connectionsPerInstance }));
+  const paths = ctx.keys.slice(0, 1024).map((key) => itemPath(key));
+  try {
+    let i = 0;
+    return await warmThenMeasure(
+      ctx,
+      () => () => i++,
+      async (n) => {
+        const res = await pools[n % pools.length]!.request({ method: 'GET', path: paths[n % paths.length]!, headers: { accept: 'application/json' } });
+        const text = await res.body.text();
+        if (res.statusCode !== 200) throw new Error(`hop answered ${res.statusCode}`);
+        return JSON.parse(text) as unknown;
+      },
+    );
+  } finally {
+    await Promise.all(pools.map((p) => p.close()));
+    await Promise.all(children.map((c) => c.stop()));
+  }
+}
+
+/** A primary-key SELECT of the items table through a pg Pool as large as an instance's lanes. */
+export async function measurePgSelect(ctx: CeilingContext, poolSize: number): Promise<LoadResult> {
+  const pool = new pg.Pool({ connectionString: ctx.databaseUrl, max: poolSize });
+  const sql = `SELECT id::text AS id, value, version::text AS version FROM "${ctx.schema}".items WHERE id = $1`;
+  const ids = ctx.keys.map((key) => formatLongId(key));
+  try {
+    let i = 0;
+    return await warmThenMeasure(
+      ctx,
+      () => () => ids[i++ % ids.length]!,
+      async (id) => {
+        const { rows } = await pool.query(sql, [id]);
+        if (rows.length !== 1) throw new Error(`no row for id ${id}`);
+      },
+    );
+  } finally {
+    await pool.end();
+  }
+}

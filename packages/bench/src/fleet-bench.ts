@@ -1,0 +1,100 @@
+import { performance } from 'node:perf_hooks';
+import { startFleet } from '@keylane/cli';
+import type { StrategyName } from '@keylane/engine';
+import { createClient } from '@keylane/sdk';
+import { scrapeFleet } from './metrics.js';
+import { runReadHit, runWorkloads, type LoadSettings, type PhaseResult, type StepReporter, type TickReporter, type WorkloadResults } from './phases.js';
+import { measureSingleFlight, type SingleFlightResult } from './single-flight.js';
+import { deletePrefix } from './scratch.js';
+import type { BenchWorkload, WorkloadName } from './workloads.js';
+import { BenchMeasurementError } from './errors.js';
+
+export const FLEET_SIZE = 3;
+
+export interface StrategyRun {
+  strategy: StrategyName;
+  /** The three workloads; null when the strategies section did not run. */
+  workloads: WorkloadResults | null;
+  readHit: PhaseResult | null;
+  /** Null when the single-flight section did not run. */
+  singleFlight: SingleFlightResult | null;
+  fleetStartMs: number;
+}
+
+export interface StrategyBenchContext {
+  databaseUrl: string;
+  redisUrl: string;
+  schema: string;
+  /** This fleet's own Redis prefix: a cold cache, deleted afterwards. */
+  prefix: string;
+  workloads: Record<WorkloadName, BenchWorkload>;
+  readHitKeys: readonly bigint[];
+  settings: LoadSettings;
+  sections: { workloads: boolean; singleFlight: boolean };
+  singleFlight: { rounds: number; burst: number };
+  /** More environment for the instances (e.g. NODE_OPTIONS=--cpu-prof). */
+  instanceEnv?: Readonly<Record<string, string>>;
+  step: StepReporter;
+  tick: TickReporter;
+}
+
+/** One strategy on a fresh fleet: the three workloads, the read-hit path, single-flight. */
+export async function benchStrategy(strategy: StrategyName, ctx: StrategyBenchContext): Promise<StrategyRun> {
+  ctx.step(`${strategy}: starting ${FLEET_SIZE} instances`);
+  const startedAt = performance.now();
+  const fleet = await startFleet({
+    count: FLEET_SIZE,
+    strategy,
+    databaseUrl: ctx.databaseUrl,
+    redisUrl: ctx.redisUrl,
+    schema: ctx.schema,
+    prefix: ctx.prefix,
+    logLevel: 'warn',
+    // No drain pause: nothing routes around a bench fleet that is going away.
+    env: { KEYLANE_DRAIN_MS: '0', ...ctx.instanceEnv },
+  });
+  const fleetStartMs = performance.now() - startedAt;
+  const urls = fleet.instances.map((i) => i.url);
+  const client = createClient({ instances: fleet.instances.map((i) => ({ id: i.id, url: i.url })) });
+  try {
+    await client.ready();
+    await waitAllHealthy(() => client.healthyInstances().length, FLEET_SIZE, 10_000);
+    const target = {
+      read: (key: bigint) => client.get(key),
+      write: (key: bigint, value: string) => client.put(key, value),
+      counters: () => scrapeFleet(urls),
+    };
+    let workloads: WorkloadResults | null = null;
+    let readHit: PhaseResult | null = null;
+    if (ctx.sections.workloads) {
+      workloads = await runWorkloads(target, ctx.workloads, ctx.settings, strategy, ctx.step, ctx.tick);
+      ctx.step(`${strategy}: read-hit path`);
+      readHit = await runReadHit(target, ctx.readHitKeys, ctx.settings, ctx.tick);
+    }
+    let singleFlight: SingleFlightResult | null = null;
+    if (ctx.sections.singleFlight) {
+      ctx.step(`${strategy}: single-flight`);
+      const hotKey = ctx.workloads['hot-key'].keys[0]!;
+      singleFlight = await measureSingleFlight({
+        instances: fleet.instances,
+        key: hotKey,
+        rounds: ctx.singleFlight.rounds,
+        burst: ctx.singleFlight.burst,
+        invalidate: (round) => client.put(hotKey, `invalidation:${round}`),
+      });
+    }
+    return { strategy, workloads, readHit, singleFlight, fleetStartMs };
+  } finally {
+    await client.close();
+    await fleet.stop();
+    await deletePrefix(ctx.redisUrl, ctx.prefix);
+  }
+}
+
+async function waitAllHealthy(healthy: () => number, want: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (healthy() < want) {
+    if (Date.now() > deadline) throw new BenchMeasurementError(`only ${healthy()} of ${want} instances healthy after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}

@@ -1,0 +1,127 @@
+import type { WorkloadOp } from '@keylane/cli';
+import { runClosedLoop, runOpenLoop, type LoadResult } from './load.js';
+import type { EngineCounters } from './metrics.js';
+import { WORKLOAD_NAMES, type BenchWorkload, type WorkloadName } from './workloads.js';
+
+/** Something that serves the item API: a fleet through the SDK, or cache-aside in this process. */
+export interface ItemTarget {
+  read(key: bigint): Promise<unknown>;
+  write(key: bigint, value: string): Promise<unknown>;
+  /** Engine counters summed over the target's instances, when it has any. */
+  counters?: () => Promise<EngineCounters>;
+}
+
+export interface LoadSettings {
+  concurrency: number;
+  durationMs: number;
+  warmupMs: number;
+  /** Offered rate of the open-loop runs (operations per second, all callers together). */
+  ratePerSec: number;
+}
+
+/** A closed-loop result with the engine's counter deltas over the same window. */
+export interface PhaseResult extends LoadResult {
+  engine: EngineCounters | null;
+}
+
+export interface WorkloadResults {
+  closed: Record<WorkloadName, PhaseResult>;
+  open: Record<WorkloadName, LoadResult>;
+}
+
+export type StepReporter = (label: string) => void;
+export type TickReporter = (share: number) => void;
+
+export function execute(target: ItemTarget): (op: WorkloadOp) => Promise<unknown> {
+  return (op) => (op.kind === 'read' ? target.read(op.key) : target.write(op.key, op.value));
+}
+
+/** Open-loop callers use their own streams, so they do not replay the closed loop's sequence. */
+const OPEN_LOOP_STREAM_OFFSET = 10_000;
+
+/** For each workload: a warm-up, the closed loop (with counter deltas), then the open loop. */
+export async function runWorkloads(
+  target: ItemTarget,
+  workloads: Record<WorkloadName, BenchWorkload>,
+  settings: LoadSettings,
+  label: string,
+  step: StepReporter,
+  tick: TickReporter,
+): Promise<WorkloadResults> {
+  const closed = {} as Record<WorkloadName, PhaseResult>;
+  const open = {} as Record<WorkloadName, LoadResult>;
+  const run = execute(target);
+  for (const name of WORKLOAD_NAMES) {
+    const workload = workloads[name];
+    step(`${label}: ${name} closed loop (${settings.concurrency} callers)`);
+    if (settings.warmupMs > 0) {
+      await runClosedLoop({
+        concurrency: settings.concurrency,
+        durationMs: settings.warmupMs,
+        source: (i) => workload.caller(i),
+        execute: run,
+      });
+    }
+    closed[name] = await withCounters(target, () =>
+      runClosedLoop({
+        concurrency: settings.concurrency,
+        durationMs: settings.durationMs,
+        source: (i) => workload.caller(i),
+        execute: run,
+        onTick: tick,
+      }),
+    );
+    step(`${label}: ${name} open loop (${settings.ratePerSec}/s)`);
+    open[name] = await runOpenLoop({
+      ratePerSec: settings.ratePerSec,
+      durationMs: settings.durationMs,
+      streams: settings.concurrency,
+      source: (i) => workload.caller(OPEN_LOOP_STREAM_OFFSET + i),
+      execute: run,
+      onTick: tick,
+    });
+  }
+  return { closed, open };
+}
+
+/**
+ * The read-hit path: every key of a small set is read once (filling the cache), then only
+ * those keys are read, so (barring TTL expiry) every measured read is a cache hit.
+ */
+export async function runReadHit(
+  target: ItemTarget,
+  keys: readonly bigint[],
+  settings: LoadSettings,
+  tick: TickReporter,
+): Promise<PhaseResult> {
+  let warmed = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(16, keys.length) }, async () => {
+      while (warmed < keys.length) await target.read(keys[warmed++]!);
+    }),
+  );
+  return withCounters(target, () =>
+    runClosedLoop({
+      concurrency: settings.concurrency,
+      durationMs: settings.durationMs,
+      source: (worker) => {
+        let i = worker;
+        return () => keys[i++ % keys.length]!;
+      },
+      execute: (key) => target.read(key),
+      onTick: tick,
+    }),
+  );
+}
+
+async function withCounters(target: ItemTarget, measure: () => Promise<LoadResult>): Promise<PhaseResult> {
+  const before = target.counters ? await target.counters() : null;
+  const result = await measure();
+  const after = target.counters ? await target.counters() : null;
+  let engine: EngineCounters | null = null;
+  if (before && after) {
+    engine = { ...after };
+    for (const key of Object.keys(engine) as (keyof EngineCounters)[]) engine[key] = after[key] - before[key];
+  }
+  return { ...result, engine };
+}

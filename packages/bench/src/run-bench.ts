@@ -1,0 +1,199 @@
+import { cpus, loadavg, totalmem } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { checkDependencies } from '@keylane/cli';
+import type { StrategyName } from '@keylane/engine';
+import { CEILING_NAMES, measureHttpHop, measurePgSelect, measureRedisGet, type CeilingContext, type CeilingName } from './ceilings.js';
+import { createDirectCacheAside } from './direct-cache-aside.js';
+import { benchStrategy, FLEET_SIZE, type StrategyRun } from './fleet-bench.js';
+import type { LoadResult } from './load.js';
+import { resolveBenchOptions, type BenchOptions, type ResolvedBenchOptions, type SectionName } from './options.js';
+import { runWorkloads, type LoadSettings, type WorkloadResults } from './phases.js';
+import { SILENT_PROGRESS, type BenchProgress } from './progress.js';
+import { measureRouting, ROUTING_SIZES, ROUTING_STRATEGIES, type RoutingMeasurement } from './routing.js';
+import { dropScratch, scratchNames, seedScratch } from './scratch.js';
+import { summarize, type BenchSummary } from './summary.js';
+import { createBenchWorkloads, WORKLOAD_NAMES } from './workloads.js';
+import { createZipf } from './zipf.js';
+
+/** Lanes per instance (the service's default) and so the pg pool size of the ceilings. */
+const LANES = 16;
+/** The engine's default cache TTL, used by the direct cache-aside too. */
+const CACHE_TTL_MS = 300_000;
+const READ_HIT_KEYS = 256;
+
+export interface RunResult {
+  run: number;
+  ceilings: Partial<Record<CeilingName, LoadResult>>;
+  strategies: StrategyRun[];
+  direct: WorkloadResults | null;
+  routing: RoutingMeasurement[];
+}
+
+export interface MachineInfo {
+  node: string;
+  platform: string;
+  cpus: number;
+  cpuModel: string;
+  totalMemoryMb: number;
+  /** os.loadavg() (1, 5, 15 minutes) when the bench started and when it finished. */
+  loadAverageAtStart: number[];
+  loadAverageAtEnd: number[];
+}
+
+export interface BenchResult {
+  schemaVersion: 1;
+  startedAt: string;
+  finishedAt: string;
+  durationMs: number;
+  machine: MachineInfo;
+  /** The schema and Redis prefix it created (and dropped before returning). */
+  scratch: { schema: string; prefix: string };
+  config: Omit<ResolvedBenchOptions, 'databaseUrl' | 'redisUrl'> & {
+    fleetSize: number;
+    lanesPerInstance: number;
+    /** Share of traffic the hottest 1% of keys get under the Zipf law used. */
+    top1PercentShare: number;
+  };
+  runs: RunResult[];
+  summary: BenchSummary;
+}
+
+export interface RunBenchHooks {
+  progress?: BenchProgress;
+}
+
+/**
+ * Runs every selected section `runs` times. Each run measures everything once, in the same
+ * order, so a ratio of two figures of one run compares numbers taken minutes apart under the
+ * same background load. Everything it creates (a schema, a Redis prefix, fleets, the hop
+ * server) is removed before it returns, also on failure.
+ */
+export async function runBench(options: BenchOptions = {}, hooks: RunBenchHooks = {}): Promise<BenchResult> {
+  const o = resolveBenchOptions(options);
+  const progress = hooks.progress ?? SILENT_PROGRESS;
+  const has = (section: SectionName): boolean => o.only.includes(section);
+  const startedAt = new Date();
+  const loadAverageAtStart = loadavg();
+  const t0 = performance.now();
+  await checkDependencies(o.databaseUrl, o.redisUrl);
+
+  const workloads = createBenchWorkloads({ seed: o.seed, keys: o.keys, zipfExponent: o.zipfExponent });
+  const allKeys = [...new Set([...workloads['read-heavy'].keys, ...workloads['hot-key'].keys])];
+  const readHitKeys = workloads['read-heavy'].keys.slice(0, READ_HIT_KEYS);
+  const settings: LoadSettings = {
+    concurrency: o.concurrency,
+    durationMs: o.durationMs,
+    warmupMs: o.warmupMs,
+    ratePerSec: o.ratePerSec,
+  };
+  const scratch = scratchNames();
+  const fleetSections = has('strategies') || has('single-flight');
+  const stepsPerRun =
+    (has('ceilings') ? CEILING_NAMES.length : 0) +
+    (fleetSections ? o.strategies.length * (1 + (has('strategies') ? WORKLOAD_NAMES.length * 2 + 1 : 0) + (has('single-flight') ? 1 : 0)) : 0) +
+    (has('direct') ? WORKLOAD_NAMES.length * 2 : 0) +
+    (has('routing') ? 1 : 0);
+  progress.begin(stepsPerRun * o.runs + 2);
+  progress.step(`seeding ${allKeys.length} keys in schema ${scratch.schema}`);
+
+  const runs: RunResult[] = [];
+  try {
+    await seedScratch(o.databaseUrl, o.redisUrl, scratch, allKeys);
+    for (let run = 1; run <= o.runs; run++) {
+      const tag = `run ${run}/${o.runs}`;
+      const result: RunResult = { run, ceilings: {}, strategies: [], direct: null, routing: [] };
+      if (has('ceilings')) {
+        const ctx: CeilingContext = {
+          redisUrl: o.redisUrl,
+          databaseUrl: o.databaseUrl,
+          schema: scratch.schema,
+          prefix: `${scratch.prefix}-ceiling`,
+          keys: allKeys,
+          concurrency: o.concurrency,
+          durationMs: o.durationMs,
+          warmupMs: o.warmupMs,
+          onTick: (s) => progress.tick(s),
+        };
+        progress.step(`${tag} ceiling: Redis GET`);
+        result.ceilings['redis-get'] = await measureRedisGet(ctx);
+        progress.step(`${tag} ceiling: bare HTTP hop`);
+        result.ceilings['http-hop'] = await measureHttpHop(ctx, FLEET_SIZE);
+        progress.step(`${tag} ceiling: pg primary-key SELECT`);
+        result.ceilings['pg-select'] = await measurePgSelect(ctx, LANES);
+      }
+      if (fleetSections) {
+        for (const strategy of o.strategies) {
+          result.strategies.push(await runStrategy(strategy, run, tag));
+        }
+      }
+      if (has('direct')) {
+        const direct = await createDirectCacheAside({
+          databaseUrl: o.databaseUrl,
+          redisUrl: o.redisUrl,
+          schema: scratch.schema,
+          prefix: `${scratch.prefix}-direct-r${run}`,
+          poolSize: LANES,
+          ttlMs: CACHE_TTL_MS,
+        });
+        try {
+          result.direct = await runWorkloads(direct, workloads, settings, `${tag} direct cache-aside`, (l) => progress.step(l), (s) => progress.tick(s));
+        } finally {
+          await direct.close();
+        }
+      }
+      if (has('routing')) {
+        progress.step(`${tag} SDK routing (${ROUTING_SIZES.join('/')} instances, ${ROUTING_STRATEGIES.join(' and ')})`);
+        result.routing = await measureRouting(o.routingCalls, 3);
+      }
+      runs.push(result);
+    }
+  } finally {
+    progress.step('cleaning up');
+    await dropScratch(o.databaseUrl, o.redisUrl, scratch);
+    progress.end();
+  }
+
+  async function runStrategy(strategy: StrategyName, run: number, tag: string): Promise<StrategyRun> {
+    return benchStrategy(strategy, {
+      databaseUrl: o.databaseUrl,
+      redisUrl: o.redisUrl,
+      schema: scratch.schema,
+      prefix: `${scratch.prefix}-${strategy}-r${run}`,
+      workloads,
+      readHitKeys,
+      settings,
+      sections: { workloads: has('strategies'), singleFlight: has('single-flight') },
+      singleFlight: { rounds: o.singleFlightRounds, burst: o.singleFlightBurst },
+      ...(o.cpuProfDir ? { instanceEnv: { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${o.cpuProfDir}` } } : {}),
+      step: (label) => progress.step(`${tag} ${label}`),
+      tick: (share) => progress.tick(share),
+    });
+  }
+
+  const { databaseUrl: _d, redisUrl: _r, ...config } = o;
+  const cpuList = cpus();
+  return {
+    schemaVersion: 1,
+    startedAt: startedAt.toISOString(),
+    finishedAt: new Date().toISOString(),
+    durationMs: performance.now() - t0,
+    machine: {
+      node: process.version,
+      platform: `${process.platform} ${process.arch}`,
+      cpus: cpuList.length,
+      cpuModel: cpuList[0]?.model ?? 'unknown',
+      totalMemoryMb: Math.round(totalmem() / 2 ** 20),
+      loadAverageAtStart,
+      loadAverageAtEnd: loadavg(),
+    },
+    scratch,
+    config: {
+      ...config,
+      fleetSize: FLEET_SIZE,
+      lanesPerInstance: LANES,
+      top1PercentShare: createZipf(o.keys, o.zipfExponent).massOfTop(Math.max(1, Math.round(o.keys / 100))),
+    },
+    runs,
+    summary: summarize(runs),
+  };
+}

@@ -1,0 +1,121 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { STRATEGY_NAMES } from '@keylane/engine';
+import type { BenchResult } from '../src/index.js';
+import { checkWellFormed } from './svg-check.js';
+
+const BIN = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
+const DATABASE_URL = process.env['KEYLANE_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
+const REDIS_URL = process.env['KEYLANE_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
+
+// The built bin with --quick on a tiny budget: a smoke run of every section. It checks shape
+// and that each section produced numbers; it asserts nothing about the values (timings on a
+// shared machine are not a test).
+describe('keylane-bench --quick', () => {
+  let dir: string;
+  let stdout: string;
+  let stderr: string;
+  let result: BenchResult;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'keylane-bench-'));
+    const run = await promisify(execFile)(
+      process.execPath,
+      [BIN, '--quick', '--duration', '250', '--warmup', '100', '--rate', '200', '--keys', '500',
+        '--out', join(dir, 'results'), '--report', join(dir, 'report.md'),
+        '--database-url', DATABASE_URL, '--redis-url', REDIS_URL],
+      { timeout: 110_000, maxBuffer: 16 * 2 ** 20 },
+    );
+    stdout = run.stdout;
+    stderr = run.stderr;
+    const files = await readdir(join(dir, 'results'));
+    expect(files).toHaveLength(1);
+    expect(files[0]).toMatch(/^\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ\.json$/);
+    result = JSON.parse(await readFile(join(dir, 'results', files[0]!), 'utf8')) as BenchResult;
+  }, 120_000);
+
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('prints the table and the targets on stdout, progress on stderr', () => {
+    expect(stdout).toContain('serial-guarded');
+    expect(stdout).toContain('read-hit path within 2x');
+    expect(stderr).toMatch(/bench \d+\/\d+/);
+  });
+
+  it('measured every ceiling', () => {
+    for (const name of ['redis-get', 'http-hop', 'pg-select'] as const) {
+      expect(result.summary.ceilings[name]!.throughput.median).toBeGreaterThan(0);
+      expect(result.summary.ceilings[name]!.meanMs.median).toBeGreaterThan(0);
+    }
+  });
+
+  it('ran every strategy and the direct cache-aside on every workload, closed and open loop', () => {
+    for (const system of [...STRATEGY_NAMES, 'direct cache-aside'] as const) {
+      for (const workload of ['read-heavy', 'balanced', 'hot-key'] as const) {
+        expect(result.summary.closed[system]![workload]!.throughput.median).toBeGreaterThan(0);
+        expect(result.summary.open[system]![workload]!.p99Ms.median).toBeGreaterThan(0);
+      }
+    }
+    for (const strategy of STRATEGY_NAMES) {
+      expect(result.summary.readHit[strategy]!.throughput.median).toBeGreaterThan(0);
+      expect(result.summary.engine[strategy]!['read-heavy']!.hitRatio.median).toBeGreaterThanOrEqual(0);
+    }
+  });
+
+  it('counted DB reads per invalidation for every strategy', () => {
+    for (const strategy of STRATEGY_NAMES) {
+      expect(Number.isFinite(result.summary.singleFlight[strategy]!.maxPerInstance.median)).toBe(true);
+    }
+  });
+
+  it('timed SDK routing for both strategies at 3, 16 and 128 instances', () => {
+    expect(result.summary.routing.map((r) => `${r.instances}/${r.strategy}`).sort()).toEqual(
+      ['128/consistent', '128/modulo', '16/consistent', '16/modulo', '3/consistent', '3/modulo'],
+    );
+    for (const r of result.summary.routing) expect(r.wallNs.median).toBeGreaterThan(0);
+  });
+
+  it('gave every target a measured value and a verdict', () => {
+    expect(result.summary.targets).toHaveLength(8);
+    for (const t of result.summary.targets) {
+      expect(t.measured).not.toBeNull();
+      expect(typeof t.met).toBe('boolean');
+    }
+  });
+
+  it('wrote the report with well-formed charts it links', async () => {
+    const report = await readFile(join(dir, 'report.md'), 'utf8');
+    const charts = await readdir(join(dir, 'charts'));
+    expect(charts.sort()).toEqual(['ceilings.svg', 'latency-balanced.svg', 'latency-hot-key.svg', 'latency-read-heavy.svg', 'throughput.svg']);
+    for (const chart of charts) {
+      expect(report).toContain(`(charts/${chart})`);
+      checkWellFormed(await readFile(join(dir, 'charts', chart), 'utf8'));
+    }
+    expect(report).toContain('## Targets');
+  });
+
+  it('left no schema and no Redis keys behind', async () => {
+    const client = new pg.Client({ connectionString: DATABASE_URL });
+    await client.connect();
+    const redis = new Redis(REDIS_URL, { lazyConnect: true });
+    await redis.connect();
+    try {
+      const { rows } = await client.query('SELECT 1 FROM information_schema.schemata WHERE schema_name = $1', [result.scratch.schema]);
+      expect(rows).toHaveLength(0);
+      const [, keys] = await redis.scan('0', 'MATCH', `{${result.scratch.prefix}*`, 'COUNT', 100_000);
+      expect(keys).toHaveLength(0);
+    } finally {
+      await client.end();
+      await redis.quit();
+    }
+  });
+});
