@@ -46,6 +46,11 @@ export async function main(env: CallerEnvironment = process.env, log: Log = json
   const client = createClient(clientOptionsFor(config));
   client.on('instance-up', (instance) => log('info', 'instance up', { instance }));
   client.on('instance-down', (instance, reason) => log('warn', 'instance down', { instance, reason }));
+  // DNS discovery only: membership changes, and failed lookups (the last good set stays).
+  client.on('instances-changed', ({ added, removed, instances }) =>
+    log('info', 'instances changed', { added, removed, instances }),
+  );
+  client.on('discovery-error', (error) => log('warn', 'discovery failed', { code: error.code, error: error.message }));
   let summary: CallerSummary | undefined;
   try {
     log('info', 'starting', { discovery: config.discovery, keys: config.keys, intervalMs: config.intervalMs });
@@ -65,12 +70,17 @@ export async function main(env: CallerEnvironment = process.env, log: Log = json
 
 // Under compose the fleet may still be starting (or restarting): keep waiting, visibly.
 async function waitReady(client: KeylaneClient, log: Log, signal: AbortSignal): Promise<boolean> {
+  const aborted = new Promise<false>((resolve) => signal.addEventListener('abort', () => resolve(false), { once: true }));
   while (!signal.aborted) {
     try {
-      await client.ready();
+      // A SIGTERM must not wait out readyTimeoutMs.
+      if (!(await Promise.race([client.ready().then(() => true as const), aborted]))) return false;
       return true;
     } catch (err) {
-      if (!(err instanceof KeylaneError) || err.code !== 'no_healthy_instance') throw err;
+      // Retryable: no instance healthy yet, or (DNS discovery) no good answer yet.
+      if (!(err instanceof KeylaneError) || (err.code !== 'no_healthy_instance' && err.code !== 'discovery_failed')) {
+        throw err;
+      }
       log('warn', 'fleet not ready yet', { error: err.message });
       await sleep(1000, undefined, { signal }).catch(() => undefined);
     }

@@ -116,6 +116,27 @@ describe('keylane-example-caller', () => {
     expect(stopped!['served']).toBe(served.length);
   }, 45_000);
 
+  it('finds the fleet through DNS (localhost resolves to the instance on 127.0.0.1)', async () => {
+    const port = new URL(urls[0]!).port;
+    const caller = startProcess(CALLER_BIN, {
+      KEYLANE_DNS_NAME: 'localhost',
+      KEYLANE_DNS_PORT: port,
+      KEYLANE_DNS_REFRESH_MS: '500',
+      KEYLANE_CALLER_KEYS: '4',
+      KEYLANE_CALLER_INTERVAL_MS: '100',
+    });
+    const served = (): Array<Record<string, unknown>> => parseJsonLines(caller.lines).filter((l) => l['msg'] === 'served');
+    const deadline = Date.now() + 20_000;
+    while (Date.now() < deadline && served().length < 8) await sleep(100);
+    expect(await stopProcess(caller)).toEqual({ code: 0, signal: null });
+    const lines = parseJsonLines(caller.lines);
+    // Ids are address:port; only the loopback addresses localhost may resolve to.
+    const changed = lines.find((l) => l['msg'] === 'instances changed');
+    expect(changed?.['instances']).toEqual(expect.arrayContaining([`127.0.0.1:${port}`]));
+    expect(served().length).toBeGreaterThanOrEqual(8);
+    for (const line of served()) expect([`127.0.0.1:${port}`, `[::1]:${port}`]).toContain(line['instance']);
+  }, 30_000);
+
   it('logs failures by code and keeps going when an instance goes away', async () => {
     const caller = startProcess(CALLER_BIN, {
       KEYLANE_INSTANCES: urls.join(','),
