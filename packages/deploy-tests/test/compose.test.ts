@@ -17,7 +17,14 @@ import {
   type ComposeFile,
 } from './lib/compose.js';
 import { imageHasHealthcheck } from './lib/dockerfile-healthcheck.js';
-import { killAll, parseJsonLines, startProcess, stopProcess, waitHttpOk, type Proc } from './lib/processes.js';
+import {
+  killAll,
+  parseJsonLines,
+  startProcess,
+  stopProcess,
+  waitHttpOk,
+  type Proc,
+} from './lib/processes.js';
 import { readRepoFile } from './lib/repo.js';
 
 /**
@@ -39,7 +46,9 @@ function doctored(change: (doc: ComposeFile) => void): ComposeFile {
 function callerBin(): string {
   const require = createRequire(import.meta.url);
   const manifestPath = require.resolve('@keylane/example-caller/package.json');
-  const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as { bin: Record<string, string> };
+  const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as {
+    bin: Record<string, string>;
+  };
   return resolve(dirname(manifestPath), manifest.bin['keylane-example-caller']!);
 }
 
@@ -51,7 +60,10 @@ describe('docker/compose.yaml, read as Compose reads it', () => {
       const { env } = environmentOf(service);
       expect(env['KEYLANE_INSTANCE_ID']).toBe(name);
       expect(env['KEYLANE_STRATEGY']).toBe('serial-guarded');
-      expect(service.depends_on).toEqual({ postgres: { condition: 'service_healthy' }, redis: { condition: 'service_healthy' } });
+      expect(service.depends_on).toEqual({
+        postgres: { condition: 'service_healthy' },
+        redis: { condition: 'service_healthy' },
+      });
     }
     expect(callerEntries(COMPOSE).map(([name]) => name)).toEqual(['example-caller']);
   });
@@ -65,7 +77,7 @@ describe('docker/compose.yaml, read as Compose reads it', () => {
   });
 
   it('fails on a variable the service does not accept, added to the shared anchor', () => {
-    const text = TEXT.replace(/^(  KEYLANE_LOG_LEVEL: .*)$/m, '$1\n  KEYLANE_TYPO: "1"');
+    const text = TEXT.replace(/^( {2}KEYLANE_LOG_LEVEL: .*)$/m, '$1\n  KEYLANE_TYPO: "1"');
     expect(text).not.toBe(TEXT);
     const problems = checkCompose(parseCompose(text), CHECK_OPTIONS);
     expect(problems).toEqual([
@@ -78,28 +90,38 @@ describe('docker/compose.yaml, read as Compose reads it', () => {
   it.each<[string, (doc: ComposeFile) => void, string]>([
     [
       'a missing instance id',
-      (doc) => delete (doc.services['item-2']!.environment as Record<string, unknown>)['KEYLANE_INSTANCE_ID'],
+      (doc) =>
+        delete (doc.services['item-2']!.environment as Record<string, unknown>)[
+          'KEYLANE_INSTANCE_ID'
+        ],
       'compose service item-2: omits KEYLANE_INSTANCE_ID, which a deployment needs',
     ],
     [
       'a duplicate instance id',
-      (doc) => ((doc.services['item-3']!.environment as Record<string, unknown>)['KEYLANE_INSTANCE_ID'] = 'item-1'),
+      (doc) =>
+        ((doc.services['item-3']!.environment as Record<string, unknown>)['KEYLANE_INSTANCE_ID'] =
+          'item-1'),
       'compose services item-1, item-3 share KEYLANE_INSTANCE_ID=item-1',
     ],
     [
       'a missing Redis URL (the default is the container itself)',
-      (doc) => delete (doc.services['item-1']!.environment as Record<string, unknown>)['KEYLANE_REDIS_URL'],
+      (doc) =>
+        delete (doc.services['item-1']!.environment as Record<string, unknown>)[
+          'KEYLANE_REDIS_URL'
+        ],
       'compose service item-1: omits KEYLANE_REDIS_URL',
     ],
     [
       'a value loadConfig refuses',
-      (doc) => ((doc.services['item-1']!.environment as Record<string, unknown>)['KEYLANE_LANES'] = '0'),
+      (doc) =>
+        ((doc.services['item-1']!.environment as Record<string, unknown>)['KEYLANE_LANES'] = '0'),
       'compose service item-1: invalid configuration: KEYLANE_LANES="0" is not allowed',
     ],
     [
       'a database host that is no service of the file',
       (doc) =>
-        ((doc.services['item-1']!.environment as Record<string, unknown>)['KEYLANE_DATABASE_URL'] = 'postgres://keylane:keylane@db:5432/keylane'),
+        ((doc.services['item-1']!.environment as Record<string, unknown>)['KEYLANE_DATABASE_URL'] =
+          'postgres://keylane:keylane@db:5432/keylane'),
       'KEYLANE_DATABASE_URL names host "db", which is no service of this file',
     ],
     [
@@ -110,7 +132,7 @@ describe('docker/compose.yaml, read as Compose reads it', () => {
     [
       'a stop grace period shorter than drain + shutdown grace',
       (doc) => (doc.services['item-1']!['stop_grace_period'] = '10s'),
-      'compose service item-1: stop_grace_period 10s is not above',
+      'compose service item-1: stop_grace_period "10s" is not above',
     ],
     [
       'not waiting for Postgres',
@@ -124,12 +146,17 @@ describe('docker/compose.yaml, read as Compose reads it', () => {
     ],
     [
       'a caller that does not know every instance',
-      (doc) => ((doc.services['example-caller']!.environment as Record<string, unknown>)['KEYLANE_INSTANCES'] = 'http://item-1:8080,http://item-2:8080'),
+      (doc) =>
+        ((doc.services['example-caller']!.environment as Record<string, unknown>)[
+          'KEYLANE_INSTANCES'
+        ] = 'http://item-1:8080,http://item-2:8080'),
       'compose service example-caller: KEYLANE_INSTANCES lacks http://item-3:8080',
     ],
     [
       'a caller variable the caller does not accept',
-      (doc) => ((doc.services['example-caller']!.environment as Record<string, unknown>)['KEYLANE_KEYS'] = '5'),
+      (doc) =>
+        ((doc.services['example-caller']!.environment as Record<string, unknown>)['KEYLANE_KEYS'] =
+          '5'),
       'compose service example-caller: sets KEYLANE_KEYS, which the example caller does not accept',
     ],
   ])('fails on %s', (_what, change, expected) => {
@@ -140,7 +167,13 @@ describe('docker/compose.yaml, read as Compose reads it', () => {
 
 describe('docker/compose.yaml, run as local processes', () => {
   let ctx: TestContext;
-  const items: Array<{ name: string; proc: Proc; origin: string; env: Record<string, string>; changed: string[] }> = [];
+  const items: Array<{
+    name: string;
+    proc: Proc;
+    origin: string;
+    env: Record<string, string>;
+    changed: string[];
+  }> = [];
 
   beforeAll(async () => {
     ctx = await createTestContext({ name: 'deploy_compose' });
@@ -154,7 +187,13 @@ describe('docker/compose.yaml, run as local processes', () => {
         prefix: ctx.prefix,
         port,
       });
-      items.push({ name, proc: startProcess(bin, env), origin: `http://127.0.0.1:${port}`, env, changed });
+      items.push({
+        name,
+        proc: startProcess(bin, env),
+        origin: `http://127.0.0.1:${port}`,
+        env,
+        changed,
+      });
     }
     await Promise.all(items.map((i) => waitHttpOk(i.proc, `${i.origin}/healthz/ready`)));
   }, 60_000);
@@ -183,7 +222,11 @@ describe('docker/compose.yaml, run as local processes', () => {
     for (const item of items) {
       const res = await fetch(`${item.origin}/healthz/ready`);
       expect(res.status).toBe(200);
-      expect(await res.json()).toMatchObject({ ready: true, instanceId: item.name, strategy: 'serial-guarded' });
+      expect(await res.json()).toMatchObject({
+        ready: true,
+        instanceId: item.name,
+        strategy: 'serial-guarded',
+      });
     }
   });
 
@@ -216,7 +259,8 @@ describe('docker/compose.yaml, run as local processes', () => {
     });
     expect(changed).toEqual(['KEYLANE_INSTANCES']);
     const caller = startProcess(callerBin(), env);
-    const served = (): Array<Record<string, unknown>> => parseJsonLines(caller.lines).filter((l) => l['msg'] === 'served');
+    const served = (): Array<Record<string, unknown>> =>
+      parseJsonLines(caller.lines).filter((l) => l['msg'] === 'served');
     const deadline = Date.now() + 20_000;
     while (Date.now() < deadline && served().length < 10) await sleep(200);
     expect(await stopProcess(caller)).toEqual({ code: 0, signal: null });

@@ -35,7 +35,12 @@ export async function runCaller(
         instance = client.getServiceConnection(key).instanceId;
         const written = await client.put(key, { round, at: new Date().toISOString() }, { signal });
         const read = await client.get(key, { signal });
-        log('info', 'served', { key, instance, written: written.version, read: describeRead(read, written) });
+        log('info', 'served', {
+          key,
+          instance,
+          written: written.version,
+          read: describeRead(read, written),
+        });
         summary.served += 1;
         summary.servedBy[instance] = (summary.servedBy[instance] ?? 0) + 1;
       } catch (err) {

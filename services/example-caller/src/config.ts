@@ -3,7 +3,12 @@ import { KeylaneError } from '@keylane/protocol';
 /** Where the caller finds the fleet: a fixed list (compose) or a DNS name (a headless Service). */
 export type CallerDiscovery =
   | { readonly kind: 'static'; readonly instances: readonly string[] }
-  | { readonly kind: 'dns'; readonly name: string; readonly port: number; readonly refreshMs: number };
+  | {
+      readonly kind: 'dns';
+      readonly name: string;
+      readonly port: number;
+      readonly refreshMs: number;
+    };
 
 /** The caller's whole configuration, validated by {@link loadCallerConfig}. */
 export interface CallerConfig {
@@ -56,13 +61,19 @@ export function loadCallerConfig(env: CallerEnvironment = process.env): CallerCo
   const list = value(env, 'KEYLANE_INSTANCES');
   const dnsName = value(env, 'KEYLANE_DNS_NAME');
   if (list !== undefined && dnsName !== undefined) {
-    throw new CallerConfigError('KEYLANE_INSTANCES', 'and KEYLANE_DNS_NAME are both set; set exactly one');
+    throw new CallerConfigError(
+      'KEYLANE_INSTANCES',
+      'and KEYLANE_DNS_NAME are both set; set exactly one',
+    );
   }
   let discovery: CallerDiscovery;
   if (list !== undefined) {
     for (const name of ['KEYLANE_DNS_PORT', 'KEYLANE_DNS_REFRESH_MS'] as const) {
       if (value(env, name) !== undefined) {
-        throw new CallerConfigError(name, 'only applies with KEYLANE_DNS_NAME, not with KEYLANE_INSTANCES');
+        throw new CallerConfigError(
+          name,
+          'only applies with KEYLANE_DNS_NAME, not with KEYLANE_INSTANCES',
+        );
       }
     }
     const instances = list.split(',').map((s) => s.trim());
@@ -77,10 +88,19 @@ export function loadCallerConfig(env: CallerEnvironment = process.env): CallerCo
     discovery = Object.freeze({ kind: 'static', instances: Object.freeze(instances) });
   } else if (dnsName !== undefined) {
     if (!/^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$/.test(dnsName)) {
-      throw new CallerConfigError('KEYLANE_DNS_NAME', `is ${JSON.stringify(dnsName)}; expected a DNS name`);
+      throw new CallerConfigError(
+        'KEYLANE_DNS_NAME',
+        `is ${JSON.stringify(dnsName)}; expected a DNS name`,
+      );
     }
     const port = integer(env, 'KEYLANE_DNS_PORT', undefined, 1, 65_535);
-    const refreshMs = integer(env, 'KEYLANE_DNS_REFRESH_MS', DEFAULT_CALLER_CONFIG.dnsRefreshMs, 100, 3_600_000);
+    const refreshMs = integer(
+      env,
+      'KEYLANE_DNS_REFRESH_MS',
+      DEFAULT_CALLER_CONFIG.dnsRefreshMs,
+      100,
+      3_600_000,
+    );
     discovery = Object.freeze({ kind: 'dns', name: dnsName, port, refreshMs });
   } else {
     throw new CallerConfigError(
@@ -91,7 +111,13 @@ export function loadCallerConfig(env: CallerEnvironment = process.env): CallerCo
   return Object.freeze({
     discovery,
     keys: integer(env, 'KEYLANE_CALLER_KEYS', DEFAULT_CALLER_CONFIG.keys, 1, 10_000),
-    intervalMs: integer(env, 'KEYLANE_CALLER_INTERVAL_MS', DEFAULT_CALLER_CONFIG.intervalMs, 0, 3_600_000),
+    intervalMs: integer(
+      env,
+      'KEYLANE_CALLER_INTERVAL_MS',
+      DEFAULT_CALLER_CONFIG.intervalMs,
+      0,
+      3_600_000,
+    ),
     requestTimeoutMs: integer(
       env,
       'KEYLANE_CALLER_REQUEST_TIMEOUT_MS',
@@ -121,7 +147,10 @@ function integer(
   }
   const parsed = /^[0-9]{1,10}$/.test(raw) ? Number(raw) : Number.NaN;
   if (!Number.isSafeInteger(parsed) || parsed < min || parsed > max) {
-    throw new CallerConfigError(name, `is ${JSON.stringify(raw)}; expected an integer from ${min} to ${max}`);
+    throw new CallerConfigError(
+      name,
+      `is ${JSON.stringify(raw)}; expected an integer from ${min} to ${max}`,
+    );
   }
   return parsed;
 }
@@ -129,7 +158,10 @@ function integer(
 function isOrigin(text: string): boolean {
   try {
     const url = new URL(text);
-    return (url.protocol === 'http:' || url.protocol === 'https:') && url.origin === text.replace(/\/$/, '');
+    return (
+      (url.protocol === 'http:' || url.protocol === 'https:') &&
+      url.origin === text.replace(/\/$/, '')
+    );
   } catch {
     return false;
   }

@@ -3,9 +3,13 @@ export type LogLevel = 'info' | 'warn' | 'error';
 
 export type Log = (level: LogLevel, msg: string, fields?: Record<string, unknown>) => void;
 
-export function jsonLineLog(write: (line: string) => void = (line) => process.stdout.write(line)): Log {
+export function jsonLineLog(
+  write: (line: string) => void = (line) => process.stdout.write(line),
+): Log {
   return (level, msg, fields = {}) => {
-    write(`${JSON.stringify({ level, time: new Date().toISOString(), msg, ...fields }, bigints)}\n`);
+    write(
+      `${JSON.stringify({ level, time: new Date().toISOString(), msg, ...fields }, bigints)}\n`,
+    );
   };
 }
 

@@ -1,7 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createClient, KeylaneError, type ClientOptions, type KeylaneClient } from '@keylane/sdk';
 import { runCaller, type CallerSummary } from './caller.js';
-import { CallerConfigError, loadCallerConfig, type CallerConfig, type CallerEnvironment } from './config.js';
+import {
+  CallerConfigError,
+  loadCallerConfig,
+  type CallerConfig,
+  type CallerEnvironment,
+} from './config.js';
 import { jsonLineLog, type Log } from './log.js';
 
 /** sysexits.h EX_CONFIG, as the item service uses: restarting will not help. */
@@ -23,7 +28,10 @@ export function clientOptionsFor(config: CallerConfig): ClientOptions {
  * The whole program: configure, wait for the fleet, run rounds until SIGTERM/SIGINT, close the
  * client. Resolves with the process exit code.
  */
-export async function main(env: CallerEnvironment = process.env, log: Log = jsonLineLog()): Promise<number> {
+export async function main(
+  env: CallerEnvironment = process.env,
+  log: Log = jsonLineLog(),
+): Promise<number> {
   let config: CallerConfig;
   try {
     config = loadCallerConfig(env);
@@ -45,15 +53,23 @@ export async function main(env: CallerEnvironment = process.env, log: Log = json
 
   const client = createClient(clientOptionsFor(config));
   client.on('instance-up', (instance) => log('info', 'instance up', { instance }));
-  client.on('instance-down', (instance, reason) => log('warn', 'instance down', { instance, reason }));
+  client.on('instance-down', (instance, reason) =>
+    log('warn', 'instance down', { instance, reason }),
+  );
   // DNS discovery only: membership changes, and failed lookups (the last good set stays).
   client.on('instances-changed', ({ added, removed, instances }) =>
     log('info', 'instances changed', { added, removed, instances }),
   );
-  client.on('discovery-error', (error) => log('warn', 'discovery failed', { code: error.code, error: error.message }));
+  client.on('discovery-error', (error) =>
+    log('warn', 'discovery failed', { code: error.code, error: error.message }),
+  );
   let summary: CallerSummary | undefined;
   try {
-    log('info', 'starting', { discovery: config.discovery, keys: config.keys, intervalMs: config.intervalMs });
+    log('info', 'starting', {
+      discovery: config.discovery,
+      keys: config.keys,
+      intervalMs: config.intervalMs,
+    });
     if (await waitReady(client, log, stop.signal)) {
       log('info', 'ready', { healthy: client.healthyInstances() });
       summary = await runCaller(client, config, log, stop.signal);
@@ -70,7 +86,9 @@ export async function main(env: CallerEnvironment = process.env, log: Log = json
 
 // Under compose the fleet may still be starting (or restarting): keep waiting, visibly.
 async function waitReady(client: KeylaneClient, log: Log, signal: AbortSignal): Promise<boolean> {
-  const aborted = new Promise<false>((resolve) => signal.addEventListener('abort', () => resolve(false), { once: true }));
+  const aborted = new Promise<false>((resolve) =>
+    signal.addEventListener('abort', () => resolve(false), { once: true }),
+  );
   while (!signal.aborted) {
     try {
       // A SIGTERM must not wait out readyTimeoutMs.
@@ -78,7 +96,10 @@ async function waitReady(client: KeylaneClient, log: Log, signal: AbortSignal): 
       return true;
     } catch (err) {
       // Retryable: no instance healthy yet, or (DNS discovery) no good answer yet.
-      if (!(err instanceof KeylaneError) || (err.code !== 'no_healthy_instance' && err.code !== 'discovery_failed')) {
+      if (
+        !(err instanceof KeylaneError) ||
+        (err.code !== 'no_healthy_instance' && err.code !== 'discovery_failed')
+      ) {
         throw err;
       }
       log('warn', 'fleet not ready yet', { error: err.message });

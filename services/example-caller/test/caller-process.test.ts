@@ -7,7 +7,14 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createClient } from '@keylane/sdk';
 import { createTestContext, getFreePort, type TestContext } from '@keylane/test-kit';
 import { EXIT_BAD_CONFIG } from '../src/main.js';
-import { killAll, parseJsonLines, startProcess, stopProcess, waitHttpOk, type Proc } from './processes.js';
+import {
+  killAll,
+  parseJsonLines,
+  startProcess,
+  stopProcess,
+  waitHttpOk,
+  type Proc,
+} from './processes.js';
 
 /**
  * The built caller as a real process against three real item-service processes: it routes
@@ -20,7 +27,9 @@ const CALLER_BIN = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
 function itemServiceBin(): string {
   const require = createRequire(import.meta.url);
   const manifestPath = require.resolve('@keylane/item-service/package.json');
-  const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as { bin: Record<string, string> };
+  const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as {
+    bin: Record<string, string>;
+  };
   return resolve(dirname(manifestPath), manifest.bin['keylane-item-service']!);
 }
 
@@ -30,7 +39,8 @@ const urls: string[] = [];
 
 beforeAll(async () => {
   for (const bin of [CALLER_BIN, itemServiceBin()]) {
-    if (!existsSync(bin)) throw new Error(`${bin} is missing: build first (turbo run test builds it)`);
+    if (!existsSync(bin))
+      throw new Error(`${bin} is missing: build first (turbo run test builds it)`);
   }
   ctx = await createTestContext({ name: 'example_caller' });
   for (let i = 1; i <= 3; i += 1) {
@@ -81,7 +91,10 @@ describe('keylane-example-caller', () => {
     });
     // A few seconds of rounds; generous slack for a loaded machine.
     const deadline = Date.now() + 20_000;
-    while (Date.now() < deadline && parseJsonLines(caller.lines).filter((l) => l['msg'] === 'served').length < 36) {
+    while (
+      Date.now() < deadline &&
+      parseJsonLines(caller.lines).filter((l) => l['msg'] === 'served').length < 36
+    ) {
       await sleep(200);
     }
     await sleep(1000);
@@ -104,7 +117,8 @@ describe('keylane-example-caller', () => {
     const other = createClient({ instances: urls });
     try {
       await other.ready();
-      for (const [key, instance] of owner) expect(other.getServiceConnection(key).instanceId).toBe(instance);
+      for (const [key, instance] of owner)
+        expect(other.getServiceConnection(key).instanceId).toBe(instance);
     } finally {
       await other.close();
     }
@@ -125,7 +139,8 @@ describe('keylane-example-caller', () => {
       KEYLANE_CALLER_KEYS: '4',
       KEYLANE_CALLER_INTERVAL_MS: '100',
     });
-    const served = (): Array<Record<string, unknown>> => parseJsonLines(caller.lines).filter((l) => l['msg'] === 'served');
+    const served = (): Array<Record<string, unknown>> =>
+      parseJsonLines(caller.lines).filter((l) => l['msg'] === 'served');
     const deadline = Date.now() + 20_000;
     while (Date.now() < deadline && served().length < 8) await sleep(100);
     expect(await stopProcess(caller)).toEqual({ code: 0, signal: null });
@@ -134,7 +149,8 @@ describe('keylane-example-caller', () => {
     const changed = lines.find((l) => l['msg'] === 'instances changed');
     expect(changed?.['instances']).toEqual(expect.arrayContaining([`127.0.0.1:${port}`]));
     expect(served().length).toBeGreaterThanOrEqual(8);
-    for (const line of served()) expect([`127.0.0.1:${port}`, `[::1]:${port}`]).toContain(line['instance']);
+    for (const line of served())
+      expect([`127.0.0.1:${port}`, `[::1]:${port}`]).toContain(line['instance']);
   }, 30_000);
 
   it('logs failures by code and keeps going when an instance goes away', async () => {
@@ -143,7 +159,8 @@ describe('keylane-example-caller', () => {
       KEYLANE_CALLER_KEYS: '12',
       KEYLANE_CALLER_INTERVAL_MS: '100',
     });
-    const servedCount = (): number => parseJsonLines(caller.lines).filter((l) => l['msg'] === 'served').length;
+    const servedCount = (): number =>
+      parseJsonLines(caller.lines).filter((l) => l['msg'] === 'served').length;
     const deadline = Date.now() + 20_000;
     while (Date.now() < deadline && servedCount() < 12) await sleep(100);
     // A crash, not a drain: requests in flight to item-3 fail and the SDK moves its keys.
@@ -160,7 +177,9 @@ describe('keylane-example-caller', () => {
     expect(after.every((l) => l['instance'] !== urls[2])).toBe(true);
     // Every failure was logged with its stable code.
     for (const line of lines.filter((l) => l['msg'] === 'request failed')) {
-      expect(['connection_failed', 'request_timeout', 'unavailable', 'service_error']).toContain(line['code']);
+      expect(['connection_failed', 'request_timeout', 'unavailable', 'service_error']).toContain(
+        line['code'],
+      );
     }
   }, 45_000);
 });

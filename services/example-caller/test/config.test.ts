@@ -4,10 +4,18 @@ import { clientOptionsFor } from '../src/main.js';
 
 describe('loadCallerConfig', () => {
   it('reads a static list of origins', () => {
-    const config = loadCallerConfig({ KEYLANE_INSTANCES: 'http://item-1:8080, http://item-2:8080' });
-    expect(config.discovery).toEqual({ kind: 'static', instances: ['http://item-1:8080', 'http://item-2:8080'] });
+    const config = loadCallerConfig({
+      KEYLANE_INSTANCES: 'http://item-1:8080, http://item-2:8080',
+    });
+    expect(config.discovery).toEqual({
+      kind: 'static',
+      instances: ['http://item-1:8080', 'http://item-2:8080'],
+    });
     expect(config.keys).toBe(5);
-    expect(clientOptionsFor(config).instances).toEqual(['http://item-1:8080', 'http://item-2:8080']);
+    expect(clientOptionsFor(config).instances).toEqual([
+      'http://item-1:8080',
+      'http://item-2:8080',
+    ]);
   });
 
   it('reads a DNS name and port and turns them into the SDK discovery option', () => {

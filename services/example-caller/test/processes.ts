@@ -43,13 +43,17 @@ export async function waitHttpOk(proc: Proc, url: string, timeoutMs = 30_000): P
     exited = true;
   });
   for (;;) {
-    if (exited) throw new Error(`process exited before ${url} answered:\n${proc.lines.join('\n')}${proc.stderr.join('')}`);
+    if (exited)
+      throw new Error(
+        `process exited before ${url} answered:\n${proc.lines.join('\n')}${proc.stderr.join('')}`,
+      );
     const ok = await fetch(url, { signal: AbortSignal.timeout(1000) }).then(
       (res) => res.status === 200,
       () => false,
     );
     if (ok) return;
-    if (Date.now() > deadline) throw new Error(`${url} not ready within ${timeoutMs} ms:\n${proc.lines.join('\n')}`);
+    if (Date.now() > deadline)
+      throw new Error(`${url} not ready within ${timeoutMs} ms:\n${proc.lines.join('\n')}`);
     await sleep(100);
   }
 }

@@ -27,14 +27,21 @@ export interface ComposeFile {
 /** Parses compose YAML the way Compose does: anchors, aliases and `<<` merge keys resolved. */
 export function parseCompose(text: string): ComposeFile {
   const doc = parse(text, { merge: true }) as unknown;
-  if (typeof doc !== 'object' || doc === null || typeof (doc as ComposeFile).services !== 'object') {
+  if (
+    typeof doc !== 'object' ||
+    doc === null ||
+    typeof (doc as ComposeFile).services !== 'object'
+  ) {
     throw new Error('compose file has no services');
   }
   return doc as ComposeFile;
 }
 
 /** A service's environment as strings. `null` (take it from the shell) stays visible as a problem. */
-export function environmentOf(service: ComposeService): { env: Record<string, string>; fromShell: string[] } {
+export function environmentOf(service: ComposeService): {
+  env: Record<string, string>;
+  fromShell: string[];
+} {
   const env: Record<string, string> = {};
   const fromShell: string[] = [];
   const raw = service.environment ?? {};
@@ -62,11 +69,15 @@ export function dockerfileOf(service: ComposeService): string | undefined {
 
 /** The services built from the item-service Dockerfile, by name. */
 export function itemServiceEntries(doc: ComposeFile): Array<[string, ComposeService]> {
-  return Object.entries(doc.services).filter(([, s]) => dockerfileOf(s) === resolve(DOCKER_DIR, '..', ITEM_SERVICE_DOCKERFILE));
+  return Object.entries(doc.services).filter(
+    ([, s]) => dockerfileOf(s) === resolve(DOCKER_DIR, '..', ITEM_SERVICE_DOCKERFILE),
+  );
 }
 
 export function callerEntries(doc: ComposeFile): Array<[string, ComposeService]> {
-  return Object.entries(doc.services).filter(([, s]) => dockerfileOf(s) === resolve(DOCKER_DIR, '..', CALLER_DOCKERFILE));
+  return Object.entries(doc.services).filter(
+    ([, s]) => dockerfileOf(s) === resolve(DOCKER_DIR, '..', CALLER_DOCKERFILE),
+  );
 }
 
 /** Container ports a service publishes (`"7001:8080"`, `"127.0.0.1:7001:8080/tcp"`, long syntax). */
@@ -106,7 +117,8 @@ export function checkCompose(doc: ComposeFile, options: ComposeCheckOptions): st
   for (const [name, service] of items) {
     const where = `compose service ${name}`;
     const { env, fromShell } = environmentOf(service);
-    for (const variable of fromShell) problems.push(`${where}: takes ${variable} from the shell running compose`);
+    for (const variable of fromShell)
+      problems.push(`${where}: takes ${variable} from the shell running compose`);
     const { problems: envProblems, config } = checkItemServiceEnv(env, where);
     problems.push(...envProblems);
     if (!config) continue;
@@ -117,13 +129,15 @@ export function checkCompose(doc: ComposeFile, options: ComposeCheckOptions): st
 
     const published = containerPorts(service);
     if (published.length > 0 && !published.includes(config.port)) {
-      problems.push(`${where}: publishes container port ${published.join(', ')} but listens on KEYLANE_PORT=${config.port}`);
+      problems.push(
+        `${where}: publishes container port ${published.join(', ')} but listens on KEYLANE_PORT=${config.port}`,
+      );
     }
     const stopGrace = durationSeconds(service['stop_grace_period'] ?? '10s');
     const shutdown = (config.drainMs + config.shutdownGraceMs) / 1000;
     if (stopGrace === undefined || stopGrace <= shutdown) {
       problems.push(
-        `${where}: stop_grace_period ${String(service['stop_grace_period'] ?? '(default 10s)')} is not above ` +
+        `${where}: stop_grace_period ${JSON.stringify(service['stop_grace_period'] ?? '10s (the default)')} is not above ` +
           `KEYLANE_DRAIN_MS + KEYLANE_SHUTDOWN_GRACE_MS = ${shutdown} s: compose would SIGKILL a draining instance`,
       );
     }
@@ -133,25 +147,37 @@ export function checkCompose(doc: ComposeFile, options: ComposeCheckOptions): st
     ] as const) {
       const host = new URL(url).hostname;
       if (!Object.hasOwn(doc.services, host)) {
-        problems.push(`${where}: ${variable} names host "${host}", which is no service of this file`);
+        problems.push(
+          `${where}: ${variable} names host "${host}", which is no service of this file`,
+        );
       } else if (!dependsOnHealthy(service).includes(host)) {
-        problems.push(`${where}: ${variable} names "${host}" but does not wait for it (depends_on condition service_healthy)`);
+        problems.push(
+          `${where}: ${variable} names "${host}" but does not wait for it (depends_on condition service_healthy)`,
+        );
       }
     }
   }
   for (const [id, names] of ids) {
-    if (names.length > 1) problems.push(`compose services ${names.join(', ')} share KEYLANE_INSTANCE_ID=${id}`);
+    if (names.length > 1)
+      problems.push(`compose services ${names.join(', ')} share KEYLANE_INSTANCE_ID=${id}`);
   }
 
   for (const [name, service] of callerEntries(doc)) {
     const where = `compose service ${name}`;
     const { env } = environmentOf(service);
     problems.push(...checkCallerEnv(env, where));
-    const listed = (env['KEYLANE_INSTANCES'] ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
+    const listed = (env['KEYLANE_INSTANCES'] ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== '');
     const missing = origins.filter((o) => !listed.includes(o));
     const extra = listed.filter((o) => !origins.includes(o));
-    if (missing.length > 0) problems.push(`${where}: KEYLANE_INSTANCES lacks ${missing.join(', ')}`);
-    if (extra.length > 0) problems.push(`${where}: KEYLANE_INSTANCES lists ${extra.join(', ')}, which no item-service entry serves`);
+    if (missing.length > 0)
+      problems.push(`${where}: KEYLANE_INSTANCES lacks ${missing.join(', ')}`);
+    if (extra.length > 0)
+      problems.push(
+        `${where}: KEYLANE_INSTANCES lists ${extra.join(', ')}, which no item-service entry serves`,
+      );
   }
 
   for (const [name, service] of Object.entries(doc.services)) {
@@ -162,15 +188,21 @@ export function checkCompose(doc: ComposeFile, options: ComposeCheckOptions): st
     for (const dep of dependsOnHealthy(service)) {
       const target = doc.services[dep];
       if (!target) {
-        problems.push(`compose service ${name}: depends on "${dep}", which is no service of this file`);
+        problems.push(
+          `compose service ${name}: depends on "${dep}", which is no service of this file`,
+        );
         continue;
       }
       const targetFile = dockerfileOf(target);
       const hasCheck =
         (target.healthcheck !== undefined && target.healthcheck.disable !== true) ||
-        (targetFile !== undefined && existsSync(targetFile) && options.imageHasHealthcheck(targetFile));
+        (targetFile !== undefined &&
+          existsSync(targetFile) &&
+          options.imageHasHealthcheck(targetFile));
       if (!hasCheck) {
-        problems.push(`compose service ${name}: waits for "${dep}" to be healthy, but "${dep}" has no healthcheck`);
+        problems.push(
+          `compose service ${name}: waits for "${dep}" to be healthy, but "${dep}" has no healthcheck`,
+        );
       }
     }
   }
@@ -229,7 +261,8 @@ export function mapToLocal(
     if (image.startsWith('postgres')) return mapping.databaseUrl;
     if (image.startsWith('redis')) return mapping.redisUrl;
     const origin = mapping.origins?.get(url.hostname);
-    if (origin === undefined) throw new Error(`no local address for compose service ${url.hostname}`);
+    if (origin === undefined)
+      throw new Error(`no local address for compose service ${url.hostname}`);
     return origin;
   };
   for (const [name, value] of Object.entries(env)) {

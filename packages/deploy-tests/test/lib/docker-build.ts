@@ -1,8 +1,24 @@
 import { execFile } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
-import { envOf, parseDockerfile, parsePairs, substitute, type Dockerfile, type Instruction, type Stage } from './dockerfile.js';
+import {
+  envOf,
+  parseDockerfile,
+  parsePairs,
+  substitute,
+  type Dockerfile,
+  type Instruction,
+  type Stage,
+} from './dockerfile.js';
 import { readJson, REPO_ROOT } from './repo.js';
 
 const run = promisify(execFile);
@@ -27,22 +43,52 @@ export interface EmulatedBuild {
   readonly transcript: readonly string[];
 }
 
-const KNOWN_NOOPS = new Set(['USER', 'EXPOSE', 'HEALTHCHECK', 'CMD', 'ENTRYPOINT', 'STOPSIGNAL', 'LABEL', 'ARG', 'ENV']);
+const KNOWN_NOOPS = new Set([
+  'USER',
+  'EXPOSE',
+  'HEALTHCHECK',
+  'CMD',
+  'ENTRYPOINT',
+  'STOPSIGNAL',
+  'LABEL',
+  'ARG',
+  'ENV',
+]);
 
-export async function emulateDockerBuild(dockerfilePath: string, workDir: string, timeoutMs: number): Promise<EmulatedBuild> {
-  const file = parseDockerfile(readFileSync(dockerfilePath, 'utf8'));
+export interface EmulateOptions {
+  /** The Dockerfile's text when it is not the file itself (a doctored copy). */
+  text?: string;
+  /** Stages already built by an earlier emulation, by name: their folders are used as they are. */
+  reuse?: ReadonlyMap<string, string>;
+}
+
+export async function emulateDockerBuild(
+  dockerfilePath: string,
+  workDir: string,
+  timeoutMs: number,
+  options: EmulateOptions = {},
+): Promise<EmulatedBuild> {
+  const file = parseDockerfile(options.text ?? readFileSync(dockerfilePath, 'utf8'));
   const transcript: string[] = [];
   const deadline = Date.now() + timeoutMs;
   const shims = join(workDir, 'shims');
   mkdirSync(shims, { recursive: true });
   // `pnpm` on PATH, as the image's global install provides it: the pinned version.
-  writeFileSync(join(shims, 'pnpm'), `#!/bin/sh\nexec sh ${JSON.stringify(join(REPO_ROOT, 'scripts/pnpm.sh'))} "$@"\n`);
+  writeFileSync(
+    join(shims, 'pnpm'),
+    `#!/bin/sh\nexec sh ${JSON.stringify(join(REPO_ROOT, 'scripts/pnpm.sh'))} "$@"\n`,
+  );
   chmodSync(join(shims, 'pnpm'), 0o755);
 
   const roots = new Map<string, string>();
   const workdirs = new Map<string, string>();
   let last: EmulatedBuild['runtime'] | undefined;
   for (const stage of file.stages) {
+    const reused = options.reuse?.get(stage.name);
+    if (reused !== undefined) {
+      roots.set(stage.name, reused);
+      continue;
+    }
     const root = join(workDir, `stage-${stage.name}`);
     mkdirSync(root, { recursive: true });
     // A stage built FROM another starts with its files (here only ever the empty `base`).
@@ -61,7 +107,12 @@ export async function emulateDockerBuild(dockerfilePath: string, workDir: string
           break;
         }
         case 'ENV':
-          Object.assign(env, Object.fromEntries(Object.entries(parsePairs(ins.rest)).map(([k, v]) => [k, substitute(v, vars)])));
+          Object.assign(
+            env,
+            Object.fromEntries(
+              Object.entries(parsePairs(ins.rest)).map(([k, v]) => [k, substitute(v, vars)]),
+            ),
+          );
           break;
         case 'WORKDIR':
           cwd = ins.rest.startsWith('/') ? ins.rest : join(cwd, ins.rest);
@@ -71,11 +122,22 @@ export async function emulateDockerBuild(dockerfilePath: string, workDir: string
           copy(ins, root, cwd, roots, transcript);
           break;
         case 'RUN':
-          await runStep(ins, substitute(ins.rest, vars), root, cwd, env, shims, transcript, deadline);
+          await runStep(
+            ins,
+            substitute(ins.rest, vars),
+            root,
+            cwd,
+            env,
+            shims,
+            transcript,
+            deadline,
+          );
           break;
         default:
           if (!KNOWN_NOOPS.has(ins.keyword)) {
-            throw new Error(`line ${ins.line}: the emulated build does not know ${ins.keyword}; teach test/lib/docker-build.ts`);
+            throw new Error(
+              `line ${ins.line}: the emulated build does not know ${ins.keyword}; teach test/lib/docker-build.ts`,
+            );
           }
       }
     }
@@ -90,17 +152,26 @@ function inheritedEnv(file: Dockerfile, stageName: string): Record<string, strin
   return stage ? envOf(stage) : {};
 }
 
-function copy(ins: Instruction, root: string, cwd: string, roots: ReadonlyMap<string, string>, transcript: string[]): void {
+function copy(
+  ins: Instruction,
+  root: string,
+  cwd: string,
+  roots: ReadonlyMap<string, string>,
+  transcript: string[],
+): void {
   const parts = ins.rest.split(/\s+/);
   const dest = parts.pop()!;
   const from = ins.flags['from']?.[0];
   const sourceRoot = from === undefined ? REPO_ROOT : roots.get(from);
-  if (sourceRoot === undefined) throw new Error(`line ${ins.line}: COPY --from=${from} names no earlier stage`);
+  if (sourceRoot === undefined)
+    throw new Error(`line ${ins.line}: COPY --from=${from} names no earlier stage`);
   const destPath = join(root, dest.startsWith('/') ? dest : join(cwd, dest));
   for (const source of parts) {
     const sourcePath = join(sourceRoot, source);
     if (!existsSync(sourcePath)) {
-      throw new Error(`line ${ins.line}: COPY source ${source} does not exist in ${from === undefined ? 'the build context' : `stage ${from}`}`);
+      throw new Error(
+        `line ${ins.line}: COPY source ${source} does not exist in ${from === undefined ? 'the build context' : `stage ${from}`}`,
+      );
     }
     transcript.push(`COPY ${from ? `--from=${from} ` : ''}${source} ${dest}`);
     const ignore = from === undefined ? dockerIgnore() : undefined;
@@ -112,7 +183,8 @@ function copy(ins: Instruction, root: string, cwd: string, roots: ReadonlyMap<st
         filter: (path) => ignore === undefined || !ignore(relative(REPO_ROOT, path)),
       });
     } else {
-      const target = dest.endsWith('/') || dest === '.' ? join(destPath, source.split('/').at(-1)!) : destPath;
+      const target =
+        dest.endsWith('/') || dest === '.' ? join(destPath, source.split('/').at(-1)!) : destPath;
       mkdirSync(join(target, '..'), { recursive: true });
       cpSync(sourcePath, target);
     }
@@ -134,16 +206,23 @@ async function runStep(
   const globalPnpm = /^npm install -g pnpm@(\S+)$/.exec(line);
   if (globalPnpm) {
     const pinned = rootPackage.packageManager.replace(/^pnpm@/, '');
-    if (globalPnpm[1] !== pinned) throw new Error(`line ${ins.line}: installs pnpm ${globalPnpm[1]}, the repository pins ${pinned}`);
+    if (globalPnpm[1] !== pinned)
+      throw new Error(
+        `line ${ins.line}: installs pnpm ${globalPnpm[1]}, the repository pins ${pinned}`,
+      );
     transcript.push(`RUN ${line}  (skipped: the shim runs the pinned pnpm ${pinned})`);
     return;
   }
   // Container paths (/pruned, /deploy, /app) live under the stage's folder.
-  line = line.replace(/(^|\s)(\/[A-Za-z0-9._/-]*)/g, (_m, space: string, path: string) => `${space}${join(root, path)}`);
+  line = line.replace(
+    /(^|\s)(\/[A-Za-z0-9._/-]*)/g,
+    (_m, space: string, path: string) => `${space}${join(root, path)}`,
+  );
   const turbo = /^npx -y turbo@(\S+) /.exec(line);
   if (turbo) {
     const installed = readJson<{ version: string }>('node_modules/turbo/package.json').version;
-    if (turbo[1] !== installed) throw new Error(`line ${ins.line}: runs turbo ${turbo[1]}, the lockfile has ${installed}`);
+    if (turbo[1] !== installed)
+      throw new Error(`line ${ins.line}: runs turbo ${turbo[1]}, the lockfile has ${installed}`);
     line = line.replace(turbo[0], `${join(REPO_ROOT, 'node_modules/.bin/turbo')} `);
   }
   if (/^pnpm install\b/.test(line)) line += ' --prefer-offline';
@@ -162,9 +241,12 @@ async function runStep(
     });
   } catch (err) {
     const { stdout = '', stderr = '' } = err as { stdout?: string; stderr?: string };
-    throw new Error(`line ${ins.line}: ${command} failed:\n${String(stdout).slice(-4000)}\n${String(stderr).slice(-4000)}`, {
-      cause: err,
-    });
+    throw new Error(
+      `line ${ins.line}: ${command} failed:\n${String(stdout).slice(-4000)}\n${String(stderr).slice(-4000)}`,
+      {
+        cause: err,
+      },
+    );
   }
 }
 
@@ -174,12 +256,21 @@ export function dockerIgnore(): (path: string) => boolean {
     .split('\n')
     .map((l) => l.trim())
     .filter((l) => l !== '' && !l.startsWith('#'));
-  if (patterns.some((p) => p.startsWith('!'))) throw new Error('.dockerignore exceptions (!) are not emulated');
+  if (patterns.some((p) => p.startsWith('!')))
+    throw new Error('.dockerignore exceptions (!) are not emulated');
   const regexes = patterns.map((p) => {
     const body = p
       .replace(/^\//, '')
       .split(/(\*\*\/|\*|\?)/)
-      .map((part) => (part === '**/' ? '(?:.*/)?' : part === '*' ? '[^/]*' : part === '?' ? '[^/]' : part.replace(/[.+^${}()|[\]\\]/g, '\\$&')))
+      .map((part) =>
+        part === '**/'
+          ? '(?:.*/)?'
+          : part === '*'
+            ? '[^/]*'
+            : part === '?'
+              ? '[^/]'
+              : part.replace(/[.+^${}()|[\]\\]/g, '\\$&'),
+      )
       .join('');
     // A match on a directory excludes everything under it.
     return new RegExp(`^${body}(?:/.*)?$`);

@@ -38,10 +38,12 @@ export function parseDockerfile(text: string): Dockerfile {
     if (ins.keyword === 'FROM') {
       const [image, as, name] = ins.rest.split(/\s+/);
       if (image === undefined) throw new Error(`line ${ins.line}: FROM without an image`);
-      const stageName = as?.toUpperCase() === 'AS' && name !== undefined ? name : String(stages.length);
+      const stageName =
+        as?.toUpperCase() === 'AS' && name !== undefined ? name : String(stages.length);
       stages.push({ name: stageName, from: substitute(image, globalArgs), instructions: [] });
     } else if (stages.length === 0) {
-      if (ins.keyword !== 'ARG') throw new Error(`line ${ins.line}: ${ins.keyword} before the first FROM`);
+      if (ins.keyword !== 'ARG')
+        throw new Error(`line ${ins.line}: ${ins.keyword} before the first FROM`);
       const [name, value = ''] = splitOnce(ins.rest, '=');
       globalArgs[name] = value;
     } else {
@@ -53,10 +55,13 @@ export function parseDockerfile(text: string): Dockerfile {
 
 /** `${NAME}` and `$NAME` replaced from `vars`; unknown names are left as they are. */
 export function substitute(text: string, vars: Readonly<Record<string, string>>): string {
-  return text.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)/g, (whole, a?: string, b?: string) => {
-    const name = a ?? b!;
-    return Object.hasOwn(vars, name) ? vars[name]! : whole;
-  });
+  return text.replace(
+    /\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)/g,
+    (whole, a?: string, b?: string) => {
+      const name = a ?? b!;
+      return Object.hasOwn(vars, name) ? vars[name]! : whole;
+    },
+  );
 }
 
 /** `KEY=value KEY2="a b"` pairs of an ENV or LABEL instruction (the legacy `ENV KEY value` too). */
@@ -76,7 +81,8 @@ export function parsePairs(rest: string): Record<string, string> {
 
 export function stage(file: Dockerfile, name: string): Stage {
   const found = file.stages.find((s) => s.name === name);
-  if (!found) throw new Error(`no stage "${name}" (stages: ${file.stages.map((s) => s.name).join(', ')})`);
+  if (!found)
+    throw new Error(`no stage "${name}" (stages: ${file.stages.map((s) => s.name).join(', ')})`);
   return found;
 }
 
@@ -91,7 +97,10 @@ export function lastOf(s: Stage, keyword: string): Instruction | undefined {
 
 /** ENV of a stage, in order, later ones winning. */
 export function envOf(s: Stage): Record<string, string> {
-  return Object.assign({}, ...instructionsOf(s, 'ENV').map((i) => parsePairs(i.rest))) as Record<string, string>;
+  return Object.assign({}, ...instructionsOf(s, 'ENV').map((i) => parsePairs(i.rest))) as Record<
+    string,
+    string
+  >;
 }
 
 function splitInstructions(text: string): Instruction[] {
@@ -142,7 +151,7 @@ function parseInstruction(text: string, line: number): Instruction {
   if (body.startsWith('[')) {
     try {
       const parsed: unknown = JSON.parse(body);
-      if (Array.isArray(parsed) && parsed.every((p) => typeof p === 'string')) exec = parsed as string[];
+      if (Array.isArray(parsed) && parsed.every((p) => typeof p === 'string')) exec = parsed;
     } catch {
       exec = undefined;
     }
@@ -159,7 +168,12 @@ function shellWords(text: string): string[] {
   const words: string[] = [];
   const pattern = /(?:[^\s"']+|"(?:[^"\\]|\\.)*"|'[^']*')+/g;
   for (const match of text.matchAll(pattern)) {
-    words.push(match[0].replace(/"((?:[^"\\]|\\.)*)"|'([^']*)'/g, (_w, d?: string, s?: string) => d ?? s ?? ''));
+    words.push(
+      match[0].replace(
+        /"((?:[^"\\]|\\.)*)"|'([^']*)'/g,
+        (_w, d?: string, s?: string) => d ?? s ?? '',
+      ),
+    );
   }
   return words;
 }

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { HEALTH_LIVE_PATH, HEALTH_READY_PATH } from '@keylane/protocol';
 import { parseAllDocuments } from 'yaml';
-import { checkItemServiceEnv } from './service-env.js';
+import { checkCallerEnv, checkItemServiceEnv } from './service-env.js';
 
 export const K8S_DIR_RELATIVE = 'docker/k8s';
 
@@ -24,9 +24,12 @@ export interface LoadedManifest {
 /** Every YAML document of every file in `dir`; a syntax error in any of them throws. */
 export function loadManifests(dir: string): LoadedManifest[] {
   const out: LoadedManifest[] = [];
-  for (const file of readdirSync(dir).filter((f) => /\.ya?ml$/.test(f)).sort()) {
+  for (const file of readdirSync(dir)
+    .filter((f) => /\.ya?ml$/.test(f))
+    .sort()) {
     for (const doc of parseAllDocuments(readFileSync(`${dir}/${file}`, 'utf8'))) {
-      if (doc.errors.length > 0) throw new Error(`${file}: ${doc.errors.map((e) => e.message).join('; ')}`);
+      if (doc.errors.length > 0)
+        throw new Error(`${file}: ${doc.errors.map((e) => e.message).join('; ')}`);
       const manifest = doc.toJS() as Manifest | null;
       if (manifest !== null) out.push({ file, manifest });
     }
@@ -62,7 +65,11 @@ interface Container {
   readinessProbe?: Probe;
   livenessProbe?: Probe;
   lifecycle?: { preStop?: { exec?: { command?: string[] }; sleep?: { seconds?: number } } };
-  securityContext?: { runAsNonRoot?: boolean; runAsUser?: number; allowPrivilegeEscalation?: boolean };
+  securityContext?: {
+    runAsNonRoot?: boolean;
+    runAsUser?: number;
+    allowPrivilegeEscalation?: boolean;
+  };
 }
 
 interface Probe {
@@ -75,12 +82,19 @@ interface PodSpec {
   containers?: Container[];
 }
 
-function selectorMatches(selector: Record<string, string> | undefined, labels: Record<string, string> | undefined): boolean {
+function selectorMatches(
+  selector: Record<string, string> | undefined,
+  labels: Record<string, string> | undefined,
+): boolean {
   if (!selector || Object.keys(selector).length === 0) return false;
   return Object.entries(selector).every(([k, v]) => labels?.[k] === v);
 }
 
-function only(manifests: readonly LoadedManifest[], kind: string, problems: string[]): LoadedManifest | undefined {
+function only(
+  manifests: readonly LoadedManifest[],
+  kind: string,
+  problems: string[],
+): LoadedManifest | undefined {
   const found = manifests.filter((m) => m.manifest.kind === kind);
   if (found.length !== 1) {
     problems.push(`expected exactly one ${kind}, found ${found.length}`);
@@ -102,7 +116,10 @@ export function preStopSeconds(container: Container): number | undefined {
  * The item-service manifests against the service's config schema and against each other:
  * probes, ports, environment, shutdown timing, selectors, and where the database URL comes from.
  */
-export function checkManifests(manifests: readonly LoadedManifest[], files: readonly string[]): string[] {
+export function checkManifests(
+  manifests: readonly LoadedManifest[],
+  files: readonly string[],
+): string[] {
   const problems: string[] = [];
 
   const kustomization = only(manifests, 'Kustomization', problems);
@@ -111,7 +128,9 @@ export function checkManifests(manifests: readonly LoadedManifest[], files: read
     for (const file of files.filter((f) => f !== kustomization.file)) {
       if (!listed.has(file)) problems.push(`kustomization.yaml does not list ${file}`);
     }
-    for (const file of listed) if (!files.includes(file)) problems.push(`kustomization.yaml lists ${file}, which does not exist`);
+    for (const file of listed)
+      if (!files.includes(file))
+        problems.push(`kustomization.yaml lists ${file}, which does not exist`);
   }
 
   const deployment = only(manifests, 'Deployment', problems)?.manifest;
@@ -120,7 +139,8 @@ export function checkManifests(manifests: readonly LoadedManifest[], files: read
   const pdb = only(manifests, 'PodDisruptionBudget', problems)?.manifest;
   if (!deployment || !configMap || !service || !pdb) return problems;
 
-  const template = deployment.spec?.['template'] as { metadata?: { labels?: Record<string, string> }; spec?: PodSpec } | undefined;
+  const template = deployment.spec?.['template'] as
+    { metadata?: { labels?: Record<string, string> }; spec?: PodSpec } | undefined;
   const podLabels = template?.metadata?.labels;
   const pod = template?.spec ?? {};
   const container = pod.containers?.find((c) => c.name === 'item-service');
@@ -129,27 +149,44 @@ export function checkManifests(manifests: readonly LoadedManifest[], files: read
     return problems;
   }
 
-  const deploymentSelector = (deployment.spec?.['selector'] as { matchLabels?: Record<string, string> } | undefined)?.matchLabels;
-  if (!selectorMatches(deploymentSelector, podLabels)) problems.push('Deployment selector does not match its pod labels');
-  const serviceSpec = service.spec as { clusterIP?: string; selector?: Record<string, string>; ports?: Array<{ port?: number; targetPort?: string | number }> };
+  const deploymentSelector = (
+    deployment.spec?.['selector'] as { matchLabels?: Record<string, string> } | undefined
+  )?.matchLabels;
+  if (!selectorMatches(deploymentSelector, podLabels))
+    problems.push('Deployment selector does not match its pod labels');
+  const serviceSpec = service.spec as {
+    clusterIP?: string;
+    selector?: Record<string, string>;
+    ports?: Array<{ port?: number; targetPort?: string | number }>;
+  };
   if (serviceSpec.clusterIP !== 'None') {
-    problems.push(`Service is not headless (clusterIP ${JSON.stringify(serviceSpec.clusterIP)}): DNS would answer one virtual IP, not one address per pod`);
+    problems.push(
+      `Service is not headless (clusterIP ${JSON.stringify(serviceSpec.clusterIP)}): DNS would answer one virtual IP, not one address per pod`,
+    );
   }
-  if (!selectorMatches(serviceSpec.selector, podLabels)) problems.push('Service selector does not match the pod labels');
-  const pdbSelector = (pdb.spec?.['selector'] as { matchLabels?: Record<string, string> } | undefined)?.matchLabels;
-  if (!selectorMatches(pdbSelector, podLabels)) problems.push('PodDisruptionBudget selector does not match the pod labels');
+  if (!selectorMatches(serviceSpec.selector, podLabels))
+    problems.push('Service selector does not match the pod labels');
+  const pdbSelector = (
+    pdb.spec?.['selector'] as { matchLabels?: Record<string, string> } | undefined
+  )?.matchLabels;
+  if (!selectorMatches(pdbSelector, podLabels))
+    problems.push('PodDisruptionBudget selector does not match the pod labels');
 
   // Environment as the pod sees it: ConfigMap keys (envFrom), then env entries (which win).
   const configMapName = configMap.metadata?.name;
   const env: Record<string, string> = {};
   for (const source of container.envFrom ?? []) {
     if (source.configMapRef && source.configMapRef.name !== configMapName) {
-      problems.push(`container takes envFrom ConfigMap ${source.configMapRef.name ?? '?'}, which is not in these manifests`);
+      problems.push(
+        `container takes envFrom ConfigMap ${source.configMapRef.name ?? '?'}, which is not in these manifests`,
+      );
     }
-    if (source.secretRef) problems.push('container takes a whole Secret as envFrom: name the one key it needs instead');
+    if (source.secretRef)
+      problems.push('container takes a whole Secret as envFrom: name the one key it needs instead');
   }
   if ((container.envFrom ?? []).some((s) => s.configMapRef?.name === configMapName)) {
-    for (const [key, value] of Object.entries(configMap.data ?? {})) env[key] = String(value);
+    for (const [key, value] of Object.entries(configMap.data ?? {}))
+      env[key] = typeof value === 'string' ? value : JSON.stringify(value);
   }
   for (const entry of container.env ?? []) {
     const from = entry.valueFrom;
@@ -157,16 +194,26 @@ export function checkManifests(manifests: readonly LoadedManifest[], files: read
     else if (from?.secretKeyRef) {
       const ref = `${from.secretKeyRef.name ?? ''}/${from.secretKeyRef.key ?? ''}`;
       const sample = SAMPLE_SECRET_VALUES[ref];
-      if (sample === undefined) problems.push(`env ${entry.name} reads Secret key ${ref}, which has no sample value in the test`);
+      if (sample === undefined)
+        problems.push(
+          `env ${entry.name} reads Secret key ${ref}, which has no sample value in the test`,
+        );
       else env[entry.name] = sample;
     } else if (from?.fieldRef?.fieldPath !== undefined) {
       const sample = SAMPLE_FIELD_VALUES[from.fieldRef.fieldPath];
-      if (sample === undefined) problems.push(`env ${entry.name} reads field ${from.fieldRef.fieldPath}, which has no sample value`);
+      if (sample === undefined)
+        problems.push(
+          `env ${entry.name} reads field ${from.fieldRef.fieldPath}, which has no sample value`,
+        );
       else env[entry.name] = sample;
     } else if (from?.configMapKeyRef) {
-      const value = from.configMapKeyRef.name === configMapName ? configMap.data?.[from.configMapKeyRef.key ?? ''] : undefined;
-      if (value === undefined) problems.push(`env ${entry.name} reads a ConfigMap key that does not exist`);
-      else env[entry.name] = String(value);
+      const value =
+        from.configMapKeyRef.name === configMapName
+          ? configMap.data?.[from.configMapKeyRef.key ?? '']
+          : undefined;
+      if (value === undefined)
+        problems.push(`env ${entry.name} reads a ConfigMap key that does not exist`);
+      else env[entry.name] = typeof value === 'string' ? value : JSON.stringify(value);
     } else {
       problems.push(`env ${entry.name} has neither value nor valueFrom`);
     }
@@ -176,27 +223,38 @@ export function checkManifests(manifests: readonly LoadedManifest[], files: read
 
   // The password-bearing URL lives in a Secret, never in the ConfigMap.
   if (Object.hasOwn(configMap.data ?? {}, 'KEYLANE_DATABASE_URL')) {
-    problems.push('ConfigMap holds KEYLANE_DATABASE_URL: it carries a password and belongs in a Secret');
+    problems.push(
+      'ConfigMap holds KEYLANE_DATABASE_URL: it carries a password and belongs in a Secret',
+    );
   }
   const dbEntry = container.env?.find((e) => e.name === 'KEYLANE_DATABASE_URL');
-  if (!dbEntry?.valueFrom?.secretKeyRef) problems.push('KEYLANE_DATABASE_URL does not come from a secretKeyRef');
+  if (!dbEntry?.valueFrom?.secretKeyRef)
+    problems.push('KEYLANE_DATABASE_URL does not come from a secretKeyRef');
 
   // Probes hit the service's health routes on the port it listens on.
   const httpPort = container.ports?.find((p) => p.name === 'http');
   if (!httpPort) problems.push('container has no port named http');
   else if (config && httpPort.containerPort !== config.port) {
-    problems.push(`container port http is ${httpPort.containerPort}, but KEYLANE_PORT is ${config.port}`);
+    problems.push(
+      `container port http is ${httpPort.containerPort}, but KEYLANE_PORT is ${config.port}`,
+    );
   }
   for (const [kind, probe, path] of [
     ['readinessProbe', container.readinessProbe, HEALTH_READY_PATH],
     ['livenessProbe', container.livenessProbe, HEALTH_LIVE_PATH],
   ] as const) {
-    if (probe?.httpGet?.path !== path) problems.push(`${kind} path is ${JSON.stringify(probe?.httpGet?.path)}, expected ${path}`);
-    if (probe?.httpGet?.port !== 'http') problems.push(`${kind} port is ${JSON.stringify(probe?.httpGet?.port)}, expected the named port http`);
+    if (probe?.httpGet?.path !== path)
+      problems.push(`${kind} path is ${JSON.stringify(probe?.httpGet?.path)}, expected ${path}`);
+    if (probe?.httpGet?.port !== 'http')
+      problems.push(
+        `${kind} port is ${JSON.stringify(probe?.httpGet?.port)}, expected the named port http`,
+      );
   }
   const servicePort = serviceSpec.ports?.[0];
   if (servicePort?.targetPort !== 'http' && servicePort?.targetPort !== httpPort?.containerPort) {
-    problems.push(`Service targetPort ${JSON.stringify(servicePort?.targetPort)} is not the container's http port`);
+    problems.push(
+      `Service targetPort ${JSON.stringify(servicePort?.targetPort)} is not the container's http port`,
+    );
   }
   if (config && servicePort?.port !== config.port) {
     // Callers discovering pods by DNS connect to pod addresses at this port; the Service's port
@@ -206,7 +264,8 @@ export function checkManifests(manifests: readonly LoadedManifest[], files: read
 
   // Shutdown: preStop pause, then the service's drain and grace, all within the kill deadline.
   const pause = preStopSeconds(container);
-  if (pause === undefined) problems.push('container has no preStop pause (endpoints would still list a stopping pod)');
+  if (pause === undefined)
+    problems.push('container has no preStop pause (endpoints would still list a stopping pod)');
   const grace = pod.terminationGracePeriodSeconds;
   if (config && pause !== undefined) {
     const needed = pause + (config.drainMs + config.shutdownGraceMs) / 1000;
@@ -225,5 +284,42 @@ export function checkManifests(manifests: readonly LoadedManifest[], files: read
   if (runAsUser !== undefined && runAsUser !== NODE_IMAGE_UID) {
     problems.push(`runAsUser ${runAsUser} is not the image's node user (${NODE_IMAGE_UID})`);
   }
+  return problems;
+}
+
+/**
+ * The example caller's Deployment (docker/k8s/examples): its variables against the caller's
+ * loader, and its DNS name and port against the headless Service it is meant to discover.
+ */
+export function checkCallerManifest(caller: Manifest, fleet: readonly LoadedManifest[]): string[] {
+  const problems: string[] = [];
+  const template = caller.spec?.['template'] as { spec?: PodSpec } | undefined;
+  const container = template?.spec?.containers?.[0];
+  if (!container) return ['example caller Deployment has no container'];
+  const env: Record<string, string> = {};
+  for (const entry of container.env ?? []) {
+    if (entry.value === undefined)
+      problems.push(`example caller env ${entry.name} is not a plain value`);
+    else env[entry.name] = entry.value;
+  }
+  problems.push(...checkCallerEnv(env, 'example caller Deployment'));
+  const service = fleet.find((m) => m.manifest.kind === 'Service')?.manifest;
+  const serviceName = service?.metadata?.name ?? '';
+  const dnsName = env['KEYLANE_DNS_NAME'] ?? '';
+  if (dnsName !== serviceName && !dnsName.startsWith(`${serviceName}.`)) {
+    problems.push(
+      `example caller resolves ${JSON.stringify(dnsName)}, not the Service ${serviceName}`,
+    );
+  }
+  const port = (service?.spec as { ports?: Array<{ port?: number }> } | undefined)?.ports?.[0]
+    ?.port;
+  if (env['KEYLANE_DNS_PORT'] !== String(port)) {
+    problems.push(
+      `example caller KEYLANE_DNS_PORT is ${env['KEYLANE_DNS_PORT'] ?? '(unset)'}, the Service port is ${port}`,
+    );
+  }
+  const runAsNonRoot =
+    container.securityContext?.runAsNonRoot ?? template?.spec?.securityContext?.runAsNonRoot;
+  if (runAsNonRoot !== true) problems.push('example caller pod does not set runAsNonRoot: true');
   return problems;
 }

@@ -1,5 +1,14 @@
-import { CALLER_VARIABLE_NAMES, CallerConfigError, loadCallerConfig } from '@keylane/example-caller';
-import { ConfigError, loadConfig, unknownVariables, type ServiceConfig } from '@keylane/item-service';
+import {
+  CALLER_VARIABLE_NAMES,
+  CallerConfigError,
+  loadCallerConfig,
+} from '@keylane/example-caller';
+import {
+  ConfigError,
+  loadConfig,
+  unknownVariables,
+  type ServiceConfig,
+} from '@keylane/item-service';
 
 /**
  * Variables a deployment must set although the service has defaults for them: the defaults
@@ -23,7 +32,10 @@ export interface EnvCheck {
  * not accept, none missing that a deployment needs, every value accepted by `loadConfig`.
  * `where` prefixes each problem (e.g. `compose service item-2`).
  */
-export function checkItemServiceEnv(env: Readonly<Record<string, string>>, where: string): EnvCheck {
+export function checkItemServiceEnv(
+  env: Readonly<Record<string, string>>,
+  where: string,
+): EnvCheck {
   const problems: string[] = [];
   // No ignored prefixes: a deployment has no business setting test-only variables either.
   for (const name of unknownVariables(env, [])) {
