@@ -270,11 +270,16 @@ describe('DNS discovery against a real DNS server whose answer changes', () => {
     dns.mode = 'servfail';
     const failStart = performance.now();
     const failedBefore = a.stats().discovery!.resolutions.failed;
-    await waitFor(() => errors.length >= 3, 3 * REFRESH_MS + SLACK_MS);
+    // On a loaded machine a refresh can hit its refreshMs deadline before the SERVFAIL
+    // arrives, so wait for the SERVFAIL itself rather than expecting it first.
+    await waitFor(
+      () => errors.length >= 3 && errors.some((e) => e.message.includes('ESERVFAIL')),
+      6 * REFRESH_MS + SLACK_MS,
+    );
     const failedMs = performance.now() - failStart;
     expect(errors[0]).toBeInstanceOf(DiscoveryError);
     expect(errors[0]).toMatchObject({ code: 'discovery_failed', host: NAME });
-    expect(errors[0]!.message).toContain('ESERVFAIL');
+    expect(errors.filter((e) => e.message.includes('ESERVFAIL')).length).toBeGreaterThan(0);
     const stats = a.stats();
     expect(stats.discovery!.resolutions.failed - failedBefore).toBe(errors.length);
     expect(stats.discovery!.consecutiveFailures).toBe(errors.length);
