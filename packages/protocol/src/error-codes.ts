@@ -10,7 +10,10 @@ export const ERROR_CODES = {
   not_found: { status: 404, description: 'No item has this id (or the route does not exist).' },
   version_conflict: { status: 409, description: 'A conditional write named a version the item is not at.' },
   overloaded: { status: 503, description: "The key's lane is full; retry after `Retry-After`." },
-  unavailable: { status: 503, description: 'Redis or Postgres could not do its part; nothing was committed.' },
+  unavailable: {
+    status: 503,
+    description: 'Redis or Postgres could not do its part; retry. A write did not commit unless the message says its outcome is unknown.',
+  },
   internal: { status: 500, description: 'A bug: the service logged it with the request id.' },
 } as const satisfies Record<string, { status: number; description: string }>;
 

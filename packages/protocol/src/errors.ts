@@ -55,8 +55,9 @@ export class OverloadedError extends KeylaneError {
 }
 
 /**
- * A dependency (Redis, Postgres) could not do its part, and nothing was committed.
- * Retryable: the operation left no partial effect behind.
+ * A dependency (Redis, Postgres) could not do its part. Retryable. Usually nothing was
+ * committed; the one exception is a write whose connection broke mid-statement, whose
+ * outcome is unknown (the engine says so in the message and in a subclass).
  */
 export class UnavailableError extends KeylaneError {
   declare readonly code: 'unavailable';
