@@ -56,6 +56,11 @@ const KNOWN_NOOPS = new Set([
 ]);
 
 export interface EmulateOptions {
+  /**
+   * A turbo cache folder shared between emulated builds. Docker's layer cache plays this part
+   * between real builds; outputs are identical, only the time differs.
+   */
+  turboCacheDir?: string;
   /** The Dockerfile's text when it is not the file itself (a doctored copy). */
   text?: string;
   /** Stages already built by an earlier emulation, by name: their folders are used as they are. */
@@ -131,6 +136,7 @@ export async function emulateDockerBuild(
             shims,
             transcript,
             deadline,
+            options.turboCacheDir,
           );
           break;
         default:
@@ -200,6 +206,7 @@ async function runStep(
   shims: string,
   transcript: string[],
   deadline: number,
+  turboCacheDir: string | undefined,
 ): Promise<void> {
   const rootPackage = readJson<{ packageManager: string }>('package.json');
   let line = command;
@@ -226,7 +233,7 @@ async function runStep(
     line = line.replace(turbo[0], `${join(REPO_ROOT, 'node_modules/.bin/turbo')} `);
   }
   if (/^pnpm install\b/.test(line)) line += ' --prefer-offline';
-  transcript.push(`RUN ${line}`);
+  const started = Date.now();
   const remaining = deadline - Date.now();
   if (remaining <= 0) throw new Error(`line ${ins.line}: out of time before ${command}`);
   // The stage's ENV minus what points into the image's own filesystem (PNPM_HOME, PATH): the
@@ -235,11 +242,18 @@ async function runStep(
   try {
     await run('sh', ['-c', line], {
       cwd: join(root, cwd),
-      env: { ...process.env, ...stageEnv, PATH: `${shims}:${process.env['PATH'] ?? ''}` },
+      env: {
+        ...process.env,
+        ...stageEnv,
+        PATH: `${shims}:${process.env['PATH'] ?? ''}`,
+        ...(turboCacheDir === undefined ? {} : { TURBO_CACHE_DIR: turboCacheDir }),
+      },
       timeout: remaining,
       maxBuffer: 64 * 1024 * 1024,
     });
+    transcript.push(`RUN ${line}  (${Date.now() - started} ms)`);
   } catch (err) {
+    transcript.push(`RUN ${line}  (failed after ${Date.now() - started} ms)`);
     const { stdout = '', stderr = '' } = err as { stdout?: string; stderr?: string };
     throw new Error(
       `line ${ins.line}: ${command} failed:\n${String(stdout).slice(-4000)}\n${String(stderr).slice(-4000)}`,
