@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { startFleet } from '@keylane/cli';
 import type { StrategyName } from '@keylane/engine';
@@ -11,6 +12,8 @@ import { BenchMeasurementError } from './errors.js';
 
 export const FLEET_SIZE = 3;
 
+const PROFILED_SERVICE = fileURLToPath(new URL('./profiled-service.js', import.meta.url));
+
 export interface StrategyRun {
   strategy: StrategyName;
   /** The three workloads; null when the strategies section did not run. */
@@ -19,6 +22,8 @@ export interface StrategyRun {
   /** Null when the single-flight section did not run. */
   singleFlight: SingleFlightResult | null;
   fleetStartMs: number;
+  /** Why this strategy produced no numbers (its fleet did not start, or a phase threw). */
+  error?: string;
 }
 
 export interface StrategyBenchContext {
@@ -30,10 +35,12 @@ export interface StrategyBenchContext {
   workloads: Record<WorkloadName, BenchWorkload>;
   readHitKeys: readonly bigint[];
   settings: LoadSettings;
+  /** KEYLANE_LANES of every instance (also the pool size of the unserialized strategies). */
+  lanes: number;
   sections: { workloads: boolean; singleFlight: boolean };
   singleFlight: { rounds: number; burst: number };
-  /** More environment for the instances (e.g. NODE_OPTIONS=--cpu-prof). */
-  instanceEnv?: Readonly<Record<string, string>>;
+  /** Directory for a CPU profile of every instance; none when absent. */
+  cpuProfDir?: string;
   step: StepReporter;
   tick: TickReporter;
 }
@@ -50,8 +57,10 @@ export async function benchStrategy(strategy: StrategyName, ctx: StrategyBenchCo
     schema: ctx.schema,
     prefix: ctx.prefix,
     logLevel: 'warn',
+    lanes: ctx.lanes,
     // No drain pause: nothing routes around a bench fleet that is going away.
-    env: { KEYLANE_DRAIN_MS: '0', ...ctx.instanceEnv },
+    env: { KEYLANE_DRAIN_MS: '0', ...(ctx.cpuProfDir ? { BENCH_CPU_PROF_DIR: ctx.cpuProfDir } : {}) },
+    ...(ctx.cpuProfDir ? { serviceBin: PROFILED_SERVICE } : {}),
   });
   const fleetStartMs = performance.now() - startedAt;
   const urls = fleet.instances.map((i) => i.url);

@@ -15,13 +15,20 @@ export interface BenchOptions {
   runs?: number;
   /** Callers of every closed loop (and streams of the open loops). @default 32 (quick: 16) */
   concurrency?: number;
-  /** Measured window of each load phase, ms. @default 4000 (quick: 800) */
+  /** Measured window of each load phase, ms. @default 3000 (quick: 600) */
   durationMs?: number;
-  /** Unmeasured load before each workload's closed loop, ms. @default 1000 (quick: 200) */
+  /** Unmeasured load before each workload's closed loop, ms. @default 1000 (quick: 150) */
   warmupMs?: number;
   /** Offered rate of the open loops, operations per second. @default 1000 (quick: 500) */
   ratePerSec?: number;
-  /** Distinct keys of the Zipfian workloads. @default 10000 (quick: 2000) */
+  /**
+   * KEYLANE_LANES of every instance, and so the pg pool size of the unserialized strategies,
+   * of the direct cache-aside and of the SELECT ceiling. Below the service's 16 because an
+   * unserialized instance opens its lanes and a pool of the same size: 3 x 2 x 16 = 96
+   * connections would exhaust a default Postgres (max_connections 100). @default 12
+   */
+  lanes?: number;
+  /** Distinct keys of the Zipfian workloads. @default 10000 (quick: 1000) */
   keys?: number;
   /** Zipf exponent of key popularity. @default 1.0 */
   zipfExponent?: number;
@@ -33,7 +40,7 @@ export interface BenchOptions {
   singleFlightRounds?: number;
   /** Concurrent reads per invalidation. @default 16 */
   singleFlightBurst?: number;
-  /** getServiceConnection calls per timed sample. @default 1000000 (quick: 200000) */
+  /** getServiceConnection calls per timed sample. @default 1000000 (quick: 100000) */
   routingCalls?: number;
   /** @default 'postgres://postgres@127.0.0.1:5432/test' */
   databaseUrl?: string;
@@ -55,9 +62,10 @@ export const DEFAULT_BENCH_OPTIONS = {
   seed: 1,
   runs: 3,
   concurrency: 32,
-  durationMs: 4_000,
+  durationMs: 3_000,
   warmupMs: 1_000,
   ratePerSec: 1_000,
+  lanes: 12,
   keys: 10_000,
   zipfExponent: 1.0,
   singleFlightRounds: 10,
@@ -70,12 +78,12 @@ export const DEFAULT_BENCH_OPTIONS = {
 export const QUICK_BENCH_OPTIONS = {
   runs: 1,
   concurrency: 16,
-  durationMs: 800,
-  warmupMs: 200,
+  durationMs: 600,
+  warmupMs: 150,
   ratePerSec: 500,
-  keys: 2_000,
+  keys: 1_000,
   singleFlightRounds: 3,
-  routingCalls: 200_000,
+  routingCalls: 100_000,
 } as const;
 
 /** Only to 127.0.0.1/localhost: the bench floods what it points at. */
@@ -94,6 +102,7 @@ export function resolveBenchOptions(options: BenchOptions = {}): ResolvedBenchOp
     durationMs: pick('durationMs'),
     warmupMs: pick('warmupMs'),
     ratePerSec: pick('ratePerSec'),
+    lanes: pick('lanes'),
     keys: pick('keys'),
     zipfExponent: pick('zipfExponent'),
     singleFlightRounds: pick('singleFlightRounds'),
@@ -111,6 +120,7 @@ export function resolveBenchOptions(options: BenchOptions = {}): ResolvedBenchOp
   integer('durationMs', resolved.durationMs, 50, 600_000);
   integer('warmupMs', resolved.warmupMs, 0, 600_000);
   integer('ratePerSec', resolved.ratePerSec, 1, 1_000_000);
+  integer('lanes', resolved.lanes, 1, 1_024);
   integer('keys', resolved.keys, 10, 1_000_000);
   integer('singleFlightRounds', resolved.singleFlightRounds, 1, 10_000);
   integer('singleFlightBurst', resolved.singleFlightBurst, 1, 1_024);

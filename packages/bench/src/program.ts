@@ -1,11 +1,13 @@
-import { join, resolve } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { KeylaneError } from '@keylane/protocol';
 import { STRATEGY_NAMES, type StrategyName } from '@keylane/engine';
 import { findRepoRoot, SECTION_NAMES, type BenchOptions, type SectionName } from './options.js';
 import { createProgress } from './progress.js';
 import { renderTerminal } from './report.js';
-import { runBench } from './run-bench.js';
+import { runBench, type BenchResult } from './run-bench.js';
+import { BenchOptionsError } from './errors.js';
 import { writeOutputs } from './write-output.js';
 
 function int(name: string) {
@@ -36,16 +38,18 @@ export function createProgram(): Command {
     .option('--seed <n>', 'seed of keys and operation streams', int('--seed'))
     .option('--runs <n>', 'repetitions; figures are medians over them (default 3, quick 1)', int('--runs'))
     .option('--concurrency <n>', 'callers per closed loop (default 32, quick 16)', int('--concurrency'))
-    .option('--duration <ms>', 'measured window per phase in ms (default 4000, quick 800)', int('--duration'))
-    .option('--warmup <ms>', 'unmeasured load before each workload in ms (default 1000, quick 200)', int('--warmup'))
+    .option('--duration <ms>', 'measured window per phase in ms (default 3000, quick 600)', int('--duration'))
+    .option('--warmup <ms>', 'unmeasured load before each workload in ms (default 1000, quick 150)', int('--warmup'))
     .option('--rate <ops>', 'open-loop offered rate, ops/s (default 1000, quick 500)', int('--rate'))
-    .option('--keys <n>', 'distinct keys of the Zipfian workloads (default 10000, quick 2000)', int('--keys'))
+    .option('--lanes <n>', 'KEYLANE_LANES of every instance, and the pg pool size of the direct cache-aside (default 12)', int('--lanes'))
+    .option('--keys <n>', 'distinct keys of the Zipfian workloads (default 10000, quick 1000)', int('--keys'))
     .addOption(new Option('--only <sections>', `comma-separated: ${SECTION_NAMES.join(',')}`).argParser(list('--only', SECTION_NAMES)))
     .addOption(new Option('--strategies <names>', `comma-separated: ${STRATEGY_NAMES.join(',')}`).argParser(list('--strategies', STRATEGY_NAMES)))
     .option('--out <dir>', 'directory of the results JSON', join(root, 'bench', 'results'))
     .option('--report <file>', 'the Markdown report (charts go to charts/ beside it)', join(root, 'bench', 'report.md'))
     .option('--no-report', 'write only the results JSON')
     .option('--notes <file>', 'Markdown to include as the report\'s analysis of missed targets')
+    .option('--from-results <file>', 'run nothing: write the report of an earlier results JSON (e.g. after editing --notes)')
     .option('--cpu-prof-dir <dir>', 'write a CPU profile of every service instance there (node --cpu-prof)')
     .option('--database-url <url>', 'Postgres on 127.0.0.1', process.env['KEYLANE_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test')
     .option('--redis-url <url>', 'Redis on 127.0.0.1', process.env['KEYLANE_REDIS_URL'] ?? 'redis://127.0.0.1:6379')
@@ -58,11 +62,13 @@ export function createProgram(): Command {
       warmup?: number;
       rate?: number;
       keys?: number;
+      lanes?: number;
       only?: SectionName[];
       strategies?: StrategyName[];
       out: string;
       report: string | false;
       notes?: string;
+      fromResults?: string;
       cpuProfDir?: string;
       databaseUrl: string;
       redisUrl: string;
@@ -78,21 +84,38 @@ export function createProgram(): Command {
         ...(flags.warmup !== undefined ? { warmupMs: flags.warmup } : {}),
         ...(flags.rate !== undefined ? { ratePerSec: flags.rate } : {}),
         ...(flags.keys !== undefined ? { keys: flags.keys } : {}),
+        ...(flags.lanes !== undefined ? { lanes: flags.lanes } : {}),
         ...(flags.only ? { only: flags.only } : {}),
         ...(flags.strategies ? { strategies: flags.strategies } : {}),
         ...(flags.cpuProfDir ? { cpuProfDir: resolve(flags.cpuProfDir) } : {}),
       };
-      const result = await runBench(options, { progress: createProgress() });
+      const result = flags.fromResults
+        ? await readResults(resolve(flags.fromResults))
+        : await runBench(options, { progress: createProgress() });
+      result.command ??= ['keylane-bench', ...process.argv.slice(2)].join(' ');
       const written = await writeOutputs(result, {
-        resultsDir: resolve(flags.out),
+        resultsDir: flags.fromResults ? dirname(resolve(flags.fromResults)) : resolve(flags.out),
         reportPath: flags.report === false ? null : resolve(flags.report),
         notesPath: flags.notes ? resolve(flags.notes) : null,
-        command: ['keylane-bench', ...process.argv.slice(2)].join(' '),
+        command: result.command,
       });
       process.stdout.write(renderTerminal(result));
       process.stdout.write(`\nresults: ${written.results}\n`);
       if (written.report) process.stdout.write(`report:  ${written.report} (${written.charts.length} charts)\n`);
     });
+}
+
+async function readResults(file: string): Promise<BenchResult> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(await readFile(file, 'utf8'));
+  } catch (err) {
+    throw new BenchOptionsError(`--from-results: cannot read ${file}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || (parsed as { schemaVersion?: unknown }).schemaVersion !== 1) {
+    throw new BenchOptionsError(`--from-results: ${file} is not a keylane-bench results file (schemaVersion 1)`);
+  }
+  return parsed as BenchResult;
 }
 
 /** Runs the program; typed errors print their message and exit 1, anything else its stack. */

@@ -9,8 +9,9 @@ import { WORKLOAD_LABELS, WORKLOAD_NAMES } from './workloads.js';
 
 const CEILING_LABELS: Readonly<Record<CeilingName, string>> = {
   'redis-get': 'Redis GET (ioredis, 1 connection)',
-  'http-hop': 'bare HTTP hop (3 Fastify processes, undici Pool of 16 each)',
-  'pg-select': 'pg primary-key SELECT (Pool of 16)',
+  'http-hop': 'bare HTTP hop (1 Fastify process, undici Pool of 16)',
+  'http-hop-fleet': 'bare HTTP hop x3 (3 Fastify processes, a Pool of 16 each, like the fleet)',
+  'pg-select': 'pg primary-key SELECT (Pool of one instance\'s lanes)',
 };
 const PERCENTILE_LABELS: Readonly<Record<PercentileKey, string>> = { p50Ms: 'p50', p90Ms: 'p90', p99Ms: 'p99', p999Ms: 'p99.9' };
 
@@ -74,7 +75,7 @@ export function renderCharts(result: BenchResult): Record<string, string> {
   const ceilings = CEILING_NAMES.filter((c) => s.ceilings[c]);
   const readHit = (Object.keys(s.readHit) as StrategyName[]).filter((n) => s.readHit[n]);
   if (ceilings.length > 0 || readHit.length > 0) {
-    const groups = [...ceilings.map((c) => CEILING_LABELS[c].split(' (')[0]!), ...readHit.map((n) => `read hit: ${n}`)];
+    const groups = [...ceilings, ...readHit.map((n) => `hit: ${n}`)];
     charts['ceilings.svg'] = renderBarChart({
       title: `Mean latency at ${result.config.concurrency} concurrent requests: ceilings and the read-hit path`,
       unit: 'ms',
@@ -130,6 +131,13 @@ export function renderMarkdown(result: BenchResult, options: MarkdownOptions): s
   );
   for (const t of s.targets) {
     lines.push(`| ${t.statement}<br><sub>${t.measure}</sub> | ${fmtTargetValue(t)} | ${t.comparison} ${t.bound}${t.unit === 'x' ? 'x' : ` ${t.unit}`} | ${verdictWord(t)} |`);
+  }
+  const failures = result.runs.flatMap((r) => [
+    ...r.errors.map((e) => `run ${r.run}: ${e}`),
+    ...r.strategies.flatMap((x) => (x.error ? [`run ${r.run}: ${x.strategy}: ${x.error}`] : [])),
+  ]);
+  if (failures.length > 0) {
+    lines.push('', '**Sections that produced no numbers** (left out of the medians):', '', ...failures.map((f) => `- ${f}`));
   }
   if (options.notes && options.notes.trim() !== '') {
     lines.push('', '## Why (analysis of the misses)', '', options.notes.trim());
@@ -275,6 +283,10 @@ export function renderTerminal(result: BenchResult): string {
   }
   const out: string[] = [];
   if (rows.length > 1) out.push(table(rows));
+  for (const r of result.runs) {
+    for (const e of r.errors) out.push(`run ${r.run} failed: ${e}`);
+    for (const x of r.strategies) if (x.error) out.push(`run ${r.run} failed: ${x.strategy}: ${x.error}`);
+  }
   out.push('');
   for (const t of s.targets) {
     out.push(`${t.met === null ? '  -   ' : t.met ? '  met ' : 'MISSED'}  ${t.statement}: ${fmtTargetValue(t)} (${t.comparison} ${t.bound})`);

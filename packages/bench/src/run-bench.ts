@@ -15,8 +15,6 @@ import { summarize, type BenchSummary } from './summary.js';
 import { createBenchWorkloads, WORKLOAD_NAMES } from './workloads.js';
 import { createZipf } from './zipf.js';
 
-/** Lanes per instance (the service's default) and so the pg pool size of the ceilings. */
-const LANES = 16;
 /** The engine's default cache TTL, used by the direct cache-aside too. */
 const CACHE_TTL_MS = 300_000;
 const READ_HIT_KEYS = 256;
@@ -27,6 +25,8 @@ export interface RunResult {
   strategies: StrategyRun[];
   direct: WorkloadResults | null;
   routing: RoutingMeasurement[];
+  /** Sections of this run that produced no numbers, and why. */
+  errors: string[];
 }
 
 export interface MachineInfo {
@@ -42,6 +42,8 @@ export interface MachineInfo {
 
 export interface BenchResult {
   schemaVersion: 1;
+  /** The command line that produced it, when run from the bin. */
+  command?: string;
   startedAt: string;
   finishedAt: string;
   durationMs: number;
@@ -56,6 +58,15 @@ export interface BenchResult {
   };
   runs: RunResult[];
   summary: BenchSummary;
+}
+
+function describeError(err: unknown): string {
+  if (err instanceof Error) {
+    const code = (err as { code?: unknown }).code;
+    const own = typeof code === 'string' ? `${err.message} (${code})` : err.message;
+    return err.cause === undefined ? own : `${own}; cause: ${describeError(err.cause)}`;
+  }
+  return String(err);
 }
 
 export interface RunBenchHooks {
@@ -90,8 +101,8 @@ export async function runBench(options: BenchOptions = {}, hooks: RunBenchHooks 
   const fleetSections = has('strategies') || has('single-flight');
   const stepsPerRun =
     (has('ceilings') ? CEILING_NAMES.length : 0) +
-    (fleetSections ? o.strategies.length * (1 + (has('strategies') ? WORKLOAD_NAMES.length * 2 + 1 : 0) + (has('single-flight') ? 1 : 0)) : 0) +
-    (has('direct') ? WORKLOAD_NAMES.length * 2 : 0) +
+    (fleetSections ? o.strategies.length * (1 + (has('strategies') ? WORKLOAD_NAMES.length * 2 + 2 : 0) + (has('single-flight') ? 1 : 0)) : 0) +
+    (has('direct') ? WORKLOAD_NAMES.length * 2 + 1 : 0) +
     (has('routing') ? 1 : 0);
   progress.begin(stepsPerRun * o.runs + 2);
   progress.step(`seeding ${allKeys.length} keys in schema ${scratch.schema}`);
@@ -101,7 +112,7 @@ export async function runBench(options: BenchOptions = {}, hooks: RunBenchHooks 
     await seedScratch(o.databaseUrl, o.redisUrl, scratch, allKeys);
     for (let run = 1; run <= o.runs; run++) {
       const tag = `run ${run}/${o.runs}`;
-      const result: RunResult = { run, ceilings: {}, strategies: [], direct: null, routing: [] };
+      const result: RunResult = { run, ceilings: {}, strategies: [], direct: null, routing: [], errors: [] };
       if (has('ceilings')) {
         const ctx: CeilingContext = {
           redisUrl: o.redisUrl,
@@ -115,15 +126,35 @@ export async function runBench(options: BenchOptions = {}, hooks: RunBenchHooks 
           onTick: (s) => progress.tick(s),
         };
         progress.step(`${tag} ceiling: Redis GET`);
-        result.ceilings['redis-get'] = await measureRedisGet(ctx);
+        const attempt = async (name: CeilingName, measure: () => Promise<LoadResult>): Promise<void> => {
+          try {
+            result.ceilings[name] = await measure();
+          } catch (err) {
+            result.errors.push(`ceiling ${name}: ${describeError(err)}`);
+          }
+        };
+        await attempt('redis-get', () => measureRedisGet(ctx));
         progress.step(`${tag} ceiling: bare HTTP hop`);
-        result.ceilings['http-hop'] = await measureHttpHop(ctx, FLEET_SIZE);
+        await attempt('http-hop', () => measureHttpHop(ctx, 1));
+        progress.step(`${tag} ceiling: bare HTTP hop over ${FLEET_SIZE} server processes`);
+        await attempt('http-hop-fleet', () => measureHttpHop(ctx, FLEET_SIZE));
         progress.step(`${tag} ceiling: pg primary-key SELECT`);
-        result.ceilings['pg-select'] = await measurePgSelect(ctx, LANES);
+        await attempt('pg-select', () => measurePgSelect(ctx, o.lanes));
       }
       if (fleetSections) {
         for (const strategy of o.strategies) {
-          result.strategies.push(await runStrategy(strategy, run, tag));
+          // One strategy failing (a shared Postgres out of connections, say) must not throw
+          // away the other measurements of a ten-minute run: it is recorded and reported.
+          result.strategies.push(
+            await runStrategy(strategy, run, tag).catch((err: unknown) => ({
+              strategy,
+              workloads: null,
+              readHit: null,
+              singleFlight: null,
+              fleetStartMs: 0,
+              error: describeError(err),
+            })),
+          );
         }
       }
       if (has('direct')) {
@@ -132,11 +163,13 @@ export async function runBench(options: BenchOptions = {}, hooks: RunBenchHooks 
           redisUrl: o.redisUrl,
           schema: scratch.schema,
           prefix: `${scratch.prefix}-direct-r${run}`,
-          poolSize: LANES,
+          poolSize: o.lanes,
           ttlMs: CACHE_TTL_MS,
         });
         try {
           result.direct = await runWorkloads(direct, workloads, settings, `${tag} direct cache-aside`, (l) => progress.step(l), (s) => progress.tick(s));
+        } catch (err) {
+          result.errors.push(`direct cache-aside: ${describeError(err)}`);
         } finally {
           await direct.close();
         }
@@ -162,9 +195,10 @@ export async function runBench(options: BenchOptions = {}, hooks: RunBenchHooks 
       workloads,
       readHitKeys,
       settings,
+      lanes: o.lanes,
       sections: { workloads: has('strategies'), singleFlight: has('single-flight') },
       singleFlight: { rounds: o.singleFlightRounds, burst: o.singleFlightBurst },
-      ...(o.cpuProfDir ? { instanceEnv: { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${o.cpuProfDir}` } } : {}),
+      ...(o.cpuProfDir ? { cpuProfDir: `${o.cpuProfDir}/${strategy}-r${run}` } : {}),
       step: (label) => progress.step(`${tag} ${label}`),
       tick: (share) => progress.tick(share),
     });
@@ -190,7 +224,7 @@ export async function runBench(options: BenchOptions = {}, hooks: RunBenchHooks 
     config: {
       ...config,
       fleetSize: FLEET_SIZE,
-      lanesPerInstance: LANES,
+      lanesPerInstance: o.lanes,
       top1PercentShare: createZipf(o.keys, o.zipfExponent).massOfTop(Math.max(1, Math.round(o.keys / 100))),
     },
     runs,

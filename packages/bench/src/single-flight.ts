@@ -14,6 +14,8 @@ export interface SingleFlightResult {
   maxDbReadsPerInvalidation: number;
   /** Mean DB reads per invalidation of each instance, in instance order. */
   perInstance: number[];
+  /** Reads or invalidations that failed (their rounds still count their DB reads). */
+  errors: number;
 }
 
 export interface SingleFlightOptions {
@@ -35,19 +37,28 @@ export async function measureSingleFlight(options: SingleFlightOptions): Promise
   const path = itemPath(options.key);
   const perInstance: number[] = [];
   let round = 0;
+  let errors = 0;
+  const counted = (p: Promise<unknown>): Promise<unknown> =>
+    p.catch(() => {
+      errors += 1;
+    });
   for (const instance of options.instances) {
     const pool = new Pool(instance.url, { connections: options.burst });
     let dbReads = 0;
     try {
       for (let r = 0; r < options.rounds; r++) {
-        await options.invalidate(round++);
+        await counted(options.invalidate(round++));
         const before = await scrapeCounters(instance.url);
         await Promise.all(
-          Array.from({ length: options.burst }, async () => {
-            const res = await pool.request({ method: 'GET', path });
-            await res.body.text();
-            if (res.statusCode !== 200) throw new Error(`GET ${path} on ${instance.id} answered ${res.statusCode}`);
-          }),
+          Array.from({ length: options.burst }, () =>
+            counted(
+              (async () => {
+                const res = await pool.request({ method: 'GET', path });
+                await res.body.text();
+                if (res.statusCode !== 200) throw new Error(`GET ${path} on ${instance.id} answered ${res.statusCode}`);
+              })(),
+            ),
+          ),
         );
         const after = await scrapeCounters(instance.url);
         dbReads += after.dbReads - before.dbReads;
@@ -64,5 +75,6 @@ export async function measureSingleFlight(options: SingleFlightOptions): Promise
     meanDbReadsPerInvalidation: mean,
     maxDbReadsPerInvalidation: Math.max(...perInstance),
     perInstance,
+    errors,
   };
 }

@@ -51,8 +51,13 @@ describe('keylane-bench --quick', () => {
     expect(stderr).toMatch(/bench \d+\/\d+/);
   });
 
+  it('recorded no failed section', () => {
+    const failures = result.runs.flatMap((r) => [...r.errors, ...r.strategies.flatMap((s) => (s.error ? [`${s.strategy}: ${s.error}`] : []))]);
+    expect(failures).toEqual([]);
+  });
+
   it('measured every ceiling', () => {
-    for (const name of ['redis-get', 'http-hop', 'pg-select'] as const) {
+    for (const name of ['redis-get', 'http-hop', 'http-hop-fleet', 'pg-select'] as const) {
       expect(result.summary.ceilings[name]!.throughput.median).toBeGreaterThan(0);
       expect(result.summary.ceilings[name]!.meanMs.median).toBeGreaterThan(0);
     }

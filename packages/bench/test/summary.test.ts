@@ -22,7 +22,7 @@ function strategyRun(strategy: StrategyName, readHeavy: number, hotKey: number, 
       open: { 'read-heavy': load(100, p99), balanced: load(100, p99), 'hot-key': load(100, p99) },
     },
     readHit: { ...load(1000, 2, 2), engine: null },
-    singleFlight: { rounds: 3, burst: 16, meanDbReadsPerInvalidation: dbReads, maxDbReadsPerInvalidation: dbReads, perInstance: [dbReads] },
+    singleFlight: { rounds: 3, burst: 16, meanDbReadsPerInvalidation: dbReads, maxDbReadsPerInvalidation: dbReads, perInstance: [dbReads], errors: 0 },
     fleetStartMs: 1,
   };
 }
@@ -38,6 +38,7 @@ function run(index: number, sg: number, ca: number, locked: number, serialReads:
       strategyRun('serial', 1, 1, 10, serialReads),
     ],
     direct: null,
+    errors: [],
     routing: [
       { instances: 128, strategy: 'modulo', wallNs: 150, cpuNs: 140 },
       { instances: 128, strategy: 'consistent', wallNs: 1200, cpuNs: 1100 },
@@ -78,7 +79,7 @@ describe('evaluateTargets', () => {
   });
 
   it('says "not measured" when a section did not run', () => {
-    const partial = evaluateTargets([{ run: 1, ceilings: {}, strategies: [], direct: null, routing: [] }]);
+    const partial = evaluateTargets([{ run: 1, ceilings: {}, strategies: [], direct: null, routing: [], errors: [] }]);
     expect(partial.every((t) => t.met === null && t.measured === null)).toBe(true);
   });
 });
