@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { HEALTH_LIVE_PATH } from '@keylane/protocol';
 import { createTestContext, getFreePort, type TestContext } from '@keylane/test-kit';
-import { emulateDockerBuild, type EmulatedBuild } from './lib/docker-build.js';
+import { dockerIgnore, emulateDockerBuild, type EmulatedBuild } from './lib/docker-build.js';
 import {
   envOf,
   instructionsOf,
@@ -134,6 +134,35 @@ describe.each([ITEM_SERVICE, CALLER])('$dockerfile as text', (image) => {
       expect(instructionsOf(runtime, 'EXPOSE').map((e) => e.rest)).toEqual([port]);
     });
   }
+});
+
+describe('.dockerignore, as the emulated build applies it', () => {
+  it('keeps installed and built files out at any depth, and sources in', () => {
+    const ignored = dockerIgnore();
+    for (const path of [
+      'node_modules',
+      'services/item-service/node_modules/fastify',
+      'packages/sdk/dist/index.js',
+      '.git/HEAD',
+      'packages/engine/tsconfig.build.tsbuildinfo',
+      '.env',
+    ]) {
+      expect([path, ignored(path)]).toEqual([path, true]);
+    }
+    for (const path of [
+      'services/item-service/src/bin.ts',
+      'pnpm-lock.yaml',
+      'tsconfig.base.json',
+      'docker/compose.yaml',
+    ]) {
+      expect([path, ignored(path)]).toEqual([path, false]);
+    }
+  });
+
+  it('lets node_modules through when the rule is missing', () => {
+    const without = readRepoFile('.dockerignore').replace('**/node_modules\n', '');
+    expect(dockerIgnore(without)('services/item-service/node_modules/fastify')).toBe(false);
+  });
 });
 
 /** Files and folders under `dir` whose name is one of `names`, relative to `dir`. */
@@ -265,6 +294,19 @@ describe('the Dockerfiles, built without Docker', () => {
       ).toBe(true);
     },
   );
+
+  it('sends Docker a context without installed or built files (.dockerignore)', () => {
+    // The prune stage's `COPY . .` is the context as the emulation filtered it.
+    const context = join(service.roots.get('prune')!, 'src');
+    expect(existsSync(join(context, 'pnpm-lock.yaml'))).toBe(true);
+    expect(
+      findNamed(
+        context,
+        new Set(['node_modules', 'dist', '.git', '.turbo', '.jest-results.json']),
+        4,
+      ),
+    ).toEqual([]);
+  });
 
   it('finds dev dependencies where they are: in the build stage, which copying /app would ship', () => {
     const found = devPackagesIn(

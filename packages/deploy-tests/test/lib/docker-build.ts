@@ -265,8 +265,10 @@ async function runStep(
 }
 
 /** The repository's .dockerignore as a predicate on context-relative paths (no `!` rules). */
-export function dockerIgnore(): (path: string) => boolean {
-  const patterns = readFileSync(join(REPO_ROOT, '.dockerignore'), 'utf8')
+export function dockerIgnore(
+  text = readFileSync(join(REPO_ROOT, '.dockerignore'), 'utf8'),
+): (path: string) => boolean {
+  const patterns = text
     .split('\n')
     .map((l) => l.trim())
     .filter((l) => l !== '' && !l.startsWith('#'));
