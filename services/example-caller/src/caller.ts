@@ -17,7 +17,7 @@ export interface CallerSummary {
 /**
  * Writes then reads keys 1..config.keys every round until `signal` aborts. Routing is the
  * SDK's: the instance logged for a key is the one `getServiceConnection` picks, which is the
- * one the write and the read went to.
+ * one the write and the read went to while the healthy set stays the same.
  */
 export async function runCaller(
   client: KeylaneClient,
@@ -35,6 +35,8 @@ export async function runCaller(
         instance = client.getServiceConnection(key).instanceId;
         const written = await client.put(key, { round, at: new Date().toISOString() }, { signal });
         const read = await client.get(key, { signal });
+        // Asked again: a connection failure may have moved the key to another instance since.
+        instance = client.getServiceConnection(key).instanceId;
         log('info', 'served', {
           key,
           instance,
