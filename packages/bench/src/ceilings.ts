@@ -7,7 +7,7 @@ import { formatLongId, itemPath } from '@keylane/protocol';
 import { startChildServer } from './child.js';
 import { runClosedLoop, type LoadResult } from './load.js';
 
-export const CEILING_NAMES = ['redis-get', 'http-hop', 'http-hop-fleet', 'pg-select'] as const;
+export const CEILING_NAMES = ['redis-get', 'http-hop', 'http-hop-fleet', 'pg-select', 'pg-update'] as const;
 export type CeilingName = (typeof CEILING_NAMES)[number];
 
 export interface CeilingContext {
@@ -114,6 +114,30 @@ export async function measurePgSelect(ctx: CeilingContext, poolSize: number): Pr
       async (id) => {
         const { rows } = await pool.query(sql, [id]);
         if (rows.length !== 1) throw new Error(`no row for id ${id}`);
+      },
+    );
+  } finally {
+    await pool.end();
+  }
+}
+
+/**
+ * A single-row autocommit UPSERT (the shape of every engine write) through a pg Pool as large
+ * as an instance's lanes: the commit (WAL flush) cost that bounds how fast one key's writes,
+ * which a lane runs one at a time, can go.
+ */
+export async function measurePgUpdate(ctx: CeilingContext, poolSize: number): Promise<LoadResult> {
+  const pool = new pg.Pool({ connectionString: ctx.databaseUrl, max: poolSize });
+  const sql = `INSERT INTO "${ctx.schema}".items AS t (id, value, version, updated_at) VALUES ($1::bigint, $2::jsonb, 1, now())
+               ON CONFLICT (id) DO UPDATE SET value = EXCLUDED.value, version = t.version + 1, updated_at = now()`;
+  const ids = ctx.keys.map((key) => formatLongId(key));
+  try {
+    let i = 0;
+    return await warmThenMeasure(
+      ctx,
+      () => () => i++,
+      async (n) => {
+        await pool.query(sql, [ids[n % ids.length]!, JSON.stringify(`ceiling:${n}`)]);
       },
     );
   } finally {

@@ -14,6 +14,11 @@ export interface LoadResult {
   durationMs: number;
   /** Successful operations per second of the measured window. */
   throughput: number;
+  /**
+   * CPU time of this (the load generator's) process over the window, in cores (1.0 = one
+   * core busy all along). Near 1 the generator, not the system under test, may be the limit.
+   */
+  generatorCpu: number;
   latency: LatencyPercentiles;
 }
 
@@ -36,6 +41,7 @@ export async function runClosedLoop<Op>(options: ClosedLoopOptions<Op>): Promise
   const recorder = new LatencyRecorder();
   let errors = 0;
   let firstError: string | null = null;
+  const cpu = process.cpuUsage();
   const started = performance.now();
   const deadline = started + options.durationMs;
   let lastTick = started;
@@ -60,7 +66,7 @@ export async function runClosedLoop<Op>(options: ClosedLoopOptions<Op>): Promise
   };
   await Promise.all(Array.from({ length: options.concurrency }, (_, i) => worker(i)));
   const durationMs = performance.now() - started;
-  return finish(recorder, errors, firstError, durationMs);
+  return finish(recorder, errors, firstError, durationMs, cpu);
 }
 
 export interface OpenLoopOptions<Op> {
@@ -97,6 +103,7 @@ export async function runOpenLoop<Op>(options: OpenLoopOptions<Op>): Promise<Loa
   let completed = 0;
   let lastTick = 0;
   const pending = new Set<Promise<void>>();
+  const cpu = process.cpuUsage();
   // Answers that arrive after the drain bound are already counted as failures.
   let closed = false;
   const started = performance.now();
@@ -154,10 +161,17 @@ export async function runOpenLoop<Op>(options: OpenLoopOptions<Op>): Promise<Loa
     firstError ??= `${unanswered} operations unanswered ${drainMs} ms after the window`;
   }
   const durationMs = Math.max(windowMs, options.durationMs);
-  return finish(recorder, errors, firstError, durationMs);
+  return finish(recorder, errors, firstError, durationMs, cpu);
 }
 
-function finish(recorder: LatencyRecorder, errors: number, firstError: string | null, durationMs: number): LoadResult {
+function finish(
+  recorder: LatencyRecorder,
+  errors: number,
+  firstError: string | null,
+  durationMs: number,
+  cpuAtStart: NodeJS.CpuUsage,
+): LoadResult {
+  const used = process.cpuUsage(cpuAtStart);
   const latency = recorder.percentiles();
   recorder.destroy();
   return {
@@ -166,6 +180,7 @@ function finish(recorder: LatencyRecorder, errors: number, firstError: string | 
     firstError,
     durationMs,
     throughput: (latency.count * 1000) / durationMs,
+    generatorCpu: (used.user + used.system) / 1000 / durationMs,
     latency,
   };
 }

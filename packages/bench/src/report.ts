@@ -12,6 +12,7 @@ const CEILING_LABELS: Readonly<Record<CeilingName, string>> = {
   'http-hop': 'bare HTTP hop (1 Fastify process, undici Pool of 16)',
   'http-hop-fleet': 'bare HTTP hop x3 (3 Fastify processes, a Pool of 16 each, like the fleet)',
   'pg-select': 'pg primary-key SELECT (Pool of one instance\'s lanes)',
+  'pg-update': 'pg single-row UPSERT, autocommit (same Pool)',
 };
 const PERCENTILE_LABELS: Readonly<Record<PercentileKey, string>> = { p50Ms: 'p50', p90Ms: 'p90', p99Ms: 'p99', p999Ms: 'p99.9' };
 
@@ -156,6 +157,13 @@ export function renderMarkdown(result: BenchResult, options: MarkdownOptions): s
     );
     for (const name of systems) {
       lines.push(`| ${name} | ${WORKLOAD_NAMES.map((w) => fmtSpread(s.closed[name]?.[w]?.throughput, 0)).join(' | ')} |`);
+    }
+    const cpu = systems.flatMap((n) => WORKLOAD_NAMES.map((w) => s.closed[n]?.[w]?.generatorCpu.median ?? 0));
+    if (cpu.length > 0) {
+      lines.push(
+        '',
+        `The load generator (this process: SDK client, histograms) used ${fmtNumber(Math.min(...cpu), 2)}-${fmtNumber(Math.max(...cpu), 2)} CPU cores during these windows (medians per cell).`,
+      );
     }
     const errs = systems.flatMap((n) => WORKLOAD_NAMES.map((w) => [n, w, (s.closed[n]?.[w]?.errors ?? 0) + (s.open[n]?.[w]?.errors ?? 0)] as const)).filter(([, , e]) => e > 0);
     if (errs.length > 0) {

@@ -2,7 +2,7 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { checkDependencies } from '@keylane/cli';
 import type { StrategyName } from '@keylane/engine';
-import { CEILING_NAMES, measureHttpHop, measurePgSelect, measureRedisGet, type CeilingContext, type CeilingName } from './ceilings.js';
+import { CEILING_NAMES, measureHttpHop, measurePgSelect, measurePgUpdate, measureRedisGet, type CeilingContext, type CeilingName } from './ceilings.js';
 import { createDirectCacheAside } from './direct-cache-aside.js';
 import { benchStrategy, FLEET_SIZE, type StrategyRun } from './fleet-bench.js';
 import type { LoadResult } from './load.js';
@@ -140,6 +140,8 @@ export async function runBench(options: BenchOptions = {}, hooks: RunBenchHooks 
         await attempt('http-hop-fleet', () => measureHttpHop(ctx, FLEET_SIZE));
         progress.step(`${tag} ceiling: pg primary-key SELECT`);
         await attempt('pg-select', () => measurePgSelect(ctx, o.lanes));
+        progress.step(`${tag} ceiling: pg primary-key UPSERT (a commit)`);
+        await attempt('pg-update', () => measurePgUpdate(ctx, o.lanes));
       }
       if (fleetSections) {
         for (const strategy of o.strategies) {

@@ -17,6 +17,8 @@ export interface LoadSpread {
   meanMs: Spread;
   p50Ms: Spread;
   p99Ms: Spread;
+  /** CPU cores the load generator used during the window. */
+  generatorCpu: Spread;
   /** Failed operations summed over the runs. */
   errors: number;
 }
@@ -56,6 +58,7 @@ function loadSpread(results: readonly LoadResult[]): LoadSpread {
     meanMs: spread(results.map((r) => r.latency.meanMs)),
     p50Ms: spread(results.map((r) => r.latency.p50Ms)),
     p99Ms: spread(results.map((r) => r.latency.p99Ms)),
+    generatorCpu: spread(results.map((r) => r.generatorCpu ?? 0)),
     errors: results.reduce((sum, r) => sum + r.errors, 0),
   };
 }

@@ -57,7 +57,7 @@ describe('keylane-bench --quick', () => {
   });
 
   it('measured every ceiling', () => {
-    for (const name of ['redis-get', 'http-hop', 'http-hop-fleet', 'pg-select'] as const) {
+    for (const name of ['redis-get', 'http-hop', 'http-hop-fleet', 'pg-select', 'pg-update'] as const) {
       expect(result.summary.ceilings[name]!.throughput.median).toBeGreaterThan(0);
       expect(result.summary.ceilings[name]!.meanMs.median).toBeGreaterThan(0);
     }

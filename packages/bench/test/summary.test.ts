@@ -9,6 +9,7 @@ function load(throughput: number, p99Ms = 1, meanMs = 1): LoadResult {
     firstError: null,
     durationMs: 1000,
     throughput,
+    generatorCpu: 0.5,
     latency: { count: throughput, meanMs, p50Ms: meanMs, p90Ms: p99Ms, p99Ms, p999Ms: p99Ms, maxMs: p99Ms },
   };
 }
