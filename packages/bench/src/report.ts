@@ -67,6 +67,7 @@ export function renderCharts(result: BenchResult): Record<string, string> {
       charts[`latency-${w}.svg`] = renderBarChart({
         title: `Open-loop latency at ${result.config.ratePerSec} ops/s, ${WORKLOAD_LABELS[w]}`,
         unit: 'ms (from intended send time)',
+        logScale: true,
         groups: systems,
         series: PERCENTILE_KEYS.map((k, i) => ({ name: PERCENTILE_LABELS[k], color: PALETTE[i]! })),
         value: (g, i) => s.open[systems[g]!]?.[w]?.[PERCENTILE_KEYS[i]!] ?? null,

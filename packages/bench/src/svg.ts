@@ -15,6 +15,11 @@ export interface BarChart {
   series: readonly BarSeries[];
   /** The bar of series `s` in group `g`; null draws nothing (not measured). */
   value: (group: number, series: number) => Spread | null;
+  /**
+   * A log10 axis, for values that span decades (a 2 ms p50 beside a 2 s p99.9). Bars then rise
+   * from the power of ten below the smallest value. @default false
+   */
+  logScale?: boolean;
 }
 
 /** Colour-blind-safe (Okabe-Ito) palette, in series order. */
@@ -33,14 +38,31 @@ export function renderBarChart(chart: BarChart): string {
   const plotW = WIDTH - MARGIN.left - MARGIN.right;
   const plotH = HEIGHT - MARGIN.top - MARGIN.bottom;
   let top = 0;
+  let bottom = Number.POSITIVE_INFINITY;
   for (let g = 0; g < chart.groups.length; g++) {
     for (let s = 0; s < chart.series.length; s++) {
       const v = chart.value(g, s);
-      if (v) top = Math.max(top, v.max, v.median);
+      if (v) {
+        top = Math.max(top, v.max, v.median);
+        if (v.min > 0) bottom = Math.min(bottom, v.min);
+      }
     }
   }
+  const log = chart.logScale === true && top > 0 && Number.isFinite(bottom);
   const { max: axisMax, step } = niceAxis(top);
-  const y = (v: number): number => MARGIN.top + plotH - (axisMax === 0 ? 0 : (v / axisMax) * plotH);
+  // A value that is itself a power of ten still gets a visible bar: the floor is the decade below.
+  const logLow = log ? Math.floor(Math.log10(bottom) - 1e-9) : 0;
+  const logHigh = log ? Math.max(logLow + 1, Math.ceil(Math.log10(top))) : 0;
+  const y = (v: number): number => {
+    if (log) {
+      const share = (Math.log10(Math.max(v, 10 ** logLow)) - logLow) / (logHigh - logLow);
+      return MARGIN.top + plotH - share * plotH;
+    }
+    return MARGIN.top + plotH - (axisMax === 0 ? 0 : (v / axisMax) * plotH);
+  };
+  const ticks: number[] = [];
+  if (log) for (let e = logLow; e <= logHigh; e++) ticks.push(10 ** e);
+  else for (let v = 0; v <= axisMax + step / 2; v += step) ticks.push(v);
   const groupW = plotW / Math.max(1, chart.groups.length);
   const barW = Math.max(2, (groupW * 0.8) / Math.max(1, chart.series.length));
   const parts: string[] = [];
@@ -49,7 +71,7 @@ export function renderBarChart(chart: BarChart): string {
     `<rect width="${WIDTH}" height="${HEIGHT}" fill="#ffffff"/>`,
     `<text x="${WIDTH / 2}" y="24" text-anchor="middle" font-size="15" font-weight="bold">${escapeXml(chart.title)}</text>`,
   );
-  for (let v = 0; v <= axisMax + step / 2; v += step) {
+  for (const v of ticks) {
     const yy = y(v).toFixed(1);
     parts.push(
       `<line x1="${MARGIN.left}" x2="${MARGIN.left + plotW}" y1="${yy}" y2="${yy}" stroke="#dddddd"/>`,
@@ -57,7 +79,7 @@ export function renderBarChart(chart: BarChart): string {
     );
   }
   parts.push(
-    `<text x="18" y="${MARGIN.top + plotH / 2}" text-anchor="middle" transform="rotate(-90 18 ${MARGIN.top + plotH / 2})">${escapeXml(chart.unit)}</text>`,
+    `<text x="18" y="${MARGIN.top + plotH / 2}" text-anchor="middle" transform="rotate(-90 18 ${MARGIN.top + plotH / 2})">${escapeXml(log ? `${chart.unit}, log scale` : chart.unit)}</text>`,
   );
   for (let g = 0; g < chart.groups.length; g++) {
     const gx = MARGIN.left + g * groupW + groupW * 0.1;
@@ -114,7 +136,7 @@ export function escapeXml(text: string): string {
 
 function formatTick(v: number): string {
   if (v >= 1000) return `${+(v / 1000).toFixed(1)}k`;
-  return `${+v.toFixed(2)}`;
+  return `${+v.toPrecision(3)}`;
 }
 
 function formatValue(v: number): string {

@@ -68,3 +68,28 @@ describe('niceAxis / escapeXml', () => {
     expect(escapeXml(`a<b>&"c"`)).toBe('a&lt;b&gt;&amp;&quot;c&quot;');
   });
 });
+
+describe('renderBarChart on a log axis', () => {
+  it('makes bar heights proportional to decades above the axis floor', () => {
+    const svg = renderBarChart({
+      title: 'latency',
+      unit: 'ms',
+      groups: ['a'],
+      series: [
+        { name: 'p50', color: '#000' },
+        { name: 'p99', color: '#111' },
+        { name: 'p99.9', color: '#222' },
+      ],
+      value: (_g, s) => spread([[1, 10, 1000][s]!]),
+      logScale: true,
+    });
+    checkWellFormed(svg);
+    const heights = [...svg.matchAll(/<rect class="bar"[^>]*height="([\d.]+)"/g)].map((m) => Number(m[1]));
+    // Axis 10^-1..10^3: 1 ms is one decade above the floor, 10 ms two, 1000 ms four (the top).
+    expect(heights[0]).toBeGreaterThan(0);
+    expect(heights[1]! / heights[0]!).toBeCloseTo(2, 1);
+    expect(heights[2]! / heights[0]!).toBeCloseTo(4, 1);
+    expect(svg).toContain('ms, log scale');
+    expect(svg).toContain('>1k</text>');
+  });
+});
