@@ -25,6 +25,21 @@ export class InvalidKeyError extends KeylaneError {
   }
 }
 
+/**
+ * A constructor or factory (`createClient`, `createEngine`, `startFleet`, ...) was given an
+ * option it cannot work with. The message and `option` name it, as the caller wrote it.
+ */
+export class InvalidOptionsError extends KeylaneError {
+  declare readonly code: 'invalid_options';
+  /** Dotted path of the offending option, e.g. `healthCheck.intervalMs`. */
+  readonly option: string;
+
+  constructor(option: string, message: string) {
+    super('invalid_options', `invalid option ${option}: ${message}`);
+    this.option = option;
+  }
+}
+
 /** A conditional write (`ifVersion`) found another version in the database. */
 export class VersionConflictError extends KeylaneError {
   declare readonly code: 'version_conflict';

@@ -18,6 +18,7 @@ export {
 export {
   KeylaneError,
   InvalidKeyError,
+  InvalidOptionsError,
   VersionConflictError,
   OverloadedError,
   UnavailableError,

@@ -4,17 +4,8 @@ import { KeylaneError, type ErrorCode } from '@keylane/protocol';
 // `code`: match on `error.code`, never on `error.message`. Transport errors keep the
 // underlying undici or system error as `cause`.
 
-/** `createClient` (or a per-call option) was given a value it cannot use. */
-export class InvalidOptionsError extends KeylaneError {
-  declare readonly code: 'invalid_options';
-  /** The option's path as a caller writes it, e.g. `healthCheck.intervalMs`. */
-  readonly option: string;
-
-  constructor(option: string, message: string) {
-    super('invalid_options', `invalid option ${option}: ${message}`);
-    this.option = option;
-  }
-}
+// `createClient` (or a per-call option) throws the shared options error, naming the option.
+export { InvalidOptionsError } from '@keylane/protocol';
 
 /** No instance is healthy, so no key can be routed. The SDK never routes to a sick instance. */
 export class NoHealthyInstanceError extends KeylaneError {
