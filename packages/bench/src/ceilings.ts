@@ -7,7 +7,13 @@ import { formatLongId, itemPath } from '@keylane/protocol';
 import { startChildServer } from './child.js';
 import { runClosedLoop, type LoadResult } from './load.js';
 
-export const CEILING_NAMES = ['redis-get', 'http-hop', 'http-hop-fleet', 'pg-select', 'pg-update'] as const;
+export const CEILING_NAMES = [
+  'redis-get',
+  'http-hop',
+  'http-hop-fleet',
+  'pg-select',
+  'pg-update',
+] as const;
 export type CeilingName = (typeof CEILING_NAMES)[number];
 
 export interface CeilingContext {
@@ -33,7 +39,8 @@ async function warmThenMeasure<Op>(
   minWarmupMs = 0,
 ): Promise<LoadResult> {
   const warmupMs = Math.max(ctx.warmupMs, minWarmupMs);
-  if (warmupMs > 0) await runClosedLoop({ concurrency: ctx.concurrency, durationMs: warmupMs, source, execute });
+  if (warmupMs > 0)
+    await runClosedLoop({ concurrency: ctx.concurrency, durationMs: warmupMs, source, execute });
   return runClosedLoop({
     concurrency: ctx.concurrency,
     durationMs: ctx.durationMs,
@@ -57,8 +64,17 @@ export async function measureRedisGet(ctx: CeilingContext): Promise<LoadResult> 
   await redis.connect();
   const key = `{${ctx.prefix}:ceiling}:v`;
   try {
-    await redis.set(key, JSON.stringify({ id: '1', value: { name: 'bench' }, version: 1 }), 'PX', 600_000);
-    return await warmThenMeasure(ctx, () => () => key, (k) => redis.get(k));
+    await redis.set(
+      key,
+      JSON.stringify({ id: '1', value: { name: 'bench' }, version: 1 }),
+      'PX',
+      600_000,
+    );
+    return await warmThenMeasure(
+      ctx,
+      () => () => key,
+      (k) => redis.get(k),
+    );
   } finally {
     await redis.del(key);
     await redis.quit();
@@ -73,14 +89,18 @@ export async function measureRedisGet(ctx: CeilingContext): Promise<LoadResult> 
  * a lot by itself (more processes to wake per request), so both are measured.
  */
 export async function measureHttpHop(ctx: CeilingContext, servers: number): Promise<LoadResult> {
-  const started = await Promise.allSettled(Array.from({ length: servers }, () => startChildServer(HOP_SERVER)));
+  const started = await Promise.allSettled(
+    Array.from({ length: servers }, () => startChildServer(HOP_SERVER)),
+  );
   const children = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
   const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) {
     await Promise.all(children.map((c) => c.stop()));
     throw failed.reason;
   }
-  const pools = children.map((c) => new Pool(c.url, { connections: DEFAULT_CLIENT_OPTIONS.connectionsPerInstance }));
+  const pools = children.map(
+    (c) => new Pool(c.url, { connections: DEFAULT_CLIENT_OPTIONS.connectionsPerInstance }),
+  );
   const paths = ctx.keys.slice(0, 1024).map((key) => itemPath(key));
   try {
     let i = 0;
@@ -88,7 +108,11 @@ export async function measureHttpHop(ctx: CeilingContext, servers: number): Prom
       ctx,
       () => () => i++,
       async (n) => {
-        const res = await pools[n % pools.length]!.request({ method: 'GET', path: paths[n % paths.length]!, headers: { accept: 'application/json' } });
+        const res = await pools[n % pools.length]!.request({
+          method: 'GET',
+          path: paths[n % paths.length]!,
+          headers: { accept: 'application/json' },
+        });
         const text = await res.body.text();
         if (res.statusCode !== 200) throw new Error(`hop answered ${res.statusCode}`);
         return JSON.parse(text) as unknown;

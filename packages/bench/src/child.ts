@@ -8,12 +8,24 @@ export interface ChildServer {
   stop(): Promise<void>;
 }
 
-export async function startChildServer(script: string, args: readonly string[] = [], timeoutMs = 15_000): Promise<ChildServer> {
-  const child: ChildProcess = spawn(process.execPath, [...args, script], { stdio: ['ignore', 'pipe', 'pipe'] });
+export async function startChildServer(
+  script: string,
+  args: readonly string[] = [],
+  timeoutMs = 15_000,
+): Promise<ChildServer> {
+  const child: ChildProcess = spawn(process.execPath, [...args, script], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
   let output = '';
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new BenchMeasurementError(`${script} printed no URL within ${timeoutMs} ms: ${output}`)), timeoutMs);
+    const timer = setTimeout(
+      () =>
+        reject(
+          new BenchMeasurementError(`${script} printed no URL within ${timeoutMs} ms: ${output}`),
+        ),
+      timeoutMs,
+    );
     child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
     child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
       output += chunk;
@@ -25,7 +37,11 @@ export async function startChildServer(script: string, args: readonly string[] =
     });
     child.once('close', (code) => {
       clearTimeout(timer);
-      reject(new BenchMeasurementError(`${script} exited with code ${code} before printing its URL: ${output}`));
+      reject(
+        new BenchMeasurementError(
+          `${script} exited with code ${code} before printing its URL: ${output}`,
+        ),
+      );
     });
   }).catch(async (err: unknown) => {
     child.kill('SIGKILL');

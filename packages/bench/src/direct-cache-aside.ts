@@ -30,19 +30,28 @@ export async function createDirectCacheAside(options: {
                   ON CONFLICT (id) DO UPDATE SET value = EXCLUDED.value, version = t.version + 1, updated_at = now()
                   RETURNING id::text AS id, value, version::text AS version`;
   const cacheKey = (key: bigint): string => `{${options.prefix}:${formatLongId(key)}}:v`;
-  const toItem = (row: { id: string; value: unknown; version: string }) => ({ id: row.id, value: row.value, version: Number(row.version) });
+  const toItem = (row: { id: string; value: unknown; version: string }) => ({
+    id: row.id,
+    value: row.value,
+    version: Number(row.version),
+  });
   return {
     async read(key) {
       const k = cacheKey(key);
       const cached = await redis.get(k);
       if (cached !== null) return JSON.parse(cached) as unknown;
-      const { rows } = await pool.query<{ id: string; value: unknown; version: string }>(select, [formatLongId(key)]);
+      const { rows } = await pool.query<{ id: string; value: unknown; version: string }>(select, [
+        formatLongId(key),
+      ]);
       const item = rows[0] ? toItem(rows[0]) : null;
       await redis.set(k, JSON.stringify(item), 'PX', options.ttlMs);
       return item;
     },
     async write(key, value) {
-      const { rows } = await pool.query<{ id: string; value: unknown; version: string }>(upsert, [formatLongId(key), JSON.stringify(value)]);
+      const { rows } = await pool.query<{ id: string; value: unknown; version: string }>(upsert, [
+        formatLongId(key),
+        JSON.stringify(value),
+      ]);
       await redis.del(cacheKey(key));
       return rows[0] ? toItem(rows[0]) : null;
     },

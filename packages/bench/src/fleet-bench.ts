@@ -4,7 +4,15 @@ import { startFleet } from '@keylane/cli';
 import type { StrategyName } from '@keylane/engine';
 import { createClient } from '@keylane/sdk';
 import { scrapeFleet } from './metrics.js';
-import { runReadHit, runWorkloads, type LoadSettings, type PhaseResult, type StepReporter, type TickReporter, type WorkloadResults } from './phases.js';
+import {
+  runReadHit,
+  runWorkloads,
+  type LoadSettings,
+  type PhaseResult,
+  type StepReporter,
+  type TickReporter,
+  type WorkloadResults,
+} from './phases.js';
 import { measureSingleFlight, type SingleFlightResult } from './single-flight.js';
 import { deletePrefix } from './scratch.js';
 import type { BenchWorkload, WorkloadName } from './workloads.js';
@@ -46,7 +54,10 @@ export interface StrategyBenchContext {
 }
 
 /** One strategy on a fresh fleet: the three workloads, the read-hit path, single-flight. */
-export async function benchStrategy(strategy: StrategyName, ctx: StrategyBenchContext): Promise<StrategyRun> {
+export async function benchStrategy(
+  strategy: StrategyName,
+  ctx: StrategyBenchContext,
+): Promise<StrategyRun> {
   ctx.step(`${strategy}: starting ${FLEET_SIZE} instances`);
   const startedAt = performance.now();
   const fleet = await startFleet({
@@ -59,12 +70,17 @@ export async function benchStrategy(strategy: StrategyName, ctx: StrategyBenchCo
     logLevel: 'warn',
     lanes: ctx.lanes,
     // No drain pause: nothing routes around a bench fleet that is going away.
-    env: { KEYLANE_DRAIN_MS: '0', ...(ctx.cpuProfDir ? { BENCH_CPU_PROF_DIR: ctx.cpuProfDir } : {}) },
+    env: {
+      KEYLANE_DRAIN_MS: '0',
+      ...(ctx.cpuProfDir ? { BENCH_CPU_PROF_DIR: ctx.cpuProfDir } : {}),
+    },
     ...(ctx.cpuProfDir ? { serviceBin: PROFILED_SERVICE } : {}),
   });
   const fleetStartMs = performance.now() - startedAt;
   const urls = fleet.instances.map((i) => i.url);
-  const client = createClient({ instances: fleet.instances.map((i) => ({ id: i.id, url: i.url })) });
+  const client = createClient({
+    instances: fleet.instances.map((i) => ({ id: i.id, url: i.url })),
+  });
   try {
     await client.ready();
     await waitAllHealthy(() => client.healthyInstances().length, FLEET_SIZE, 10_000);
@@ -76,7 +92,14 @@ export async function benchStrategy(strategy: StrategyName, ctx: StrategyBenchCo
     let workloads: WorkloadResults | null = null;
     let readHit: PhaseResult | null = null;
     if (ctx.sections.workloads) {
-      workloads = await runWorkloads(target, ctx.workloads, ctx.settings, strategy, ctx.step, ctx.tick);
+      workloads = await runWorkloads(
+        target,
+        ctx.workloads,
+        ctx.settings,
+        strategy,
+        ctx.step,
+        ctx.tick,
+      );
       ctx.step(`${strategy}: read-hit path`);
       readHit = await runReadHit(target, ctx.readHitKeys, ctx.settings, ctx.tick);
     }
@@ -100,10 +123,17 @@ export async function benchStrategy(strategy: StrategyName, ctx: StrategyBenchCo
   }
 }
 
-async function waitAllHealthy(healthy: () => number, want: number, timeoutMs: number): Promise<void> {
+async function waitAllHealthy(
+  healthy: () => number,
+  want: number,
+  timeoutMs: number,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (healthy() < want) {
-    if (Date.now() > deadline) throw new BenchMeasurementError(`only ${healthy()} of ${want} instances healthy after ${timeoutMs} ms`);
+    if (Date.now() > deadline)
+      throw new BenchMeasurementError(
+        `only ${healthy()} of ${want} instances healthy after ${timeoutMs} ms`,
+      );
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }

@@ -1,4 +1,10 @@
-export { runBench, type BenchResult, type MachineInfo, type RunBenchHooks, type RunResult } from './run-bench.js';
+export {
+  runBench,
+  type BenchResult,
+  type MachineInfo,
+  type RunBenchHooks,
+  type RunResult,
+} from './run-bench.js';
 export {
   resolveBenchOptions,
   findRepoRoot,
@@ -9,15 +15,54 @@ export {
   type ResolvedBenchOptions,
   type SectionName,
 } from './options.js';
-export { summarize, evaluateTargets, DIRECT, type BenchSummary, type LoadSpread, type SystemName, type TargetVerdict } from './summary.js';
+export {
+  summarize,
+  evaluateTargets,
+  DIRECT,
+  type BenchSummary,
+  type LoadSpread,
+  type SystemName,
+  type TargetVerdict,
+} from './summary.js';
 export { spread, pairwiseRatios, ratioSpread, type Spread } from './stats.js';
 export { createZipf, type ZipfSampler } from './zipf.js';
-export { createBenchWorkloads, WORKLOAD_NAMES, WORKLOAD_LABELS, DEFAULT_KEY_SPACE, type BenchWorkload, type KeySpaceOptions, type WorkloadName } from './workloads.js';
-export { runClosedLoop, runOpenLoop, type ClosedLoopOptions, type OpenLoopOptions, type LoadResult } from './load.js';
-export { LatencyRecorder, PERCENTILE_KEYS, type LatencyPercentiles, type PercentileKey } from './latency.js';
-export { renderBarChart, niceAxis, escapeXml, PALETTE, type BarChart, type BarSeries } from './svg.js';
+export {
+  createBenchWorkloads,
+  WORKLOAD_NAMES,
+  WORKLOAD_LABELS,
+  DEFAULT_KEY_SPACE,
+  type BenchWorkload,
+  type KeySpaceOptions,
+  type WorkloadName,
+} from './workloads.js';
+export {
+  runClosedLoop,
+  runOpenLoop,
+  type ClosedLoopOptions,
+  type OpenLoopOptions,
+  type LoadResult,
+} from './load.js';
+export {
+  LatencyRecorder,
+  PERCENTILE_KEYS,
+  type LatencyPercentiles,
+  type PercentileKey,
+} from './latency.js';
+export {
+  renderBarChart,
+  niceAxis,
+  escapeXml,
+  PALETTE,
+  type BarChart,
+  type BarSeries,
+} from './svg.js';
 export { renderCharts, renderMarkdown, renderTerminal, fmtSpread } from './report.js';
-export { writeOutputs, resultFileName, type OutputPaths, type WrittenFiles } from './write-output.js';
+export {
+  writeOutputs,
+  resultFileName,
+  type OutputPaths,
+  type WrittenFiles,
+} from './write-output.js';
 export { parseCounters, type EngineCounters } from './metrics.js';
 export { measureRouting, type RoutingMeasurement } from './routing.js';
 export { createProgram, main } from './program.js';

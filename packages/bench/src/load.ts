@@ -150,7 +150,10 @@ export async function runOpenLoop<Op>(options: OpenLoopOptions<Op>): Promise<Loa
   const drained = Promise.all([...pending]);
   const remaining = Math.max(0, hardDeadline - performance.now());
   const ac = new AbortController();
-  await Promise.race([drained, sleep(remaining, undefined, { signal: ac.signal }).catch(() => undefined)]);
+  await Promise.race([
+    drained,
+    sleep(remaining, undefined, { signal: ac.signal }).catch(() => undefined),
+  ]);
   ac.abort();
   closed = true;
   // Due operations that were never sent or never answered within the bound: failures, and

@@ -29,7 +29,9 @@ export function emptyCounters(): EngineCounters {
 /** Sums each counter's samples in Prometheus text (all label sets). */
 export function parseCounters(text: string): EngineCounters {
   const counters = emptyCounters();
-  const byName = new Map<string, keyof EngineCounters>(Object.entries(SERIES).map(([k, v]) => [v, k as keyof EngineCounters]));
+  const byName = new Map<string, keyof EngineCounters>(
+    Object.entries(SERIES).map(([k, v]) => [v, k as keyof EngineCounters]),
+  );
   for (const line of text.split('\n')) {
     if (line.startsWith('#') || line === '') continue;
     const nameEnd = line.search(/[{ ]/);
@@ -42,9 +44,13 @@ export function parseCounters(text: string): EngineCounters {
 }
 
 export async function scrapeCounters(instanceUrl: string): Promise<EngineCounters> {
-  const res = await request(`${instanceUrl}${METRICS_PATH}`, { headersTimeout: 5_000, bodyTimeout: 5_000 });
+  const res = await request(`${instanceUrl}${METRICS_PATH}`, {
+    headersTimeout: 5_000,
+    bodyTimeout: 5_000,
+  });
   const text = await res.body.text();
-  if (res.statusCode !== 200) throw new Error(`GET ${instanceUrl}${METRICS_PATH} answered ${res.statusCode}`);
+  if (res.statusCode !== 200)
+    throw new Error(`GET ${instanceUrl}${METRICS_PATH} answered ${res.statusCode}`);
   return parseCounters(text);
 }
 

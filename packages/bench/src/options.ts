@@ -3,7 +3,13 @@ import { dirname, join, resolve } from 'node:path';
 import { STRATEGY_NAMES, type StrategyName } from '@keylane/engine';
 import { BenchOptionsError } from './errors.js';
 
-export const SECTION_NAMES = ['ceilings', 'strategies', 'direct', 'single-flight', 'routing'] as const;
+export const SECTION_NAMES = [
+  'ceilings',
+  'strategies',
+  'direct',
+  'single-flight',
+  'routing',
+] as const;
 export type SectionName = (typeof SECTION_NAMES)[number];
 
 export interface BenchOptions {
@@ -126,18 +132,26 @@ export function resolveBenchOptions(options: BenchOptions = {}): ResolvedBenchOp
   integer('singleFlightBurst', resolved.singleFlightBurst, 1, 1_024);
   integer('routingCalls', resolved.routingCalls, 1_000, 100_000_000);
   if (!(resolved.zipfExponent >= 0 && resolved.zipfExponent <= 5)) {
-    throw new BenchOptionsError(`option "zipfExponent" must be in [0, 5], got ${resolved.zipfExponent}`);
+    throw new BenchOptionsError(
+      `option "zipfExponent" must be in [0, 5], got ${resolved.zipfExponent}`,
+    );
   }
-  if (resolved.only.length === 0) throw new BenchOptionsError('option "only" must name at least one section');
+  if (resolved.only.length === 0)
+    throw new BenchOptionsError('option "only" must name at least one section');
   for (const section of resolved.only) {
     if (!(SECTION_NAMES as readonly string[]).includes(section)) {
-      throw new BenchOptionsError(`option "only": unknown section "${section}" (expected ${SECTION_NAMES.join(', ')})`);
+      throw new BenchOptionsError(
+        `option "only": unknown section "${section}" (expected ${SECTION_NAMES.join(', ')})`,
+      );
     }
   }
-  if (resolved.strategies.length === 0) throw new BenchOptionsError('option "strategies" must name at least one strategy');
+  if (resolved.strategies.length === 0)
+    throw new BenchOptionsError('option "strategies" must name at least one strategy');
   for (const strategy of resolved.strategies) {
     if (!STRATEGY_NAMES.includes(strategy)) {
-      throw new BenchOptionsError(`option "strategies": unknown strategy "${strategy}" (expected ${STRATEGY_NAMES.join(', ')})`);
+      throw new BenchOptionsError(
+        `option "strategies": unknown strategy "${strategy}" (expected ${STRATEGY_NAMES.join(', ')})`,
+      );
     }
   }
   localUrl('databaseUrl', resolved.databaseUrl, ['postgres:', 'postgresql:']);
@@ -147,7 +161,9 @@ export function resolveBenchOptions(options: BenchOptions = {}): ResolvedBenchOp
 
 function integer(name: string, value: number, min: number, max: number): void {
   if (!Number.isInteger(value) || value < min || value > max) {
-    throw new BenchOptionsError(`option "${name}" must be an integer in [${min}, ${max}], got ${String(value)}`);
+    throw new BenchOptionsError(
+      `option "${name}" must be an integer in [${min}, ${max}], got ${String(value)}`,
+    );
   }
 }
 
@@ -159,10 +175,14 @@ function localUrl(name: string, value: string, protocols: readonly string[]): vo
     throw new BenchOptionsError(`option "${name}" is not a URL: ${JSON.stringify(value)}`);
   }
   if (!protocols.includes(url.protocol)) {
-    throw new BenchOptionsError(`option "${name}" must use ${protocols.join(' or ')}, got ${url.protocol}`);
+    throw new BenchOptionsError(
+      `option "${name}" must use ${protocols.join(' or ')}, got ${url.protocol}`,
+    );
   }
   if (!LOCAL_HOSTS.has(url.hostname)) {
-    throw new BenchOptionsError(`option "${name}" must point at 127.0.0.1 (the bench floods its target), got ${url.hostname}`);
+    throw new BenchOptionsError(
+      `option "${name}" must point at 127.0.0.1 (the bench floods its target), got ${url.hostname}`,
+    );
   }
 }
 

@@ -120,7 +120,12 @@ export async function runReadHit(
  * Reads every key once with `concurrency` callers (bounded by the key count). A failed read
  * only leaves its key cold; the measured phases count failures. Throws only if most failed.
  */
-async function readEach(target: ItemTarget, keys: readonly bigint[], concurrency: number, tick: TickReporter): Promise<void> {
+async function readEach(
+  target: ItemTarget,
+  keys: readonly bigint[],
+  concurrency: number,
+  tick: TickReporter,
+): Promise<void> {
   let next = 0;
   let failed = 0;
   let firstError: unknown;
@@ -138,18 +143,25 @@ async function readEach(target: ItemTarget, keys: readonly bigint[], concurrency
     }),
   );
   if (failed > keys.length / 2) {
-    throw new BenchMeasurementError(`${failed} of ${keys.length} reads failed while filling the cache`, { cause: firstError });
+    throw new BenchMeasurementError(
+      `${failed} of ${keys.length} reads failed while filling the cache`,
+      { cause: firstError },
+    );
   }
 }
 
-async function withCounters(target: ItemTarget, measure: () => Promise<LoadResult>): Promise<PhaseResult> {
+async function withCounters(
+  target: ItemTarget,
+  measure: () => Promise<LoadResult>,
+): Promise<PhaseResult> {
   const before = target.counters ? await target.counters() : null;
   const result = await measure();
   const after = target.counters ? await target.counters() : null;
   let engine: EngineCounters | null = null;
   if (before && after) {
     engine = { ...after };
-    for (const key of Object.keys(engine) as (keyof EngineCounters)[]) engine[key] = after[key] - before[key];
+    for (const key of Object.keys(engine) as (keyof EngineCounters)[])
+      engine[key] = after[key] - before[key];
   }
   return { ...result, engine };
 }

@@ -10,7 +10,11 @@ if (!dir) {
   process.stderr.write('profiled-service: BENCH_CPU_PROF_DIR is not set\n');
   process.exit(78);
 }
-const child = spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${dir}`, resolveServiceBin()], { stdio: 'inherit' });
+const child = spawn(
+  process.execPath,
+  ['--cpu-prof', `--cpu-prof-dir=${dir}`, resolveServiceBin()],
+  { stdio: 'inherit' },
+);
 for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => child.kill(signal));
 child.once('exit', (code, signal) => {
   process.exitCode = code ?? (signal ? 1 : 0);

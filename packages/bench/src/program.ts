@@ -12,17 +12,23 @@ import { writeOutputs } from './write-output.js';
 
 function int(name: string) {
   return (value: string): number => {
-    if (!/^\d+$/.test(value)) throw new InvalidArgumentError(`${name} must be a non-negative integer, got "${value}"`);
+    if (!/^\d+$/.test(value))
+      throw new InvalidArgumentError(`${name} must be a non-negative integer, got "${value}"`);
     return Number(value);
   };
 }
 
 function list<T extends string>(name: string, allowed: readonly T[]) {
   return (value: string): T[] => {
-    const items = value.split(',').map((v) => v.trim()).filter((v) => v !== '');
+    const items = value
+      .split(',')
+      .map((v) => v.trim())
+      .filter((v) => v !== '');
     for (const item of items) {
       if (!(allowed as readonly string[]).includes(item)) {
-        throw new InvalidArgumentError(`${name}: unknown "${item}" (expected ${allowed.join(', ')})`);
+        throw new InvalidArgumentError(
+          `${name}: unknown "${item}" (expected ${allowed.join(', ')})`,
+        );
       }
     }
     return items as T[];
@@ -33,76 +39,135 @@ function list<T extends string>(name: string, allowed: readonly T[]) {
 export function createProgram(): Command {
   const root = findRepoRoot();
   return new Command('keylane-bench')
-    .description('What consistency costs: every strategy against cache-aside, the direct design and the machine\'s ceilings')
+    .description(
+      "What consistency costs: every strategy against cache-aside, the direct design and the machine's ceilings",
+    )
     .option('--quick', 'a short smoke run (1 run, short windows; under 2 minutes)', false)
     .option('--seed <n>', 'seed of keys and operation streams', int('--seed'))
-    .option('--runs <n>', 'repetitions; figures are medians over them (default 3, quick 1)', int('--runs'))
-    .option('--concurrency <n>', 'callers per closed loop (default 32, quick 16)', int('--concurrency'))
-    .option('--duration <ms>', 'measured window per phase in ms (default 3000, quick 600)', int('--duration'))
-    .option('--warmup <ms>', 'unmeasured load before each workload in ms (default 1000, quick 150)', int('--warmup'))
-    .option('--rate <ops>', 'open-loop offered rate, ops/s (default 1000, quick 500)', int('--rate'))
-    .option('--lanes <n>', 'KEYLANE_LANES of every instance, and the pg pool size of the direct cache-aside (default 12)', int('--lanes'))
-    .option('--keys <n>', 'distinct keys of the Zipfian workloads (default 10000, quick 1000)', int('--keys'))
-    .addOption(new Option('--only <sections>', `comma-separated: ${SECTION_NAMES.join(',')}`).argParser(list('--only', SECTION_NAMES)))
-    .addOption(new Option('--strategies <names>', `comma-separated: ${STRATEGY_NAMES.join(',')}`).argParser(list('--strategies', STRATEGY_NAMES)))
+    .option(
+      '--runs <n>',
+      'repetitions; figures are medians over them (default 3, quick 1)',
+      int('--runs'),
+    )
+    .option(
+      '--concurrency <n>',
+      'callers per closed loop (default 32, quick 16)',
+      int('--concurrency'),
+    )
+    .option(
+      '--duration <ms>',
+      'measured window per phase in ms (default 3000, quick 600)',
+      int('--duration'),
+    )
+    .option(
+      '--warmup <ms>',
+      'unmeasured load before each workload in ms (default 1000, quick 150)',
+      int('--warmup'),
+    )
+    .option(
+      '--rate <ops>',
+      'open-loop offered rate, ops/s (default 1000, quick 500)',
+      int('--rate'),
+    )
+    .option(
+      '--lanes <n>',
+      'KEYLANE_LANES of every instance, and the pg pool size of the direct cache-aside (default 12)',
+      int('--lanes'),
+    )
+    .option(
+      '--keys <n>',
+      'distinct keys of the Zipfian workloads (default 10000, quick 1000)',
+      int('--keys'),
+    )
+    .addOption(
+      new Option('--only <sections>', `comma-separated: ${SECTION_NAMES.join(',')}`).argParser(
+        list('--only', SECTION_NAMES),
+      ),
+    )
+    .addOption(
+      new Option('--strategies <names>', `comma-separated: ${STRATEGY_NAMES.join(',')}`).argParser(
+        list('--strategies', STRATEGY_NAMES),
+      ),
+    )
     .option('--out <dir>', 'directory of the results JSON', join(root, 'bench', 'results'))
-    .option('--report <file>', 'the Markdown report (charts go to charts/ beside it)', join(root, 'bench', 'report.md'))
+    .option(
+      '--report <file>',
+      'the Markdown report (charts go to charts/ beside it)',
+      join(root, 'bench', 'report.md'),
+    )
     .option('--no-report', 'write only the results JSON')
-    .option('--notes <file>', 'Markdown to include as the report\'s analysis of missed targets')
-    .option('--from-results <file>', 'run nothing: write the report of an earlier results JSON (e.g. after editing --notes)')
-    .option('--cpu-prof-dir <dir>', 'write a CPU profile of every service instance there (node --cpu-prof)')
-    .option('--database-url <url>', 'Postgres on 127.0.0.1', process.env['KEYLANE_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test')
-    .option('--redis-url <url>', 'Redis on 127.0.0.1', process.env['KEYLANE_REDIS_URL'] ?? 'redis://127.0.0.1:6379')
-    .action(async (flags: {
-      quick: boolean;
-      seed?: number;
-      runs?: number;
-      concurrency?: number;
-      duration?: number;
-      warmup?: number;
-      rate?: number;
-      keys?: number;
-      lanes?: number;
-      only?: SectionName[];
-      strategies?: StrategyName[];
-      out: string;
-      report: string | false;
-      notes?: string;
-      fromResults?: string;
-      cpuProfDir?: string;
-      databaseUrl: string;
-      redisUrl: string;
-    }) => {
-      const options: BenchOptions = {
-        quick: flags.quick,
-        databaseUrl: flags.databaseUrl,
-        redisUrl: flags.redisUrl,
-        ...(flags.seed !== undefined ? { seed: flags.seed } : {}),
-        ...(flags.runs !== undefined ? { runs: flags.runs } : {}),
-        ...(flags.concurrency !== undefined ? { concurrency: flags.concurrency } : {}),
-        ...(flags.duration !== undefined ? { durationMs: flags.duration } : {}),
-        ...(flags.warmup !== undefined ? { warmupMs: flags.warmup } : {}),
-        ...(flags.rate !== undefined ? { ratePerSec: flags.rate } : {}),
-        ...(flags.keys !== undefined ? { keys: flags.keys } : {}),
-        ...(flags.lanes !== undefined ? { lanes: flags.lanes } : {}),
-        ...(flags.only ? { only: flags.only } : {}),
-        ...(flags.strategies ? { strategies: flags.strategies } : {}),
-        ...(flags.cpuProfDir ? { cpuProfDir: resolve(flags.cpuProfDir) } : {}),
-      };
-      const result = flags.fromResults
-        ? await readResults(resolve(flags.fromResults))
-        : await runBench(options, { progress: createProgress() });
-      result.command ??= ['keylane-bench', ...process.argv.slice(2)].join(' ');
-      const written = await writeOutputs(result, {
-        resultsDir: flags.fromResults ? dirname(resolve(flags.fromResults)) : resolve(flags.out),
-        reportPath: flags.report === false ? null : resolve(flags.report),
-        notesPath: flags.notes ? resolve(flags.notes) : null,
-        command: result.command,
-      });
-      process.stdout.write(renderTerminal(result));
-      process.stdout.write(`\nresults: ${written.results}\n`);
-      if (written.report) process.stdout.write(`report:  ${written.report} (${written.charts.length} charts)\n`);
-    });
+    .option('--notes <file>', "Markdown to include as the report's analysis of missed targets")
+    .option(
+      '--from-results <file>',
+      'run nothing: write the report of an earlier results JSON (e.g. after editing --notes)',
+    )
+    .option(
+      '--cpu-prof-dir <dir>',
+      'write a CPU profile of every service instance there (node --cpu-prof)',
+    )
+    .option(
+      '--database-url <url>',
+      'Postgres on 127.0.0.1',
+      process.env['KEYLANE_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test',
+    )
+    .option(
+      '--redis-url <url>',
+      'Redis on 127.0.0.1',
+      process.env['KEYLANE_REDIS_URL'] ?? 'redis://127.0.0.1:6379',
+    )
+    .action(
+      async (flags: {
+        quick: boolean;
+        seed?: number;
+        runs?: number;
+        concurrency?: number;
+        duration?: number;
+        warmup?: number;
+        rate?: number;
+        keys?: number;
+        lanes?: number;
+        only?: SectionName[];
+        strategies?: StrategyName[];
+        out: string;
+        report: string | false;
+        notes?: string;
+        fromResults?: string;
+        cpuProfDir?: string;
+        databaseUrl: string;
+        redisUrl: string;
+      }) => {
+        const options: BenchOptions = {
+          quick: flags.quick,
+          databaseUrl: flags.databaseUrl,
+          redisUrl: flags.redisUrl,
+          ...(flags.seed !== undefined ? { seed: flags.seed } : {}),
+          ...(flags.runs !== undefined ? { runs: flags.runs } : {}),
+          ...(flags.concurrency !== undefined ? { concurrency: flags.concurrency } : {}),
+          ...(flags.duration !== undefined ? { durationMs: flags.duration } : {}),
+          ...(flags.warmup !== undefined ? { warmupMs: flags.warmup } : {}),
+          ...(flags.rate !== undefined ? { ratePerSec: flags.rate } : {}),
+          ...(flags.keys !== undefined ? { keys: flags.keys } : {}),
+          ...(flags.lanes !== undefined ? { lanes: flags.lanes } : {}),
+          ...(flags.only ? { only: flags.only } : {}),
+          ...(flags.strategies ? { strategies: flags.strategies } : {}),
+          ...(flags.cpuProfDir ? { cpuProfDir: resolve(flags.cpuProfDir) } : {}),
+        };
+        const result = flags.fromResults
+          ? await readResults(resolve(flags.fromResults))
+          : await runBench(options, { progress: createProgress() });
+        result.command ??= ['keylane-bench', ...process.argv.slice(2)].join(' ');
+        const written = await writeOutputs(result, {
+          resultsDir: flags.fromResults ? dirname(resolve(flags.fromResults)) : resolve(flags.out),
+          reportPath: flags.report === false ? null : resolve(flags.report),
+          notesPath: flags.notes ? resolve(flags.notes) : null,
+          command: result.command,
+        });
+        process.stdout.write(renderTerminal(result));
+        process.stdout.write(`\nresults: ${written.results}\n`);
+        if (written.report)
+          process.stdout.write(`report:  ${written.report} (${written.charts.length} charts)\n`);
+      },
+    );
 }
 
 async function readResults(file: string): Promise<BenchResult> {
@@ -110,10 +175,18 @@ async function readResults(file: string): Promise<BenchResult> {
   try {
     parsed = JSON.parse(await readFile(file, 'utf8'));
   } catch (err) {
-    throw new BenchOptionsError(`--from-results: cannot read ${file}: ${err instanceof Error ? err.message : String(err)}`);
+    throw new BenchOptionsError(
+      `--from-results: cannot read ${file}: ${err instanceof Error ? err.message : String(err)}`,
+    );
   }
-  if (typeof parsed !== 'object' || parsed === null || (parsed as { schemaVersion?: unknown }).schemaVersion !== 1) {
-    throw new BenchOptionsError(`--from-results: ${file} is not a keylane-bench results file (schemaVersion 1)`);
+  if (
+    typeof parsed !== 'object' ||
+    parsed === null ||
+    (parsed as { schemaVersion?: unknown }).schemaVersion !== 1
+  ) {
+    throw new BenchOptionsError(
+      `--from-results: ${file} is not a keylane-bench results file (schemaVersion 1)`,
+    );
   }
   return parsed as BenchResult;
 }
@@ -126,7 +199,9 @@ export async function main(argv: readonly string[] = process.argv): Promise<void
     if (err instanceof KeylaneError) {
       process.stderr.write(`keylane-bench: ${err.message} (${err.code})\n`);
     } else {
-      process.stderr.write(`keylane-bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.stderr.write(
+        `keylane-bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+      );
     }
     process.exitCode = 1;
   }

@@ -59,7 +59,9 @@ function lineProgress(stream: NodeJS.WritableStream): BenchProgress {
     },
     step(label) {
       n += 1;
-      stream.write(`bench ${n}/${total} +${((Date.now() - started) / 1000).toFixed(1)}s ${label}\n`);
+      stream.write(
+        `bench ${n}/${total} +${((Date.now() - started) / 1000).toFixed(1)}s ${label}\n`,
+      );
     },
     tick() {},
     end() {

@@ -11,14 +11,22 @@ const CEILING_LABELS: Readonly<Record<CeilingName, string>> = {
   'redis-get': 'Redis GET (ioredis, 1 connection)',
   'http-hop': 'bare HTTP hop (1 Fastify process, undici Pool of 16)',
   'http-hop-fleet': 'bare HTTP hop x3 (3 Fastify processes, a Pool of 16 each, like the fleet)',
-  'pg-select': 'pg primary-key SELECT (Pool of one instance\'s lanes)',
+  'pg-select': "pg primary-key SELECT (Pool of one instance's lanes)",
   'pg-update': 'pg single-row UPSERT, autocommit (same Pool)',
 };
-const PERCENTILE_LABELS: Readonly<Record<PercentileKey, string>> = { p50Ms: 'p50', p90Ms: 'p90', p99Ms: 'p99', p999Ms: 'p99.9' };
+const PERCENTILE_LABELS: Readonly<Record<PercentileKey, string>> = {
+  p50Ms: 'p50',
+  p90Ms: 'p90',
+  p99Ms: 'p99',
+  p999Ms: 'p99.9',
+};
 
 export function systemsOf(result: BenchResult): SystemName[] {
   const s = result.summary;
-  const names = new Set<SystemName>([...Object.keys(s.closed), ...Object.keys(s.open)] as SystemName[]);
+  const names = new Set<SystemName>([
+    ...Object.keys(s.closed),
+    ...Object.keys(s.open),
+  ] as SystemName[]);
   const ordered: SystemName[] = [...result.config.strategies.filter((n) => names.has(n))];
   if (names.has(DIRECT)) ordered.push(DIRECT);
   return ordered;
@@ -83,7 +91,10 @@ export function renderCharts(result: BenchResult): Record<string, string> {
       unit: 'ms',
       groups,
       series: [{ name: 'mean latency', color: PALETTE[0] }],
-      value: (g) => (g < ceilings.length ? s.ceilings[ceilings[g]!]!.meanMs : s.readHit[readHit[g - ceilings.length]!]!.meanMs),
+      value: (g) =>
+        g < ceilings.length
+          ? s.ceilings[ceilings[g]!]!.meanMs
+          : s.readHit[readHit[g - ceilings.length]!]!.meanMs,
     });
   }
   return charts;
@@ -132,14 +143,21 @@ export function renderMarkdown(result: BenchResult, options: MarkdownOptions): s
     '| --- | --- | --- | --- |',
   );
   for (const t of s.targets) {
-    lines.push(`| ${t.statement}<br><sub>${t.measure}</sub> | ${fmtTargetValue(t)} | ${t.comparison} ${t.bound}${t.unit === 'x' ? 'x' : ` ${t.unit}`} | ${verdictWord(t)} |`);
+    lines.push(
+      `| ${t.statement}<br><sub>${t.measure}</sub> | ${fmtTargetValue(t)} | ${t.comparison} ${t.bound}${t.unit === 'x' ? 'x' : ` ${t.unit}`} | ${verdictWord(t)} |`,
+    );
   }
   const failures = result.runs.flatMap((r) => [
     ...r.errors.map((e) => `run ${r.run}: ${e}`),
     ...r.strategies.flatMap((x) => (x.error ? [`run ${r.run}: ${x.strategy}: ${x.error}`] : [])),
   ]);
   if (failures.length > 0) {
-    lines.push('', '**Sections that produced no numbers** (left out of the medians):', '', ...failures.map((f) => `- ${f}`));
+    lines.push(
+      '',
+      '**Sections that produced no numbers** (left out of the medians):',
+      '',
+      ...failures.map((f) => `- ${f}`),
+    );
   }
   if (options.notes && options.notes.trim() !== '') {
     lines.push('', '## Why (analysis of the misses)', '', options.notes.trim());
@@ -157,18 +175,31 @@ export function renderMarkdown(result: BenchResult, options: MarkdownOptions): s
       `| --- | ${WORKLOAD_NAMES.map(() => '---:').join(' | ')} |`,
     );
     for (const name of systems) {
-      lines.push(`| ${name} | ${WORKLOAD_NAMES.map((w) => fmtSpread(s.closed[name]?.[w]?.throughput, 0)).join(' | ')} |`);
+      lines.push(
+        `| ${name} | ${WORKLOAD_NAMES.map((w) => fmtSpread(s.closed[name]?.[w]?.throughput, 0)).join(' | ')} |`,
+      );
     }
-    const cpu = systems.flatMap((n) => WORKLOAD_NAMES.map((w) => s.closed[n]?.[w]?.generatorCpu.median ?? 0));
+    const cpu = systems.flatMap((n) =>
+      WORKLOAD_NAMES.map((w) => s.closed[n]?.[w]?.generatorCpu.median ?? 0),
+    );
     if (cpu.length > 0) {
       lines.push(
         '',
         `The load generator (this process: SDK client, histograms) used ${fmtNumber(Math.min(...cpu), 2)}-${fmtNumber(Math.max(...cpu), 2)} CPU cores during these windows (medians per cell).`,
       );
     }
-    const errs = systems.flatMap((n) => WORKLOAD_NAMES.map((w) => [n, w, (s.closed[n]?.[w]?.errors ?? 0) + (s.open[n]?.[w]?.errors ?? 0)] as const)).filter(([, , e]) => e > 0);
+    const errs = systems
+      .flatMap((n) =>
+        WORKLOAD_NAMES.map(
+          (w) => [n, w, (s.closed[n]?.[w]?.errors ?? 0) + (s.open[n]?.[w]?.errors ?? 0)] as const,
+        ),
+      )
+      .filter(([, , e]) => e > 0);
     if (errs.length > 0) {
-      lines.push('', `Failed operations (closed + open loops, all runs): ${errs.map(([n, w, e]) => `${n} ${w}: ${e}`).join('; ')}.`);
+      lines.push(
+        '',
+        `Failed operations (closed + open loops, all runs): ${errs.map(([n, w, e]) => `${n} ${w}: ${e}`).join('; ')}.`,
+      );
     }
     lines.push('', '## Latency (open loop, coordinated-omission corrected)', '');
     for (const w of WORKLOAD_NAMES) {
@@ -186,7 +217,9 @@ export function renderMarkdown(result: BenchResult, options: MarkdownOptions): s
       for (const name of systems) {
         const o = s.open[name]?.[w];
         if (!o) continue;
-        lines.push(`| ${name} | ${fmtSpread(o.throughput, 0)} | ${PERCENTILE_KEYS.map((k) => fmtSpread(o[k])).join(' | ')} |`);
+        lines.push(
+          `| ${name} | ${fmtSpread(o.throughput, 0)} | ${PERCENTILE_KEYS.map((k) => fmtSpread(o[k])).join(' | ')} |`,
+        );
       }
       lines.push('');
     }
@@ -223,11 +256,15 @@ export function renderMarkdown(result: BenchResult, options: MarkdownOptions): s
     );
     for (const n of ceilings) {
       const x = s.ceilings[n]!;
-      lines.push(`| ${CEILING_LABELS[n]} | ${fmtSpread(x.throughput, 0)} | ${fmtSpread(x.meanMs)} | ${fmtSpread(x.p50Ms)} | ${fmtSpread(x.p99Ms)} | |`);
+      lines.push(
+        `| ${CEILING_LABELS[n]} | ${fmtSpread(x.throughput, 0)} | ${fmtSpread(x.meanMs)} | ${fmtSpread(x.p50Ms)} | ${fmtSpread(x.p99Ms)} | |`,
+      );
     }
     for (const n of readHits) {
       const x = s.readHit[n]!;
-      lines.push(`| read hit via fleet: ${n} | ${fmtSpread(x.throughput, 0)} | ${fmtSpread(x.meanMs)} | ${fmtSpread(x.p50Ms)} | ${fmtSpread(x.p99Ms)} | ${fmtSpread(x.hitRatio, 3)} |`);
+      lines.push(
+        `| read hit via fleet: ${n} | ${fmtSpread(x.throughput, 0)} | ${fmtSpread(x.meanMs)} | ${fmtSpread(x.p50Ms)} | ${fmtSpread(x.p99Ms)} | ${fmtSpread(x.hitRatio, 3)} |`,
+      );
     }
     lines.push('');
   }
@@ -243,7 +280,9 @@ export function renderMarkdown(result: BenchResult, options: MarkdownOptions): s
       '| --- | ---: | ---: |',
     );
     for (const n of flights) {
-      lines.push(`| ${n} | ${fmtSpread(s.singleFlight[n]!.maxPerInstance, 2)} | ${fmtSpread(s.singleFlight[n]!.mean, 2)} |`);
+      lines.push(
+        `| ${n} | ${fmtSpread(s.singleFlight[n]!.maxPerInstance, 2)} | ${fmtSpread(s.singleFlight[n]!.mean, 2)} |`,
+      );
     }
     lines.push('');
   }
@@ -251,12 +290,15 @@ export function renderMarkdown(result: BenchResult, options: MarkdownOptions): s
     lines.push(
       '## SDK routing',
       '',
-      'ns per `getServiceConnection` with random bigint keys, median of 3 timed samples per run (after a warm-up), then median [min-max] over runs; CPU ns are this process\'s user+system time per call.',
+      "ns per `getServiceConnection` with random bigint keys, median of 3 timed samples per run (after a warm-up), then median [min-max] over runs; CPU ns are this process's user+system time per call.",
       '',
       '| Instances | Strategy | wall ns | CPU ns |',
       '| ---: | --- | ---: | ---: |',
     );
-    for (const r of s.routing) lines.push(`| ${r.instances} | ${r.strategy} | ${fmtSpread(r.wallNs, 0)} | ${fmtSpread(r.cpuNs, 0)} |`);
+    for (const r of s.routing)
+      lines.push(
+        `| ${r.instances} | ${r.strategy} | ${fmtSpread(r.wallNs, 0)} | ${fmtSpread(r.cpuNs, 0)} |`,
+      );
     lines.push('');
   }
   lines.push(
@@ -278,32 +320,56 @@ export function renderTerminal(result: BenchResult): string {
   const s = result.summary;
   const systems = systemsOf(result);
   const rows: string[][] = [];
-  rows.push(['system', ...WORKLOAD_NAMES.map((w) => `${w} ops/s`), ...WORKLOAD_NAMES.map((w) => `${w} p99 ms`)]);
+  rows.push([
+    'system',
+    ...WORKLOAD_NAMES.map((w) => `${w} ops/s`),
+    ...WORKLOAD_NAMES.map((w) => `${w} p99 ms`),
+  ]);
   for (const n of systems) {
     rows.push([
       n,
-      ...WORKLOAD_NAMES.map((w) => (s.closed[n]?.[w] ? fmtNumber(s.closed[n][w].throughput.median, 0) : '-')),
+      ...WORKLOAD_NAMES.map((w) =>
+        s.closed[n]?.[w] ? fmtNumber(s.closed[n][w].throughput.median, 0) : '-',
+      ),
       ...WORKLOAD_NAMES.map((w) => (s.open[n]?.[w] ? fmtNumber(s.open[n][w].p99Ms.median) : '-')),
     ]);
   }
   for (const n of CEILING_NAMES) {
     const x = s.ceilings[n];
-    if (x) rows.push([`ceiling ${n}`, fmtNumber(x.throughput.median, 0), '', '', fmtNumber(x.p99Ms.median), '', '']);
+    if (x)
+      rows.push([
+        `ceiling ${n}`,
+        fmtNumber(x.throughput.median, 0),
+        '',
+        '',
+        fmtNumber(x.p99Ms.median),
+        '',
+        '',
+      ]);
   }
   const out: string[] = [];
   if (rows.length > 1) out.push(table(rows));
   for (const r of result.runs) {
     for (const e of r.errors) out.push(`run ${r.run} failed: ${e}`);
-    for (const x of r.strategies) if (x.error) out.push(`run ${r.run} failed: ${x.strategy}: ${x.error}`);
+    for (const x of r.strategies)
+      if (x.error) out.push(`run ${r.run} failed: ${x.strategy}: ${x.error}`);
   }
   out.push('');
   for (const t of s.targets) {
-    out.push(`${t.met === null ? '  -   ' : t.met ? '  met ' : 'MISSED'}  ${t.statement}: ${fmtTargetValue(t)} (${t.comparison} ${t.bound})`);
+    out.push(
+      `${t.met === null ? '  -   ' : t.met ? '  met ' : 'MISSED'}  ${t.statement}: ${fmtTargetValue(t)} (${t.comparison} ${t.bound})`,
+    );
   }
   return out.join('\n') + '\n';
 }
 
 function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows.map((r) => r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ')).join('\n');
+  return rows
+    .map((r) =>
+      r
+        .map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!)))
+        .join('  '),
+    )
+    .join('\n');
 }

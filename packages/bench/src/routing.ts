@@ -21,8 +21,13 @@ const KEYS = 65_536;
  * (a real client whose instances all point at one local server, a warm-up, then the median of
  * `samples` timed runs of `calls` calls), run against the SDK's built output.
  */
-export async function measureRouting(calls: number, samples: number): Promise<RoutingMeasurement[]> {
-  const server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{}'));
+export async function measureRouting(
+  calls: number,
+  samples: number,
+): Promise<RoutingMeasurement[]> {
+  const server = createServer((_req, res) =>
+    res.writeHead(200, { 'content-type': 'application/json' }).end('{}'),
+  );
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   let state = 0x1234_5678n;
@@ -46,16 +51,23 @@ export async function measureRouting(calls: number, samples: number): Promise<Ro
           const run = (): [number, number] => {
             const cpu = process.cpuUsage();
             const started = process.hrtime.bigint();
-            for (let i = 0; i < calls; i++) sink += client.getServiceConnection(keys[i & (KEYS - 1)]!).instanceId.length;
+            for (let i = 0; i < calls; i++)
+              sink += client.getServiceConnection(keys[i & (KEYS - 1)]!).instanceId.length;
             const wall = Number(process.hrtime.bigint() - started) / calls;
             const used = process.cpuUsage(cpu);
             return [wall, ((used.user + used.system) * 1000) / calls];
           };
           run();
           const taken = Array.from({ length: samples }, run);
-          const median = (values: number[]): number => values.sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+          const median = (values: number[]): number =>
+            values.sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
           if (sink === 0) throw new Error('routing loop was optimized away');
-          out.push({ instances: size, strategy, wallNs: median(taken.map(([w]) => w)), cpuNs: median(taken.map(([, c]) => c)) });
+          out.push({
+            instances: size,
+            strategy,
+            wallNs: median(taken.map(([w]) => w)),
+            cpuNs: median(taken.map(([, c]) => c)),
+          });
         } finally {
           await client.close();
         }

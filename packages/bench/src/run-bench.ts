@@ -2,14 +2,32 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { checkDependencies } from '@keylane/cli';
 import type { StrategyName } from '@keylane/engine';
-import { CEILING_NAMES, measureHttpHop, measurePgSelect, measurePgUpdate, measureRedisGet, type CeilingContext, type CeilingName } from './ceilings.js';
+import {
+  CEILING_NAMES,
+  measureHttpHop,
+  measurePgSelect,
+  measurePgUpdate,
+  measureRedisGet,
+  type CeilingContext,
+  type CeilingName,
+} from './ceilings.js';
 import { createDirectCacheAside } from './direct-cache-aside.js';
 import { benchStrategy, FLEET_SIZE, type StrategyRun } from './fleet-bench.js';
 import type { LoadResult } from './load.js';
-import { resolveBenchOptions, type BenchOptions, type ResolvedBenchOptions, type SectionName } from './options.js';
+import {
+  resolveBenchOptions,
+  type BenchOptions,
+  type ResolvedBenchOptions,
+  type SectionName,
+} from './options.js';
 import { runWorkloads, type LoadSettings, type WorkloadResults } from './phases.js';
 import { SILENT_PROGRESS, type BenchProgress } from './progress.js';
-import { measureRouting, ROUTING_SIZES, ROUTING_STRATEGIES, type RoutingMeasurement } from './routing.js';
+import {
+  measureRouting,
+  ROUTING_SIZES,
+  ROUTING_STRATEGIES,
+  type RoutingMeasurement,
+} from './routing.js';
 import { dropScratch, scratchNames, seedScratch } from './scratch.js';
 import { summarize, type BenchSummary } from './summary.js';
 import { createBenchWorkloads, WORKLOAD_NAMES } from './workloads.js';
@@ -79,7 +97,10 @@ export interface RunBenchHooks {
  * same background load. Everything it creates (a schema, a Redis prefix, fleets, the hop
  * server) is removed before it returns, also on failure.
  */
-export async function runBench(options: BenchOptions = {}, hooks: RunBenchHooks = {}): Promise<BenchResult> {
+export async function runBench(
+  options: BenchOptions = {},
+  hooks: RunBenchHooks = {},
+): Promise<BenchResult> {
   const o = resolveBenchOptions(options);
   const progress = hooks.progress ?? SILENT_PROGRESS;
   const has = (section: SectionName): boolean => o.only.includes(section);
@@ -88,7 +109,11 @@ export async function runBench(options: BenchOptions = {}, hooks: RunBenchHooks 
   const t0 = performance.now();
   await checkDependencies(o.databaseUrl, o.redisUrl);
 
-  const workloads = createBenchWorkloads({ seed: o.seed, keys: o.keys, zipfExponent: o.zipfExponent });
+  const workloads = createBenchWorkloads({
+    seed: o.seed,
+    keys: o.keys,
+    zipfExponent: o.zipfExponent,
+  });
   const allKeys = [...new Set([...workloads['read-heavy'].keys, ...workloads['hot-key'].keys])];
   const readHitKeys = workloads['read-heavy'].keys.slice(0, READ_HIT_KEYS);
   const settings: LoadSettings = {
@@ -101,7 +126,12 @@ export async function runBench(options: BenchOptions = {}, hooks: RunBenchHooks 
   const fleetSections = has('strategies') || has('single-flight');
   const stepsPerRun =
     (has('ceilings') ? CEILING_NAMES.length : 0) +
-    (fleetSections ? o.strategies.length * (1 + (has('strategies') ? WORKLOAD_NAMES.length * 2 + 2 : 0) + (has('single-flight') ? 1 : 0)) : 0) +
+    (fleetSections
+      ? o.strategies.length *
+        (1 +
+          (has('strategies') ? WORKLOAD_NAMES.length * 2 + 2 : 0) +
+          (has('single-flight') ? 1 : 0))
+      : 0) +
     (has('direct') ? WORKLOAD_NAMES.length * 2 + 1 : 0) +
     (has('routing') ? 1 : 0);
   progress.begin(stepsPerRun * o.runs + 2);
@@ -112,7 +142,14 @@ export async function runBench(options: BenchOptions = {}, hooks: RunBenchHooks 
     await seedScratch(o.databaseUrl, o.redisUrl, scratch, allKeys);
     for (let run = 1; run <= o.runs; run++) {
       const tag = `run ${run}/${o.runs}`;
-      const result: RunResult = { run, ceilings: {}, strategies: [], direct: null, routing: [], errors: [] };
+      const result: RunResult = {
+        run,
+        ceilings: {},
+        strategies: [],
+        direct: null,
+        routing: [],
+        errors: [],
+      };
       if (has('ceilings')) {
         const ctx: CeilingContext = {
           redisUrl: o.redisUrl,
@@ -126,7 +163,10 @@ export async function runBench(options: BenchOptions = {}, hooks: RunBenchHooks 
           onTick: (s) => progress.tick(s),
         };
         progress.step(`${tag} ceiling: Redis GET`);
-        const attempt = async (name: CeilingName, measure: () => Promise<LoadResult>): Promise<void> => {
+        const attempt = async (
+          name: CeilingName,
+          measure: () => Promise<LoadResult>,
+        ): Promise<void> => {
           try {
             result.ceilings[name] = await measure();
           } catch (err) {
@@ -169,7 +209,14 @@ export async function runBench(options: BenchOptions = {}, hooks: RunBenchHooks 
           ttlMs: CACHE_TTL_MS,
         });
         try {
-          result.direct = await runWorkloads(direct, workloads, settings, `${tag} direct cache-aside`, (l) => progress.step(l), (s) => progress.tick(s));
+          result.direct = await runWorkloads(
+            direct,
+            workloads,
+            settings,
+            `${tag} direct cache-aside`,
+            (l) => progress.step(l),
+            (s) => progress.tick(s),
+          );
         } catch (err) {
           result.errors.push(`direct cache-aside: ${describeError(err)}`);
         } finally {
@@ -177,7 +224,9 @@ export async function runBench(options: BenchOptions = {}, hooks: RunBenchHooks 
         }
       }
       if (has('routing')) {
-        progress.step(`${tag} SDK routing (${ROUTING_SIZES.join('/')} instances, ${ROUTING_STRATEGIES.join(' and ')})`);
+        progress.step(
+          `${tag} SDK routing (${ROUTING_SIZES.join('/')} instances, ${ROUTING_STRATEGIES.join(' and ')})`,
+        );
         result.routing = await measureRouting(o.routingCalls, 3);
       }
       runs.push(result);
@@ -188,7 +237,11 @@ export async function runBench(options: BenchOptions = {}, hooks: RunBenchHooks 
     progress.end();
   }
 
-  async function runStrategy(strategy: StrategyName, run: number, tag: string): Promise<StrategyRun> {
+  async function runStrategy(
+    strategy: StrategyName,
+    run: number,
+    tag: string,
+  ): Promise<StrategyRun> {
     return benchStrategy(strategy, {
       databaseUrl: o.databaseUrl,
       redisUrl: o.redisUrl,
@@ -227,7 +280,9 @@ export async function runBench(options: BenchOptions = {}, hooks: RunBenchHooks 
       ...config,
       fleetSize: FLEET_SIZE,
       lanesPerInstance: o.lanes,
-      top1PercentShare: createZipf(o.keys, o.zipfExponent).massOfTop(Math.max(1, Math.round(o.keys / 100))),
+      top1PercentShare: createZipf(o.keys, o.zipfExponent).massOfTop(
+        Math.max(1, Math.round(o.keys / 100)),
+      ),
     },
     runs,
     summary: summarize(runs),

@@ -20,7 +20,12 @@ export function scratchNames(): Scratch {
  * Creates the items table the way the service does (through the engine, so the DDL stays the
  * engine's) and inserts every key with a small JSON value, in one statement.
  */
-export async function seedScratch(databaseUrl: string, redisUrl: string, scratch: Scratch, keys: readonly bigint[]): Promise<void> {
+export async function seedScratch(
+  databaseUrl: string,
+  redisUrl: string,
+  scratch: Scratch,
+  keys: readonly bigint[],
+): Promise<void> {
   const engine = await createEngine({
     postgres: { connectionString: databaseUrl, schema: scratch.schema },
     redis: { url: redisUrl, keyPrefix: `${scratch.prefix}-setup` },
@@ -44,8 +49,13 @@ export async function seedScratch(databaseUrl: string, redisUrl: string, scratch
 const SAFE_SCHEMA = /^keylane_bench_[0-9a-f]{8}$/;
 
 /** Drops the bench's schema and deletes its Redis keys (a bounded SCAN over its prefix). */
-export async function dropScratch(databaseUrl: string, redisUrl: string, scratch: Scratch): Promise<number> {
-  if (!SAFE_SCHEMA.test(scratch.schema)) throw new Error(`refusing to drop schema ${JSON.stringify(scratch.schema)}`);
+export async function dropScratch(
+  databaseUrl: string,
+  redisUrl: string,
+  scratch: Scratch,
+): Promise<number> {
+  if (!SAFE_SCHEMA.test(scratch.schema))
+    throw new Error(`refusing to drop schema ${JSON.stringify(scratch.schema)}`);
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
   try {

@@ -33,7 +33,9 @@ export interface SingleFlightOptions {
  * instance is measured alone, so the figure is per instance and no fill by another instance
  * can hide a missing single-flight.
  */
-export async function measureSingleFlight(options: SingleFlightOptions): Promise<SingleFlightResult> {
+export async function measureSingleFlight(
+  options: SingleFlightOptions,
+): Promise<SingleFlightResult> {
   const path = itemPath(options.key);
   const perInstance: number[] = [];
   let round = 0;
@@ -55,7 +57,8 @@ export async function measureSingleFlight(options: SingleFlightOptions): Promise
               (async () => {
                 const res = await pool.request({ method: 'GET', path });
                 await res.body.text();
-                if (res.statusCode !== 200) throw new Error(`GET ${path} on ${instance.id} answered ${res.statusCode}`);
+                if (res.statusCode !== 200)
+                  throw new Error(`GET ${path} on ${instance.id} answered ${res.statusCode}`);
               })(),
             ),
           ),

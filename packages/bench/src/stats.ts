@@ -21,7 +21,10 @@ export function spread(values: readonly number[]): Spread {
  * measured minutes apart at most, under the same background load, so the ratio cancels most
  * of what a shared machine adds. A pair with a zero or missing denominator is skipped.
  */
-export function pairwiseRatios(numerators: readonly number[], denominators: readonly number[]): number[] {
+export function pairwiseRatios(
+  numerators: readonly number[],
+  denominators: readonly number[],
+): number[] {
   const ratios: number[] = [];
   const n = Math.min(numerators.length, denominators.length);
   for (let i = 0; i < n; i++) {
@@ -33,7 +36,10 @@ export function pairwiseRatios(numerators: readonly number[], denominators: read
 }
 
 /** `spread` of the pairwise ratios, or null when no pair had a usable denominator. */
-export function ratioSpread(numerators: readonly number[], denominators: readonly number[]): Spread | null {
+export function ratioSpread(
+  numerators: readonly number[],
+  denominators: readonly number[],
+): Spread | null {
   const ratios = pairwiseRatios(numerators, denominators);
   return ratios.length === 0 ? null : spread(ratios);
 }

@@ -28,9 +28,18 @@ export interface BenchSummary {
   /** Closed loop, per system and workload. */
   closed: Partial<Record<SystemName, Partial<Record<WorkloadName, LoadSpread>>>>;
   /** Open loop (coordinated-omission corrected), per system and workload. */
-  open: Partial<Record<SystemName, Partial<Record<WorkloadName, Record<PercentileKey, Spread> & { errors: number; throughput: Spread }>>>>;
+  open: Partial<
+    Record<
+      SystemName,
+      Partial<
+        Record<WorkloadName, Record<PercentileKey, Spread> & { errors: number; throughput: Spread }>
+      >
+    >
+  >;
   /** Engine counters of the closed loops, per strategy and workload (medians over runs). */
-  engine: Partial<Record<StrategyName, Partial<Record<WorkloadName, { hitRatio: Spread; dbReadsPerOp: Spread }>>>>;
+  engine: Partial<
+    Record<StrategyName, Partial<Record<WorkloadName, { hitRatio: Spread; dbReadsPerOp: Spread }>>>
+  >;
   readHit: Partial<Record<StrategyName, LoadSpread & { hitRatio: Spread | null }>>;
   singleFlight: Partial<Record<StrategyName, { maxPerInstance: Spread; mean: Spread }>>;
   routing: { instances: number; strategy: string; wallNs: Spread; cpuNs: Spread }[];
@@ -69,7 +78,16 @@ function present<T>(values: readonly (T | null | undefined)[]): T[] {
 
 /** Medians, spreads and the issue's targets from the raw runs. Pure: no I/O. */
 export function summarize(runs: readonly RunResult[]): BenchSummary {
-  const summary: BenchSummary = { ceilings: {}, closed: {}, open: {}, engine: {}, readHit: {}, singleFlight: {}, routing: [], targets: [] };
+  const summary: BenchSummary = {
+    ceilings: {},
+    closed: {},
+    open: {},
+    engine: {},
+    readHit: {},
+    singleFlight: {},
+    routing: [],
+    targets: [],
+  };
   for (const name of CEILING_NAMES) {
     const results = present(runs.map((r) => r.ceilings[name]));
     if (results.length > 0) summary.ceilings[name] = loadSpread(results);
@@ -77,7 +95,9 @@ export function summarize(runs: readonly RunResult[]): BenchSummary {
   const strategies = [...new Set(runs.flatMap((r) => r.strategies.map((s) => s.strategy)))];
   const systems: SystemName[] = [...strategies, DIRECT];
   const workloadsOf = (run: RunResult, system: SystemName) =>
-    system === DIRECT ? run.direct : (run.strategies.find((s) => s.strategy === system)?.workloads ?? null);
+    system === DIRECT
+      ? run.direct
+      : (run.strategies.find((s) => s.strategy === system)?.workloads ?? null);
 
   for (const system of systems) {
     for (const workload of WORKLOAD_NAMES) {
@@ -99,7 +119,9 @@ export function summarize(runs: readonly RunResult[]): BenchSummary {
         if (engines.length > 0) {
           (summary.engine[system] ??= {})[workload] = {
             hitRatio: spread(engines.map((e) => (e.reads > 0 ? e.hits / e.reads : 0))),
-            dbReadsPerOp: spread(engines.map((e) => (e.reads + e.writes > 0 ? e.dbReads / (e.reads + e.writes) : 0))),
+            dbReadsPerOp: spread(
+              engines.map((e) => (e.reads + e.writes > 0 ? e.dbReads / (e.reads + e.writes) : 0)),
+            ),
           };
         }
       }
@@ -112,7 +134,10 @@ export function summarize(runs: readonly RunResult[]): BenchSummary {
       const engines = present(readHit.map((r) => r.engine));
       summary.readHit[strategy] = {
         ...loadSpread(readHit),
-        hitRatio: engines.length > 0 ? spread(engines.map((e) => (e.reads > 0 ? e.hits / e.reads : 0))) : null,
+        hitRatio:
+          engines.length > 0
+            ? spread(engines.map((e) => (e.reads > 0 ? e.hits / e.reads : 0)))
+            : null,
       };
     }
     const flights = present(runsOf.map((s) => s.singleFlight));
@@ -123,7 +148,9 @@ export function summarize(runs: readonly RunResult[]): BenchSummary {
       };
     }
   }
-  const routingKeys = [...new Set(runs.flatMap((r) => r.routing.map((m) => `${m.instances}/${m.strategy}`)))];
+  const routingKeys = [
+    ...new Set(runs.flatMap((r) => r.routing.map((m) => `${m.instances}/${m.strategy}`))),
+  ];
   for (const key of routingKeys) {
     const ms = runs.flatMap((r) => r.routing.filter((m) => `${m.instances}/${m.strategy}` === key));
     summary.routing.push({
@@ -138,22 +165,29 @@ export function summarize(runs: readonly RunResult[]): BenchSummary {
 }
 
 /** Per-run series of one figure, NaN where a run lacks it (pairwise ratios skip those). */
-function series(runs: readonly RunResult[], pick: (run: RunResult) => number | undefined): number[] {
+function series(
+  runs: readonly RunResult[],
+  pick: (run: RunResult) => number | undefined,
+): number[] {
   return runs.map((run) => pick(run) ?? Number.NaN);
 }
 
 function verdict(v: Omit<TargetVerdict, 'met'>): TargetVerdict {
   const m = v.measured?.median;
   let met: boolean | null = null;
-  if (m !== undefined) met = v.comparison === '>=' ? m >= v.bound : v.comparison === '<=' ? m <= v.bound : m < v.bound;
+  if (m !== undefined)
+    met = v.comparison === '>=' ? m >= v.bound : v.comparison === '<=' ? m <= v.bound : m < v.bound;
   return { ...v, met };
 }
 
 /** The issue's targets, each a ratio taken within one run (routing: an absolute cost per call). */
 export function evaluateTargets(runs: readonly RunResult[]): TargetVerdict[] {
-  const strategy = (run: RunResult, name: StrategyName) => run.strategies.find((s) => s.strategy === name);
-  const closedTput = (name: StrategyName, w: WorkloadName) => series(runs, (r) => strategy(r, name)?.workloads?.closed[w].throughput);
-  const openP99 = (name: StrategyName, w: WorkloadName) => series(runs, (r) => strategy(r, name)?.workloads?.open[w].latency.p99Ms);
+  const strategy = (run: RunResult, name: StrategyName) =>
+    run.strategies.find((s) => s.strategy === name);
+  const closedTput = (name: StrategyName, w: WorkloadName) =>
+    series(runs, (r) => strategy(r, name)?.workloads?.closed[w].throughput);
+  const openP99 = (name: StrategyName, w: WorkloadName) =>
+    series(runs, (r) => strategy(r, name)?.workloads?.open[w].latency.p99Ms);
   const ones = runs.map(() => 1);
   const out: TargetVerdict[] = [];
   out.push(
@@ -163,7 +197,10 @@ export function evaluateTargets(runs: readonly RunResult[]): TargetVerdict[] {
       measure: 'serial-guarded / cache-aside, closed-loop ops/s, read-heavy Zipfian',
       comparison: '>=',
       bound: 0.85,
-      measured: ratioSpread(closedTput('serial-guarded', 'read-heavy'), closedTput('cache-aside', 'read-heavy')),
+      measured: ratioSpread(
+        closedTput('serial-guarded', 'read-heavy'),
+        closedTput('cache-aside', 'read-heavy'),
+      ),
       unit: 'x',
     }),
     verdict({
@@ -172,7 +209,10 @@ export function evaluateTargets(runs: readonly RunResult[]): TargetVerdict[] {
       measure: 'serial-guarded / cache-aside, open-loop p99 (CO-corrected), read-heavy Zipfian',
       comparison: '<=',
       bound: 1.5,
-      measured: ratioSpread(openP99('serial-guarded', 'read-heavy'), openP99('cache-aside', 'read-heavy')),
+      measured: ratioSpread(
+        openP99('serial-guarded', 'read-heavy'),
+        openP99('cache-aside', 'read-heavy'),
+      ),
       unit: 'x',
     }),
     verdict({
@@ -181,7 +221,10 @@ export function evaluateTargets(runs: readonly RunResult[]): TargetVerdict[] {
       measure: 'serial-guarded / locked, closed-loop ops/s, single hot key 50/50',
       comparison: '>=',
       bound: 2,
-      measured: ratioSpread(closedTput('serial-guarded', 'hot-key'), closedTput('locked', 'hot-key')),
+      measured: ratioSpread(
+        closedTput('serial-guarded', 'hot-key'),
+        closedTput('locked', 'hot-key'),
+      ),
       unit: 'x',
     }),
   );
@@ -193,7 +236,10 @@ export function evaluateTargets(runs: readonly RunResult[]): TargetVerdict[] {
         measure: `${name}: DB reads per invalidation, worst instance (burst of concurrent reads after each write)`,
         comparison: '<=',
         bound: 1,
-        measured: ratioSpread(series(runs, (r) => strategy(r, name)?.singleFlight?.maxDbReadsPerInvalidation), ones),
+        measured: ratioSpread(
+          series(runs, (r) => strategy(r, name)?.singleFlight?.maxDbReadsPerInvalidation),
+          ones,
+        ),
         unit: 'DB reads',
       }),
     );
@@ -202,7 +248,8 @@ export function evaluateTargets(runs: readonly RunResult[]): TargetVerdict[] {
     verdict({
       id: 'read-hit-path',
       statement: 'read-hit path within 2x of the bare HTTP hop + Redis GET ceiling',
-      measure: 'serial-guarded read-hit mean latency / (HTTP hop mean + Redis GET mean), same concurrency',
+      measure:
+        'serial-guarded read-hit mean latency / (HTTP hop mean + Redis GET mean), same concurrency',
       comparison: '<=',
       bound: 2,
       measured: ratioSpread(
@@ -216,7 +263,10 @@ export function evaluateTargets(runs: readonly RunResult[]): TargetVerdict[] {
       unit: 'x',
     }),
   );
-  for (const [name, bound] of [['modulo', 300], ['consistent', 1000]] as const) {
+  for (const [name, bound] of [
+    ['modulo', 300],
+    ['consistent', 1000],
+  ] as const) {
     out.push(
       verdict({
         id: `routing-${name}-128`,
@@ -224,7 +274,13 @@ export function evaluateTargets(runs: readonly RunResult[]): TargetVerdict[] {
         measure: `ns per getServiceConnection, ${name}, 128 instances, bigint keys (wall clock)`,
         comparison: '<',
         bound,
-        measured: ratioSpread(series(runs, (r) => r.routing.find((m) => m.instances === 128 && m.strategy === name)?.wallNs), ones),
+        measured: ratioSpread(
+          series(
+            runs,
+            (r) => r.routing.find((m) => m.instances === 128 && m.strategy === name)?.wallNs,
+          ),
+          ones,
+        ),
         unit: 'ns',
       }),
     );

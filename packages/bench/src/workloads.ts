@@ -36,10 +36,24 @@ export interface BenchWorkload {
  * Zipfian streams draw ranks over those same keys with the cli's PRNG, one derived stream per
  * caller, because the cli's generator models "hot set vs the rest", not a Zipf law.
  */
-export function createBenchWorkloads(options: KeySpaceOptions): Record<WorkloadName, BenchWorkload> {
-  const space = createWorkload({ seed: options.seed, keys: options.keys, hotKeys: 4, hotShare: 1, readShare: 1 });
+export function createBenchWorkloads(
+  options: KeySpaceOptions,
+): Record<WorkloadName, BenchWorkload> {
+  const space = createWorkload({
+    seed: options.seed,
+    keys: options.keys,
+    hotKeys: 4,
+    hotShare: 1,
+    readShare: 1,
+  });
   const zipf = createZipf(space.keys.length, options.zipfExponent);
-  const hot = createWorkload({ seed: options.seed, keys: 1, hotKeys: 1, hotShare: 1, readShare: 0.5 });
+  const hot = createWorkload({
+    seed: options.seed,
+    keys: 1,
+    hotKeys: 1,
+    hotShare: 1,
+    readShare: 0.5,
+  });
   return {
     'read-heavy': zipfWorkload('read-heavy', space.keys, zipf, options.seed, 0.95),
     balanced: zipfWorkload('balanced', space.keys, zipf, options.seed, 0.5),

@@ -11,7 +11,13 @@ describe('runOpenLoop', () => {
       const wait = stallUntil - Date.now();
       await sleep(wait > 0 ? wait : 1);
     };
-    const open = await runOpenLoop({ ratePerSec: 200, durationMs: 1000, streams: 1, source: () => () => 0, execute });
+    const open = await runOpenLoop({
+      ratePerSec: 200,
+      durationMs: 1000,
+      streams: 1,
+      source: () => () => 0,
+      execute,
+    });
     expect(open.errors).toBe(0);
     expect(open.ops).toBeGreaterThanOrEqual(190);
     expect(open.latency.p50Ms).toBeLessThan(100);

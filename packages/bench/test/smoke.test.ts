@@ -12,7 +12,8 @@ import type { BenchResult } from '../src/index.js';
 import { checkWellFormed } from './svg-check.js';
 
 const BIN = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
-const DATABASE_URL = process.env['KEYLANE_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
+const DATABASE_URL =
+  process.env['KEYLANE_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
 const REDIS_URL = process.env['KEYLANE_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 
 // The built bin with --quick on a tiny budget: a smoke run of every section. It checks shape
@@ -28,9 +29,26 @@ describe('keylane-bench --quick', () => {
     dir = await mkdtemp(join(tmpdir(), 'keylane-bench-'));
     const run = await promisify(execFile)(
       process.execPath,
-      [BIN, '--quick', '--duration', '250', '--warmup', '100', '--rate', '200', '--keys', '500',
-        '--out', join(dir, 'results'), '--report', join(dir, 'report.md'),
-        '--database-url', DATABASE_URL, '--redis-url', REDIS_URL],
+      [
+        BIN,
+        '--quick',
+        '--duration',
+        '250',
+        '--warmup',
+        '100',
+        '--rate',
+        '200',
+        '--keys',
+        '500',
+        '--out',
+        join(dir, 'results'),
+        '--report',
+        join(dir, 'report.md'),
+        '--database-url',
+        DATABASE_URL,
+        '--redis-url',
+        REDIS_URL,
+      ],
       { timeout: 110_000, maxBuffer: 16 * 2 ** 20 },
     );
     stdout = run.stdout;
@@ -52,12 +70,21 @@ describe('keylane-bench --quick', () => {
   });
 
   it('recorded no failed section', () => {
-    const failures = result.runs.flatMap((r) => [...r.errors, ...r.strategies.flatMap((s) => (s.error ? [`${s.strategy}: ${s.error}`] : []))]);
+    const failures = result.runs.flatMap((r) => [
+      ...r.errors,
+      ...r.strategies.flatMap((s) => (s.error ? [`${s.strategy}: ${s.error}`] : [])),
+    ]);
     expect(failures).toEqual([]);
   });
 
   it('measured every ceiling', () => {
-    for (const name of ['redis-get', 'http-hop', 'http-hop-fleet', 'pg-select', 'pg-update'] as const) {
+    for (const name of [
+      'redis-get',
+      'http-hop',
+      'http-hop-fleet',
+      'pg-select',
+      'pg-update',
+    ] as const) {
       expect(result.summary.ceilings[name]!.throughput.median).toBeGreaterThan(0);
       expect(result.summary.ceilings[name]!.meanMs.median).toBeGreaterThan(0);
     }
@@ -72,20 +99,29 @@ describe('keylane-bench --quick', () => {
     }
     for (const strategy of STRATEGY_NAMES) {
       expect(result.summary.readHit[strategy]!.throughput.median).toBeGreaterThan(0);
-      expect(result.summary.engine[strategy]!['read-heavy']!.hitRatio.median).toBeGreaterThanOrEqual(0);
+      expect(
+        result.summary.engine[strategy]!['read-heavy']!.hitRatio.median,
+      ).toBeGreaterThanOrEqual(0);
     }
   });
 
   it('counted DB reads per invalidation for every strategy', () => {
     for (const strategy of STRATEGY_NAMES) {
-      expect(Number.isFinite(result.summary.singleFlight[strategy]!.maxPerInstance.median)).toBe(true);
+      expect(Number.isFinite(result.summary.singleFlight[strategy]!.maxPerInstance.median)).toBe(
+        true,
+      );
     }
   });
 
   it('timed SDK routing for both strategies at 3, 16 and 128 instances', () => {
-    expect(result.summary.routing.map((r) => `${r.instances}/${r.strategy}`).sort()).toEqual(
-      ['128/consistent', '128/modulo', '16/consistent', '16/modulo', '3/consistent', '3/modulo'],
-    );
+    expect(result.summary.routing.map((r) => `${r.instances}/${r.strategy}`).sort()).toEqual([
+      '128/consistent',
+      '128/modulo',
+      '16/consistent',
+      '16/modulo',
+      '3/consistent',
+      '3/modulo',
+    ]);
     for (const r of result.summary.routing) expect(r.wallNs.median).toBeGreaterThan(0);
   });
 
@@ -100,7 +136,13 @@ describe('keylane-bench --quick', () => {
   it('wrote the report with well-formed charts it links', async () => {
     const report = await readFile(join(dir, 'report.md'), 'utf8');
     const charts = await readdir(join(dir, 'charts'));
-    expect(charts.sort()).toEqual(['ceilings.svg', 'latency-balanced.svg', 'latency-hot-key.svg', 'latency-read-heavy.svg', 'throughput.svg']);
+    expect(charts.sort()).toEqual([
+      'ceilings.svg',
+      'latency-balanced.svg',
+      'latency-hot-key.svg',
+      'latency-read-heavy.svg',
+      'throughput.svg',
+    ]);
     for (const chart of charts) {
       expect(report).toContain(`(charts/${chart})`);
       checkWellFormed(await readFile(join(dir, 'charts', chart), 'utf8'));
@@ -114,9 +156,18 @@ describe('keylane-bench --quick', () => {
     const redis = new Redis(REDIS_URL, { lazyConnect: true });
     await redis.connect();
     try {
-      const { rows } = await client.query('SELECT 1 FROM information_schema.schemata WHERE schema_name = $1', [result.scratch.schema]);
+      const { rows } = await client.query(
+        'SELECT 1 FROM information_schema.schemata WHERE schema_name = $1',
+        [result.scratch.schema],
+      );
       expect(rows).toHaveLength(0);
-      const [, keys] = await redis.scan('0', 'MATCH', `{${result.scratch.prefix}*`, 'COUNT', 100_000);
+      const [, keys] = await redis.scan(
+        '0',
+        'MATCH',
+        `{${result.scratch.prefix}*`,
+        'COUNT',
+        100_000,
+      );
       expect(keys).toHaveLength(0);
     } finally {
       await client.end();

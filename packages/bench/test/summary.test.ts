@@ -10,11 +10,25 @@ function load(throughput: number, p99Ms = 1, meanMs = 1): LoadResult {
     durationMs: 1000,
     throughput,
     generatorCpu: 0.5,
-    latency: { count: throughput, meanMs, p50Ms: meanMs, p90Ms: p99Ms, p99Ms, p999Ms: p99Ms, maxMs: p99Ms },
+    latency: {
+      count: throughput,
+      meanMs,
+      p50Ms: meanMs,
+      p90Ms: p99Ms,
+      p99Ms,
+      p999Ms: p99Ms,
+      maxMs: p99Ms,
+    },
   };
 }
 
-function strategyRun(strategy: StrategyName, readHeavy: number, hotKey: number, p99: number, dbReads: number) {
+function strategyRun(
+  strategy: StrategyName,
+  readHeavy: number,
+  hotKey: number,
+  p99: number,
+  dbReads: number,
+) {
   const phase = (t: number) => ({ ...load(t, p99), engine: null });
   return {
     strategy,
@@ -23,15 +37,32 @@ function strategyRun(strategy: StrategyName, readHeavy: number, hotKey: number, 
       open: { 'read-heavy': load(100, p99), balanced: load(100, p99), 'hot-key': load(100, p99) },
     },
     readHit: { ...load(1000, 2, 2), engine: null },
-    singleFlight: { rounds: 3, burst: 16, meanDbReadsPerInvalidation: dbReads, maxDbReadsPerInvalidation: dbReads, perInstance: [dbReads], errors: 0 },
+    singleFlight: {
+      rounds: 3,
+      burst: 16,
+      meanDbReadsPerInvalidation: dbReads,
+      maxDbReadsPerInvalidation: dbReads,
+      perInstance: [dbReads],
+      errors: 0,
+    },
     fleetStartMs: 1,
   };
 }
 
-function run(index: number, sg: number, ca: number, locked: number, serialReads: number): RunResult {
+function run(
+  index: number,
+  sg: number,
+  ca: number,
+  locked: number,
+  serialReads: number,
+): RunResult {
   return {
     run: index,
-    ceilings: { 'redis-get': load(10_000, 1, 0.5), 'http-hop': load(5_000, 1, 0.5), 'pg-select': load(1_000) },
+    ceilings: {
+      'redis-get': load(10_000, 1, 0.5),
+      'http-hop': load(5_000, 1, 0.5),
+      'pg-select': load(1_000),
+    },
     strategies: [
       strategyRun('serial-guarded', sg, 2 * locked + 1, 10, 1),
       strategyRun('cache-aside', ca, 1, 10, 16),
@@ -48,7 +79,11 @@ function run(index: number, sg: number, ca: number, locked: number, serialReads:
 }
 
 describe('evaluateTargets', () => {
-  const targets = evaluateTargets([run(1, 90, 100, 10, 1), run(2, 40, 100, 20, 2), run(3, 95, 100, 30, 1)]);
+  const targets = evaluateTargets([
+    run(1, 90, 100, 10, 1),
+    run(2, 40, 100, 20, 2),
+    run(3, 95, 100, 30, 1),
+  ]);
   const byId = (id: string) => targets.find((t) => t.id === id)!;
 
   it('states every target of the issue', () => {
@@ -75,12 +110,17 @@ describe('evaluateTargets', () => {
     expect(byId('single-flight-serial').measured!.median).toBe(1);
     expect(byId('read-hit-path').measured!.median).toBe(2);
     expect(byId('read-hit-path').met).toBe(true);
-    expect(byId('routing-consistent-128')).toMatchObject({ met: false, measured: { median: 1200 } });
+    expect(byId('routing-consistent-128')).toMatchObject({
+      met: false,
+      measured: { median: 1200 },
+    });
     expect(byId('routing-modulo-128').met).toBe(true);
   });
 
   it('says "not measured" when a section did not run', () => {
-    const partial = evaluateTargets([{ run: 1, ceilings: {}, strategies: [], direct: null, routing: [], errors: [] }]);
+    const partial = evaluateTargets([
+      { run: 1, ceilings: {}, strategies: [], direct: null, routing: [], errors: [] },
+    ]);
     expect(partial.every((t) => t.met === null && t.measured === null)).toBe(true);
   });
 });

@@ -11,7 +11,8 @@ export function checkWellFormed(xml: string): { elements: string[] } {
   while (i < xml.length) {
     const lt = xml.indexOf('<', i);
     const text = xml.slice(i, lt < 0 ? xml.length : lt);
-    if (/&(?!(amp|lt|gt|quot|apos|#\d+);)/.test(text)) throw new Error(`raw & in text near ${JSON.stringify(text.slice(0, 40))}`);
+    if (/&(?!(amp|lt|gt|quot|apos|#\d+);)/.test(text))
+      throw new Error(`raw & in text near ${JSON.stringify(text.slice(0, 40))}`);
     if (rootClosed && text.trim() !== '') throw new Error('text after the root element');
     if (lt < 0) break;
     const gt = xml.indexOf('>', lt);

@@ -31,7 +31,9 @@ describe('renderBarChart', () => {
   });
 
   it('draws one bar per measured value at its median, with a whisker only where runs differ', () => {
-    const bars = [...svg.matchAll(/<rect class="bar"[^>]*height="([\d.]+)"[^>]*><title>([^<]*)<\/title>/g)];
+    const bars = [
+      ...svg.matchAll(/<rect class="bar"[^>]*height="([\d.]+)"[^>]*><title>([^<]*)<\/title>/g),
+    ];
     expect(bars).toHaveLength(3);
     const height = (label: string): number => Number(bars.find((b) => b[2]!.startsWith(label))![1]);
     expect(bars.map((b) => b[2])).toEqual([
@@ -41,7 +43,9 @@ describe('renderBarChart', () => {
     ]);
     // Bar heights are proportional to the medians.
     expect(height('read-heavy / serial-guarded') / height('read-heavy / locked')).toBeCloseTo(2, 1);
-    expect(height('hot &quot;key&quot; / serial-guarded') / height('read-heavy / serial-guarded')).toBeCloseTo(3, 1);
+    expect(
+      height('hot &quot;key&quot; / serial-guarded') / height('read-heavy / serial-guarded'),
+    ).toBeCloseTo(3, 1);
     expect([...svg.matchAll(/class="whisker"/g)]).toHaveLength(2);
   });
 
@@ -51,7 +55,13 @@ describe('renderBarChart', () => {
   });
 
   it('renders an empty chart without NaN', () => {
-    const empty = renderBarChart({ title: 'none', unit: 'ms', groups: ['a'], series: [{ name: 's', color: '#000' }], value: () => null });
+    const empty = renderBarChart({
+      title: 'none',
+      unit: 'ms',
+      groups: ['a'],
+      series: [{ name: 's', color: '#000' }],
+      value: () => null,
+    });
     checkWellFormed(empty);
     expect(empty).not.toContain('NaN');
   });
@@ -84,7 +94,9 @@ describe('renderBarChart on a log axis', () => {
       logScale: true,
     });
     checkWellFormed(svg);
-    const heights = [...svg.matchAll(/<rect class="bar"[^>]*height="([\d.]+)"/g)].map((m) => Number(m[1]));
+    const heights = [...svg.matchAll(/<rect class="bar"[^>]*height="([\d.]+)"/g)].map((m) =>
+      Number(m[1]),
+    );
     // Axis 10^-1..10^3: 1 ms is one decade above the floor, 10 ms two, 1000 ms four (the top).
     expect(heights[0]).toBeGreaterThan(0);
     expect(heights[1]! / heights[0]!).toBeCloseTo(2, 1);
