@@ -6,7 +6,17 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { resolveServiceBin } from '@keylane/cli';
 import { CONFIG_VARIABLE_NAMES } from '@keylane/item-service';
 import { createClient } from '@keylane/sdk';
-import { createTestContext, getFreePort, type TestContext } from '@keylane/test-kit';
+import {
+  createTestContext,
+  getFreePort,
+  killAll,
+  parseJsonLines,
+  startProcess,
+  stopProcess,
+  waitHttpOk,
+  type Proc,
+  type TestContext,
+} from '@keylane/test-kit';
 import {
   callerEntries,
   checkCompose,
@@ -17,14 +27,6 @@ import {
   type ComposeFile,
 } from './lib/compose.js';
 import { imageHasHealthcheck } from './lib/dockerfile-healthcheck.js';
-import {
-  killAll,
-  parseJsonLines,
-  startProcess,
-  stopProcess,
-  waitHttpOk,
-  type Proc,
-} from './lib/processes.js';
 import { readRepoFile } from './lib/repo.js';
 
 /**

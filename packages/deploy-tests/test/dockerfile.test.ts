@@ -4,7 +4,17 @@ import { dirname, join, normalize } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { HEALTH_LIVE_PATH } from '@keylane/protocol';
-import { createTestContext, getFreePort, type TestContext } from '@keylane/test-kit';
+import {
+  createTestContext,
+  getFreePort,
+  killAll,
+  parseJsonLines,
+  startProcess,
+  stopProcess,
+  waitHttpOk,
+  type Proc,
+  type TestContext,
+} from '@keylane/test-kit';
 import { dockerIgnore, emulateDockerBuild, type EmulatedBuild } from './lib/docker-build.js';
 import {
   envOf,
@@ -14,14 +24,6 @@ import {
   stage,
   type Dockerfile,
 } from './lib/dockerfile.js';
-import {
-  killAll,
-  parseJsonLines,
-  startProcess,
-  stopProcess,
-  waitHttpOk,
-  type Proc,
-} from './lib/processes.js';
 import { readJson, readRepoFile, REPO_ROOT } from './lib/repo.js';
 
 /**

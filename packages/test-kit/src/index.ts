@@ -1,4 +1,17 @@
-export { createTestContext, deleteKeysContaining, type TestContext, type TestContextOptions } from './test-context.js';
+export {
+  createTestContext,
+  deleteKeysContaining,
+  type TestContext,
+  type TestContextOptions,
+} from './test-context.js';
 export { startRedisServer, type RedisServerHandle } from './redis-server.js';
 export { getFreePort } from './free-port.js';
 export { TEST_DATABASE_URL, TEST_REDIS_URL } from './env.js';
+export {
+  startProcess,
+  stopProcess,
+  waitHttpOk,
+  killAll,
+  parseJsonLines,
+  type Proc,
+} from './processes.js';

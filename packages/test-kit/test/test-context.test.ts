@@ -52,7 +52,9 @@ describe('createTestContext', () => {
   it('fails with a message that says how to start Postgres when it is unreachable', async () => {
     await expect(
       createTestContext({ databaseUrl: 'postgres://postgres@127.0.0.1:1/test' }),
-    ).rejects.toThrow(/Postgres is not reachable at postgres:\/\/postgres@127\.0\.0\.1:1\/test .*pg_ctlcluster/);
+    ).rejects.toThrow(
+      /Postgres is not reachable at postgres:\/\/postgres@127\.0\.0\.1:1\/test .*pg_ctlcluster/,
+    );
   });
 
   it('rejects names that would not make a safe schema name', async () => {

@@ -5,16 +5,18 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createClient } from '@keylane/sdk';
-import { createTestContext, getFreePort, type TestContext } from '@keylane/test-kit';
-import { EXIT_BAD_CONFIG } from '../src/main.js';
 import {
+  createTestContext,
+  getFreePort,
   killAll,
   parseJsonLines,
   startProcess,
   stopProcess,
   waitHttpOk,
   type Proc,
-} from './processes.js';
+  type TestContext,
+} from '@keylane/test-kit';
+import { EXIT_BAD_CONFIG } from '../src/main.js';
 
 /**
  * The built caller as a real process against three real item-service processes: it routes

@@ -2,7 +2,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-/** A child process with its output kept as lines. */
+/**
+ * A node child process with its output kept as lines, for tests that start the real bins
+ * (item service, example caller) and read what they log.
+ */
 export interface Proc {
   readonly child: ChildProcess;
   readonly lines: string[];
@@ -12,11 +15,17 @@ export interface Proc {
 
 const live = new Set<ChildProcess>();
 
-export function startProcess(script: string, env: Record<string, string>): Proc {
+/** `node <args>` (a script path, or the arguments after `node`). */
+export function startProcess(
+  args: string | readonly string[],
+  env: Record<string, string>,
+  options: { cwd?: string } = {},
+): Proc {
   // Only PATH is inherited: the process sees exactly the environment the test gives it.
-  const child = spawn(process.execPath, [script], {
+  const child = spawn(process.execPath, typeof args === 'string' ? [args] : [...args], {
     env: { PATH: process.env['PATH'] ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
   });
   live.add(child);
   const lines: string[] = [];
