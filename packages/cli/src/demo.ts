@@ -45,8 +45,10 @@ export const DEMO_TIMINGS = {
   quick: {
     plainMs: 1_500,
     splitViewMs: 1_500,
-    instanceLossMs: 3_500,
-    fault: { atMs: 800, downMs: 1_000 },
+    // Long enough for the SDK to notice the kill (about 0.4 s) and reroute; the run also waits
+    // for the restart, which takes about a second.
+    instanceLossMs: 2_500,
+    fault: { atMs: 600, downMs: 800 },
     minOperations: 400,
   },
 } as const;

@@ -30,7 +30,13 @@ export interface FleetOptions {
   host?: string;
   /** Instance i listens on basePort + i; free ports are picked when absent. */
   basePort?: number;
-  /** Lanes per instance (KEYLANE_LANES). @default the service's default */
+  /**
+   * Lanes per instance (KEYLANE_LANES). Each lane holds one Postgres connection for the
+   * instance's life, so this default is well below the service's 16: a 3-instance fleet then
+   * holds 3 x (4 lanes + up to 2 pooled; up to 4 for the unserialized baselines) = 18 to 24
+   * connections instead of 54 to 96, and fits beside test suites on a Postgres with
+   * max_connections = 100. @default DEFAULT_FLEET_OPTIONS.lanes (4)
+   */
   lanes?: number;
   /** KEYLANE_LOG_LEVEL of every instance. @default 'warn' */
   logLevel?: string;
@@ -54,6 +60,7 @@ export interface FleetOptions {
 
 export const DEFAULT_FLEET_OPTIONS = {
   host: '127.0.0.1',
+  lanes: 4,
   logLevel: 'warn',
   readyTimeoutMs: 30_000,
   stopGraceMs: 15_000,
@@ -198,7 +205,7 @@ function serviceEnv(
     KEYLANE_LOG_LEVEL: options.logLevel ?? DEFAULT_FLEET_OPTIONS.logLevel,
   });
   if (options.strategy !== undefined) env['KEYLANE_STRATEGY'] = options.strategy;
-  if (options.lanes !== undefined) env['KEYLANE_LANES'] = String(options.lanes);
+  env['KEYLANE_LANES'] = String(options.lanes ?? DEFAULT_FLEET_OPTIONS.lanes);
   const chaos = options.chaos;
   if (chaos && (chaos.fillDelayMs !== undefined || chaos.writeDelayMs !== undefined)) {
     env['KEYLANE_ALLOW_CHAOS'] = '1';

@@ -152,9 +152,10 @@ export function createProgram(
       ).argParser(integerIn(1, 65_535)),
     )
     .addOption(
-      new Option('--lanes <n>', 'lanes (keyed DB connections) per instance').argParser(
-        integerIn(1, 1024),
-      ),
+      new Option(
+        '--lanes <n>',
+        'lanes (keyed DB connections) per instance (default: 4, to spare Postgres connections)',
+      ).argParser(integerIn(1, 1024)),
     )
     .addOption(
       new Option(

@@ -13,7 +13,7 @@ import { formatLongId, parseLongId, type Item } from '@keylane/protocol';
 import { createClient } from '@keylane/sdk';
 import { FleetUnhealthyError, InvalidOptionsError } from './errors.js';
 import { findLostAckedWrites, summarizeFault, summarizeLatency } from './analysis.js';
-import { startFleet, type Fleet, type FleetChaos } from './fleet.js';
+import { DEFAULT_FLEET_OPTIONS, startFleet, type Fleet, type FleetChaos } from './fleet.js';
 import { runWorkload, type RunWorkloadResult, type WorkloadCaller } from './run-workload.js';
 import { createScratchNames, dropScratch, resetScratch } from './scratch.js';
 import { createWorkload, type WorkloadOptions } from './workload.js';
@@ -36,7 +36,7 @@ export interface ScenarioFleetOptions {
   instances?: number;
   /** Delays that widen race windows. @default DEFAULT_CHAOS */
   chaos?: FleetChaos;
-  /** Lanes per instance; few, to spare the shared Postgres' connections. @default 4 */
+  /** Lanes per instance; few, to spare the shared Postgres' connections. @default DEFAULT_FLEET_OPTIONS.lanes (4) */
   lanes?: number;
 }
 
@@ -64,17 +64,34 @@ export interface ScenarioRunOptions {
 export type ScenarioOptions = ScenarioFleetOptions & ScenarioRunOptions;
 
 /**
- * 30 ms between a miss's DB read and its fill, and between a write's invalidation and its DB
- * write: wide enough that the baselines' races happen within a second under 16 callers.
+ * 80 ms between a miss's DB read and its fill, 10 ms between a write's invalidation and its
+ * DB write; the same for every strategy.
+ *
+ * The fill delay is the window that matters most. cache-aside goes stale only when a write
+ * commits and deletes while a miss's fill is in flight (miss reads the DB, the write commits
+ * and DELs, the fill lands with the old value); misses happen only right after a DEL, so that
+ * needs two writes on one key within about one fill delay. The write delay does not widen
+ * that race at all (it comes before the commit), it only slows writes. At 30/30 the odds
+ * therefore fell steeply with throughput: --quick runs (short, on cold fleets, beside the
+ * next fleet's start-up, on a busy machine) caught cache-aside 0 to 8 times in 415
+ * operations, where a full run at 3x the throughput caught it 627 times in 6,335. 80 ms
+ * covers the gap between hot-key writes even at a busy machine's throughput.
+ * invalidate-first's window (DEL .. commit) still gets 10 ms plus the DB write, and its
+ * stale fill then stays until the next write, so it is caught anyway; serial under split
+ * view races across fill delay + write delay, which grows from 60 to 90 ms. The serial
+ * strategies' lanes hold both delays, so they get slower; the short write delay pays for
+ * part of that.
  */
-export const DEFAULT_CHAOS: Readonly<Required<FleetChaos>> = { fillDelayMs: 30, writeDelayMs: 30 };
+export const DEFAULT_CHAOS: Readonly<Required<FleetChaos>> = { fillDelayMs: 80, writeDelayMs: 10 };
 
 /**
  * How long the data gets to come to rest after the last caller returned before the cache is
- * compared with the DB: longer than any background step (double-delete's second DEL after
- * 100 ms, a chaos-delayed fill).
+ * compared with the DB. Every fill (chaos-delayed too) finishes before its read answers, and
+ * requests a caller gave up on are waited for separately (settleMs), so the one background
+ * step left is double-delete's second DEL, 100 ms after its write answered; the rest is slack
+ * for a busy machine. Paid once per run (ten times in the demo), so not more than needed.
  */
-const SETTLE_MS = 500;
+const SETTLE_MS = 300;
 const REQUEST_TIMEOUT_MS = 5_000;
 
 export interface ScenarioProgress {
@@ -186,7 +203,7 @@ export async function startScenarioFleet(options: ScenarioFleetOptions): Promise
         redisUrl,
         schema: space.schema,
         prefix: space.prefix,
-        lanes: options.lanes ?? 4,
+        lanes: options.lanes ?? DEFAULT_FLEET_OPTIONS.lanes,
         chaos: options.chaos ?? DEFAULT_CHAOS,
         // A drain period only helps load balancers, of which there are none here.
         env: { KEYLANE_DRAIN_MS: '0', KEYLANE_SHUTDOWN_GRACE_MS: '5000' },
