@@ -31,7 +31,8 @@ export interface BenchOptions {
    * KEYLANE_LANES of every instance, and so the pg pool size of the unserialized strategies,
    * of the direct cache-aside and of the SELECT ceiling. Below the service's 16 because an
    * unserialized instance opens its lanes and a pool of the same size: 3 x 2 x 16 = 96
-   * connections would exhaust a default Postgres (max_connections 100). @default 12
+   * connections would exhaust a default Postgres (max_connections 100), shared here with
+   * other test runs. @default 10
    */
   lanes?: number;
   /** Distinct keys of the Zipfian workloads. @default 10000 (quick: 1000) */
@@ -71,7 +72,7 @@ export const DEFAULT_BENCH_OPTIONS = {
   durationMs: 3_000,
   warmupMs: 1_000,
   ratePerSec: 1_000,
-  lanes: 12,
+  lanes: 10,
   keys: 10_000,
   zipfExponent: 1.0,
   singleFlightRounds: 10,

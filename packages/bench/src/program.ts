@@ -71,7 +71,7 @@ export function createProgram(): Command {
     )
     .option(
       '--lanes <n>',
-      'KEYLANE_LANES of every instance, and the pg pool size of the direct cache-aside (default 12)',
+      'KEYLANE_LANES of every instance, and the pg pool size of the direct cache-aside (default 10)',
       int('--lanes'),
     )
     .option(
