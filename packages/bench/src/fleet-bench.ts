@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
-import { startFleet } from '@keylane/cli';
+import { deleteScratchKeys, startFleet } from '@keylane/cli';
 import type { StrategyName } from '@keylane/engine';
 import { createClient } from '@keylane/sdk';
 import { scrapeFleet } from './metrics.js';
@@ -14,7 +14,6 @@ import {
   type WorkloadResults,
 } from './phases.js';
 import { measureSingleFlight, type SingleFlightResult } from './single-flight.js';
-import { deletePrefix } from './scratch.js';
 import type { BenchWorkload, WorkloadName } from './workloads.js';
 import { BenchMeasurementError } from './errors.js';
 
@@ -119,7 +118,7 @@ export async function benchStrategy(
   } finally {
     await client.close();
     await fleet.stop();
-    await deletePrefix(ctx.redisUrl, ctx.prefix);
+    await deleteScratchKeys(ctx.redisUrl, ctx.prefix);
   }
 }
 

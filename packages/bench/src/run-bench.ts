@@ -1,6 +1,6 @@
 import { cpus, loadavg, totalmem } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { checkDependencies } from '@keylane/cli';
+import { checkDependencies, dropScratch } from '@keylane/cli';
 import type { StrategyName } from '@keylane/engine';
 import {
   CEILING_NAMES,
@@ -28,7 +28,7 @@ import {
   ROUTING_STRATEGIES,
   type RoutingMeasurement,
 } from './routing.js';
-import { dropScratch, scratchNames, seedScratch } from './scratch.js';
+import { scratchNames, seedScratch } from './scratch.js';
 import { summarize, type BenchSummary } from './summary.js';
 import { createBenchWorkloads, WORKLOAD_NAMES } from './workloads.js';
 import { createZipf } from './zipf.js';

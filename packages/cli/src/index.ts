@@ -68,3 +68,10 @@ export {
   InstanceStartError,
   ServiceBinMissingError,
 } from './errors.js';
+export {
+  createScratchNames,
+  dropScratch,
+  resetScratch,
+  deleteScratchKeys,
+  type ScratchSpace,
+} from './scratch.js';

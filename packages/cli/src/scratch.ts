@@ -10,12 +10,17 @@ export interface ScratchSpace {
 
 const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
 
-export function createScratchNames(label: string): ScratchSpace {
-  const clean = label
-    .toLowerCase()
-    .replace(/[^a-z0-9]+/g, '_')
-    .slice(0, 32);
-  const name = `keylane_demo_${clean}_${randomBytes(4).toString('hex')}`;
+/**
+ * `keylane_<owner>_<label>_<random>`: the owner (`demo`, `bench`) says who left a schema
+ * behind if a run was killed before it could clean up.
+ */
+export function createScratchNames(label: string, owner = 'demo'): ScratchSpace {
+  const clean = (text: string) =>
+    text
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, '_')
+      .slice(0, 24);
+  const name = `keylane_${clean(owner)}_${clean(label)}_${randomBytes(4).toString('hex')}`;
   return { schema: name, prefix: name };
 }
 
@@ -57,11 +62,15 @@ function checkName(schema: string): void {
 }
 
 async function withClients(
-  databaseUrl: string,
+  databaseUrl: string | null,
   redisUrl: string,
   fn: (client: pg.Client, redis: Redis) => Promise<void>,
 ): Promise<void> {
-  const client = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: 3_000 });
+  // Without a database URL the pg client is never connected (Redis-only cleanup).
+  const client = new pg.Client({
+    ...(databaseUrl === null ? {} : { connectionString: databaseUrl }),
+    connectionTimeoutMillis: 3_000,
+  });
   client.on('error', () => undefined);
   const redis = new Redis(redisUrl, {
     lazyConnect: true,
@@ -70,21 +79,32 @@ async function withClients(
   });
   redis.on('error', () => undefined);
   try {
-    await client.connect();
+    if (databaseUrl !== null) await client.connect();
     await redis.connect();
     await fn(client, redis);
   } finally {
-    await client.end().catch(() => undefined);
-    redis.disconnect();
+    if (databaseUrl !== null) await client.end().catch(() => undefined);
+    await redis.quit().catch(() => redis.disconnect());
   }
 }
 
+/** Deletes the prefix's Redis keys (e.g. between runs on one fleet); returns how many. */
+export async function deleteScratchKeys(redisUrl: string, prefix: string): Promise<number> {
+  let deleted = 0;
+  await withClients(null, redisUrl, async (_client, redis) => {
+    deleted = await deleteKeys(redis, prefix);
+  });
+  return deleted;
+}
+
 /** Keys look like `{<prefix>:<id>}:v`; the prefix is random, so this matches only ours. SCAN, not KEYS: Redis is shared. */
-async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
+async function deleteKeys(redis: Redis, prefix: string): Promise<number> {
   let cursor = '0';
+  let deleted = 0;
   do {
     const [next, keys] = await redis.scan(cursor, 'MATCH', `*${prefix}*`, 'COUNT', 1000);
     cursor = next;
-    if (keys.length > 0) await redis.del(...keys);
+    if (keys.length > 0) deleted += await redis.unlink(...keys);
   } while (cursor !== '0');
+  return deleted;
 }
