@@ -145,7 +145,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
       const idText = formatLongId(id);
       return mutation('write', id, async (db, deadlineMs) => {
         const outcome = await store.write(db, id, json, ifVersion, deadlineMs);
-        if (outcome.ok) return outcome.item;
+        if (outcome.ok) return { result: outcome.item, row: outcome.item };
         if (outcome.refusal.kind === 'expired') throw new WriteExpiredError(idText);
         counters.versionConflicts += 1;
         throw new VersionConflictError(idText, ifVersion ?? 0, outcome.refusal.actualVersion);
@@ -158,7 +158,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
       return mutation('delete', id, async (db, deadlineMs) => {
         const outcome = await store.delete(db, id, deadlineMs);
         if (!outcome.ok) throw new WriteExpiredError(idText);
-        return outcome.existed;
+        return { result: outcome.existed, row: null };
       });
     },
 

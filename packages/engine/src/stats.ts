@@ -12,6 +12,7 @@ export function newCounters(): Counters {
     dbReads: 0,
     fills: 0,
     fillsRejected: 0,
+    writeFills: 0,
     leases: { granted: 0, writeInProgress: 0, busy: 0 },
     writes: 0,
     deletes: 0,

@@ -102,6 +102,11 @@ export interface EngineStats {
   fills: number;
   /** Fills the guard refused (a write began after the lease, or the lease expired). */
   fillsRejected: number;
+  /**
+   * serial-guarded: writes and deletes whose committed row went into the cache at the write's
+   * end (no other write overlapped theirs), so the reads after them hit.
+   */
+  writeFills: number;
   /** Lease requests by outcome (serial-guarded). */
   leases: { granted: number; writeInProgress: number; busy: number };
   /** Writes that completed (committed). */

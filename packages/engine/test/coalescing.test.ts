@@ -41,6 +41,8 @@ describe('coalescing misses', () => {
       open.push(e);
       const id = 77n;
       await e.write(id, { hot: true });
+      // serial-guarded fills from the write itself; evict the entry as its TTL would.
+      await ctx.redis.del(`{${ctx.prefix}_${strategy}:${id}}:v`);
       expect((await e.inspect(id)).cached).toBeUndefined();
       const before = e.stats();
       const spy = countSelects(e, [id]);
@@ -57,6 +59,29 @@ describe('coalescing misses', () => {
       expect(after.coalesced - before.coalesced).toBe(99);
     },
   );
+
+  it('serial-guarded puts a committed write in the cache: the reads behind it hit (serial does not)', async () => {
+    const guarded = await engineFor(ctx, { strategy: 'serial-guarded' }, '_wfill');
+    const serial = await engineFor(ctx, { strategy: 'serial' }, '_wfill_serial');
+    open.push(guarded, serial);
+    const written = await guarded.write(80n, { v: 1 });
+    expect(await guarded.inspect(80n)).toEqual({ cached: written, stored: written });
+    const before = guarded.stats();
+    const reads = await Promise.all(Array.from({ length: 50 }, () => guarded.read(80n)));
+    expect(reads.every((r) => r?.version === written.version)).toBe(true);
+    const after = guarded.stats();
+    expect(after.dbReads - before.dbReads).toBe(0);
+    expect(after.hits - before.hits).toBe(50);
+    expect(after.writeFills).toBe(1);
+    // A delete caches the absence it committed.
+    expect(await guarded.delete(80n)).toBe(true);
+    expect(await guarded.inspect(80n)).toEqual({ cached: null, stored: null });
+    expect(guarded.stats().writeFills).toBe(2);
+
+    await serial.write(81n, { v: 1 });
+    expect((await serial.inspect(81n)).cached).toBeUndefined();
+    expect(serial.stats().writeFills).toBe(0);
+  });
 
   it('cache-aside, unserialized, sends one DB read per concurrent miss (the contrast)', async () => {
     const e = await engineFor(ctx, { strategy: 'cache-aside', chaos: { fillDelayMs: 20 } }, '_aside');

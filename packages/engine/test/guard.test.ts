@@ -126,6 +126,107 @@ describe('guard scripts', () => {
   });
 });
 
+describe('filling from a committed write (write end)', () => {
+  let ctx: TestContext;
+  const caches: Cache[] = [];
+  const cache = async (markerTtlMs = 10_000): Promise<Cache> => {
+    const c = new Cache({
+      url: ctx.redisUrl,
+      keyPrefix: `${ctx.prefix}_wfill`,
+      commandTimeoutMs: 2_000,
+      cacheTtlMs: 60_000,
+      leaseTtlMs: 5_000,
+      markerTtlMs,
+      onError: () => undefined,
+    });
+    await c.start();
+    caches.push(c);
+    return c;
+  };
+  const row = (version: number) => ({ id: '0', value: { version }, version });
+
+  beforeAll(async () => {
+    ctx = await createTestContext({ name: 'engine_wfill' });
+  });
+  afterAll(async () => {
+    await Promise.all(caches.map((c) => c.close()));
+    await ctx.dispose();
+  });
+
+  it('a writer that no other write overlapped fills its row, and a lease taken before it cannot', async () => {
+    const c = await cache();
+    const lease = await c.lease(20n);
+    const w = newToken();
+    await c.beginWrite(20n, w);
+    expect(await c.endWrite(20n, w, true, row(1))).toBe(true);
+    expect(await c.peek(20n)).toMatchObject({ version: 1 });
+    expect(await c.fill(20n, lease.token, row(0))).toBe(false);
+    expect(await c.peek(20n)).toMatchObject({ version: 1 });
+    // Nothing of the writer is left behind.
+    expect(await ctx.redis.exists(c.keys(20n).writes, c.keys(20n).soloWriter)).toBe(0);
+  });
+
+  it('a refused or unknown write fills nothing', async () => {
+    const c = await cache();
+    const w = newToken();
+    await c.beginWrite(21n, w);
+    expect(await c.endWrite(21n, w, false)).toBe(false);
+    expect(await c.peek(21n)).toBeUndefined();
+  });
+
+  // A commits version 1, C (begun while A was live) commits version 2 and ends first, then A
+  // ends. Both commits sit inside their markers, as the deadline guarantees.
+  async function overlapping(fillAtEnd: (c: Cache, token: string, committed: number) => Promise<void>) {
+    const c = await cache();
+    const [a, cc] = [newToken(), newToken()];
+    await c.beginWrite(22n, a);
+    await c.beginWrite(22n, cc);
+    // A commits version 1, then C commits version 2: the DB now holds 2.
+    await fillAtEnd(c, cc, 2);
+    await fillAtEnd(c, a, 1);
+    return { cached: (await c.peek(22n))?.version, db: 2 };
+  }
+
+  it('overlapping writers fill nothing: the cache stays absent, never older than the DB', async () => {
+    const result = await overlapping(async (c, token, committed) => {
+      await c.endWrite(22n, token, true, row(committed));
+    });
+    expect(result).toEqual({ cached: undefined, db: 2 });
+  });
+
+  it('the unsafe variant, filling every committed row at its end, caches an older version', async () => {
+    await ctx.redis.del(`{${ctx.prefix}_wfill:22}:v`);
+    const result = await overlapping(async (c, token, committed) => {
+      await c.endWrite(22n, token, true);
+      await ctx.redis.set(c.keys(22n).value, JSON.stringify({ version: committed, value: { version: committed } }));
+    });
+    expect(result).toEqual({ cached: 1, db: 2 });
+  });
+
+  it('a writer that began while an older one was live does not fill, even after that one ended', async () => {
+    const c = await cache();
+    const [a, b] = [newToken(), newToken()];
+    await c.beginWrite(23n, a);
+    await c.beginWrite(23n, b);
+    expect(await c.endWrite(23n, a, true, row(1))).toBe(false);
+    expect(await c.endWrite(23n, b, true, row(2))).toBe(false);
+    expect(await c.peek(23n)).toBeUndefined();
+    // The next writer alone fills again.
+    const d = newToken();
+    await c.beginWrite(23n, d);
+    expect(await c.endWrite(23n, d, true, row(3))).toBe(true);
+  });
+
+  it('a writer whose marker expired before its end does not fill', async () => {
+    const c = await cache(200);
+    const w = newToken();
+    await c.beginWrite(24n, w);
+    await sleep(300);
+    expect(await c.endWrite(24n, w, true, row(1))).toBe(false);
+    expect(await c.peek(24n)).toBeUndefined();
+  });
+});
+
 describe('the deadline in the DB write', () => {
   let ctx: TestContext;
   const open: Engine[] = [];

@@ -38,6 +38,11 @@ const ENGINE_COUNTERS: readonly (readonly [string, string, (s: EngineStats) => n
     'Fills the guard refused (a write began, or the lease expired).',
     (s) => s.fillsRejected,
   ],
+  [
+    'keylane_cache_write_fills_total',
+    "Writes and deletes whose committed row was cached at the write's end (serial-guarded).",
+    (s) => s.writeFills,
+  ],
   ['keylane_engine_writes_total', 'Writes committed.', (s) => s.writes],
   ['keylane_engine_deletes_total', 'Deletes committed.', (s) => s.deletes],
   [

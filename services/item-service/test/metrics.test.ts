@@ -55,6 +55,7 @@ describe('/metrics', () => {
       ['keylane_cache_coalesced_total', 'counter'],
       ['keylane_cache_fills_total', 'counter'],
       ['keylane_cache_fills_rejected_total', 'counter'],
+      ['keylane_cache_write_fills_total', 'counter'],
       ['keylane_leases_total', 'counter'],
       ['keylane_writes_expired_total', 'counter'],
       ['keylane_overloaded_total', 'counter'],

@@ -97,13 +97,24 @@ export class Cache {
   /** Puts up a write marker; returns Redis' clock (ms) at that moment. */
   async beginWrite(id: bigint, token: string): Promise<number> {
     const k = this.keys(id);
-    const now = await this.eval(WRITE_BEGIN, [k.writes, k.value, k.lease], [token, this.options.markerTtlMs]);
+    const now = await this.eval(WRITE_BEGIN, [k.writes, k.value, k.lease, k.soloWriter], [token, this.options.markerTtlMs]);
     return Number(now);
   }
 
-  async endWrite(id: bigint, token: string, removeMarker: boolean): Promise<void> {
+  /**
+   * Ends a write. `committed` is the row it left (`null`: no row), or `undefined` when
+   * nothing may be filled (refused, failed or unknown outcome); the row is filled only if
+   * no other write overlapped this one. True when it filled.
+   */
+  async endWrite(id: bigint, token: string, removeMarker: boolean, committed?: Item | null): Promise<boolean> {
     const k = this.keys(id);
-    await this.eval(WRITE_END, [k.writes, k.value, k.lease], [token, removeMarker ? '1' : '0']);
+    const row = committed === undefined ? '' : encode(committed);
+    const code = await this.eval(
+      WRITE_END,
+      [k.writes, k.value, k.lease, k.soloWriter],
+      [token, removeMarker ? '1' : '0', row, this.options.cacheTtlMs],
+    );
+    return code === FillCode.Filled;
   }
 
   async tryLock(id: bigint, token: string, ttlMs: number): Promise<boolean> {

@@ -11,11 +11,16 @@ export interface ItemKeys {
   readonly lease: string;
   /** Write markers: a sorted set of writer tokens scored by their expiry (Redis ms). */
   readonly writes: string;
+  /**
+   * The token of the latest writer that began with no other marker live, PX markerTtlMs;
+   * deleted by any writer that begins while another is live. Only that writer may fill.
+   */
+  readonly soloWriter: string;
   /** The `locked` strategy's per-key mutex. */
   readonly lock: string;
 }
 
 export function itemKeys(prefix: string, id: bigint): ItemKeys {
   const tag = `{${prefix}:${formatLongId(id)}}`;
-  return { value: `${tag}:v`, lease: `${tag}:lease`, writes: `${tag}:w`, lock: `${tag}:lock` };
+  return { value: `${tag}:v`, lease: `${tag}:lease`, writes: `${tag}:w`, soloWriter: `${tag}:ws`, lock: `${tag}:lock` };
 }

@@ -66,10 +66,13 @@ export class SerialGuardedStrategy extends SerialStrategy {
       // An unknown outcome keeps the marker: the statement may still commit until its
       // deadline, and the marker must outlive that. It expires on its own.
       const removeMarker = result.ok || result.outcomeKnown;
-      await this.ctx.cache.endWrite(id, token, removeMarker).catch(() => {
-        // The marker expires by itself; until then misses read the DB without filling.
-      });
-      if (result.ok) return result.value;
+      // A committed row goes into the cache at the end (when no other write overlapped),
+      // so the reads queued behind this write in the lane hit instead of reading the DB.
+      const filled = await this.ctx.cache
+        .endWrite(id, token, removeMarker, result.ok ? result.value.row : undefined)
+        .catch(() => false); // The marker expires by itself; until then misses read the DB without filling.
+      if (filled) this.ctx.counters.writeFills += 1;
+      if (result.ok) return result.value.result;
       if (result.error instanceof WriteExpiredError) this.ctx.counters.writesExpired += 1;
       throw result.error;
     });

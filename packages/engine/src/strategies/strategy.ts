@@ -9,11 +9,20 @@ import type { StrategyName } from '../types.js';
 import { WriteExpiredError, WriteOutcomeUnknownError } from '../errors.js';
 
 /**
+ * What a committed mutation returns: the caller's result, and the row as the statement left
+ * it (`null`: no row), which serial-guarded may put in the cache under its marker.
+ */
+export interface Committed<T> {
+  readonly result: T;
+  readonly row: Item | null;
+}
+
+/**
  * A DB mutation (write or delete) as the engine hands it to a strategy: run it on `db`,
  * applying only before `deadlineMs` (epoch ms, Postgres' clock) when one is given. It
- * throws typed errors for refusals (conflict, expired) and returns the result otherwise.
+ * throws typed errors for refusals (conflict, expired) and returns what it committed otherwise.
  */
-export type Mutation<T> = (db: Queryable, deadlineMs: number | null) => Promise<T>;
+export type Mutation<T> = (db: Queryable, deadlineMs: number | null) => Promise<Committed<T>>;
 
 /** What a strategy works with; one per engine. */
 export interface StrategyContext {
@@ -67,7 +76,7 @@ export async function runMutation<T>(
   db: Queryable,
   mutation: Mutation<T>,
   deadlineMs: number | null,
-): Promise<{ ok: true; value: T } | { ok: false; error: unknown; outcomeKnown: boolean }> {
+): Promise<{ ok: true; value: Committed<T> } | { ok: false; error: unknown; outcomeKnown: boolean }> {
   try {
     return { ok: true, value: await mutation(db, deadlineMs) };
   } catch (err) {
@@ -94,7 +103,7 @@ export async function runMutation<T>(
 /** Like runMutation, for strategies without a guard: rethrows failures as they are. */
 export async function mutateOrThrow<T>(ctx: StrategyContext, db: Queryable, mutation: Mutation<T>): Promise<T> {
   const result = await runMutation(ctx, db, mutation, null);
-  if (result.ok) return result.value;
+  if (result.ok) return result.value.result;
   throw result.error;
 }
 
