@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
-import { deleteScratchKeys, startFleet } from '@keylane/cli';
+import { deleteScratchKeys, startFleet } from '@keylane/fleet';
 import type { StrategyName } from '@keylane/engine';
 import { createClient } from '@keylane/sdk';
 import { scrapeFleet } from './metrics.js';

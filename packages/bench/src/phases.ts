@@ -1,4 +1,4 @@
-import type { WorkloadOp } from '@keylane/cli';
+import type { WorkloadOp } from '@keylane/fleet';
 import { BenchMeasurementError } from './errors.js';
 import { runClosedLoop, runOpenLoop, type LoadResult } from './load.js';
 import type { EngineCounters } from './metrics.js';

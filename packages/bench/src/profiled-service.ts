@@ -3,7 +3,7 @@
 // flags, so the launcher starts this script instead and it starts the real service with the
 // flag. Signals are passed on; the exit code is the service's, so the launcher sees no difference.
 import { spawn } from 'node:child_process';
-import { resolveServiceBin } from '@keylane/cli';
+import { resolveServiceBin } from '@keylane/fleet';
 
 const dir = process.env['BENCH_CPU_PROF_DIR'];
 if (!dir) {

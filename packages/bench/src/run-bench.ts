@@ -1,6 +1,6 @@
 import { cpus, loadavg, totalmem } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { checkDependencies, dropScratch } from '@keylane/cli';
+import { checkDependencies, dropScratch } from '@keylane/fleet';
 import type { StrategyName } from '@keylane/engine';
 import {
   CEILING_NAMES,

@@ -1,9 +1,9 @@
 import pg from 'pg';
-import { createScratchNames, type ScratchSpace } from '@keylane/cli';
+import { createScratchNames, type ScratchSpace } from '@keylane/fleet';
 import { createEngine } from '@keylane/engine';
 import { formatLongId } from '@keylane/protocol';
 
-// Scratch schemas and prefixes are the CLI's (createScratchNames, dropScratch,
+// Scratch schemas and prefixes are @keylane/fleet's (createScratchNames, dropScratch,
 // deleteScratchKeys): the bench only adds seeding.
 export type Scratch = ScratchSpace;
 

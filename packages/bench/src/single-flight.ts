@@ -1,6 +1,6 @@
 import { Pool } from 'undici';
 import { itemPath } from '@keylane/protocol';
-import type { FleetInstance } from '@keylane/cli';
+import type { FleetInstance } from '@keylane/fleet';
 import { scrapeCounters } from './metrics.js';
 
 export interface SingleFlightResult {

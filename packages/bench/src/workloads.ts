@@ -1,4 +1,4 @@
-import { createRng, createWorkload, deriveSeed, type WorkloadOp } from '@keylane/cli';
+import { createRng, createWorkload, deriveSeed, type WorkloadOp } from '@keylane/fleet';
 import { createZipf, type ZipfSampler } from './zipf.js';
 
 export const WORKLOAD_NAMES = ['read-heavy', 'balanced', 'hot-key'] as const;
@@ -32,9 +32,9 @@ export interface BenchWorkload {
 
 /**
  * The three workloads from one seeded generator. Keys and the hot-key streams come from
- * @keylane/cli's `createWorkload` (so the hottest keys are the edge ids it puts first); the
- * Zipfian streams draw ranks over those same keys with the cli's PRNG, one derived stream per
- * caller, because the cli's generator models "hot set vs the rest", not a Zipf law.
+ * @keylane/fleet's `createWorkload` (so the hottest keys are the edge ids it puts first); the
+ * Zipfian streams draw ranks over those same keys with its PRNG, one derived stream per
+ * caller, because that generator models "hot set vs the rest", not a Zipf law.
  */
 export function createBenchWorkloads(
   options: KeySpaceOptions,

@@ -1,4 +1,4 @@
-import type { Rng } from '@keylane/cli';
+import type { Rng } from '@keylane/fleet';
 import { BenchOptionsError } from './errors.js';
 
 /**

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { createRng } from '@keylane/cli';
+import { createRng } from '@keylane/fleet';
 import { BenchOptionsError, createBenchWorkloads, createZipf } from '../src/index.js';
 
 function harmonic(n: number, s: number): number {

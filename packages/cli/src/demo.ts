@@ -1,7 +1,6 @@
 import { STRATEGY_NAMES, type StrategyName } from '@keylane/engine';
-import { InvalidOptionsError } from './errors.js';
+import { checkDependencies, DEFAULT_WORKLOAD_OPTIONS, InvalidOptionsError } from '@keylane/fleet';
 import { SILENT_PROGRESS, type ProgressSink } from './progress.js';
-import { checkDependencies } from './reachability.js';
 import { evaluateClaims, type DemoConfig, type DemoReport } from './report.js';
 import {
   DEFAULT_CHAOS,
@@ -10,7 +9,6 @@ import {
   type ScenarioFleet,
   type ScenarioResult,
 } from './scenario.js';
-import { DEFAULT_WORKLOAD_OPTIONS } from './workload.js';
 
 export interface DemoOptions {
   databaseUrl: string;

@@ -1,25 +1,4 @@
 export {
-  startFleet,
-  DEFAULT_FLEET_OPTIONS,
-  type Fleet,
-  type FleetChaos,
-  type FleetInstance,
-  type FleetOptions,
-} from './fleet.js';
-export { getFreePort } from './free-port.js';
-export { resolveServiceBin } from './service-bin.js';
-export { checkDependencies, checkPostgres, checkRedis } from './reachability.js';
-export { createRng, deriveSeed, type Rng } from './prng.js';
-export {
-  createWorkload,
-  DEFAULT_WORKLOAD_OPTIONS,
-  EDGE_KEYS,
-  type CallerStream,
-  type Workload,
-  type WorkloadOp,
-  type WorkloadOptions,
-} from './workload.js';
-export {
   runWorkload,
   type ItemClient,
   type RunWorkloadOptions,
@@ -61,17 +40,3 @@ export {
 } from './report.js';
 export { clientSnippet, runUp, type UpOptions } from './up.js';
 export { createProgram, main, DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL } from './program.js';
-export {
-  InvalidOptionsError,
-  FleetUnhealthyError,
-  DependencyUnreachableError,
-  InstanceStartError,
-  ServiceBinMissingError,
-} from './errors.js';
-export {
-  createScratchNames,
-  dropScratch,
-  resetScratch,
-  deleteScratchKeys,
-  type ScratchSpace,
-} from './scratch.js';

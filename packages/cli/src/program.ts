@@ -1,10 +1,10 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { STRATEGY_NAMES, type StrategyName } from '@keylane/engine';
+import { redact } from '@keylane/fleet';
 import { KeylaneError } from '@keylane/protocol';
 import { DEFAULT_DEMO_SEED, runDemo } from './demo.js';
 import { createProgressSink, SILENT_PROGRESS } from './progress.js';
 import { renderReport, type DemoReport } from './report.js';
-import { redact } from './reachability.js';
 import { runUp } from './up.js';
 
 /** Where Postgres and Redis are when nothing says otherwise: the local ones. */

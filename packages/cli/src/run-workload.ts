@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { HistoryRecorder } from '@keylane/checker';
 import { formatLongId, KeylaneError, type Item } from '@keylane/protocol';
+import type { Workload } from '@keylane/fleet';
 import { outcomeOfError } from './outcome.js';
-import type { Workload } from './workload.js';
 
 /** The part of an `@keylane/sdk` client the workload drives. */
 export interface ItemClient {

@@ -11,12 +11,21 @@ import {
 import { createEngine, type Engine, type StrategyName } from '@keylane/engine';
 import { formatLongId, parseLongId, type Item } from '@keylane/protocol';
 import { createClient } from '@keylane/sdk';
-import { FleetUnhealthyError, InvalidOptionsError } from './errors.js';
+import {
+  createScratchNames,
+  createWorkload,
+  DEFAULT_FLEET_OPTIONS,
+  dropScratch,
+  FleetUnhealthyError,
+  InvalidOptionsError,
+  resetScratch,
+  startFleet,
+  type Fleet,
+  type FleetChaos,
+  type WorkloadOptions,
+} from '@keylane/fleet';
 import { findLostAckedWrites, summarizeFault, summarizeLatency } from './analysis.js';
-import { DEFAULT_FLEET_OPTIONS, startFleet, type Fleet, type FleetChaos } from './fleet.js';
 import { runWorkload, type RunWorkloadResult, type WorkloadCaller } from './run-workload.js';
-import { createScratchNames, dropScratch, resetScratch } from './scratch.js';
-import { createWorkload, type WorkloadOptions } from './workload.js';
 
 /**
  * - `plain`: every caller sees all instances.

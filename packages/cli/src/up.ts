@@ -1,6 +1,11 @@
 import type { StrategyName } from '@keylane/engine';
-import { startFleet, type Fleet, type FleetOptions } from './fleet.js';
-import { checkDependencies, redact } from './reachability.js';
+import {
+  checkDependencies,
+  redact,
+  startFleet,
+  type Fleet,
+  type FleetOptions,
+} from '@keylane/fleet';
 
 export interface UpOptions extends Omit<FleetOptions, 'onOutput' | 'onExit'> {
   strategy: StrategyName;

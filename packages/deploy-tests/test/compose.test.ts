@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { resolveServiceBin } from '@keylane/cli';
+import { resolveServiceBin } from '@keylane/fleet';
 import { CONFIG_VARIABLE_NAMES } from '@keylane/item-service';
 import { createClient } from '@keylane/sdk';
 import {

@@ -1,8 +1,8 @@
 import { KeylaneError } from '@keylane/protocol';
 
 /**
- * Errors the CLI raises on purpose. Each carries a stable `code` and a message that says
- * what to do next; the bin prints the message and exits non-zero.
+ * Errors the fleet helpers raise on purpose. Each carries a stable `code` and a message that
+ * says what to do next; the `keylane` and `keylane-bench` bins print it and exit non-zero.
  */
 
 /** An option (of a function here, or a command-line flag) that cannot work; the message names it. */

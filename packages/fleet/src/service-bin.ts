@@ -31,7 +31,7 @@ export function resolveServiceBin(): string {
   if (!existsSync(bin)) {
     throw new ServiceBinMissingError(
       `${bin} does not exist: build the item service first ("pnpm build" at the repository root, ` +
-        `or "pnpm exec turbo run build --filter=@keylane/cli...")`,
+        `or "turbo run build --filter=@keylane/item-service")`,
     );
   }
   return bin;

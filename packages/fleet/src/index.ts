@@ -1,0 +1,36 @@
+export {
+  startFleet,
+  DEFAULT_FLEET_OPTIONS,
+  type Fleet,
+  type FleetChaos,
+  type FleetInstance,
+  type FleetOptions,
+} from './fleet.js';
+export { getFreePort } from './free-port.js';
+export { resolveServiceBin } from './service-bin.js';
+export { checkDependencies, checkPostgres, checkRedis, redact } from './reachability.js';
+export { createRng, deriveSeed, type Rng } from './prng.js';
+export {
+  createWorkload,
+  DEFAULT_WORKLOAD_OPTIONS,
+  EDGE_KEYS,
+  type CallerStream,
+  type Workload,
+  type WorkloadOp,
+  type WorkloadOptions,
+} from './workload.js';
+export {
+  createScratchNames,
+  dropScratch,
+  resetScratch,
+  deleteScratchKeys,
+  type ScratchSpace,
+} from './scratch.js';
+export {
+  InvalidOptionsError,
+  FleetUnhealthyError,
+  DependencyUnreachableError,
+  InstanceStartError,
+  ServiceBinMissingError,
+  errorText,
+} from './errors.js';
