@@ -67,4 +67,4 @@ export { parseCounters, type EngineCounters } from './metrics.js';
 export { measureRouting, type RoutingMeasurement } from './routing.js';
 export { createProgram, main } from './program.js';
 export { createProgress, SILENT_PROGRESS, type BenchProgress } from './progress.js';
-export { BenchOptionsError, BenchMeasurementError } from './errors.js';
+export { BenchMeasurementError } from './errors.js';

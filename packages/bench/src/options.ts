@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { STRATEGY_NAMES, type StrategyName } from '@keylane/engine';
-import { BenchOptionsError } from './errors.js';
+import { InvalidOptionsError } from '@keylane/protocol';
 
 export const SECTION_NAMES = [
   'ceilings',
@@ -133,25 +133,28 @@ export function resolveBenchOptions(options: BenchOptions = {}): ResolvedBenchOp
   integer('singleFlightBurst', resolved.singleFlightBurst, 1, 1_024);
   integer('routingCalls', resolved.routingCalls, 1_000, 100_000_000);
   if (!(resolved.zipfExponent >= 0 && resolved.zipfExponent <= 5)) {
-    throw new BenchOptionsError(
-      `option "zipfExponent" must be in [0, 5], got ${resolved.zipfExponent}`,
+    throw new InvalidOptionsError(
+      'zipfExponent',
+      `must be in [0, 5], got ${resolved.zipfExponent}`,
     );
   }
   if (resolved.only.length === 0)
-    throw new BenchOptionsError('option "only" must name at least one section');
+    throw new InvalidOptionsError('only', 'must name at least one section');
   for (const section of resolved.only) {
     if (!(SECTION_NAMES as readonly string[]).includes(section)) {
-      throw new BenchOptionsError(
-        `option "only": unknown section "${section}" (expected ${SECTION_NAMES.join(', ')})`,
+      throw new InvalidOptionsError(
+        'only',
+        `unknown section "${section}" (expected ${SECTION_NAMES.join(', ')})`,
       );
     }
   }
   if (resolved.strategies.length === 0)
-    throw new BenchOptionsError('option "strategies" must name at least one strategy');
+    throw new InvalidOptionsError('strategies', 'must name at least one strategy');
   for (const strategy of resolved.strategies) {
     if (!STRATEGY_NAMES.includes(strategy)) {
-      throw new BenchOptionsError(
-        `option "strategies": unknown strategy "${strategy}" (expected ${STRATEGY_NAMES.join(', ')})`,
+      throw new InvalidOptionsError(
+        'strategies',
+        `unknown strategy "${strategy}" (expected ${STRATEGY_NAMES.join(', ')})`,
       );
     }
   }
@@ -160,29 +163,56 @@ export function resolveBenchOptions(options: BenchOptions = {}): ResolvedBenchOp
   return Object.freeze(resolved);
 }
 
-function integer(name: string, value: number, min: number, max: number): void {
+// The command-line flag of each option that has one: a message about `durationMs` then also
+// says which flag to change.
+const FLAGS: Partial<Record<keyof BenchOptions, string>> = {
+  concurrency: '--concurrency',
+  databaseUrl: '--database-url',
+  durationMs: '--duration',
+  keys: '--keys',
+  lanes: '--lanes',
+  ratePerSec: '--rate',
+  redisUrl: '--redis-url',
+  runs: '--runs',
+  seed: '--seed',
+  warmupMs: '--warmup',
+};
+
+function flagOf(name: keyof BenchOptions): string {
+  const flag = FLAGS[name];
+  return flag === undefined ? '' : ` (${flag})`;
+}
+
+function integer(name: keyof BenchOptions, value: number, min: number, max: number): void {
   if (!Number.isInteger(value) || value < min || value > max) {
-    throw new BenchOptionsError(
-      `option "${name}" must be an integer in [${min}, ${max}], got ${String(value)}`,
+    throw new InvalidOptionsError(
+      name,
+      `must be an integer in [${min}, ${max}]${flagOf(name)}, got ${String(value)}`,
     );
   }
 }
 
-function localUrl(name: string, value: string, protocols: readonly string[]): void {
+function localUrl(
+  name: 'databaseUrl' | 'redisUrl',
+  value: string,
+  protocols: readonly string[],
+): void {
   let url: URL;
   try {
     url = new URL(value);
   } catch {
-    throw new BenchOptionsError(`option "${name}" is not a URL: ${JSON.stringify(value)}`);
+    throw new InvalidOptionsError(name, `is not a URL${flagOf(name)}: ${JSON.stringify(value)}`);
   }
   if (!protocols.includes(url.protocol)) {
-    throw new BenchOptionsError(
-      `option "${name}" must use ${protocols.join(' or ')}, got ${url.protocol}`,
+    throw new InvalidOptionsError(
+      name,
+      `must use ${protocols.join(' or ')}${flagOf(name)}, got ${url.protocol}`,
     );
   }
   if (!LOCAL_HOSTS.has(url.hostname)) {
-    throw new BenchOptionsError(
-      `option "${name}" must point at 127.0.0.1 (the bench floods its target), got ${url.hostname}`,
+    throw new InvalidOptionsError(
+      name,
+      `must point at 127.0.0.1 (the bench floods its target)${flagOf(name)}, got ${url.hostname}`,
     );
   }
 }

@@ -1,13 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { KeylaneError } from '@keylane/protocol';
+import { InvalidOptionsError, KeylaneError } from '@keylane/protocol';
 import { STRATEGY_NAMES, type StrategyName } from '@keylane/engine';
 import { findRepoRoot, SECTION_NAMES, type BenchOptions, type SectionName } from './options.js';
 import { createProgress } from './progress.js';
 import { renderTerminal } from './report.js';
 import { runBench, type BenchResult } from './run-bench.js';
-import { BenchOptionsError } from './errors.js';
 import { writeOutputs } from './write-output.js';
 
 function int(name: string) {
@@ -175,8 +174,9 @@ async function readResults(file: string): Promise<BenchResult> {
   try {
     parsed = JSON.parse(await readFile(file, 'utf8'));
   } catch (err) {
-    throw new BenchOptionsError(
-      `--from-results: cannot read ${file}: ${err instanceof Error ? err.message : String(err)}`,
+    throw new InvalidOptionsError(
+      '--from-results',
+      `cannot read ${file}: ${err instanceof Error ? err.message : String(err)}`,
     );
   }
   if (
@@ -184,8 +184,9 @@ async function readResults(file: string): Promise<BenchResult> {
     parsed === null ||
     (parsed as { schemaVersion?: unknown }).schemaVersion !== 1
   ) {
-    throw new BenchOptionsError(
-      `--from-results: ${file} is not a keylane-bench results file (schemaVersion 1)`,
+    throw new InvalidOptionsError(
+      '--from-results',
+      `${file} is not a keylane-bench results file (schemaVersion 1)`,
     );
   }
   return parsed as BenchResult;

@@ -1,5 +1,5 @@
 import type { Rng } from '@keylane/fleet';
-import { BenchOptionsError } from './errors.js';
+import { InvalidOptionsError } from '@keylane/protocol';
 
 /**
  * Zipf ranks over [0, n): rank r is drawn with probability proportional to 1 / (r + 1)^s.
@@ -17,10 +17,10 @@ export interface ZipfSampler {
 
 export function createZipf(n: number, exponent: number): ZipfSampler {
   if (!Number.isInteger(n) || n < 1 || n > 1_000_000) {
-    throw new BenchOptionsError(`zipf key count must be an integer in [1, 1000000], got ${n}`);
+    throw new InvalidOptionsError('keys', `a Zipf law needs 1 to 1000000 keys, got ${n}`);
   }
   if (!(exponent >= 0 && exponent <= 5)) {
-    throw new BenchOptionsError(`zipf exponent must be in [0, 5], got ${exponent}`);
+    throw new InvalidOptionsError('zipfExponent', `must be in [0, 5], got ${exponent}`);
   }
   const cumulative = new Float64Array(n);
   let total = 0;

@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { createRng } from '@keylane/fleet';
-import { BenchOptionsError, createBenchWorkloads, createZipf } from '../src/index.js';
+import { InvalidOptionsError } from '@keylane/protocol';
+import { createBenchWorkloads, createZipf } from '../src/index.js';
 
 function harmonic(n: number, s: number): number {
   let h = 0;
@@ -35,8 +36,9 @@ describe('createZipf', () => {
   });
 
   it('refuses a bad key count or exponent, naming it', () => {
-    expect(() => createZipf(0, 1)).toThrow(BenchOptionsError);
-    expect(() => createZipf(10, -1)).toThrow(/exponent/);
+    expect(() => createZipf(0, 1)).toThrow(InvalidOptionsError);
+    expect(() => createZipf(0, 1)).toThrow(/^invalid option keys: /);
+    expect(() => createZipf(10, -1)).toThrow(/^invalid option zipfExponent: must be in \[0, 5\]/);
   });
 });
 

@@ -1,5 +1,6 @@
 import { STRATEGY_NAMES, type StrategyName } from '@keylane/engine';
-import { checkDependencies, DEFAULT_WORKLOAD_OPTIONS, InvalidOptionsError } from '@keylane/fleet';
+import { checkDependencies, DEFAULT_WORKLOAD_OPTIONS } from '@keylane/fleet';
+import { InvalidOptionsError } from '@keylane/protocol';
 import { SILENT_PROGRESS, type ProgressSink } from './progress.js';
 import { evaluateClaims, type DemoConfig, type DemoReport } from './report.js';
 import {
@@ -66,9 +67,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
   );
   const callers = options.callers ?? 16;
   if (!Number.isInteger(callers) || callers < 2 || callers > 1024) {
-    throw new InvalidOptionsError(
-      `option "callers" must be an integer in [2, 1024], got ${callers}`,
-    );
+    throw new InvalidOptionsError('callers', `must be an integer in [2, 1024], got ${callers}`);
   }
   const timings = quick ? DEMO_TIMINGS.quick : DEMO_TIMINGS.full;
   const progress = options.progress ?? SILENT_PROGRESS;
@@ -200,7 +199,8 @@ function validateStrategies(names: readonly string[], option: string): StrategyN
     const found = STRATEGY_NAMES.find((s) => s === name);
     if (!found)
       throw new InvalidOptionsError(
-        `option "${option}": unknown strategy "${name}"; expected ${STRATEGY_NAMES.join(', ')}`,
+        option,
+        `unknown strategy "${name}"; expected ${STRATEGY_NAMES.join(', ')}`,
       );
     out.push(found);
   }

@@ -9,7 +9,7 @@ import {
   type ViolationKind,
 } from '@keylane/checker';
 import { createEngine, type Engine, type StrategyName } from '@keylane/engine';
-import { formatLongId, parseLongId, type Item } from '@keylane/protocol';
+import { formatLongId, InvalidOptionsError, parseLongId, type Item } from '@keylane/protocol';
 import { createClient } from '@keylane/sdk';
 import {
   createScratchNames,
@@ -17,7 +17,6 @@ import {
   DEFAULT_FLEET_OPTIONS,
   dropScratch,
   FleetUnhealthyError,
-  InvalidOptionsError,
   resetScratch,
   startFleet,
   type Fleet,
@@ -184,7 +183,8 @@ export async function startScenarioFleet(options: ScenarioFleetOptions): Promise
   const instanceCount = options.instances ?? 3;
   if (!Number.isInteger(instanceCount) || instanceCount < 1 || instanceCount > 64) {
     throw new InvalidOptionsError(
-      `scenario option "instances" must be an integer in [1, 64], got ${instanceCount}`,
+      'instances',
+      `must be an integer in [1, 64], got ${instanceCount}`,
     );
   }
   const space = createScratchNames(strategy);
@@ -261,11 +261,12 @@ async function execute(
 ): Promise<ScenarioResult> {
   const { scenario, seed, durationMs, signal, onProgress, keepHistory = false } = options;
   if (!(durationMs > 0))
-    throw new InvalidOptionsError(
-      `scenario option "durationMs" must be positive, got ${durationMs}`,
-    );
+    throw new InvalidOptionsError('durationMs', `must be positive, got ${durationMs}`);
   if (scenario !== 'plain' && fleet.instances.length < 2)
-    throw new InvalidOptionsError(`${scenario} needs at least 2 instances`);
+    throw new InvalidOptionsError(
+      'scenario',
+      `${scenario} needs a fleet of at least 2 instances, this one has ${fleet.instances.length}`,
+    );
   const callerCount = options.callers ?? 16;
   const workload = createWorkload({ ...options.workload, seed });
   const recorder = new HistoryRecorder();

@@ -3,15 +3,9 @@ import { KeylaneError } from '@keylane/protocol';
 /**
  * Errors the fleet helpers raise on purpose. Each carries a stable `code` and a message that
  * says what to do next; the `keylane` and `keylane-bench` bins print it and exit non-zero.
+ * A bad option is @keylane/protocol's `InvalidOptionsError` (code `invalid_options`, `option`
+ * names it), the same class the SDK and the engine throw.
  */
-
-/** An option (of a function here, or a command-line flag) that cannot work; the message names it. */
-export class InvalidOptionsError extends KeylaneError {
-  declare readonly code: 'invalid_options';
-  constructor(message: string) {
-    super('invalid_options', message);
-  }
-}
 
 /** A fleet's instances did not all become healthy in the SDK's view before a run. */
 export class FleetUnhealthyError extends KeylaneError {

@@ -2,8 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { request } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { StrategyName } from '@keylane/engine';
-import { HEALTH_READY_PATH } from '@keylane/protocol';
-import { InvalidOptionsError, InstanceStartError } from './errors.js';
+import { HEALTH_READY_PATH, InvalidOptionsError } from '@keylane/protocol';
+import { InstanceStartError } from './errors.js';
 import { getFreePort } from './free-port.js';
 import { resolveServiceBin } from './service-bin.js';
 
@@ -126,6 +126,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
     const found = instances.find((instance) => instance.id === id);
     if (!found)
       throw new InvalidOptionsError(
+        'id',
         `no instance "${id}" in this fleet (${instances.map((i) => i.id).join(', ')})`,
       );
     return found;
@@ -155,28 +156,28 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
 
 function validateFleetOptions(options: FleetOptions): void {
   if (!Number.isInteger(options.count) || options.count < 1 || options.count > 64) {
-    throw new InvalidOptionsError(
-      `fleet option "count" must be an integer in [1, 64], got ${options.count}`,
-    );
+    throw new InvalidOptionsError('count', `must be an integer in [1, 64], got ${options.count}`);
   }
   if (options.basePort !== undefined) {
     const last = options.basePort + options.count - 1;
     if (!Number.isInteger(options.basePort) || options.basePort < 1 || last > 65_535) {
       throw new InvalidOptionsError(
-        `fleet option "basePort" must be an integer with basePort + count - 1 <= 65535, got ${options.basePort}`,
+        'basePort',
+        `must be an integer with basePort + count - 1 <= 65535, got ${options.basePort}`,
       );
     }
   }
   for (const name of ['databaseUrl', 'redisUrl', 'schema', 'prefix'] as const) {
     if (typeof options[name] !== 'string' || options[name] === '') {
-      throw new InvalidOptionsError(`fleet option "${name}" must be a non-empty string`);
+      throw new InvalidOptionsError(name, 'must be a non-empty string');
     }
   }
   for (const name of ['fillDelayMs', 'writeDelayMs'] as const) {
     const value = options.chaos?.[name];
     if (value !== undefined && (!Number.isInteger(value) || value < 0)) {
       throw new InvalidOptionsError(
-        `fleet option "chaos.${name}" must be a non-negative integer, got ${value}`,
+        `chaos.${name}`,
+        `must be a non-negative integer, got ${value}`,
       );
     }
   }

@@ -27,7 +27,6 @@ export {
   type ScratchSpace,
 } from './scratch.js';
 export {
-  InvalidOptionsError,
   FleetUnhealthyError,
   DependencyUnreachableError,
   InstanceStartError,

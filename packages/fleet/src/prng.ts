@@ -1,4 +1,4 @@
-import { InvalidOptionsError } from './errors.js';
+import { InvalidOptionsError } from '@keylane/protocol';
 
 /**
  * A small seeded PRNG (xoshiro128**, seeded through splitmix32) so a `--seed` reproduces the
@@ -18,7 +18,7 @@ export interface Rng {
 
 export function createRng(seed: number): Rng {
   if (!Number.isInteger(seed) || seed < 0 || seed > 0xffff_ffff) {
-    throw new InvalidOptionsError(`seed must be an integer in [0, 2^32-1], got ${seed}`);
+    throw new InvalidOptionsError('seed', `must be an integer in [0, 2^32-1], got ${seed}`);
   }
   let sm = seed >>> 0;
   const splitmix = (): number => {

@@ -1,6 +1,5 @@
-import { MAX_LONG_ID, MIN_LONG_ID } from '@keylane/protocol';
+import { InvalidOptionsError, MAX_LONG_ID, MIN_LONG_ID } from '@keylane/protocol';
 import { createRng, deriveSeed, type Rng } from './prng.js';
-import { InvalidOptionsError } from './errors.js';
 
 /**
  * The seeded workload every Keylane measurement uses (the demo, the integration tests, and
@@ -67,7 +66,10 @@ export function createWorkload(options: WorkloadOptions): Workload {
     hotKeys,
     caller(index, name = `c${index}`) {
       if (!Number.isInteger(index) || index < 0) {
-        throw new InvalidOptionsError(`caller index must be a non-negative integer, got ${index}`);
+        throw new InvalidOptionsError(
+          'index',
+          `a caller's index must be a non-negative integer, got ${index}`,
+        );
       }
       const own = createRng(deriveSeed(resolved.seed, index));
       let seq = 0;
@@ -94,18 +96,15 @@ function resolveOptions(options: WorkloadOptions): Required<WorkloadOptions> {
   const resolved = { ...DEFAULT_WORKLOAD_OPTIONS, ...stripUndefined(options), seed: options.seed };
   const { seed, keys, hotKeys, hotShare, readShare } = resolved;
   if (!Number.isInteger(seed) || seed < 0 || seed > 0xffff_ffff) {
-    throw new InvalidOptionsError(
-      `workload option "seed" must be an integer in [0, 2^32-1], got ${seed}`,
-    );
+    throw new InvalidOptionsError('seed', `must be an integer in [0, 2^32-1], got ${seed}`);
   }
   if (!Number.isInteger(keys) || keys < 1 || keys > 1_000_000) {
-    throw new InvalidOptionsError(
-      `workload option "keys" must be an integer in [1, 1000000], got ${keys}`,
-    );
+    throw new InvalidOptionsError('keys', `must be an integer in [1, 1000000], got ${keys}`);
   }
   if (!Number.isInteger(hotKeys) || hotKeys < 0 || hotKeys > keys) {
     throw new InvalidOptionsError(
-      `workload option "hotKeys" must be an integer in [0, keys=${keys}], got ${hotKeys}`,
+      'hotKeys',
+      `must be an integer in [0, keys=${keys}], got ${hotKeys}`,
     );
   }
   for (const [name, share] of [
@@ -113,7 +112,7 @@ function resolveOptions(options: WorkloadOptions): Required<WorkloadOptions> {
     ['readShare', readShare],
   ] as const) {
     if (!(share >= 0 && share <= 1)) {
-      throw new InvalidOptionsError(`workload option "${name}" must be in [0, 1], got ${share}`);
+      throw new InvalidOptionsError(name, `must be in [0, 1], got ${share}`);
     }
   }
   return resolved;

@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
+import { InvalidOptionsError } from '@keylane/protocol';
 import { InstanceStartError, startFleet, type Fleet, type FleetOptions } from '../src/index.js';
 
 const FAKE = fileURLToPath(new URL('./fixtures/fake-service.mjs', import.meta.url));
@@ -144,13 +145,21 @@ describe('startFleet (process management, against a stand-in service)', () => {
   });
 
   it('validates its options with messages that name the option', async () => {
-    await expect(startFleet({ ...base, count: 0 })).rejects.toThrow(/fleet option "count"/);
-    await expect(startFleet({ ...base, basePort: 65_535 })).rejects.toThrow(
-      /fleet option "basePort"/,
+    await expect(startFleet({ ...base, count: 0 })).rejects.toThrow(
+      new InvalidOptionsError('count', 'must be an integer in [1, 64], got 0'),
     );
-    await expect(startFleet({ ...base, schema: '' })).rejects.toThrow(/fleet option "schema"/);
+    await expect(startFleet({ ...base, count: 0 })).rejects.toMatchObject({
+      code: 'invalid_options',
+      option: 'count',
+    });
+    await expect(startFleet({ ...base, basePort: 65_535 })).rejects.toMatchObject({
+      option: 'basePort',
+    });
+    await expect(startFleet({ ...base, schema: '' })).rejects.toThrow(
+      'invalid option schema: must be a non-empty string',
+    );
     await expect(startFleet({ ...base, chaos: { fillDelayMs: -1 } })).rejects.toThrow(
-      /fleet option "chaos.fillDelayMs"/,
+      /^invalid option chaos\.fillDelayMs: must be a non-negative integer, got -1$/,
     );
   });
 });

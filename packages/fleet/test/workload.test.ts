@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { MAX_LONG_ID, MIN_LONG_ID } from '@keylane/protocol';
+import { InvalidOptionsError, MAX_LONG_ID, MIN_LONG_ID } from '@keylane/protocol';
 import { createRng, createWorkload, deriveSeed, EDGE_KEYS, type WorkloadOp } from '../src/index.js';
 
 function take(n: number, next: () => WorkloadOp): WorkloadOp[] {
@@ -35,8 +35,8 @@ describe('createRng', () => {
   });
 
   it('rejects seeds outside [0, 2^32-1] and derives distinct caller seeds', () => {
-    expect(() => createRng(-1)).toThrow(/seed must be an integer/);
-    expect(() => createRng(1.5)).toThrow(/seed must be an integer/);
+    expect(() => createRng(-1)).toThrow(/^invalid option seed: must be an integer/);
+    expect(() => createRng(1.5)).toThrow(InvalidOptionsError);
     const seeds = new Set(Array.from({ length: 1000 }, (_, i) => deriveSeed(42, i)));
     expect(seeds.size).toBe(1000);
   });
@@ -88,10 +88,17 @@ describe('createWorkload', () => {
   });
 
   it('validates its options with messages that name the option', () => {
-    expect(() => createWorkload({ seed: 1, keys: 0 })).toThrow(/"keys"/);
-    expect(() => createWorkload({ seed: 1, keys: 4, hotKeys: 5 })).toThrow(/"hotKeys"/);
-    expect(() => createWorkload({ seed: 1, hotShare: 1.5 })).toThrow(/"hotShare"/);
-    expect(() => createWorkload({ seed: 1, readShare: Number.NaN })).toThrow(/"readShare"/);
-    expect(() => createWorkload({ seed: 2 ** 32 })).toThrow(/"seed"/);
+    expect(() => createWorkload({ seed: 1, keys: 0 })).toThrow(
+      'invalid option keys: must be an integer in [1, 1000000], got 0',
+    );
+    expect(() => createWorkload({ seed: 1, keys: 4, hotKeys: 5 })).toThrow(
+      /^invalid option hotKeys: /,
+    );
+    expect(() => createWorkload({ seed: 1, hotShare: 1.5 })).toThrow(/^invalid option hotShare: /);
+    expect(() => createWorkload({ seed: 1, readShare: Number.NaN })).toThrow(
+      /^invalid option readShare: /,
+    );
+    expect(() => createWorkload({ seed: 2 ** 32 })).toThrow(/^invalid option seed: /);
+    expect(() => createWorkload({ seed: 1 }).caller(-1)).toThrow(/^invalid option index: /);
   });
 });
