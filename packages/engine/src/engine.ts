@@ -216,6 +216,8 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
   return engine;
 }
 
+const NUL_ESCAPE = /(?<!\\)(?:\\\\)*\\u0000/;
+
 function encodeValue(value: unknown): string {
   let json: string | undefined;
   try {
@@ -226,6 +228,12 @@ function encodeValue(value: unknown): string {
     });
   }
   if (json === undefined) throw new InvalidValueError('value is not JSON-serializable (undefined, a function or a symbol)');
+  // Postgres' jsonb refuses U+0000 (22P05) and the write would surface as `unavailable`; it is
+  // the caller's value that cannot be stored. JSON.stringify writes it as \u0000, preceded by
+  // an even number of backslashes (an odd number means an escaped backslash, then text).
+  if (NUL_ESCAPE.test(json)) {
+    throw new InvalidValueError('value contains U+0000 (a NUL character), which PostgreSQL jsonb cannot store');
+  }
   return json;
 }
 

@@ -104,6 +104,19 @@ describe('keys, versions and values', () => {
     expect((await e.inspect(502n)).stored).toBeNull();
   });
 
+  it('refuses U+0000 in strings and keys (jsonb cannot store it) before touching the DB, and only that', async () => {
+    const before = e.stats().dbErrors;
+    for (const bad of ['a\u0000b', { ['k\u0000']: 1 }, [['\u0000']]]) {
+      await expect(e.write(505n, bad)).rejects.toMatchObject({ code: 'invalid_body', message: /U\+0000/ });
+    }
+    expect(e.stats().dbErrors).toBe(before);
+    expect((await e.inspect(505n)).stored).toBeNull();
+    // A backslash followed by the text "u0000" is ordinary text, and so is an escaped U+0001.
+    for (const ok of ['\\u0000', '\\\\u0000', 'x\u0001y']) {
+      expect((await e.write(505n, ok)).value).toBe(ok);
+    }
+  });
+
   it('deletes: true when a row existed, false otherwise', async () => {
     await e.write(503n, 'x');
     expect(await e.delete(503n)).toBe(true);
