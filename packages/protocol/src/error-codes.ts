@@ -21,7 +21,12 @@ export type ErrorCode = keyof typeof ERROR_CODES;
 
 /** The error body every non-2xx answer of the item service carries. */
 export interface ErrorBody {
-  error: { code: ErrorCode; message: string };
+  error: {
+    code: ErrorCode;
+    message: string;
+    /** `version_conflict` only: the version the item is at now, `null` when it does not exist. */
+    actualVersion?: number | null;
+  };
 }
 
 export function isErrorCode(value: unknown): value is ErrorCode {

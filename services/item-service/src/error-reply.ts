@@ -3,6 +3,7 @@ import {
   httpStatusOf,
   isWireError,
   OverloadedError,
+  VersionConflictError,
   type ErrorBody,
   type ErrorCode,
 } from '@keylane/protocol';
@@ -71,6 +72,12 @@ export function errorReply(err: unknown, requestId: string): ErrorReply {
       // Retry-After counts whole seconds; round up so callers never retry too early.
       const seconds = Math.max(1, Math.ceil(err.retryAfterMs / 1000));
       return reply('overloaded', err.message, { 'retry-after': String(seconds) });
+    }
+    if (err instanceof VersionConflictError) {
+      // The caller's next conditional write needs the current version: saves it a GET.
+      const answer = reply('version_conflict', err.message);
+      answer.body.error.actualVersion = err.actualVersion;
+      return answer;
     }
     if (err.code === 'internal') return internal(requestId);
     return reply(err.code, err.message);

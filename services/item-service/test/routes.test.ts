@@ -93,10 +93,17 @@ describe('items', () => {
       await api.call({ method: 'PUT', url, payload: { value: 'b', ifVersion: 0 } }),
       'version_conflict',
     );
-    expectError(
-      await api.call({ method: 'PUT', url, payload: { value: 'b', ifVersion: 5 } }),
-      'version_conflict',
-    );
+    const conflict = await api.call({ method: 'PUT', url, payload: { value: 'b', ifVersion: 5 } });
+    expectError(conflict, 'version_conflict');
+    expect(conflict.json()).toEqual({
+      error: { code: 'version_conflict', message: 'item 77 is at version 1, not 5', actualVersion: 1 },
+    });
+    const absent = await api.call({
+      method: 'PUT',
+      url: '/v1/items/78',
+      payload: { value: 'x', ifVersion: 3 },
+    });
+    expect(absent.json()).toMatchObject({ error: { code: 'version_conflict', actualVersion: null } });
     const ok = await api.call({ method: 'PUT', url, payload: { value: 'b', ifVersion: 1 } });
     expect(ok.statusCode).toBe(200);
     expect(ok.json()).toEqual({ id: '77', value: 'b', version: 2 });
