@@ -34,10 +34,34 @@ function list<T extends string>(name: string, allowed: readonly T[]) {
   };
 }
 
-/** The `keylane-bench` command (also what `keylane bench` should mount). */
-export function createProgram(): Command {
+interface BenchFlags {
+  quick: boolean;
+  seed?: number;
+  runs?: number;
+  concurrency?: number;
+  duration?: number;
+  warmup?: number;
+  rate?: number;
+  keys?: number;
+  lanes?: number;
+  only?: SectionName[];
+  strategies?: StrategyName[];
+  out: string;
+  report: string | false;
+  notes?: string;
+  fromResults?: string;
+  cpuProfDir?: string;
+  databaseUrl: string;
+  redisUrl: string;
+}
+
+/**
+ * The `keylane-bench` command. `keylane bench` mounts it under the name `bench`, so its help
+ * and the command line recorded in the results say `keylane bench`.
+ */
+export function createProgram(name = 'keylane-bench'): Command {
   const root = findRepoRoot();
-  return new Command('keylane-bench')
+  return new Command(name)
     .description(
       "What consistency costs: every strategy against cache-aside, the direct design and the machine's ceilings",
     )
@@ -114,59 +138,46 @@ export function createProgram(): Command {
       'Redis on 127.0.0.1',
       process.env['KEYLANE_REDIS_URL'] ?? 'redis://127.0.0.1:6379',
     )
-    .action(
-      async (flags: {
-        quick: boolean;
-        seed?: number;
-        runs?: number;
-        concurrency?: number;
-        duration?: number;
-        warmup?: number;
-        rate?: number;
-        keys?: number;
-        lanes?: number;
-        only?: SectionName[];
-        strategies?: StrategyName[];
-        out: string;
-        report: string | false;
-        notes?: string;
-        fromResults?: string;
-        cpuProfDir?: string;
-        databaseUrl: string;
-        redisUrl: string;
-      }) => {
-        const options: BenchOptions = {
-          quick: flags.quick,
-          databaseUrl: flags.databaseUrl,
-          redisUrl: flags.redisUrl,
-          ...(flags.seed !== undefined ? { seed: flags.seed } : {}),
-          ...(flags.runs !== undefined ? { runs: flags.runs } : {}),
-          ...(flags.concurrency !== undefined ? { concurrency: flags.concurrency } : {}),
-          ...(flags.duration !== undefined ? { durationMs: flags.duration } : {}),
-          ...(flags.warmup !== undefined ? { warmupMs: flags.warmup } : {}),
-          ...(flags.rate !== undefined ? { ratePerSec: flags.rate } : {}),
-          ...(flags.keys !== undefined ? { keys: flags.keys } : {}),
-          ...(flags.lanes !== undefined ? { lanes: flags.lanes } : {}),
-          ...(flags.only ? { only: flags.only } : {}),
-          ...(flags.strategies ? { strategies: flags.strategies } : {}),
-          ...(flags.cpuProfDir ? { cpuProfDir: resolve(flags.cpuProfDir) } : {}),
-        };
-        const result = flags.fromResults
-          ? await readResults(resolve(flags.fromResults))
-          : await runBench(options, { progress: createProgress() });
-        result.command ??= ['keylane-bench', ...process.argv.slice(2)].join(' ');
-        const written = await writeOutputs(result, {
-          resultsDir: flags.fromResults ? dirname(resolve(flags.fromResults)) : resolve(flags.out),
-          reportPath: flags.report === false ? null : resolve(flags.report),
-          notesPath: flags.notes ? resolve(flags.notes) : null,
-          command: result.command,
-        });
-        process.stdout.write(renderTerminal(result));
-        process.stdout.write(`\nresults: ${written.results}\n`);
-        if (written.report)
-          process.stdout.write(`report:  ${written.report} (${written.charts.length} charts)\n`);
-      },
-    );
+    .action(async (flags: BenchFlags, command: Command) => {
+      const options: BenchOptions = {
+        quick: flags.quick,
+        databaseUrl: flags.databaseUrl,
+        redisUrl: flags.redisUrl,
+        ...(flags.seed !== undefined ? { seed: flags.seed } : {}),
+        ...(flags.runs !== undefined ? { runs: flags.runs } : {}),
+        ...(flags.concurrency !== undefined ? { concurrency: flags.concurrency } : {}),
+        ...(flags.duration !== undefined ? { durationMs: flags.duration } : {}),
+        ...(flags.warmup !== undefined ? { warmupMs: flags.warmup } : {}),
+        ...(flags.rate !== undefined ? { ratePerSec: flags.rate } : {}),
+        ...(flags.keys !== undefined ? { keys: flags.keys } : {}),
+        ...(flags.lanes !== undefined ? { lanes: flags.lanes } : {}),
+        ...(flags.only ? { only: flags.only } : {}),
+        ...(flags.strategies ? { strategies: flags.strategies } : {}),
+        ...(flags.cpuProfDir ? { cpuProfDir: resolve(flags.cpuProfDir) } : {}),
+      };
+      const result = flags.fromResults
+        ? await readResults(resolve(flags.fromResults))
+        : await runBench(options, { progress: createProgress() });
+      result.command ??= commandLine(command);
+      const written = await writeOutputs(result, {
+        resultsDir: flags.fromResults ? dirname(resolve(flags.fromResults)) : resolve(flags.out),
+        reportPath: flags.report === false ? null : resolve(flags.report),
+        notesPath: flags.notes ? resolve(flags.notes) : null,
+        command: result.command,
+      });
+      process.stdout.write(renderTerminal(result));
+      process.stdout.write(`\nresults: ${written.results}\n`);
+      if (written.report)
+        process.stdout.write(`report:  ${written.report} (${written.charts.length} charts)\n`);
+    });
+}
+
+/** What was run, for the report: `keylane-bench --quick`, or `keylane bench --quick` when mounted. */
+function commandLine(command: Command): string {
+  const path: string[] = [];
+  for (let c: Command | null = command; c !== null; c = c.parent) path.unshift(c.name());
+  // argv is [node, script, ...the subcommand names below the program's, ...flags].
+  return [...path, ...process.argv.slice(1 + path.length)].join(' ');
 }
 
 async function readResults(file: string): Promise<BenchResult> {
