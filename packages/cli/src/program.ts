@@ -1,4 +1,5 @@
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { createProgram as createBenchProgram } from '@keylane/bench';
 import { STRATEGY_NAMES, type StrategyName } from '@keylane/engine';
 import { redact } from '@keylane/fleet';
 import { KeylaneError } from '@keylane/protocol';
@@ -116,9 +117,13 @@ export function createProgram(
   setExitCode: (code: number) => void = (code) => (process.exitCode = code),
 ): Command {
   const program = new Command('keylane')
-    .description('Start a local Keylane item-service fleet, or run the consistency demo')
+    .description(
+      'Start a local Keylane item-service fleet, run the consistency demo, or measure what consistency costs',
+    )
     .showHelpAfterError()
-    .configureHelp({ sortOptions: false });
+    .configureHelp({ sortOptions: false })
+    // A usage error throws (main exits 2) instead of exiting 1, which `demo` keeps for a failed claim.
+    .exitOverride();
 
   program
     .command('up')
@@ -258,14 +263,26 @@ export function createProgram(
       setExitCode(report.claims.serialGuardedSafe === false ? 1 : 0);
     });
 
+  // The same command as the `keylane-bench` bin, with the settings above (help after an error,
+  // usage errors thrown): addCommand, unlike command(), does not pass them on by itself.
+  program.addCommand(createBenchProgram('bench').copyInheritedSettings(program));
+
   return program;
 }
 
-/** Runs the CLI; a KeylaneError (unreachable Redis, bad option) becomes one line on stderr. */
+/**
+ * Runs the CLI. A usage error (commander has printed it) exits 2, and so does a KeylaneError
+ * (unreachable Redis, bad option), as one line on stderr; anything else is a crash, with its stack.
+ */
 export async function main(argv: readonly string[]): Promise<void> {
   try {
     await createProgram().parseAsync(argv);
   } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help is one too, with exit code 0.
+      process.exitCode = err.exitCode === 0 ? 0 : 2;
+      return;
+    }
     if (err instanceof KeylaneError) {
       process.stderr.write(`keylane: ${err.message}\n`);
       process.exitCode = 2;

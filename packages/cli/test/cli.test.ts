@@ -1,8 +1,12 @@
 import { describe, expect, it } from '@jest/globals';
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { once } from 'node:events';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { BenchResult } from '@keylane/bench';
 import {
   createTestContext,
   getFreePort,
@@ -145,7 +149,8 @@ describe('keylane demo --quick --json', () => {
 
   it('rejects a bad flag with a message naming it', async () => {
     const { code, stderr } = await runCli(['demo', '--seed', 'x'], 30_000);
-    expect(code).not.toBe(0);
+    // 2, not 1: the demo's 1 means its claim failed.
+    expect(code).toBe(2);
     expect(stderr).toMatch(/option '--seed <n>' argument 'x' is invalid\. expected an integer/);
   }, 40_000);
 });
@@ -214,3 +219,96 @@ describe('keylane up', () => {
     }
   }, 60_000);
 });
+
+describe('keylane bench', () => {
+  it('is the keylane-bench command under the keylane name', async () => {
+    const { code, stdout } = await runCli(['bench', '--help'], 30_000);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^Usage: keylane bench \[options\]\n/);
+    for (const flag of ['--quick', '--only <sections>', '--out <dir>', '--report <file>'])
+      expect(stdout).toContain(flag);
+  }, 40_000);
+
+  it('runs a quick routing-only bench and writes a results JSON and a report that parse', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'keylane-cli-bench-'));
+    try {
+      const { code, stdout, stderr } = await runCli(
+        [
+          'bench',
+          '--quick',
+          '--only',
+          'routing',
+          '--keys',
+          '10',
+          '--out',
+          join(dir, 'results'),
+          '--report',
+          join(dir, 'report.md'),
+          '--database-url',
+          TEST_DATABASE_URL,
+          '--redis-url',
+          TEST_REDIS_URL,
+        ],
+        50_000,
+      );
+      expect({ code, stderr: code === 0 ? '' : stderr }).toEqual({ code: 0, stderr: '' });
+      const files = await readdir(join(dir, 'results'));
+      expect(files).toHaveLength(1);
+      const resultsFile = join(dir, 'results', files[0]!);
+      const result = JSON.parse(await readFile(resultsFile, 'utf8')) as BenchResult;
+      expect(result.schemaVersion).toBe(1);
+      expect(result.command).toMatch(/^keylane bench --quick --only routing /);
+      expect(result.runs.flatMap((r) => r.errors)).toEqual([]);
+      expect(result.summary.routing.map((r) => `${r.instances}/${r.strategy}`).sort()).toEqual([
+        '128/consistent',
+        '128/modulo',
+        '16/consistent',
+        '16/modulo',
+        '3/consistent',
+        '3/modulo',
+      ]);
+      for (const r of result.summary.routing) expect(r.wallNs.median).toBeGreaterThan(0);
+      const report = await readFile(join(dir, 'report.md'), 'utf8');
+      expect(report).toMatch(/^# Keylane bench/);
+      expect(report).toContain('## SDK routing');
+      expect(report).toContain(`results/${files[0]!}`);
+      expect(stdout).toContain(`results: ${resultsFile}`);
+      expect(stderr).toMatch(/bench \d+\/\d+ .* SDK routing/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
+  it('reports a bad option and an unreachable Redis like the other commands: one line, exit 2', async () => {
+    const dir = join(tmpdir(), 'keylane-cli-bench-never-written');
+    const out = ['--out', join(dir, 'results'), '--report', join(dir, 'report.md')];
+    const bad = await runCli(['bench', '--quick', '--duration', '10', ...out], 30_000);
+    expect(bad).toEqual({
+      code: 2,
+      stdout: '',
+      stderr:
+        'keylane: invalid option durationMs: must be an integer in [50, 600000] (--duration), got 10\n',
+    });
+
+    const port = await getFreePort();
+    const unreachable = await runCli(
+      ['bench', '--quick', '--redis-url', `redis://127.0.0.1:${port}`, ...out],
+      30_000,
+    );
+    expect(unreachable.code).toBe(2);
+    expect(unreachable.stderr).toMatch(
+      new RegExp(
+        `^keylane: Redis is not reachable at redis://127\\.0\\.0\\.1:${port}.*--redis-url\\n$`,
+      ),
+    );
+    expect(readdirOrNothing(dir)).toEqual([]);
+  }, 40_000);
+});
+
+function readdirOrNothing(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
