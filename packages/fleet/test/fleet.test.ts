@@ -1,9 +1,9 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { InvalidOptionsError } from '@keylane/protocol';
+import { processAlive as alive } from '@keylane/test-kit';
 import { InstanceStartError, startFleet, type Fleet, type FleetOptions } from '../src/index.js';
 
 const FAKE = fileURLToPath(new URL('./fixtures/fake-service.mjs', import.meta.url));
@@ -17,21 +17,6 @@ const base: FleetOptions = {
   serviceBin: FAKE,
   stopGraceMs: 1_000,
 };
-
-function alive(pid: number | undefined): boolean {
-  if (pid === undefined) return false;
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  // A killed process whose parent is gone stays a zombie until init reaps it: dead all the same.
-  try {
-    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
-}
 
 function listeningPid(line: string): number[] {
   const match = / pid (\d+)$/.exec(line);

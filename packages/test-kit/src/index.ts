@@ -12,6 +12,7 @@ export {
   stopProcess,
   waitHttpOk,
   killAll,
+  processAlive,
   parseJsonLines,
   type Proc,
 } from './processes.js';
