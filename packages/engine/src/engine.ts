@@ -57,6 +57,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
   const lanes = new LaneSet({
     count: opts.lanes,
     connectionString: opts.connectionString,
+    statementTimeoutMs: opts.statementTimeoutMs,
     maxQueuePerLane: opts.maxQueuePerLane,
     onDbError,
     onOverloaded: () => {
@@ -69,6 +70,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     connectionString: opts.connectionString,
     max: isSerialized(opts.strategy) ? 2 : opts.lanes,
     connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    statement_timeout: opts.statementTimeoutMs,
   });
   pool.on('error', onDbError);
 

@@ -19,6 +19,7 @@ export const DEFAULTS = {
   doubleDeleteDelayMs: 100,
   lockTtlMs: 5_000,
   redisCommandTimeoutMs: 2_000,
+  statementTimeoutMs: 30_000,
   healthTimeoutMs: 1_000,
 } as const;
 
@@ -26,6 +27,8 @@ export const DEFAULTS = {
 export interface ResolvedOptions {
   readonly connectionString: string;
   readonly schema: string;
+  /** 0: none. */
+  readonly statementTimeoutMs: number;
   readonly redisUrl: string;
   readonly keyPrefix: string;
   readonly redisCommandTimeoutMs: number;
@@ -58,7 +61,7 @@ export function resolveOptions(options: EngineOptions): ResolvedOptions {
   if (typeof pgOpts !== 'object' || pgOpts === null) {
     throw new InvalidOptionsError('postgres', 'expected an object with connectionString');
   }
-  const { connectionString, schema = DEFAULTS.schema } = options.postgres;
+  const { connectionString, schema = DEFAULTS.schema, statementTimeoutMs } = options.postgres;
   if (typeof connectionString !== 'string' || connectionString.length === 0) {
     throw new InvalidOptionsError('postgres.connectionString', 'expected a non-empty string');
   }
@@ -101,6 +104,7 @@ export function resolveOptions(options: EngineOptions): ResolvedOptions {
   return Object.freeze({
     connectionString,
     schema,
+    statementTimeoutMs: int('postgres.statementTimeoutMs', statementTimeoutMs, DEFAULTS.statementTimeoutMs, 0, 2 ** 31 - 1),
     redisUrl,
     keyPrefix,
     redisCommandTimeoutMs: int('redis.commandTimeoutMs', redisCommandTimeoutMs, DEFAULTS.redisCommandTimeoutMs, 10, 60_000),

@@ -23,6 +23,12 @@ export interface PostgresOptions {
   connectionString: string;
   /** Schema holding the items table; created if missing. @default 'keylane' */
   schema?: string;
+  /**
+   * Server-side `statement_timeout` of every engine connection, 0 for none. A statement stuck
+   * behind a lock (or a runaway read) would hold its lane and every key queued in it; this
+   * bounds that, and a cancelled statement commits nothing. @default 30_000
+   */
+  statementTimeoutMs?: number;
 }
 
 export interface RedisOptions {

@@ -2,14 +2,15 @@ import type { TestContext } from '@keylane/test-kit';
 import { createEngine, type Engine, type EngineOptions } from '../src/index.js';
 
 export type Overrides = Omit<Partial<EngineOptions>, 'postgres' | 'redis'> & {
+  postgres?: Partial<EngineOptions['postgres']>;
   redis?: Partial<EngineOptions['redis']>;
 };
 
 /** An engine on the suite's schema and prefix (a suffix keeps engines of one suite apart). */
 export function engineFor(ctx: TestContext, overrides: Overrides = {}, prefixSuffix = ''): Promise<Engine> {
-  const { redis, ...rest } = overrides;
+  const { postgres, redis, ...rest } = overrides;
   return createEngine({
-    postgres: { connectionString: ctx.databaseUrl, schema: ctx.schema },
+    postgres: { connectionString: ctx.databaseUrl, schema: ctx.schema, ...postgres },
     redis: { url: ctx.redisUrl, keyPrefix: `${ctx.prefix}${prefixSuffix}`, ...redis },
     lanes: 2,
     ...rest,

@@ -111,4 +111,50 @@ describe('lanes', () => {
     expect(err).toBeInstanceOf(WriteOutcomeUnknownError);
     expect(await e.write(1n, 'ok')).toMatchObject({ value: 'ok' });
   });
+
+  it.each([
+    { statementTimeoutMs: 300, bounded: true },
+    { statementTimeoutMs: 0, bounded: false },
+  ])(
+    'statementTimeoutMs $statementTimeoutMs: a write stuck behind a row lock holds its lane $bounded',
+    async ({ statementTimeoutMs, bounded }) => {
+      const e = await engineFor(ctx, { lanes: 1, postgres: { statementTimeoutMs } }, `_st${statementTimeoutMs}`);
+      open.push(e);
+      const [stuckId, otherId] = bounded ? [300n, 301n] : [310n, 311n];
+      await e.write(stuckId, 'before');
+      const locker = await ctx.pg.connect();
+      let stuck: Promise<{ item: unknown; err: Error | undefined }> = Promise.resolve({ item: undefined, err: undefined });
+      try {
+        await locker.query('BEGIN');
+        await locker.query(`SELECT 1 FROM "${ctx.schema}".items WHERE id = $1 FOR UPDATE`, [String(stuckId)]);
+        stuck = e.write(stuckId, 'blocked').then(
+          (item) => ({ item, err: undefined }),
+          (err: Error) => ({ item: undefined, err }),
+        );
+        // Another key in the same (only) lane queues behind the stuck write.
+        let otherDone = false;
+        const other = e.write(otherId, 'other').then((item) => {
+          otherDone = true;
+          return item;
+        });
+        if (bounded) {
+          const { err } = await stuck;
+          expect(err).toMatchObject({ code: 'unavailable' });
+          expect(err?.message).toMatch(/nothing was committed/);
+          expect(err).not.toBeInstanceOf(WriteOutcomeUnknownError);
+          expect((await other).value).toBe('other');
+        } else {
+          await new Promise((resolve) => setTimeout(resolve, 1_000));
+          expect(otherDone).toBe(false);
+        }
+      } finally {
+        await locker.query('ROLLBACK');
+        locker.release();
+      }
+      expect((await stuck).err === undefined).toBe(!bounded);
+      expect((await e.read(otherId))?.value).toBe('other');
+      // The stuck write either failed (bounded) or went through once the lock was released.
+      expect((await e.inspect(stuckId)).stored?.value).toBe(bounded ? 'before' : 'blocked');
+    },
+  );
 });

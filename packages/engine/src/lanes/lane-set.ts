@@ -6,6 +6,7 @@ import { Lane } from './lane.js';
 export interface LaneSetOptions {
   count: number;
   connectionString: string;
+  statementTimeoutMs: number;
   maxQueuePerLane: number;
   onDbError: (err: unknown) => void;
   onOverloaded: () => void;
@@ -22,6 +23,7 @@ export class LaneSet {
         new Lane({
           index,
           connectionString: options.connectionString,
+          statementTimeoutMs: options.statementTimeoutMs,
           maxQueue: options.maxQueuePerLane,
           onDbError: options.onDbError,
         }),

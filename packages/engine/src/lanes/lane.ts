@@ -9,6 +9,8 @@ export const CONNECT_TIMEOUT_MS = 5_000;
 export interface LaneOptions {
   index: number;
   connectionString: string;
+  /** Postgres' statement_timeout for the lane's connection; 0 for none. */
+  statementTimeoutMs: number;
   maxQueue: number;
   /** Called when the lane's connection reports an error (for the stats). */
   onDbError: (err: unknown) => void;
@@ -82,6 +84,7 @@ export class Lane {
     const client = new pg.Client({
       connectionString: this.options.connectionString,
       connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+      statement_timeout: this.options.statementTimeoutMs,
       // A peer that vanished without a FIN must eventually break the lane's socket.
       keepAlive: true,
     });
