@@ -13,6 +13,7 @@ export interface ServiceConfig {
   readonly instanceId: string;
   readonly databaseUrl: string;
   readonly dbSchema: string;
+  readonly statementTimeoutMs: number;
   readonly redisUrl: string;
   readonly cachePrefix: string;
   readonly lanes: number;
@@ -201,6 +202,13 @@ const SPECS = [
       'expected a lowercase SQL identifier matching [a-z_][a-z0-9_]{0,62}',
     ),
     'Schema holding the items table; created if missing.',
+  ),
+  spec(
+    'KEYLANE_STATEMENT_TIMEOUT_MS',
+    'statementTimeoutMs',
+    '30000',
+    integer(0, 2_147_483_647),
+    'statement_timeout of every DB connection (0: none); a statement stuck behind a lock frees its lane after it.',
   ),
   spec(
     'KEYLANE_REDIS_URL',

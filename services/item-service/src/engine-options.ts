@@ -4,7 +4,11 @@ import type { ServiceConfig } from './config.js';
 /** The engine's options as the service's config spells them; chaos only when allowed and set. */
 export function engineOptionsFrom(config: ServiceConfig): EngineOptions {
   const options: EngineOptions = {
-    postgres: { connectionString: config.databaseUrl, schema: config.dbSchema },
+    postgres: {
+      connectionString: config.databaseUrl,
+      schema: config.dbSchema,
+      statementTimeoutMs: config.statementTimeoutMs,
+    },
     redis: { url: config.redisUrl, keyPrefix: config.cachePrefix },
     lanes: config.lanes,
     strategy: config.strategy,

@@ -20,6 +20,7 @@ describe('loadConfig', () => {
       instanceId: hostname(),
       databaseUrl: 'postgres://postgres@127.0.0.1:5432/postgres',
       dbSchema: 'keylane',
+      statementTimeoutMs: 30_000,
       redisUrl: 'redis://127.0.0.1:6379',
       cachePrefix: 'kl',
       lanes: 16,
@@ -59,6 +60,7 @@ describe('loadConfig', () => {
       KEYLANE_CACHE_TTL_MS: '1000',
       KEYLANE_LEASE_TTL_MS: '200',
       KEYLANE_MARKER_TTL_MS: '3000',
+      KEYLANE_STATEMENT_TIMEOUT_MS: '0',
       KEYLANE_MAX_QUEUE_PER_LANE: '5',
       KEYLANE_DOUBLE_DELETE_DELAY_MS: '20',
       KEYLANE_LOCK_TTL_MS: '700',
@@ -78,7 +80,11 @@ describe('loadConfig', () => {
       chaosWriteDelayMs: 40,
     });
     expect(engineOptionsFrom(config)).toEqual({
-      postgres: { connectionString: 'postgresql://u:p@db:5432/x', schema: 'k2' },
+      postgres: {
+        connectionString: 'postgresql://u:p@db:5432/x',
+        schema: 'k2',
+        statementTimeoutMs: 0,
+      },
       redis: { url: 'rediss://cache:6380', keyPrefix: 'app:items' },
       lanes: 4,
       strategy: 'double-delete',
