@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createTestContext, type TestContext } from '@keylane/test-kit';
 import type { Engine, StrategyName } from '../src/index.js';
-import { engineFor } from './helpers.js';
+import { engineFor, sleep } from './helpers.js';
 
 /**
  * Counts SELECTs of the items table actually sent to Postgres, by wrapping `query` on the
@@ -81,6 +81,60 @@ describe('coalescing misses', () => {
     await serial.write(81n, { v: 1 });
     expect((await serial.inspect(81n)).cached).toBeUndefined();
     expect(serial.stats().writeFills).toBe(0);
+  });
+
+  it('serial-guarded answers the misses that arrive during a write with its committed row, outside the lane', async () => {
+    const e = await engineFor(ctx, { strategy: 'serial-guarded', lanes: 1, chaos: { writeDelayMs: 150 } }, '_wait');
+    open.push(e);
+    await e.write(90n, 'old');
+    const before = e.stats();
+    const write = e.write(90n, 'new');
+    await sleep(50); // the marker is up and the value gone; the write sleeps before its DB write
+    const reads = Array.from({ length: 20 }, () => e.read(90n));
+    await sleep(20);
+    // The reads wait on the write, not in the lane: only the write is there.
+    expect(e.stats().lanes[0]).toMatchObject({ queued: 0, running: true });
+    const written = await write;
+    const results = await Promise.all(reads);
+    expect(results.every((r) => r?.value === 'new' && r.version === written.version)).toBe(true);
+    const after = e.stats();
+    expect(after.dbReads - before.dbReads).toBe(0);
+    expect(after.coalesced - before.coalesced).toBe(20);
+  });
+
+  it('serial-guarded sends those misses to the lane when the write fills nothing (overlapped, or refused)', async () => {
+    const a = await engineFor(ctx, { strategy: 'serial-guarded', chaos: { writeDelayMs: 100 } }, '_overlap');
+    const b = await engineFor(ctx, { strategy: 'serial-guarded', chaos: { writeDelayMs: 300 } }, '_overlap');
+    open.push(a, b);
+    await a.write(91n, 'v1');
+    // b's marker is live when a's write begins: a is not the solo writer and must not fill.
+    const slow = b.write(91n, 'from b');
+    await sleep(30);
+    const before = a.stats();
+    const write = a.write(91n, 'from a');
+    await sleep(30);
+    const reads = Array.from({ length: 5 }, () => a.read(91n));
+    await write;
+    const results = await Promise.all(reads);
+    // Answered by the lane: the DB as it was then (a's row; b has not committed yet).
+    expect(results.every((r) => r?.value === 'from a')).toBe(true);
+    expect(a.stats().writeFills - before.writeFills).toBe(0);
+    expect(a.stats().dbReads - before.dbReads).toBeGreaterThan(0);
+    await slow;
+    // Absent or equal to the DB: the guard's invariant after both writes.
+    const { cached, stored } = await a.inspect(91n);
+    expect(stored?.value).toBe('from b');
+    if (cached !== undefined) expect(cached).toEqual(stored);
+
+    // A refused conditional write: its waiters read the row that is there.
+    const c = await engineFor(ctx, { strategy: 'serial-guarded', chaos: { writeDelayMs: 100 } }, '_refused');
+    open.push(c);
+    const current = await c.write(92n, 'kept');
+    const refused = c.write(92n, 'nope', { ifVersion: current.version + 5 }).catch((err: Error) => err);
+    await sleep(30);
+    const waiting = Array.from({ length: 5 }, () => c.read(92n));
+    expect(await refused).toMatchObject({ code: 'version_conflict' });
+    expect((await Promise.all(waiting)).map((r) => r?.value)).toEqual(Array(5).fill('kept'));
   });
 
   it('cache-aside, unserialized, sends one DB read per concurrent miss (the contrast)', async () => {

@@ -49,32 +49,87 @@ export class SerialGuardedStrategy extends SerialStrategy {
     return item;
   }
 
-  override mutate<T>(id: bigint, mutation: Mutation<T>): Promise<T> {
-    return this.ctx.lanes.run(id, async (client) => {
-      const { options } = this.ctx;
-      const token = newToken();
-      let redisNow: number;
-      try {
-        redisNow = await this.ctx.cache.beginWrite(id, token);
-      } catch (err) {
-        // No marker, no DB write: a write must never commit without its invalidation.
-        throw notAttempted(err);
+  /**
+   * Reads that missed while a write of their key waits or runs in this engine's lane register
+   * here and are answered with that write's committed row when its end script fills it.
+   */
+  private readonly pendingWrites = new Map<bigint, PendingWrite>();
+
+  override async readMiss(id: bigint, cacheUsable: boolean): Promise<Item | null> {
+    const pending = cacheUsable ? this.pendingWrites.get(id) : undefined;
+    if (pending?.open) {
+      // The write's row is answered only if its end script filled it: then no other write
+      // overlapped it, so at that instant (after this read began, since registration closes
+      // before the script is sent) the row was the DB's latest. Otherwise: the lane, as usual.
+      const row = await new Promise<Item | null | undefined>((resolve) => pending.waiters.push(resolve));
+      if (row !== undefined) {
+        this.ctx.counters.coalesced += 1;
+        return row;
       }
-      const deadlineMs = redisNow + options.markerTtlMs - options.markerMarginMs;
-      await sleep(options.chaos.writeDelayMs);
-      const result = await runMutation(this.ctx, client, mutation, deadlineMs);
-      // An unknown outcome keeps the marker: the statement may still commit until its
-      // deadline, and the marker must outlive that. It expires on its own.
-      const removeMarker = result.ok || result.outcomeKnown;
-      // A committed row goes into the cache at the end (when no other write overlapped),
-      // so the reads queued behind this write in the lane hit instead of reading the DB.
-      const filled = await this.ctx.cache
-        .endWrite(id, token, removeMarker, result.ok ? result.value.row : undefined)
-        .catch(() => false); // The marker expires by itself; until then misses read the DB without filling.
-      if (filled) this.ctx.counters.writeFills += 1;
+    }
+    return super.readMiss(id, cacheUsable);
+  }
+
+  override async mutate<T>(id: bigint, mutation: Mutation<T>): Promise<T> {
+    const pending: PendingWrite = { open: true, waiters: [] };
+    this.pendingWrites.set(id, pending);
+    let answer: Item | null | undefined;
+    try {
+      const { result, ended } = await this.ctx.lanes.run(id, (client) => this.writeInLane(client, id, mutation, pending));
+      const filled = await ended;
+      if (filled) {
+        this.ctx.counters.writeFills += 1;
+        if (result.ok) answer = result.value.row;
+      }
       if (result.ok) return result.value.result;
       if (result.error instanceof WriteExpiredError) this.ctx.counters.writesExpired += 1;
       throw result.error;
-    });
+    } finally {
+      pending.open = false;
+      if (this.pendingWrites.get(id) === pending) this.pendingWrites.delete(id);
+      for (const resolve of pending.waiters.splice(0)) resolve(answer);
+    }
   }
+
+  /**
+   * Marker, DB write under its deadline, end. The lane moves on once the end script is sent,
+   * not answered: the next job's commands follow it on the same Redis connection, and an end
+   * that ran late could only delete (it fills only while this writer is still the solo writer).
+   */
+  private async writeInLane<T>(
+    client: pg.Client,
+    id: bigint,
+    mutation: Mutation<T>,
+    pending: PendingWrite,
+  ): Promise<{ result: Awaited<ReturnType<typeof runMutation<T>>>; ended: Promise<boolean> }> {
+    const { options } = this.ctx;
+    const token = newToken();
+    let redisNow: number;
+    try {
+      redisNow = await this.ctx.cache.beginWrite(id, token);
+    } catch (err) {
+      // No marker, no DB write: a write must never commit without its invalidation.
+      throw notAttempted(err);
+    }
+    const deadlineMs = redisNow + options.markerTtlMs - options.markerMarginMs;
+    await sleep(options.chaos.writeDelayMs);
+    const result = await runMutation(this.ctx, client, mutation, deadlineMs);
+    // An unknown outcome keeps the marker: the statement may still commit until its
+    // deadline, and the marker must outlive that. It expires on its own.
+    const removeMarker = result.ok || result.outcomeKnown;
+    pending.open = false;
+    // A committed row goes into the cache at the end (when no other write overlapped), so
+    // the reads after this write hit instead of reading the DB. A failed end is harmless:
+    // the marker expires by itself; until then misses read the DB without filling.
+    const ended = this.ctx.cache
+      .endWrite(id, token, removeMarker, result.ok ? result.value.row : undefined)
+      .catch(() => false);
+    return { result, ended };
+  }
+}
+
+interface PendingWrite {
+  /** False once the write's end script is sent: later reads must not take its row. */
+  open: boolean;
+  waiters: ((row: Item | null | undefined) => void)[];
 }
