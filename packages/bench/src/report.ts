@@ -129,7 +129,8 @@ export function renderMarkdown(result: BenchResult, options: MarkdownOptions): s
       `Load average (1/5/15 min) at start ${load(m.loadAverageAtStart)}, at end ${load(m.loadAverageAtEnd)}. ` +
       'Everything (Postgres, Redis, 3 service instances, the load generator) shares these cores.',
     '',
-    `Setup: ${c.fleetSize} item-service instances per strategy (a fresh fleet each, ${c.lanesPerInstance} lanes each), ` +
+    `Setup: ${c.fleetSize} item-service instances per strategy (a fresh fleet each, ${c.lanesPerInstance} lanes each, ` +
+      'the items table reset to the seeded rows before each; the strategies run in an order rotated from run to run), ' +
       `reached through @keylane/sdk (modulo routing, 16 connections per instance); ${c.keys} keys seeded in Postgres; ` +
       `Zipf exponent ${c.zipfExponent} (the hottest 1% of keys take ${(c.top1PercentShare * 100).toFixed(0)}% of operations); ` +
       `seed ${c.seed}. Closed loops: ${c.concurrency} callers, ${c.warmupMs} ms warm-up, ${c.durationMs} ms measured. ` +

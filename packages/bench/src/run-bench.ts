@@ -28,7 +28,8 @@ import {
   ROUTING_STRATEGIES,
   type RoutingMeasurement,
 } from './routing.js';
-import { scratchNames, seedScratch } from './scratch.js';
+import { strategyOrder } from './order.js';
+import { resetRows, scratchNames, seedScratch } from './scratch.js';
 import { summarize, type BenchSummary } from './summary.js';
 import { createBenchWorkloads, WORKLOAD_NAMES } from './workloads.js';
 import { createZipf } from './zipf.js';
@@ -184,7 +185,7 @@ export async function runBench(
         await attempt('pg-update', () => measurePgUpdate(ctx, o.lanes));
       }
       if (fleetSections) {
-        for (const strategy of o.strategies) {
+        for (const strategy of strategyOrder(o.strategies, run, o.runs)) {
           // One strategy failing (a shared Postgres out of connections, say) must not throw
           // away the other measurements of a ten-minute run: it is recorded and reported.
           result.strategies.push(
@@ -200,6 +201,7 @@ export async function runBench(
         }
       }
       if (has('direct')) {
+        await resetRows(o.databaseUrl, scratch, allKeys);
         const direct = await createDirectCacheAside({
           databaseUrl: o.databaseUrl,
           redisUrl: o.redisUrl,
@@ -242,6 +244,7 @@ export async function runBench(
     run: number,
     tag: string,
   ): Promise<StrategyRun> {
+    await resetRows(o.databaseUrl, scratch, allKeys);
     return benchStrategy(strategy, {
       databaseUrl: o.databaseUrl,
       redisUrl: o.redisUrl,

@@ -27,15 +27,33 @@ export async function seedScratch(
     lanes: 1,
   });
   await engine.close();
+  await resetRows(databaseUrl, scratch, keys);
+}
+
+/**
+ * Puts the table back to the seeded rows (and nothing else), so every fleet starts from the
+ * same data instead of the rows and dead tuples the previous strategy's writes left.
+ */
+export async function resetRows(
+  databaseUrl: string,
+  scratch: Scratch,
+  keys: readonly bigint[],
+): Promise<void> {
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
   try {
+    await client.query('BEGIN');
+    await client.query(`TRUNCATE "${scratch.schema}".items`);
     await client.query(
       `INSERT INTO "${scratch.schema}".items (id, value, version, updated_at)
-         SELECT id, jsonb_build_object('seed', id::text), 1, now() FROM unnest($1::bigint[]) AS id
-       ON CONFLICT (id) DO NOTHING`,
+         SELECT id, jsonb_build_object('seed', id::text), 1, now() FROM unnest($1::bigint[]) AS id`,
       [keys.map((key) => formatLongId(key))],
     );
+    await client.query('COMMIT');
+    await client.query(`ANALYZE "${scratch.schema}".items`);
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
   } finally {
     await client.end();
   }
