@@ -157,7 +157,8 @@ export function createProgram(name = 'keylane-bench'): Command {
       };
       const result = flags.fromResults
         ? await readResults(resolve(flags.fromResults))
-        : await runBench(options, { progress: createProgress() });
+        : await runInterruptibly(options, commandName(command));
+      if (result === null) return;
       result.command ??= commandLine(command);
       const written = await writeOutputs(result, {
         resultsDir: flags.fromResults ? dirname(resolve(flags.fromResults)) : resolve(flags.out),
@@ -172,10 +173,43 @@ export function createProgram(name = 'keylane-bench'): Command {
     });
 }
 
-/** What was run, for the report: `keylane-bench --quick`, or `keylane bench --quick` when mounted. */
-function commandLine(command: Command): string {
+/**
+ * runBench with Ctrl-C (or SIGTERM) stopping it cleanly: the current phase ends, fleets stop,
+ * scratch data is dropped, and the process exits 130. A second Ctrl-C kills it at once.
+ * Returns null when interrupted.
+ */
+async function runInterruptibly(options: BenchOptions, name: string): Promise<BenchResult | null> {
+  const controller = new AbortController();
+  const onSignal = (): void => {
+    process.stderr.write(
+      `\n${name}: stopping (the current phase ends first; Ctrl-C again to kill)\n`,
+    );
+    controller.abort();
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    return await runBench(options, { progress: createProgress(), signal: controller.signal });
+  } catch (err) {
+    if (!controller.signal.aborted) throw err;
+    process.stderr.write(`${name}: interrupted; fleets stopped and scratch data removed.\n`);
+    process.exitCode = 130;
+    return null;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+function commandName(command: Command): string {
   const path: string[] = [];
   for (let c: Command | null = command; c !== null; c = c.parent) path.unshift(c.name());
+  return path.join(' ');
+}
+
+/** What was run, for the report: `keylane-bench --quick`, or `keylane bench --quick` when mounted. */
+function commandLine(command: Command): string {
+  const path = commandName(command).split(' ');
   // argv is [node, script, ...the subcommand names below the program's, ...flags].
   return [...path, ...process.argv.slice(1 + path.length)].join(' ');
 }

@@ -90,12 +90,17 @@ function describeError(err: unknown): string {
 
 export interface RunBenchHooks {
   progress?: BenchProgress;
+  /**
+   * Stops the run at its next step (a phase runs out its window first, at most `durationMs`):
+   * runBench then stops its fleets, drops its scratch data and rejects with the signal's reason.
+   */
+  signal?: AbortSignal;
 }
 
 /**
- * Runs every selected section `runs` times. Each run measures everything once, in the same
- * order, so a ratio of two figures of one run compares numbers taken minutes apart under the
- * same background load. Everything it creates (a schema, a Redis prefix, fleets, the hop
+ * Runs every selected section `runs` times. Each run measures everything once (the strategies in
+ * an order rotated from run to run), so a ratio of two figures of one run compares numbers
+ * taken minutes apart under the same background load. Everything it creates (a schema, a Redis prefix, fleets, the hop
  * server) is removed before it returns, also on failure.
  */
 export async function runBench(
@@ -104,6 +109,17 @@ export async function runBench(
 ): Promise<BenchResult> {
   const o = resolveBenchOptions(options);
   const progress = hooks.progress ?? SILENT_PROGRESS;
+  const { signal } = hooks;
+  // Every step checks for an interrupt first; the finally blocks then clean up.
+  const step = (label: string): void => {
+    signal?.throwIfAborted();
+    progress.step(label);
+  };
+  // A failed measurement is recorded and the run goes on; an interrupt is not a failure.
+  const recordUnlessAborted = (err: unknown, record: () => void): void => {
+    if (signal?.aborted === true) throw err;
+    record();
+  };
   const has = (section: SectionName): boolean => o.only.includes(section);
   const startedAt = new Date();
   const loadAverageAtStart = loadavg();
@@ -136,7 +152,7 @@ export async function runBench(
     (has('direct') ? WORKLOAD_NAMES.length * 2 + 1 : 0) +
     (has('routing') ? 1 : 0);
   progress.begin(stepsPerRun * o.runs + 2);
-  progress.step(`seeding ${allKeys.length} keys in schema ${scratch.schema}`);
+  step(`seeding ${allKeys.length} keys in schema ${scratch.schema}`);
 
   const runs: RunResult[] = [];
   try {
@@ -163,7 +179,7 @@ export async function runBench(
           warmupMs: o.warmupMs,
           onTick: (s) => progress.tick(s),
         };
-        progress.step(`${tag} ceiling: Redis GET`);
+        step(`${tag} ceiling: Redis GET`);
         const attempt = async (
           name: CeilingName,
           measure: () => Promise<LoadResult>,
@@ -171,17 +187,19 @@ export async function runBench(
           try {
             result.ceilings[name] = await measure();
           } catch (err) {
-            result.errors.push(`ceiling ${name}: ${describeError(err)}`);
+            recordUnlessAborted(err, () =>
+              result.errors.push(`ceiling ${name}: ${describeError(err)}`),
+            );
           }
         };
         await attempt('redis-get', () => measureRedisGet(ctx));
-        progress.step(`${tag} ceiling: bare HTTP hop`);
+        step(`${tag} ceiling: bare HTTP hop`);
         await attempt('http-hop', () => measureHttpHop(ctx, 1));
-        progress.step(`${tag} ceiling: bare HTTP hop over ${FLEET_SIZE} server processes`);
+        step(`${tag} ceiling: bare HTTP hop over ${FLEET_SIZE} server processes`);
         await attempt('http-hop-fleet', () => measureHttpHop(ctx, FLEET_SIZE));
-        progress.step(`${tag} ceiling: pg primary-key SELECT`);
+        step(`${tag} ceiling: pg primary-key SELECT`);
         await attempt('pg-select', () => measurePgSelect(ctx, o.lanes));
-        progress.step(`${tag} ceiling: pg primary-key UPSERT (a commit)`);
+        step(`${tag} ceiling: pg primary-key UPSERT (a commit)`);
         await attempt('pg-update', () => measurePgUpdate(ctx, o.lanes));
       }
       if (fleetSections) {
@@ -189,14 +207,17 @@ export async function runBench(
           // One strategy failing (a shared Postgres out of connections, say) must not throw
           // away the other measurements of a ten-minute run: it is recorded and reported.
           result.strategies.push(
-            await runStrategy(strategy, run, tag).catch((err: unknown) => ({
-              strategy,
-              workloads: null,
-              readHit: null,
-              singleFlight: null,
-              fleetStartMs: 0,
-              error: describeError(err),
-            })),
+            await runStrategy(strategy, run, tag).catch((err: unknown) => {
+              if (signal?.aborted === true) throw err;
+              return {
+                strategy,
+                workloads: null,
+                readHit: null,
+                singleFlight: null,
+                fleetStartMs: 0,
+                error: describeError(err),
+              };
+            }),
           );
         }
       }
@@ -216,17 +237,19 @@ export async function runBench(
             workloads,
             settings,
             `${tag} direct cache-aside`,
-            (l) => progress.step(l),
+            (l) => step(l),
             (s) => progress.tick(s),
           );
         } catch (err) {
-          result.errors.push(`direct cache-aside: ${describeError(err)}`);
+          recordUnlessAborted(err, () =>
+            result.errors.push(`direct cache-aside: ${describeError(err)}`),
+          );
         } finally {
           await direct.close();
         }
       }
       if (has('routing')) {
-        progress.step(
+        step(
           `${tag} SDK routing (${ROUTING_SIZES.join('/')} instances, ${ROUTING_STRATEGIES.join(' and ')})`,
         );
         result.routing = await measureRouting(o.routingCalls, 3);
@@ -257,7 +280,7 @@ export async function runBench(
       sections: { workloads: has('strategies'), singleFlight: has('single-flight') },
       singleFlight: { rounds: o.singleFlightRounds, burst: o.singleFlightBurst },
       ...(o.cpuProfDir ? { cpuProfDir: `${o.cpuProfDir}/${strategy}-r${run}` } : {}),
-      step: (label) => progress.step(`${tag} ${label}`),
+      step: (label) => step(`${tag} ${label}`),
       tick: (share) => progress.tick(share),
     });
   }
