@@ -2,14 +2,9 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from '@jest/globals';
 import pg from 'pg';
-
-const BIN = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
-const DATABASE_URL =
-  process.env['KEYLANE_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
-const REDIS_URL = process.env['KEYLANE_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
+import { BIN, DATABASE_URL, isolatedArgs } from './bench-bin.js';
 
 /** Pids of the processes whose environment names `schema` (the fleet's instances). */
 async function processesOf(schema: string): Promise<number[]> {
@@ -45,14 +40,7 @@ describe('keylane-bench interrupted', () => {
         '2000',
         '--keys',
         '300',
-        '--out',
-        join(dir, 'results'),
-        '--report',
-        join(dir, 'report.md'),
-        '--database-url',
-        DATABASE_URL,
-        '--redis-url',
-        REDIS_URL,
+        ...isolatedArgs(dir),
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );

@@ -2,7 +2,6 @@ import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Redis } from 'ioredis';
@@ -10,11 +9,7 @@ import pg from 'pg';
 import { STRATEGY_NAMES } from '@keylane/engine';
 import type { BenchResult } from '../src/index.js';
 import { checkWellFormed } from './svg-check.js';
-
-const BIN = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
-const DATABASE_URL =
-  process.env['KEYLANE_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
-const REDIS_URL = process.env['KEYLANE_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
+import { BIN, DATABASE_URL, REDIS_URL, isolatedArgs } from './bench-bin.js';
 
 // The built bin with --quick on a tiny budget: a smoke run of every section. It checks shape
 // and that each section produced numbers; it asserts nothing about the values (timings on a
@@ -40,14 +35,7 @@ describe('keylane-bench --quick', () => {
         '200',
         '--keys',
         '500',
-        '--out',
-        join(dir, 'results'),
-        '--report',
-        join(dir, 'report.md'),
-        '--database-url',
-        DATABASE_URL,
-        '--redis-url',
-        REDIS_URL,
+        ...isolatedArgs(dir),
       ],
       { timeout: 110_000, maxBuffer: 16 * 2 ** 20 },
     );

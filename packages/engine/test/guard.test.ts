@@ -6,6 +6,28 @@ import { ItemStore } from '../src/store/item-store.js';
 import type { Engine } from '../src/index.js';
 import { engineFor, rejection, sleep } from './helpers.js';
 
+/** A started Cache on the suite's Redis under `<prefix><suffix>`; closed by the suite. */
+async function openCache(
+  ctx: TestContext,
+  suffix: string,
+  opened: Cache[],
+  markerTtlMs: number,
+  leaseTtlMs = 5_000,
+): Promise<Cache> {
+  const c = new Cache({
+    url: ctx.redisUrl,
+    keyPrefix: `${ctx.prefix}${suffix}`,
+    commandTimeoutMs: 2_000,
+    cacheTtlMs: 60_000,
+    leaseTtlMs,
+    markerTtlMs,
+    onError: () => undefined,
+  });
+  await c.start();
+  opened.push(c);
+  return c;
+}
+
 /**
  * The guard's Lua scripts against real Redis, then the deadline the DB write carries,
  * through whole engines.
@@ -13,20 +35,8 @@ import { engineFor, rejection, sleep } from './helpers.js';
 describe('guard scripts', () => {
   let ctx: TestContext;
   const caches: Cache[] = [];
-  const cache = async (markerTtlMs = 10_000, leaseTtlMs = 5_000): Promise<Cache> => {
-    const c = new Cache({
-      url: ctx.redisUrl,
-      keyPrefix: `${ctx.prefix}_guard`,
-      commandTimeoutMs: 2_000,
-      cacheTtlMs: 60_000,
-      leaseTtlMs,
-      markerTtlMs,
-      onError: () => undefined,
-    });
-    await c.start();
-    caches.push(c);
-    return c;
-  };
+  const cache = (markerTtlMs = 10_000, leaseTtlMs = 5_000): Promise<Cache> =>
+    openCache(ctx, '_guard', caches, markerTtlMs, leaseTtlMs);
   const item = (version: number) => ({ id: '0', value: { version }, version });
 
   beforeAll(async () => {
@@ -102,9 +112,18 @@ describe('guard scripts', () => {
     // The design brief's counter, run the same way: A's DECR zeroes B's count.
     const w = `{${ctx.prefix}_guard:counter}:w`;
     const begin = (ttl: number) =>
-      ctx.redis.eval(`redis.call('INCR', KEYS[1]) redis.call('PEXPIRE', KEYS[1], ARGV[1]) return 1`, 1, w, ttl);
+      ctx.redis.eval(
+        `redis.call('INCR', KEYS[1]) redis.call('PEXPIRE', KEYS[1], ARGV[1]) return 1`,
+        1,
+        w,
+        ttl,
+      );
     const end = () =>
-      ctx.redis.eval(`if redis.call('DECR', KEYS[1]) <= 0 then redis.call('DEL', KEYS[1]) end return 1`, 1, w);
+      ctx.redis.eval(
+        `if redis.call('DECR', KEYS[1]) <= 0 then redis.call('DEL', KEYS[1]) end return 1`,
+        1,
+        w,
+      );
     const writeInProgress = async () => Number((await ctx.redis.get(w)) ?? '0') > 0;
     await begin(200);
     await sleep(300);
@@ -129,20 +148,8 @@ describe('guard scripts', () => {
 describe('filling from a committed write (write end)', () => {
   let ctx: TestContext;
   const caches: Cache[] = [];
-  const cache = async (markerTtlMs = 10_000): Promise<Cache> => {
-    const c = new Cache({
-      url: ctx.redisUrl,
-      keyPrefix: `${ctx.prefix}_wfill`,
-      commandTimeoutMs: 2_000,
-      cacheTtlMs: 60_000,
-      leaseTtlMs: 5_000,
-      markerTtlMs,
-      onError: () => undefined,
-    });
-    await c.start();
-    caches.push(c);
-    return c;
-  };
+  const cache = (markerTtlMs = 10_000): Promise<Cache> =>
+    openCache(ctx, '_wfill', caches, markerTtlMs);
   const row = (version: number) => ({ id: '0', value: { version }, version });
 
   beforeAll(async () => {
@@ -176,7 +183,9 @@ describe('filling from a committed write (write end)', () => {
 
   // A commits version 1, C (begun while A was live) commits version 2 and ends first, then A
   // ends. Both commits sit inside their markers, as the deadline guarantees.
-  async function overlapping(fillAtEnd: (c: Cache, token: string, committed: number) => Promise<void>) {
+  async function overlapping(
+    fillAtEnd: (c: Cache, token: string, committed: number) => Promise<void>,
+  ) {
     const c = await cache();
     const [a, cc] = [newToken(), newToken()];
     await c.beginWrite(22n, a);
@@ -198,7 +207,10 @@ describe('filling from a committed write (write end)', () => {
     await ctx.redis.del(`{${ctx.prefix}_wfill:22}:v`);
     const result = await overlapping(async (c, token, committed) => {
       await c.endWrite(22n, token, true);
-      await ctx.redis.set(c.keys(22n).value, JSON.stringify({ version: committed, value: { version: committed } }));
+      await ctx.redis.set(
+        c.keys(22n).value,
+        JSON.stringify({ version: committed, value: { version: committed } }),
+      );
     });
     expect(result).toEqual({ cached: 1, db: 2 });
   });

@@ -1,0 +1,22 @@
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The built `keylane-bench` bin the end-to-end tests run. */
+export const BIN = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
+export const DATABASE_URL =
+  process.env['KEYLANE_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
+export const REDIS_URL = process.env['KEYLANE_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
+
+/** Arguments that keep a test run's outputs in `dir` and point it at the local databases. */
+export function isolatedArgs(dir: string): string[] {
+  return [
+    '--out',
+    join(dir, 'results'),
+    '--report',
+    join(dir, 'report.md'),
+    '--database-url',
+    DATABASE_URL,
+    '--redis-url',
+    REDIS_URL,
+  ];
+}
