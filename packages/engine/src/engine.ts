@@ -9,7 +9,7 @@ import {
 import pg from 'pg';
 import { Cache } from './cache/cache.js';
 import { InvalidValueError, WriteExpiredError } from './errors.js';
-import { CONNECT_TIMEOUT_MS } from './lanes/lane.js';
+import { CONNECT_TIMEOUT_MS, queryTimeoutMs } from './lanes/lane.js';
 import { LaneSet } from './lanes/lane-set.js';
 import { DEFAULTS, resolveOptions } from './options.js';
 import { newCounters } from './stats.js';
@@ -71,6 +71,8 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     max: isSerialized(opts.strategy) ? 2 : opts.lanes,
     connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
     statement_timeout: opts.statementTimeoutMs,
+    // pg-pool destroys a client released with an error, so a timed-out one is not reused.
+    query_timeout: queryTimeoutMs(opts.statementTimeoutMs),
   });
   pool.on('error', onDbError);
 

@@ -1,5 +1,5 @@
 import { OverloadedError, routingKey } from '@keylane/protocol';
-import type pg from 'pg';
+import type { Queryable } from '../store/item-store.js';
 import type { LaneStats } from '../types.js';
 import { Lane } from './lane.js';
 
@@ -40,7 +40,7 @@ export class LaneSet {
     return lane;
   }
 
-  run<T>(id: bigint, job: (client: pg.Client) => Promise<T>): Promise<T> {
+  run<T>(id: bigint, job: (db: Queryable) => Promise<T>): Promise<T> {
     return this.laneFor(id)
       .run(job)
       .catch((err: unknown) => {

@@ -1,10 +1,31 @@
 import { OverloadedError, UnavailableError } from '@keylane/protocol';
 import PQueue from 'p-queue';
 import pg from 'pg';
+import type { Queryable } from '../store/item-store.js';
 import type { LaneStats } from '../types.js';
 
 // A black-holed Postgres must not hold a lane (and everything queued behind it) forever.
 export const CONNECT_TIMEOUT_MS = 5_000;
+
+/**
+ * How long a lane waits for any answer to a statement before it presumes Postgres unreachable
+ * and drops the connection: twice the server's own statement_timeout, at least a second more,
+ * so a live server always cancels first (a clean refusal) and only silence trips this. 0 = none.
+ */
+export function queryTimeoutMs(statementTimeoutMs: number): number {
+  return statementTimeoutMs === 0 ? 0 : statementTimeoutMs + Math.max(1_000, statementTimeoutMs);
+}
+
+// pg's query_timeout rejects the query but leaves it running on the socket, so the connection
+// is unusable afterwards; pg gives the error no code, only this message.
+const PG_QUERY_TIMEOUT = 'Query read timeout';
+
+function isQueryTimeout(err: unknown): boolean {
+  for (let e: unknown = err; e instanceof Error; e = e.cause) {
+    if (e.message === PG_QUERY_TIMEOUT) return true;
+  }
+  return false;
+}
 
 export interface LaneOptions {
   index: number;
@@ -27,6 +48,22 @@ export class Lane {
   private current: pg.Client;
   private healthy = false;
   private connecting: Promise<void> | undefined;
+  /**
+   * What jobs query through: the current connection, except that a statement that never
+   * answers (pg's query_timeout) drops that connection so the next job gets a new one. The
+   * job still sees the error (a write's outcome is then unknown).
+   */
+  private readonly db: Queryable = {
+    query: async (text, values) => {
+      const client = this.current;
+      try {
+        return await client.query(text, values);
+      } catch (err) {
+        if (isQueryTimeout(err)) this.drop(client);
+        throw err;
+      }
+    },
+  };
   /** True until `connect()` was called on `current`. */
   private fresh = true;
 
@@ -53,7 +90,7 @@ export class Lane {
    * Queues `job` behind this lane's earlier jobs. Refuses with `OverloadedError` when
    * `maxQueue` jobs already wait, so a stuck lane cannot grow memory without bound.
    */
-  run<T>(job: (client: pg.Client) => Promise<T>): Promise<T> {
+  run<T>(job: (db: Queryable) => Promise<T>): Promise<T> {
     if (this.queue.size >= this.options.maxQueue) {
       return Promise.reject(
         new OverloadedError(`lane ${this.index} has ${this.queue.size} queued jobs (maxQueuePerLane)`),
@@ -61,7 +98,7 @@ export class Lane {
     }
     return this.queue.add(async () => {
       await this.ensureConnected();
-      return job(this.current);
+      return job(this.db);
     });
   }
 
@@ -85,6 +122,7 @@ export class Lane {
       connectionString: this.options.connectionString,
       connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
       statement_timeout: this.options.statementTimeoutMs,
+      query_timeout: queryTimeoutMs(this.options.statementTimeoutMs),
       // A peer that vanished without a FIN must eventually break the lane's socket.
       keepAlive: true,
     });
@@ -97,6 +135,15 @@ export class Lane {
       if (client === this.current) this.healthy = false;
     });
     return client;
+  }
+
+  /** Gives up on a connection whose statement never answered: destroys its socket. */
+  private drop(client: pg.Client): void {
+    if (client === this.current) this.healthy = false;
+    // `connection` is pg's internal protocol object; end() would wait for a peer that is gone.
+    const stream = (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream;
+    if (stream) stream.destroy();
+    else void client.end().catch(() => undefined);
   }
 
   private async ensureConnected(): Promise<void> {

@@ -1,5 +1,5 @@
 import type { Item } from '@keylane/protocol';
-import type pg from 'pg';
+import type { Queryable } from '../store/item-store.js';
 import { newToken } from '../cache/cache.js';
 import { LeaseCode } from '../cache/scripts.js';
 import { SerialStrategy } from './serial.js';
@@ -16,7 +16,7 @@ import { dbRead, notAttempted, runMutation, sleep, type Mutation } from './strat
 export class SerialGuardedStrategy extends SerialStrategy {
   override readonly name = 'serial-guarded' as const;
 
-  protected override async missInLane(client: pg.Client, id: bigint): Promise<Item | null> {
+  protected override async missInLane(client: Queryable, id: bigint): Promise<Item | null> {
     const { counters } = this.ctx;
     let lease: { code: LeaseCode; token: string };
     try {
@@ -97,7 +97,7 @@ export class SerialGuardedStrategy extends SerialStrategy {
    * that ran late could only delete (it fills only while this writer is still the solo writer).
    */
   private async writeInLane<T>(
-    client: pg.Client,
+    client: Queryable,
     id: bigint,
     mutation: Mutation<T>,
     pending: PendingWrite,

@@ -1,5 +1,5 @@
 import type { Item } from '@keylane/protocol';
-import type pg from 'pg';
+import type { Queryable } from '../store/item-store.js';
 import {
   dbRead,
   mutateOrThrow,
@@ -53,7 +53,7 @@ export class SerialStrategy implements Strategy {
     }
   }
 
-  protected async missInLane(client: pg.Client, id: bigint): Promise<Item | null> {
+  protected async missInLane(client: Queryable, id: bigint): Promise<Item | null> {
     const item = await dbRead(this.ctx, client, id);
     await plainFill(this.ctx, id, item);
     return item;
