@@ -208,7 +208,7 @@ const SPECS = [
     'statementTimeoutMs',
     '30000',
     integer(0, 2_147_483_647),
-    'statement_timeout of every DB connection (0: none); a statement stuck behind a lock frees its lane after it.',
+    'statement_timeout of every DB connection (0: none); a statement stuck behind a lock frees its lane after it, one with no answer at all (Postgres unreachable) after twice that.',
   ),
   spec(
     'KEYLANE_REDIS_URL',
