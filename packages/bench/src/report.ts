@@ -111,6 +111,11 @@ export interface MarkdownOptions {
   notes?: string;
 }
 
+/** Whether a fleet ran (its setup paragraph applies): the strategies or single-flight section. */
+function fleetRan(only: readonly string[]): boolean {
+  return only.includes('strategies') || only.includes('single-flight');
+}
+
 export function renderMarkdown(result: BenchResult, options: MarkdownOptions): string {
   const s = result.summary;
   const c = result.config;
@@ -129,15 +134,18 @@ export function renderMarkdown(result: BenchResult, options: MarkdownOptions): s
       `Load average (1/5/15 min) at start ${load(m.loadAverageAtStart)}, at end ${load(m.loadAverageAtEnd)}. ` +
       'Everything (Postgres, Redis, 3 service instances, the load generator) shares these cores.',
     '',
-    `Setup: ${c.fleetSize} item-service instances per strategy (a fresh fleet each, ${c.lanesPerInstance} lanes each, ` +
-      'the items table reset to the seeded rows before each; the strategies run in an order rotated from run to run), ' +
-      `reached through @keylane/sdk (modulo routing, 16 connections per instance); ${c.keys} keys seeded in Postgres; ` +
-      `Zipf exponent ${c.zipfExponent} (the hottest 1% of keys take ${(c.top1PercentShare * 100).toFixed(0)}% of operations); ` +
-      `seed ${c.seed}. Closed loops: ${c.concurrency} callers, ${c.warmupMs} ms warm-up, ${c.durationMs} ms measured. ` +
-      `Open loops: ${c.ratePerSec} ops/s offered for ${c.durationMs} ms, latency from each operation's intended send time ` +
-      `(coordinated-omission corrected, HdrHistogram). Every figure is the median of ${c.runs} run(s), with [min-max]; ` +
-      'every ratio is taken within one run and then the median of those ratios is shown. No chaos delays.',
+    fleetRan(c.only)
+      ? `Setup: ${c.fleetSize} item-service instances per strategy (a fresh fleet each, ${c.lanesPerInstance} lanes each, ` +
+          'the items table reset to the seeded rows before each; the strategies run in an order rotated from run to run), ' +
+          `reached through @keylane/sdk (modulo routing, 16 connections per instance); ${c.keys} keys seeded in Postgres; ` +
+          `Zipf exponent ${c.zipfExponent} (the hottest 1% of keys take ${(c.top1PercentShare * 100).toFixed(0)}% of operations); ` +
+          `seed ${c.seed}. Closed loops: ${c.concurrency} callers, ${c.warmupMs} ms warm-up, ${c.durationMs} ms measured. ` +
+          `Open loops: ${c.ratePerSec} ops/s offered for ${c.durationMs} ms, latency from each operation's intended send time ` +
+          `(coordinated-omission corrected, HdrHistogram). Every figure is the median of ${c.runs} run(s), with [min-max]; ` +
+          'every ratio is taken within one run and then the median of those ratios is shown. No chaos delays.'
+      : `Sections run: ${c.only.join(', ')} (no fleet was started). Every figure is the median of ${c.runs} run(s), with [min-max].`,
     '',
+
     '## Targets',
     '',
     '| Target | Measured | Bound | Verdict |',

@@ -256,6 +256,9 @@ describe('keylane bench', () => {
       const report = await readFile(join(dir, 'report.md'), 'utf8');
       expect(report).toMatch(/^# Keylane bench/);
       expect(report).toContain('## SDK routing');
+      // No fleet ran, so no fleet setup is described.
+      expect(report).toContain('Sections run: routing (no fleet was started)');
+      expect(report).not.toContain('item-service instances per strategy');
       expect(report).toContain(`results/${files[0]!}`);
       expect(stdout).toContain(`results: ${resultsFile}`);
       expect(stderr).toMatch(/bench \d+\/\d+ .* SDK routing/);
