@@ -1,7 +1,7 @@
 import { formatLongId, UnavailableError, type Item } from '@keylane/protocol';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { itemKeys, type ItemKeys } from './keys.js';
+import { itemKeys, valueKey, type ItemKeys } from './keys.js';
 import type { LeaseCode} from './scripts.js';
 import { FILL, FillCode, LEASE, UNLOCK, WRITE_BEGIN, WRITE_END, type Script } from './scripts.js';
 
@@ -68,19 +68,23 @@ export class Cache {
     return itemKeys(this.options.keyPrefix, id);
   }
 
+  private valueKey(id: bigint): string {
+    return valueKey(this.options.keyPrefix, id);
+  }
+
   async get(id: bigint): Promise<CacheLookup> {
-    const raw = await this.call(() => this.redis.get(this.keys(id).value));
+    const raw = await this.call(() => this.redis.get(this.valueKey(id)));
     if (raw === null) return { hit: false };
     return { hit: true, item: decode(id, raw) };
   }
 
   /** Unguarded fill (baseline strategies): SET with the cache TTL. */
   async set(id: bigint, item: Item | null): Promise<void> {
-    await this.call(() => this.redis.set(this.keys(id).value, encode(item), 'PX', this.options.cacheTtlMs));
+    await this.call(() => this.redis.set(this.valueKey(id), encode(item), 'PX', this.options.cacheTtlMs));
   }
 
   async del(id: bigint): Promise<void> {
-    await this.call(() => this.redis.del(this.keys(id).value));
+    await this.call(() => this.redis.del(this.valueKey(id)));
   }
 
   /** Asks for a fill lease; `token` is meaningful only when `code` is Granted. */
@@ -132,7 +136,7 @@ export class Cache {
 
   /** The raw entry, for inspect(): undefined when nothing is cached. */
   async peek(id: bigint): Promise<Item | null | undefined> {
-    const raw = await this.call(() => this.redis.get(this.keys(id).value));
+    const raw = await this.call(() => this.redis.get(this.valueKey(id)));
     return raw === null ? undefined : decode(id, raw);
   }
 

@@ -20,7 +20,16 @@ export interface ItemKeys {
   readonly lock: string;
 }
 
+function tagOf(prefix: string, id: bigint): string {
+  return `{${prefix}:${formatLongId(id)}}`;
+}
+
+/** The cached value's key alone: a cache hit needs only this one string. */
+export function valueKey(prefix: string, id: bigint): string {
+  return `${tagOf(prefix, id)}:v`;
+}
+
 export function itemKeys(prefix: string, id: bigint): ItemKeys {
-  const tag = `{${prefix}:${formatLongId(id)}}`;
+  const tag = tagOf(prefix, id);
   return { value: `${tag}:v`, lease: `${tag}:lease`, writes: `${tag}:w`, soloWriter: `${tag}:ws`, lock: `${tag}:lock` };
 }

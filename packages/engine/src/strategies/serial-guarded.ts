@@ -4,7 +4,7 @@ import { newToken } from '../cache/cache.js';
 import { LeaseCode } from '../cache/scripts.js';
 import { SerialStrategy } from './serial.js';
 import { WriteExpiredError } from '../errors.js';
-import { dbRead, notAttempted, runMutation, sleep, type Mutation } from './strategy.js';
+import { dbRead, notAttempted, runMutation, sleep, type Mutation, type MutationOutcome } from './strategy.js';
 
 /**
  * Serial plus the Redis guard (README "Guard protocol"): misses fill only under a lease
@@ -51,17 +51,18 @@ export class SerialGuardedStrategy extends SerialStrategy {
 
   /**
    * Reads that missed while a write of their key waits or runs in this engine's lane register
-   * here and are answered with that write's committed row when its end script fills it.
+   * with that write (the key's latest) and are answered with its committed row when its end
+   * script fills it. A write leaves the map when its end script is sent: registration closes.
    */
-  private readonly pendingWrites = new Map<bigint, PendingWrite>();
+  private readonly pendingWrites = new Map<bigint, Waiter[]>();
 
   override async readMiss(id: bigint, cacheUsable: boolean): Promise<Item | null> {
-    const pending = cacheUsable ? this.pendingWrites.get(id) : undefined;
-    if (pending?.open) {
+    const waiters = cacheUsable ? this.pendingWrites.get(id) : undefined;
+    if (waiters) {
       // The write's row is answered only if its end script filled it: then no other write
       // overlapped it, so at that instant (after this read began, since registration closes
       // before the script is sent) the row was the DB's latest. Otherwise: the lane, as usual.
-      const row = await new Promise<Item | null | undefined>((resolve) => pending.waiters.push(resolve));
+      const row = await new Promise<Item | null | undefined>((resolve) => waiters.push(resolve));
       if (row !== undefined) {
         this.ctx.counters.coalesced += 1;
         return row;
@@ -71,11 +72,17 @@ export class SerialGuardedStrategy extends SerialStrategy {
   }
 
   override async mutate<T>(id: bigint, mutation: Mutation<T>): Promise<T> {
-    const pending: PendingWrite = { open: true, waiters: [] };
-    this.pendingWrites.set(id, pending);
+    const waiters: Waiter[] = [];
+    this.pendingWrites.set(id, waiters);
+    // A later write of the key may have replaced this one in the map; it stays there.
+    const closeRegistration = (): void => {
+      if (this.pendingWrites.get(id) === waiters) this.pendingWrites.delete(id);
+    };
     let answer: Item | null | undefined;
     try {
-      const { result, ended } = await this.ctx.lanes.run(id, (client) => this.writeInLane(client, id, mutation, pending));
+      const { result, ended } = await this.ctx.lanes.run(id, (client) =>
+        this.writeInLane(client, id, mutation, closeRegistration),
+      );
       const filled = await ended;
       if (filled) {
         this.ctx.counters.writeFills += 1;
@@ -85,9 +92,8 @@ export class SerialGuardedStrategy extends SerialStrategy {
       if (result.error instanceof WriteExpiredError) this.ctx.counters.writesExpired += 1;
       throw result.error;
     } finally {
-      pending.open = false;
-      if (this.pendingWrites.get(id) === pending) this.pendingWrites.delete(id);
-      for (const resolve of pending.waiters.splice(0)) resolve(answer);
+      closeRegistration();
+      for (const resolve of waiters.splice(0)) resolve(answer);
     }
   }
 
@@ -100,8 +106,8 @@ export class SerialGuardedStrategy extends SerialStrategy {
     client: Queryable,
     id: bigint,
     mutation: Mutation<T>,
-    pending: PendingWrite,
-  ): Promise<{ result: Awaited<ReturnType<typeof runMutation<T>>>; ended: Promise<boolean> }> {
+    closeRegistration: () => void,
+  ): Promise<{ result: MutationOutcome<T>; ended: Promise<boolean> }> {
     const { options } = this.ctx;
     const token = newToken();
     let redisNow: number;
@@ -117,7 +123,7 @@ export class SerialGuardedStrategy extends SerialStrategy {
     // An unknown outcome keeps the marker: the statement may still commit until its
     // deadline, and the marker must outlive that. It expires on its own.
     const removeMarker = result.ok || result.outcomeKnown;
-    pending.open = false;
+    closeRegistration();
     // A committed row goes into the cache at the end (when no other write overlapped), so
     // the reads after this write hit instead of reading the DB. A failed end is harmless:
     // the marker expires by itself; until then misses read the DB without filling.
@@ -128,8 +134,5 @@ export class SerialGuardedStrategy extends SerialStrategy {
   }
 }
 
-interface PendingWrite {
-  /** False once the write's end script is sent: later reads must not take its row. */
-  open: boolean;
-  waiters: ((row: Item | null | undefined) => void)[];
-}
+/** A read waiting for a write's committed row; `undefined` sends it to the lane instead. */
+type Waiter = (row: Item | null | undefined) => void;

@@ -71,12 +71,16 @@ export async function dbRead(ctx: StrategyContext, db: Queryable, id: bigint): P
  * (SQLSTATE) or a typed refusal means the statement did not commit; a lost connection
  * leaves it unknown: the statement may still commit.
  */
+export type MutationOutcome<T> =
+  | { ok: true; value: Committed<T> }
+  | { ok: false; error: unknown; outcomeKnown: boolean };
+
 export async function runMutation<T>(
   ctx: StrategyContext,
   db: Queryable,
   mutation: Mutation<T>,
   deadlineMs: number | null,
-): Promise<{ ok: true; value: Committed<T> } | { ok: false; error: unknown; outcomeKnown: boolean }> {
+): Promise<MutationOutcome<T>> {
   try {
     return { ok: true, value: await mutation(db, deadlineMs) };
   } catch (err) {
