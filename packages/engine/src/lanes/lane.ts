@@ -20,13 +20,6 @@ export function queryTimeoutMs(statementTimeoutMs: number): number {
 // is unusable afterwards; pg gives the error no code, only this message.
 const PG_QUERY_TIMEOUT = 'Query read timeout';
 
-function isQueryTimeout(err: unknown): boolean {
-  for (let e: unknown = err; e instanceof Error; e = e.cause) {
-    if (e.message === PG_QUERY_TIMEOUT) return true;
-  }
-  return false;
-}
-
 export interface LaneOptions {
   index: number;
   connectionString: string;
@@ -59,7 +52,8 @@ export class Lane {
       try {
         return await client.query(text, values);
       } catch (err) {
-        if (isQueryTimeout(err)) this.drop(client);
+        // Straight from pg: nothing has wrapped it yet.
+        if (err instanceof Error && err.message === PG_QUERY_TIMEOUT) this.drop(client);
         throw err;
       }
     },
