@@ -6,6 +6,7 @@ export {
   formatLongId,
   type LongIdInput,
 } from './long-id.js';
+export { MAX_STRING_KEY_BYTES, parseStringKey, stringRoutingKey } from './string-key.js';
 export {
   ERROR_CODES,
   errorBody,

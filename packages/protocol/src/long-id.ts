@@ -1,4 +1,5 @@
 import { InvalidKeyError } from './errors.js';
+import { parseStringKey, stringRoutingKey } from './string-key.js';
 
 /** Keys are signed 64-bit integers, like a Java or C++ `long`. */
 export const MIN_LONG_ID = -(2n ** 63n);
@@ -55,10 +56,14 @@ function checkRange(id: bigint, input: unknown): bigint {
 }
 
 /**
- * The unsigned value routing works on: the key's two's-complement bits read as an
- * unsigned 64-bit integer, so -1 routes as 2^64-1 and negative keys spread like the rest.
+ * The unsigned value routing works on (instances and lanes take it modulo their count).
+ * For a long id: its two's-complement bits read as an unsigned 64-bit integer, so -1
+ * routes as 2^64-1 and negative keys spread like the rest. For a string key: see
+ * `stringRoutingKey` (a canonical decimal string routes as that long, others by SHA-256).
  */
-export function routingKey(id: bigint): bigint {
+export function routingKey(key: bigint | string): bigint {
+  if (typeof key === 'string') return stringRoutingKey(parseStringKey(key));
+  const id = key;
   if (id < MIN_LONG_ID || id > MAX_LONG_ID) {
     throw new InvalidKeyError(id, 'outside the signed 64-bit range [-2^63, 2^63-1]');
   }
