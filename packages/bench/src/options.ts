@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { STRATEGY_NAMES, type StrategyName } from '@keylane/engine';
+import { STRATEGY_NAMES, type StrategyName } from '@keylane/engine/baselines';
 import { InvalidOptionsError } from '@keylane/protocol';
 
 export const SECTION_NAMES = [

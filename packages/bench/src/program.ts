@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { InvalidOptionsError, KeylaneError } from '@keylane/protocol';
-import { STRATEGY_NAMES, type StrategyName } from '@keylane/engine';
+import { STRATEGY_NAMES, type StrategyName } from '@keylane/engine/baselines';
 import { findRepoRoot, SECTION_NAMES, type BenchOptions, type SectionName } from './options.js';
 import { createProgress } from './progress.js';
 import { renderTerminal } from './report.js';

@@ -156,7 +156,7 @@ export async function runBench(
 
   const runs: RunResult[] = [];
   try {
-    await seedScratch(o.databaseUrl, o.redisUrl, scratch, allKeys);
+    await seedScratch(o.databaseUrl, scratch, allKeys);
     for (let run = 1; run <= o.runs; run++) {
       const tag = `run ${run}/${o.runs}`;
       const result: RunResult = {

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { createScratchNames, type ScratchSpace } from '@keylane/fleet';
-import { createEngine } from '@keylane/engine';
+import { ensureItemsTable } from '@keylane/engine/items';
 import { formatLongId } from '@keylane/protocol';
 
 // Scratch schemas and prefixes are @keylane/fleet's (createScratchNames, dropScratch,
@@ -12,21 +12,11 @@ export function scratchNames(): Scratch {
 }
 
 /**
- * Creates the items table the way the service does (through the engine, so the DDL stays the
- * engine's) and inserts every key with a small JSON value, in one statement.
+ * Creates the items table the way the service does (the items module's DDL) and inserts every
+ * key with a small JSON value, in one statement.
  */
-export async function seedScratch(
-  databaseUrl: string,
-  redisUrl: string,
-  scratch: Scratch,
-  keys: readonly bigint[],
-): Promise<void> {
-  const engine = await createEngine({
-    postgres: { connectionString: databaseUrl, schema: scratch.schema },
-    redis: { url: redisUrl, keyPrefix: `${scratch.prefix}-setup` },
-    lanes: 1,
-  });
-  await engine.close();
+export async function seedScratch(databaseUrl: string, scratch: Scratch, keys: readonly bigint[]): Promise<void> {
+  await ensureItemsTable({ connectionString: databaseUrl }, scratch.schema);
   await resetRows(databaseUrl, scratch, keys);
 }
 

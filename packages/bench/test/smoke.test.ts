@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { STRATEGY_NAMES } from '@keylane/engine';
+import { STRATEGY_NAMES } from '@keylane/engine/baselines';
 import type { BenchResult } from '../src/index.js';
 import { checkWellFormed } from './svg-check.js';
 import { BIN, DATABASE_URL, REDIS_URL, isolatedArgs } from './bench-bin.js';

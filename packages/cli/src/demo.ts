@@ -1,4 +1,4 @@
-import { STRATEGY_NAMES, type StrategyName } from '@keylane/engine';
+import { STRATEGY_NAMES, type StrategyName } from '@keylane/engine/baselines';
 import { checkDependencies, DEFAULT_WORKLOAD_OPTIONS } from '@keylane/fleet';
 import { InvalidOptionsError } from '@keylane/protocol';
 import { SILENT_PROGRESS, type ProgressSink } from './progress.js';

@@ -1,6 +1,6 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { createProgram as createBenchProgram } from '@keylane/bench';
-import { STRATEGY_NAMES, type StrategyName } from '@keylane/engine';
+import { STRATEGY_NAMES, type StrategyName } from '@keylane/engine/baselines';
 import { redact } from '@keylane/fleet';
 import { KeylaneError } from '@keylane/protocol';
 import { DEFAULT_DEMO_SEED, runDemo } from './demo.js';
@@ -65,6 +65,7 @@ const FLAG_BACKED = new Set([
   'KEYLANE_DB_SCHEMA',
   'KEYLANE_CACHE_PREFIX',
   'KEYLANE_STRATEGY',
+  'KEYLANE_ALLOW_BASELINES',
   'KEYLANE_LANES',
   'KEYLANE_LOG_LEVEL',
   'KEYLANE_ALLOW_CHAOS',

@@ -8,7 +8,8 @@ import {
   type Operation,
   type ViolationKind,
 } from '@keylane/checker';
-import { createEngine, type Engine, type StrategyName } from '@keylane/engine';
+import { createEngine, type StrategyName } from '@keylane/engine/baselines';
+import { createItems, ensureItemsTable, type Items } from '@keylane/engine/items';
 import { formatLongId, InvalidOptionsError, parseLongId, type Item } from '@keylane/protocol';
 import { createClient } from '@keylane/sdk';
 import {
@@ -197,14 +198,16 @@ export async function startScenarioFleet(options: ScenarioFleetOptions): Promise
     })());
 
   try {
-    // The inspecting engine (for the at-rest check) starts beside the fleet; the engine takes an
-    // advisory lock around its DDL, so they do not trip over each other creating the table.
+    // The inspecting engine (for the at-rest check) starts beside the fleet; the table's DDL
+    // runs under an advisory lock, so they do not trip over each other creating it.
     const [engineResult, fleetResult] = await Promise.allSettled([
-      createEngine({
-        postgres: { connectionString: databaseUrl, schema: space.schema },
-        redis: { url: redisUrl, keyPrefix: space.prefix },
-        lanes: 1,
-      }),
+      ensureItemsTable({ connectionString: databaseUrl }, space.schema).then(() =>
+        createEngine({
+          postgres: { connectionString: databaseUrl },
+          redis: { url: redisUrl, keyPrefix: space.prefix },
+          lanes: 1,
+        }),
+      ),
       startFleet({
         count: instanceCount,
         strategy,
@@ -222,7 +225,7 @@ export async function startScenarioFleet(options: ScenarioFleetOptions): Promise
     if (fleetResult.status === 'fulfilled') cleanups.push(() => fleetResult.value.stop());
     if (fleetResult.status === 'rejected') throw fleetResult.reason;
     if (engineResult.status === 'rejected') throw engineResult.reason;
-    const engine = engineResult.value;
+    const items = createItems(engineResult.value, { schema: space.schema });
     const fleet = fleetResult.value;
 
     let runs = 0;
@@ -239,7 +242,7 @@ export async function startScenarioFleet(options: ScenarioFleetOptions): Promise
         try {
           if (runs > 0) await resetScratch(databaseUrl, redisUrl, space);
           runs += 1;
-          return await execute(strategy, fleet, engine, runOptions);
+          return await execute(strategy, fleet, items, runOptions);
         } finally {
           busy = false;
         }
@@ -256,7 +259,7 @@ type Client = ReturnType<typeof createClient>;
 async function execute(
   strategy: StrategyName,
   fleet: Fleet,
-  engine: Engine,
+  items: Items,
   options: ScenarioRunOptions,
 ): Promise<ScenarioResult> {
   const { scenario, seed, durationMs, signal, onProgress, keepHistory = false } = options;
@@ -375,7 +378,7 @@ async function execute(
 
     const check = checkHistory(ops);
     const touched = [...new Set(ops.map((op) => op.key))];
-    const { entries, finalValues } = await inspectKeys(engine, touched);
+    const { entries, finalValues } = await inspectKeys(items, touched);
     const convergence = checkConvergence(entries);
     const lost = findLostAckedWrites(ops, finalValues);
     const latency = summarizeLatency(ops, run.endedNs - run.startedNs);
@@ -443,13 +446,13 @@ async function waitAllHealthy(clients: Client[], expected: number[]): Promise<vo
 
 /** Reads each key's cached entry and DB row directly (no lane, no guard). */
 async function inspectKeys(
-  engine: Engine,
+  items: Items,
   keys: readonly string[],
 ): Promise<{ entries: ConvergenceEntry[]; finalValues: Map<string, string | null> }> {
   const entries: ConvergenceEntry[] = [];
   const finalValues = new Map<string, string | null>();
   for (const key of keys) {
-    const { cached, stored } = await engine.inspect(parseLongId(key));
+    const { cached, stored } = await items.inspect(parseLongId(key));
     const storedValue = itemValue(stored);
     entries.push({
       key,

@@ -3,7 +3,11 @@ import { KeylaneError, UnavailableError } from '@keylane/protocol';
 // One options error for every package: `createEngine` throws it naming the option.
 export { InvalidOptionsError } from '@keylane/protocol';
 
-/** A value given to `write` that cannot be stored as JSON (undefined, a function, a cycle, a bigint). */
+/**
+ * A value that cannot be stored or cached faithfully: a write's value that is not JSON, or a
+ * loader's/mutation's value the entity's codec refuses (a Map, a function, a cycle). Nothing
+ * was committed: a mutation's value is encoded before its COMMIT.
+ */
 export class InvalidValueError extends KeylaneError {
   declare readonly code: 'invalid_body';
 
@@ -13,29 +17,43 @@ export class InvalidValueError extends KeylaneError {
 }
 
 /**
- * A guarded write reached Postgres after its write marker's deadline, so Postgres applied
- * nothing. Code `unavailable` (retryable, nothing committed); `writesExpired` counts them.
+ * A guarded mutation reached its deadline (the write marker's, or the caller's) before it
+ * could commit: Postgres refused the COMMIT at the fence, a statement was cancelled at the
+ * deadline, or the lane reached the job too late to start it. Nothing was committed; retry.
+ * Code `unavailable`; `writesExpired` counts them.
  */
 export class WriteExpiredError extends UnavailableError {
   readonly id: string;
 
-  constructor(id: string) {
-    super(
-      `write of item ${id} expired: its write marker's deadline passed before Postgres applied it, so nothing was committed; retry`,
-    );
+  constructor(id: string, entity: string, how: string, options?: ErrorOptions) {
+    super(`${entity} ${id}: the write expired (${how}), so nothing was committed; retry`, options);
     this.id = id;
   }
 }
 
 /**
- * The connection broke while a write's statement was in flight: it may or may not have
- * committed. Code `unavailable` like every dependency failure, but unlike the others
- * something may have changed; checkers record such operations as indeterminate.
+ * The write may or may not have committed: the connection broke while COMMIT was in flight
+ * (or the callback ended the transaction itself). Code `unavailable` like every dependency
+ * failure, but unlike the others something may have changed; checkers record such operations
+ * as indeterminate. The write marker is left to expire rather than removed.
  */
 export class WriteOutcomeUnknownError extends UnavailableError {
   readonly outcomeUnknown = true;
 
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
+  }
+}
+
+/**
+ * A mutation's callback returned while its transaction was aborted: a statement failed and
+ * the callback caught the error and went on. Postgres would turn the COMMIT into a ROLLBACK;
+ * the engine rolls back and says so. Nothing was committed.
+ */
+export class TransactionAbortedError extends KeylaneError {
+  declare readonly code: 'transaction_aborted';
+
+  constructor(message: string, options?: ErrorOptions) {
+    super('transaction_aborted', message, options);
   }
 }

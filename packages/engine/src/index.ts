@@ -1,22 +1,44 @@
-export { createEngine } from './engine.js';
+import { startEngine } from './engine.js';
+import type { Engine, EngineOptions } from './types.js';
+
+/**
+ * Connects to Postgres (one connection per lane) and Redis, then returns the engine: always
+ * serial-guarded. Declare what it caches with `engine.entity(...)`. Fails with
+ * `UnavailableError` if either is unreachable at start; later outages are survived (README).
+ */
+export function createEngine(options: EngineOptions): Promise<Engine> {
+  return startEngine(options, false);
+}
+
 export {
   InvalidOptionsError,
   InvalidValueError,
+  TransactionAbortedError,
   WriteExpiredError,
   WriteOutcomeUnknownError,
 } from './errors.js';
 export { DEFAULTS } from './options.js';
-export {
-  STRATEGY_NAMES,
-  type StrategyName,
-  type PostgresOptions,
-  type RedisOptions,
-  type ChaosOptions,
-  type EngineOptions,
-  type WriteOptions,
-  type DBConnection,
-  type LaneStats,
-  type EngineStats,
-  type EngineHealth,
-  type Engine,
+export { jsonCodec } from './entity/codec.js';
+export type {
+  Codec,
+  DBConnection,
+  Engine,
+  EngineHealth,
+  EngineOptions,
+  EngineStats,
+  Entity,
+  EntityOptions,
+  EntityStats,
+  KeyInput,
+  KeyKind,
+  KeyOf,
+  LaneStats,
+  MutateOptions,
+  MutationResult,
+  PostgresOptions,
+  Queryable,
+  RedisClientOptions,
+  RedisOptions,
+  RedisUrlOptions,
+  StrategyName,
 } from './types.js';

@@ -1,14 +1,10 @@
+import type { Cluster, Redis } from 'ioredis';
+import type pg from 'pg';
 import { InvalidOptionsError } from './errors.js';
-import {
-  STRATEGY_NAMES,
-  type ChaosOptions,
-  type EngineOptions,
-  type StrategyName,
-} from './types.js';
+import type { EngineOptions, StrategyName } from './types.js';
 
 /** Every default in one place; types.ts documents each with `@default`. */
 export const DEFAULTS = {
-  schema: 'keylane',
   keyPrefix: 'kl',
   lanes: 16,
   strategy: 'serial-guarded' as StrategyName,
@@ -23,22 +19,66 @@ export const DEFAULTS = {
   healthTimeoutMs: 1_000,
 } as const;
 
+export const STRATEGY_NAMES: readonly StrategyName[] = [
+  'cache-aside',
+  'invalidate-first',
+  'double-delete',
+  'locked',
+  'serial',
+  'serial-guarded',
+];
+
+/**
+ * Test-only fault injection: widens race windows that are rare in production so the demo
+ * and the tests can make them happen on demand. Off unless set.
+ */
+export interface ChaosOptions {
+  /** Pause between a miss's DB read and its cache fill. */
+  fillDelayMs?: number;
+  /** Pause between a write's invalidation and its transaction. */
+  writeDelayMs?: number;
+  /** Pause between the end of a mutation's callback and its COMMIT (a GC pause, SIGSTOP). */
+  commitDelayMs?: number;
+  /**
+   * The unsafe twin of the commit fence: check the deadline in this process just before
+   * COMMIT instead of having Postgres refuse a late COMMIT. For the test that shows why.
+   */
+  clientSideFence?: boolean;
+}
+
+/** What `@keylane/engine/baselines` adds to the engine's options. */
+export interface LabOptions {
+  /** @default 'serial-guarded' */
+  strategy?: StrategyName;
+  /** `double-delete` only: delay before the second DEL. @default 100 */
+  doubleDeleteDelayMs?: number;
+  /** `locked` only: TTL of the per-key Redis lock. @default 5_000 */
+  lockTtlMs?: number;
+  /** Test-only. */
+  chaos?: ChaosOptions;
+}
+
+export type LabEngineOptions = EngineOptions & LabOptions;
+
+export type ResolvedRedis =
+  | { readonly kind: 'url'; readonly url: string; readonly commandTimeoutMs: number }
+  | { readonly kind: 'client'; readonly client: Redis | Cluster };
+
 /** Options after validation: every field present, frozen. */
 export interface ResolvedOptions {
-  readonly connectionString: string;
-  readonly schema: string;
+  /** The user's pg config, minus the engine's own `statementTimeoutMs`. */
+  readonly postgres: Readonly<pg.ClientConfig>;
   /** 0: none. */
   readonly statementTimeoutMs: number;
-  readonly redisUrl: string;
+  readonly redis: ResolvedRedis;
   readonly keyPrefix: string;
-  readonly redisCommandTimeoutMs: number;
   readonly lanes: number;
   readonly strategy: StrategyName;
   readonly cacheTtlMs: number;
   readonly leaseTtlMs: number;
   readonly markerTtlMs: number;
   /**
-   * How much earlier than the marker's expiry (on Redis' clock) the DB write must run (on
+   * How much earlier than the marker's expiry (on Redis' clock) the commit must happen (on
    * Postgres' clock): the clock skew plus commit latency the guard tolerates.
    */
   readonly markerMarginMs: number;
@@ -48,47 +88,32 @@ export interface ResolvedOptions {
   readonly chaos: Readonly<Required<ChaosOptions>>;
 }
 
-// Schema names go into SQL as identifiers; keep them to a conservative unquoted form.
-const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
-// Key prefixes sit inside a hash tag `{prefix:id}`: braces would move the tag.
+// Key prefixes sit inside a hash tag `{prefix:...}`: braces would move the tag.
 const KEY_PREFIX = /^[^{}\s]{1,64}$/;
+const LAB_ONLY = ['strategy', 'chaos', 'doubleDeleteDelayMs', 'lockTtlMs'] as const;
 
-export function resolveOptions(options: EngineOptions): ResolvedOptions {
+/**
+ * Validates the options at the edge. `lab` is true only for `@keylane/engine/baselines`:
+ * the main entry refuses the baseline strategies and chaos, so no setting can turn the guard
+ * off in production.
+ */
+export function resolveOptions(options: LabEngineOptions, lab: boolean): ResolvedOptions {
   if (typeof options !== 'object' || options === null) {
     throw new InvalidOptionsError('options', 'expected an object');
   }
-  const pgOpts: unknown = options.postgres;
-  if (typeof pgOpts !== 'object' || pgOpts === null) {
-    throw new InvalidOptionsError('postgres', 'expected an object with connectionString');
+  if (!lab) {
+    for (const key of LAB_ONLY) {
+      if (options[key] !== undefined) {
+        throw new InvalidOptionsError(
+          key,
+          "the baseline strategies and chaos are not part of '@keylane/engine' (it always runs serial-guarded); " +
+            "the demo, tests and benchmarks import createEngine from '@keylane/engine/baselines'",
+        );
+      }
+    }
   }
-  const { connectionString, schema = DEFAULTS.schema, statementTimeoutMs } = options.postgres;
-  if (typeof connectionString !== 'string' || connectionString.length === 0) {
-    throw new InvalidOptionsError('postgres.connectionString', 'expected a non-empty string');
-  }
-  if (typeof schema !== 'string' || !IDENTIFIER.test(schema)) {
-    throw new InvalidOptionsError(
-      'postgres.schema',
-      `expected a lowercase identifier matching ${String(IDENTIFIER)}, got ${JSON.stringify(schema)}`,
-    );
-  }
-  const redisOpts: unknown = options.redis;
-  if (typeof redisOpts !== 'object' || redisOpts === null) {
-    throw new InvalidOptionsError('redis', 'expected an object with url');
-  }
-  const {
-    url: redisUrl,
-    keyPrefix = DEFAULTS.keyPrefix,
-    commandTimeoutMs: redisCommandTimeoutMs = DEFAULTS.redisCommandTimeoutMs,
-  } = options.redis;
-  if (typeof redisUrl !== 'string' || !/^rediss?:\/\//.test(redisUrl)) {
-    throw new InvalidOptionsError('redis.url', `expected a redis:// or rediss:// URL, got ${JSON.stringify(redisUrl)}`);
-  }
-  if (typeof keyPrefix !== 'string' || !KEY_PREFIX.test(keyPrefix)) {
-    throw new InvalidOptionsError(
-      'redis.keyPrefix',
-      `expected 1-64 characters without braces or whitespace, got ${JSON.stringify(keyPrefix)}`,
-    );
-  }
+  const { postgres, statementTimeoutMs } = resolvePostgres(options.postgres);
+  const { redis, keyPrefix } = resolveRedis(options.redis);
   const strategy = options.strategy ?? DEFAULTS.strategy;
   if (!STRATEGY_NAMES.includes(strategy)) {
     throw new InvalidOptionsError(
@@ -97,20 +122,22 @@ export function resolveOptions(options: EngineOptions): ResolvedOptions {
     );
   }
   const markerTtlMs = int('markerTtlMs', options.markerTtlMs, DEFAULTS.markerTtlMs, 100, 3_600_000);
-  const chaos = options.chaos ?? {};
+  const chaos: unknown = options.chaos ?? {};
   if (typeof chaos !== 'object' || chaos === null) {
     throw new InvalidOptionsError('chaos', 'expected an object');
   }
+  const c = chaos as ChaosOptions;
+  if (c.clientSideFence !== undefined && typeof c.clientSideFence !== 'boolean') {
+    throw new InvalidOptionsError('chaos.clientSideFence', `expected a boolean, got ${JSON.stringify(c.clientSideFence)}`);
+  }
   return Object.freeze({
-    connectionString,
-    schema,
-    statementTimeoutMs: int('postgres.statementTimeoutMs', statementTimeoutMs, DEFAULTS.statementTimeoutMs, 0, 2 ** 31 - 1),
-    redisUrl,
+    postgres,
+    statementTimeoutMs,
+    redis,
     keyPrefix,
-    redisCommandTimeoutMs: int('redis.commandTimeoutMs', redisCommandTimeoutMs, DEFAULTS.redisCommandTimeoutMs, 10, 60_000),
     lanes: int('lanes', options.lanes, DEFAULTS.lanes, 1, 1024),
     strategy,
-    cacheTtlMs: int('cacheTtlMs', options.cacheTtlMs, DEFAULTS.cacheTtlMs, 1, 2 ** 31),
+    cacheTtlMs: cacheTtl('cacheTtlMs', options.cacheTtlMs, DEFAULTS.cacheTtlMs),
     leaseTtlMs: int('leaseTtlMs', options.leaseTtlMs, DEFAULTS.leaseTtlMs, 10, 3_600_000),
     markerTtlMs,
     // A tenth of the marker's life, at most a second: skew beyond that is an ops problem.
@@ -119,13 +146,92 @@ export function resolveOptions(options: EngineOptions): ResolvedOptions {
     doubleDeleteDelayMs: int('doubleDeleteDelayMs', options.doubleDeleteDelayMs, DEFAULTS.doubleDeleteDelayMs, 0, 60_000),
     lockTtlMs: int('lockTtlMs', options.lockTtlMs, DEFAULTS.lockTtlMs, 10, 3_600_000),
     chaos: Object.freeze({
-      fillDelayMs: int('chaos.fillDelayMs', chaos.fillDelayMs, 0, 0, 600_000),
-      writeDelayMs: int('chaos.writeDelayMs', chaos.writeDelayMs, 0, 0, 600_000),
+      fillDelayMs: int('chaos.fillDelayMs', c.fillDelayMs, 0, 0, 600_000),
+      writeDelayMs: int('chaos.writeDelayMs', c.writeDelayMs, 0, 0, 600_000),
+      commitDelayMs: int('chaos.commitDelayMs', c.commitDelayMs, 0, 0, 600_000),
+      clientSideFence: c.clientSideFence ?? false,
     }),
   });
 }
 
-function int(name: string, value: unknown, fallback: number, min: number, max: number): number {
+function resolvePostgres(value: unknown): { postgres: Readonly<pg.ClientConfig>; statementTimeoutMs: number } {
+  if (typeof value !== 'object' || value === null) {
+    throw new InvalidOptionsError('postgres', 'expected a node-postgres client config (an object with connectionString, or host/port/user/...)');
+  }
+  const { statementTimeoutMs, ...config } = value as Record<string, unknown>;
+  if ('schema' in config) {
+    throw new InvalidOptionsError(
+      'postgres.schema',
+      'the engine no longer owns a table; the items table takes its schema: createItems(engine, { schema })',
+    );
+  }
+  for (const derived of ['statement_timeout', 'query_timeout']) {
+    if (derived in config) {
+      throw new InvalidOptionsError(
+        `postgres.${derived}`,
+        'set postgres.statementTimeoutMs instead: the engine derives statement_timeout and query_timeout from it',
+      );
+    }
+  }
+  const { connectionString } = config;
+  if (connectionString !== undefined && (typeof connectionString !== 'string' || connectionString.length === 0)) {
+    throw new InvalidOptionsError('postgres.connectionString', `expected a non-empty string, got ${JSON.stringify(connectionString)}`);
+  }
+  return {
+    postgres: Object.freeze(config as pg.ClientConfig),
+    statementTimeoutMs: int('postgres.statementTimeoutMs', statementTimeoutMs, DEFAULTS.statementTimeoutMs, 0, 2 ** 31 - 1),
+  };
+}
+
+function resolveRedis(value: unknown): { redis: ResolvedRedis; keyPrefix: string } {
+  if (typeof value !== 'object' || value === null) {
+    throw new InvalidOptionsError('redis', 'expected { url } or { client } (an ioredis Redis or Cluster you own)');
+  }
+  const options = value as { url?: unknown; client?: unknown; keyPrefix?: unknown; commandTimeoutMs?: unknown };
+  const keyPrefix = options.keyPrefix ?? DEFAULTS.keyPrefix;
+  if (typeof keyPrefix !== 'string' || !KEY_PREFIX.test(keyPrefix)) {
+    throw new InvalidOptionsError(
+      'redis.keyPrefix',
+      `expected 1-64 characters without braces or whitespace, got ${JSON.stringify(keyPrefix)}`,
+    );
+  }
+  if (options.client !== undefined) {
+    if (options.url !== undefined) throw new InvalidOptionsError('redis', 'give either url or client, not both');
+    if (options.commandTimeoutMs !== undefined) {
+      throw new InvalidOptionsError('redis.commandTimeoutMs', 'a client you pass keeps its own settings; set commandTimeout on it');
+    }
+    if (!isRedisClient(options.client)) {
+      throw new InvalidOptionsError('redis.client', 'expected an ioredis Redis or Cluster instance');
+    }
+    return { redis: { kind: 'client', client: options.client }, keyPrefix };
+  }
+  const { url } = options;
+  if (typeof url !== 'string' || !/^rediss?:\/\//.test(url)) {
+    throw new InvalidOptionsError('redis.url', `expected a redis:// or rediss:// URL, got ${JSON.stringify(url)}`);
+  }
+  return {
+    redis: {
+      kind: 'url',
+      url,
+      commandTimeoutMs: int('redis.commandTimeoutMs', options.commandTimeoutMs, DEFAULTS.redisCommandTimeoutMs, 10, 60_000),
+    },
+    keyPrefix,
+  };
+}
+
+// Duck-typed: the user's ioredis may be another copy of the package than ours.
+function isRedisClient(value: unknown): value is Redis | Cluster {
+  if (typeof value !== 'object' || value === null) return false;
+  const c = value as Record<string, unknown>;
+  return typeof c['evalsha'] === 'function' && typeof c['get'] === 'function' && typeof c['status'] === 'string';
+}
+
+/** A positive TTL in ms that Redis' PX and Node's timers both take. */
+export function cacheTtl(name: string, value: unknown, fallback: number): number {
+  return int(name, value, fallback, 1, 2 ** 31 - 1);
+}
+
+export function int(name: string, value: unknown, fallback: number, min: number, max: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
     throw new InvalidOptionsError(

@@ -1,7 +1,7 @@
-import type { EngineStats } from './types.js';
+import type { EntityStats } from './types.js';
 
-/** The monotonic part of EngineStats; the engine adds strategy and lane snapshots. */
-export type Counters = Omit<EngineStats, 'strategy' | 'lanes'>;
+/** One entity's monotonic counters; the engine's stats() adds every entity's up. */
+export type Counters = EntityStats;
 
 export function newCounters(): Counters {
   return {
@@ -14,13 +14,33 @@ export function newCounters(): Counters {
     fillsRejected: 0,
     writeFills: 0,
     leases: { granted: 0, writeInProgress: 0, busy: 0 },
-    writes: 0,
-    deletes: 0,
-    versionConflicts: 0,
+    mutations: 0,
+    invalidations: 0,
     writesExpired: 0,
     writesUnknown: 0,
     overloaded: 0,
-    redisErrors: 0,
     dbErrors: 0,
   };
+}
+
+/** A snapshot copy (counters keep moving; callers must not see them change under them). */
+export function snapshot(c: Counters): EntityStats {
+  return { ...c, leases: { ...c.leases } };
+}
+
+/** Field by field sum of several entities' counters. */
+export function sum(all: Iterable<Counters>): EntityStats {
+  const total = newCounters();
+  for (const c of all) {
+    for (const key of Object.keys(total) as (keyof EntityStats)[]) {
+      if (key === 'leases') {
+        total.leases.granted += c.leases.granted;
+        total.leases.writeInProgress += c.leases.writeInProgress;
+        total.leases.busy += c.leases.busy;
+      } else {
+        total[key] += c[key];
+      }
+    }
+  }
+  return total;
 }

@@ -1,39 +1,123 @@
-import type { Item, LongIdInput } from '@keylane/protocol';
+import type { LongIdInput } from '@keylane/protocol';
+import type { Cluster, Redis } from 'ioredis';
 import type pg from 'pg';
 
-/** How reads fill the cache and how writes invalidate it; see README.md for the table. */
-export type StrategyName =
-  | 'cache-aside'
-  | 'invalidate-first'
-  | 'double-delete'
-  | 'locked'
-  | 'serial'
-  | 'serial-guarded';
+/**
+ * What user code gets to run SQL on: the `query` of a node-postgres client, every overload
+ * (text and values, a query config object, a prepared statement name), so query builders and
+ * ORMs that take a pg client work over it. It is only valid inside the callback it was given to.
+ */
+export type Queryable = Pick<pg.ClientBase, 'query'>;
 
-export const STRATEGY_NAMES: readonly StrategyName[] = [
-  'cache-aside',
-  'invalidate-first',
-  'double-delete',
-  'locked',
-  'serial',
-  'serial-guarded',
-];
+/** How an entity's ids are spelled. */
+export type KeyKind = 'long' | 'string';
 
-export interface PostgresOptions {
-  connectionString: string;
-  /** Schema holding the items table; created if missing. @default 'keylane' */
-  schema?: string;
+/** The parsed id user callbacks receive: a bigint for `long` keys, the string itself for `string` keys. */
+export type KeyOf<K extends KeyKind> = K extends 'long' ? bigint : string;
+
+/** What `get`/`mutate`/`invalidate` accept: any `parseLongId` input for `long`, a string for `string`. */
+export type KeyInput<K extends KeyKind> = K extends 'long' ? LongIdInput : string;
+
+/**
+ * Turns an entity's value into the text kept in Redis and back. `decode(encode(v))` must
+ * equal `v` for every value `load` can return: a hit and a miss then answer the same thing.
+ */
+export interface Codec<V> {
+  encode(value: V): string;
+  decode(text: string): V;
+}
+
+export interface EntityOptions<V, K extends KeyKind = 'long'> {
+  /**
+   * The entity's namespace inside each key's hash tag (`{<keyPrefix>:<name>:<id>}`): unique per
+   * engine, `[a-z][a-z0-9_-]{0,47}`.
+   */
+  name: string;
+  /** @default 'long' */
+  key?: K;
+  /**
+   * Reads the current value from the database, `null` when there is none (absence is cached
+   * too). Runs on the key's lane connection, outside any transaction unless `snapshot` is set.
+   */
+  load: (db: Queryable, id: KeyOf<K>) => Promise<V | null>;
+  /** TTL of this entity's cached values (and cached absence). @default the engine's cacheTtlMs */
+  ttlMs?: number;
+  /**
+   * @default a JSON codec that also round-trips what node-postgres returns beyond JSON:
+   * `Date`, `Buffer` (bytea), `bigint`, NaN, ±Infinity and -0.
+   */
+  codec?: Codec<V>;
+  /**
+   * Run `load` inside one `REPEATABLE READ READ ONLY` transaction, so a loader of several
+   * statements (a parent row, then its children) sees one snapshot. @default false
+   */
+  snapshot?: boolean;
+}
+
+/**
+ * What a mutation's callback may return: the entity's new value as `load` would now read it
+ * (put in the cache when no other write overlapped this one), `null` when the entity no longer
+ * exists, or nothing (`undefined`): the cache is only invalidated.
+ */
+export type MutationResult<V> = V | null | undefined | void;
+
+export interface MutateOptions {
+  /**
+   * Absolute deadline (epoch ms, this process's clock) after which the mutation must not
+   * commit: the commit fence uses the earlier of this and the write marker's deadline.
+   */
+  deadline?: number;
+}
+
+/** A cached entity: one table or a join of several, read by your loader and written by your transactions. */
+export interface Entity<V, K extends KeyKind = 'long'> {
+  readonly name: string;
+  readonly key: K;
+  /** Hit: one Redis GET. Miss: the key's lane, a fill lease, your `load`, a guarded fill. */
+  get(id: KeyInput<K>): Promise<V | null>;
+  /**
+   * Runs `fn` in the key's lane inside ONE transaction on the lane's connection, under a
+   * write marker whose deadline Postgres enforces at COMMIT. A throw rolls back and rejects
+   * with that error; the cache is left invalidated, never stale. Rejections mean nothing was
+   * committed, except `WriteOutcomeUnknownError` (the connection broke during COMMIT).
+   * Never `COMMIT`/`ROLLBACK` inside `fn` (use savepoints).
+   */
+  mutate<R extends MutationResult<V>>(
+    id: KeyInput<K>,
+    fn: (tx: Queryable, id: KeyOf<K>) => Promise<R>,
+    options?: MutateOptions,
+  ): Promise<R>;
+  /**
+   * For a change committed outside Keylane (another service, psql, a batch job): call it
+   * after that commit. Deletes the cached value and cancels every outstanding fill lease,
+   * so a fill that read before the outside commit is refused.
+   */
+  invalidate(id: KeyInput<K>): Promise<void>;
+  /**
+   * For tests and convergence checks: the raw cached entry (`undefined`: nothing cached,
+   * `null`: absence cached) and what `load` returns now, read outside the lanes and the guard.
+   */
+  inspect(id: KeyInput<K>): Promise<{ cached: V | null | undefined; stored: V | null }>;
+  /** The lane index this key's work runs on. */
+  laneOf(id: KeyInput<K>): number;
+  /** This entity's counters (the engine's `stats()` adds every entity's up). */
+  stats(): EntityStats;
+}
+
+export interface PostgresOptions extends Omit<pg.ClientConfig, 'statement_timeout' | 'query_timeout'> {
   /**
    * Server-side `statement_timeout` of every engine connection, 0 for none. A statement stuck
    * behind a lock (or a runaway read) would hold its lane and every key queued in it; this
-   * bounds that, and a cancelled statement commits nothing. @default 30_000
+   * bounds that, and a cancelled statement commits nothing. A statement with no answer at all
+   * for twice that (at least 1 s more) drops its connection. @default 30_000
    */
   statementTimeoutMs?: number;
 }
 
-export interface RedisOptions {
+/** Redis by URL: the engine creates, configures (fail fast, no offline queue) and closes its client. */
+export interface RedisUrlOptions {
   url: string;
-  /** Goes inside every key's hash tag: `{<keyPrefix>:<id>}:v`. @default 'kl' */
+  /** Goes first inside every key's hash tag: `{<keyPrefix>:<entity>:<id>}:v`. @default 'kl' */
   keyPrefix?: string;
   /**
    * Per-command timeout. With the offline queue off, commands fail at once while Redis is
@@ -43,42 +127,32 @@ export interface RedisOptions {
 }
 
 /**
- * Test-only fault injection: widens race windows that are rare in production so the demo
- * and the tests can make them happen on demand. Off unless set.
+ * A client you own (a `Redis` or a `Cluster`): the engine uses it as configured and never
+ * closes it. For the engine's fail-fast behaviour while Redis is down, turn its offline
+ * queue off and give it a command timeout.
  */
-export interface ChaosOptions {
-  /** Pause between a miss's DB read and its cache fill. */
-  fillDelayMs?: number;
-  /** Pause between a write's invalidation and its DB write. */
-  writeDelayMs?: number;
+export interface RedisClientOptions {
+  client: Redis | Cluster;
+  /** @default 'kl' */
+  keyPrefix?: string;
 }
 
+export type RedisOptions = RedisUrlOptions | RedisClientOptions;
+
 export interface EngineOptions {
+  /** A node-postgres client config: a connectionString, or host/port/user/ssl/... */
   postgres: PostgresOptions;
   redis: RedisOptions;
-  /** Keyed DB connections (lanes) in this engine. @default 16 */
+  /** Keyed DB connections (lanes); every entity shares them (lane = routing key mod lanes). @default 16 */
   lanes?: number;
-  /** @default 'serial-guarded' */
-  strategy?: StrategyName;
-  /** TTL of cached values. @default 300_000 */
+  /** Default TTL of cached values, per entity overridable. @default 300_000 */
   cacheTtlMs?: number;
   /** TTL of a fill lease. @default 5_000 */
   leaseTtlMs?: number;
-  /** TTL of a write marker; a DB write must commit within it. @default 10_000 */
+  /** Life of a write marker; a mutation must commit within it minus a margin. @default 10_000 */
   markerTtlMs?: number;
   /** Queued jobs per lane before `OverloadedError`. @default 10_000 */
   maxQueuePerLane?: number;
-  /** `double-delete` only: delay before the second DEL. @default 100 */
-  doubleDeleteDelayMs?: number;
-  /** `locked` only: TTL of the per-key Redis lock. @default 5_000 */
-  lockTtlMs?: number;
-  /** Test-only. */
-  chaos?: ChaosOptions;
-}
-
-export interface WriteOptions {
-  /** Apply only if the item is at this version; 0 means "must not exist yet". */
-  ifVersion?: number;
 }
 
 /** The lane a key's serialized work runs on (the article's `GetDBConnection(longId)`). */
@@ -95,41 +169,53 @@ export interface LaneStats {
   connected: boolean;
 }
 
-/** Monotonic counters since the engine started, plus a snapshot of the lanes. */
-export interface EngineStats {
-  strategy: StrategyName;
-  lanes: LaneStats[];
+/** Monotonic counters of one entity since it was created. */
+export interface EntityStats {
   reads: number;
   hits: number;
+  /** Reads the cache did not answer (including reads whose GET failed). */
   misses: number;
-  /** Misses answered by another miss's fill after waiting in the lane (coalesced). */
+  /**
+   * Misses answered without a DB read: by the cache on the re-check in the lane (or under
+   * the lock), or by the committed value of a write they waited for (serial-guarded).
+   */
   coalesced: number;
+  /** Loader runs. */
   dbReads: number;
   fills: number;
-  /** Fills the guard refused (a write began after the lease, or the lease expired). */
+  /** Fills the guard refused (a write or an invalidate began after the lease, or the lease expired). */
   fillsRejected: number;
   /**
-   * serial-guarded: writes and deletes whose committed row went into the cache at the write's
-   * end (no other write overlapped theirs), so the reads after them hit.
+   * serial-guarded: mutations whose committed value went into the cache at the write's end
+   * (no other write overlapped theirs), so the reads after them hit.
    */
   writeFills: number;
   /** Lease requests by outcome (serial-guarded). */
   leases: { granted: number; writeInProgress: number; busy: number };
-  /** Writes that completed (committed). */
-  writes: number;
-  /** Deletes that completed (whether or not a row existed). */
-  deletes: number;
-  versionConflicts: number;
-  /** Writes whose marker deadline passed before the DB write: nothing committed. */
+  /** Mutations that committed. */
+  mutations: number;
+  /** `invalidate` calls that reached Redis. */
+  invalidations: number;
+  /** Mutations refused because their deadline passed (at the commit fence, or before they began): nothing committed. */
   writesExpired: number;
   /**
-   * Writes and deletes whose connection broke mid-statement: they may have committed. Their
-   * write marker (serial-guarded) is left to expire rather than removed.
+   * Mutations whose connection broke during COMMIT: they may have committed. Their write
+   * marker (serial-guarded) is left to expire rather than removed.
    */
   writesUnknown: number;
   overloaded: number;
-  redisErrors: number;
+  /** Failed loader runs and failed mutations (any reason but a refusal by the caller's own code). */
   dbErrors: number;
+}
+
+/** Engine-wide: every entity's counters added up, plus what belongs to no entity. */
+export interface EngineStats extends EntityStats {
+  strategy: StrategyName;
+  lanes: LaneStats[];
+  /** Failed Redis commands. */
+  redisErrors: number;
+  /** Per entity, by name. */
+  entities: Record<string, EntityStats>;
 }
 
 export interface EngineHealth {
@@ -139,21 +225,28 @@ export interface EngineHealth {
   problems: string[];
 }
 
+/** How misses fill the cache and how mutations invalidate it; see README.md for the table. */
+export type StrategyName =
+  | 'cache-aside'
+  | 'invalidate-first'
+  | 'double-delete'
+  | 'locked'
+  | 'serial'
+  | 'serial-guarded';
+
 export interface Engine {
+  /** `serial-guarded`, unless built by `@keylane/engine/baselines`. */
   readonly strategy: StrategyName;
-  read(id: LongIdInput): Promise<Item | null>;
-  write(id: LongIdInput, value: unknown, options?: WriteOptions): Promise<Item>;
-  delete(id: LongIdInput): Promise<boolean>;
-  getDBConnection(id: LongIdInput): DBConnection;
-  stats(): EngineStats;
+  /** Declares a cached entity. Names are unique per engine. */
+  entity<V, K extends KeyKind = 'long'>(options: EntityOptions<V, K>): Entity<V, K>;
   /**
-   * For tests and the demo's convergence check: the raw cached entry (`undefined` when no
-   * entry is cached, `null` when absence is cached) and the DB row, read directly without
-   * entering a lane or touching the guard.
+   * The key's lane and its current `pg.Client`. A long id, or a string key (which routes as
+   * `routingKey` from `@keylane/protocol` says).
    */
-  inspect(id: LongIdInput): Promise<{ cached: Item | null | undefined; stored: Item | null }>;
+  getDBConnection(key: LongIdInput): DBConnection;
+  stats(): EngineStats;
   /** Pings Postgres and Redis (bounded by a short timeout) for readiness probes. */
   health(): Promise<EngineHealth>;
-  /** Stops taking work, drains every queued lane job, then closes its connections. */
+  /** Stops taking work, drains every queued lane job, then closes the connections it owns. */
   close(): Promise<void>;
 }

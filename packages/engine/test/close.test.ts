@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createTestContext, type TestContext } from '@keylane/test-kit';
 import type { Item } from '@keylane/protocol';
 import type { StrategyName } from '../src/index.js';
-import { engineFor, rejection } from './helpers.js';
+import { engineFor, itemValueKey, rejection } from './helpers.js';
 
 describe('close()', () => {
   let ctx: TestContext;
@@ -53,7 +53,7 @@ describe('close()', () => {
     await e.write(900n, 'v');
     // This read fills the cache after the first DEL; only the second DEL removes the entry.
     await e.read(900n);
-    const key = `{${ctx.prefix}_second_del:900}:v`;
+    const key = itemValueKey(`${ctx.prefix}_second_del`, 900);
     expect(await ctx.redis.exists(key)).toBe(1);
     await e.close();
     expect(await ctx.redis.exists(key)).toBe(0);

@@ -1,13 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createTestContext, type TestContext } from '@keylane/test-kit';
-import type { Engine, StrategyName } from '../src/index.js';
-import { engineFor, sleep } from './helpers.js';
+import type { StrategyName } from '../src/index.js';
+import { engineFor, itemValueKey, sleep, type ItemsEngine } from './helpers.js';
 
 /**
  * Counts SELECTs of the items table actually sent to Postgres, by wrapping `query` on the
  * engine's connections: independent of the engine's own counters.
  */
-function countSelects(engine: Engine, ids: bigint[]): { count: () => number; restore: () => void } {
+function countSelects(engine: ItemsEngine, ids: bigint[]): { count: () => number; restore: () => void } {
   let selects = 0;
   const restores: (() => void)[] = [];
   for (const id of ids) {
@@ -25,7 +25,7 @@ function countSelects(engine: Engine, ids: bigint[]): { count: () => number; res
 
 describe('coalescing misses', () => {
   let ctx: TestContext;
-  const open: Engine[] = [];
+  const open: ItemsEngine[] = [];
   beforeAll(async () => {
     ctx = await createTestContext({ name: 'engine_coalesce' });
   });
@@ -42,7 +42,7 @@ describe('coalescing misses', () => {
       const id = 77n;
       await e.write(id, { hot: true });
       // serial-guarded fills from the write itself; evict the entry as its TTL would.
-      await ctx.redis.del(`{${ctx.prefix}_${strategy}:${id}}:v`);
+      await ctx.redis.del(itemValueKey(`${ctx.prefix}_${strategy}`, id));
       expect((await e.inspect(id)).cached).toBeUndefined();
       const before = e.stats();
       const spy = countSelects(e, [id]);

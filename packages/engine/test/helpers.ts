@@ -1,20 +1,68 @@
+import type { Item, LongIdInput } from '@keylane/protocol';
 import type { TestContext } from '@keylane/test-kit';
-import { createEngine, type Engine, type EngineOptions } from '../src/index.js';
+import { createEngine, type LabEngineOptions } from '../src/baselines.js';
+import type { DBConnection, Engine, EngineHealth, EngineStats, StrategyName } from '../src/index.js';
+import { createItems, ensureItemsTable, type Items, type ItemsStats, type WriteOptions } from '../src/items/index.js';
 
-export type Overrides = Omit<Partial<EngineOptions>, 'postgres' | 'redis'> & {
-  postgres?: Partial<EngineOptions['postgres']>;
-  redis?: Partial<EngineOptions['redis']>;
+export type Overrides = Omit<Partial<LabEngineOptions>, 'postgres' | 'redis'> & {
+  postgres?: Partial<LabEngineOptions['postgres']>;
+  redis?: { url?: string; keyPrefix?: string; commandTimeoutMs?: number };
 };
 
-/** An engine on the suite's schema and prefix (a suffix keeps engines of one suite apart). */
-export function engineFor(ctx: TestContext, overrides: Overrides = {}, prefixSuffix = ''): Promise<Engine> {
+/** An engine with the items entity on the suite's schema: what most engine tests exercise. */
+export interface ItemsEngine {
+  readonly engine: Engine;
+  readonly items: Items;
+  readonly strategy: StrategyName;
+  read(id: LongIdInput): Promise<Item | null>;
+  write(id: LongIdInput, value: unknown, options?: WriteOptions): Promise<Item>;
+  delete(id: LongIdInput): Promise<boolean>;
+  inspect(id: LongIdInput): Promise<{ cached: Item | null | undefined; stored: Item | null }>;
+  getDBConnection(id: LongIdInput): DBConnection;
+  stats(): EngineStats & ItemsStats;
+  health(): Promise<EngineHealth>;
+  close(): Promise<void>;
+}
+
+/** The engine's options on the suite's schema and prefix (a suffix keeps engines of one suite apart). */
+export function optionsFor(ctx: TestContext, overrides: Overrides = {}, prefixSuffix = ''): LabEngineOptions {
   const { postgres, redis, ...rest } = overrides;
-  return createEngine({
-    postgres: { connectionString: ctx.databaseUrl, schema: ctx.schema, ...postgres },
+  return {
+    postgres: { connectionString: ctx.databaseUrl, ...postgres },
     redis: { url: ctx.redisUrl, keyPrefix: `${ctx.prefix}${prefixSuffix}`, ...redis },
     lanes: 2,
     ...rest,
-  });
+  };
+}
+
+/** An engine plus the items table in the suite's schema. */
+export async function engineFor(ctx: TestContext, overrides: Overrides = {}, prefixSuffix = ''): Promise<ItemsEngine> {
+  await ensureItemsTable(ctx.pg, ctx.schema);
+  const engine = await createEngine(optionsFor(ctx, overrides, prefixSuffix));
+  const items = createItems(engine, { schema: ctx.schema });
+  return {
+    engine,
+    items,
+    strategy: engine.strategy,
+    read: (id) => items.read(id),
+    write: (id, value, options) => items.write(id, value, options),
+    delete: (id) => items.delete(id),
+    inspect: (id) => items.inspect(id),
+    getDBConnection: (id) => engine.getDBConnection(id),
+    stats: () => ({ ...engine.stats(), ...items.stats() }),
+    health: () => engine.health(),
+    close: () => engine.close(),
+  };
+}
+
+/** The Redis key of an item's cached value under `prefix`. */
+export function itemValueKey(prefix: string, id: bigint | number): string {
+  return `{${prefix}:items:${id}}:v`;
+}
+
+/** The Redis key of an item's write markers under `prefix`. */
+export function itemMarkersKey(prefix: string, id: bigint | number): string {
+  return `{${prefix}:items:${id}}:w`;
 }
 
 export function sleep(ms: number): Promise<void> {

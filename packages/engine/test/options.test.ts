@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { InvalidKeyError, KeylaneError, VersionConflictError } from '@keylane/protocol';
 import { createTestContext, type TestContext } from '@keylane/test-kit';
-import { createEngine, InvalidOptionsError, type Engine, type EngineOptions } from '../src/index.js';
-import { engineFor, rejection } from './helpers.js';
+import { createEngine as createLabEngine } from '../src/baselines.js';
+import { createEngine, InvalidOptionsError, type EngineOptions } from '../src/index.js';
+import { engineFor, rejection, type ItemsEngine } from './helpers.js';
 
 describe('options', () => {
   const base: EngineOptions = {
@@ -23,7 +24,13 @@ describe('options', () => {
     ['chaos.writeDelayMs', { chaos: { writeDelayMs: '1' } }],
     ['postgres', { postgres: undefined }],
     ['postgres.connectionString', { postgres: { connectionString: '' } }],
-    ['postgres.schema', { postgres: { connectionString: 'postgres://x', schema: 'Robert"; DROP' } }],
+    ['postgres.schema', { postgres: { connectionString: 'postgres://x', schema: 'keylane' } }],
+    ['postgres.statement_timeout', { postgres: { connectionString: 'postgres://x', statement_timeout: 5 } }],
+    ['postgres.statementTimeoutMs', { postgres: { connectionString: 'postgres://x', statementTimeoutMs: -1 } }],
+    ['chaos.commitDelayMs', { chaos: { commitDelayMs: 1.5 } }],
+    ['chaos.clientSideFence', { chaos: { clientSideFence: 'yes' } }],
+    ['redis', { redis: { url: 'redis://x', client: {} } }],
+    ['redis.client', { redis: { client: { not: 'a client' } } }],
     ['redis', { redis: null }],
     ['redis.url', { redis: { url: 'http://127.0.0.1:6379' } }],
     ['redis.keyPrefix', { redis: { url: 'redis://x', keyPrefix: 'a{b}' } }],
@@ -31,13 +38,23 @@ describe('options', () => {
   ];
 
   it.each(cases)('rejects a bad %s, naming it', async (option, patch) => {
-    const err = await rejection(createEngine({ ...base, ...(patch as Partial<EngineOptions>) }));
+    const err = await rejection(createLabEngine({ ...base, ...(patch as Partial<EngineOptions>) }));
     expect(err).toBeInstanceOf(InvalidOptionsError);
     expect(err).toBeInstanceOf(KeylaneError);
     expect(err.code).toBe('invalid_options');
     expect((err as InvalidOptionsError).option).toBe(option);
     expect(err.message).toContain(option);
   });
+
+  it.each([['strategy', { strategy: 'serial' }], ['chaos', { chaos: { fillDelayMs: 1 } }], ['lockTtlMs', { lockTtlMs: 100 }], ['doubleDeleteDelayMs', { doubleDeleteDelayMs: 1 }]])(
+    "the production entry refuses %s: baselines and chaos live in '@keylane/engine/baselines'",
+    async (option, patch) => {
+      const err = await rejection(createEngine({ ...base, ...(patch as Partial<EngineOptions>) }));
+      expect(err).toBeInstanceOf(InvalidOptionsError);
+      expect((err as InvalidOptionsError).option).toBe(option);
+      expect(err.message).toMatch(/@keylane\/engine\/baselines/);
+    },
+  );
 
   it('fails with unavailable when Postgres is unreachable at start', async () => {
     const err = await rejection(
@@ -49,7 +66,7 @@ describe('options', () => {
 
 describe('keys, versions and values', () => {
   let ctx: TestContext;
-  let e: Engine;
+  let e: ItemsEngine;
   beforeAll(async () => {
     ctx = await createTestContext({ name: 'engine_values' });
     e = await engineFor(ctx, {});

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createTestContext, type TestContext } from '@keylane/test-kit';
 import { isDeepStrictEqual } from 'node:util';
-import type { Engine, StrategyName } from '../src/index.js';
-import { engineFor, sleep } from './helpers.js';
+import type { StrategyName } from '../src/index.js';
+import { engineFor, sleep, type ItemsEngine } from './helpers.js';
 
 /**
  * Two engines on one database and one Redis, as two service instances are while the
@@ -51,7 +51,7 @@ async function race(ctx: TestContext, strategy: StrategyName, base: bigint): Pro
   }
 }
 
-async function converged(engine: Engine, id: bigint): Promise<boolean> {
+async function converged(engine: ItemsEngine, id: bigint): Promise<boolean> {
   const { cached, stored } = await engine.inspect(id);
   return cached === undefined || isDeepStrictEqual(cached, stored);
 }

@@ -1,13 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { UnavailableError } from '@keylane/protocol';
 import { createTestContext, startRedisServer, type RedisServerHandle, type TestContext } from '@keylane/test-kit';
-import type { Engine, StrategyName } from '../src/index.js';
-import { engineFor, rejection, waitFor } from './helpers.js';
+import type { StrategyName } from '../src/index.js';
+import { engineFor, rejection, waitFor, type ItemsEngine } from './helpers.js';
 
 describe('Redis down and back', () => {
   let ctx: TestContext;
   let server: RedisServerHandle;
-  const open: Engine[] = [];
+  const open: ItemsEngine[] = [];
   beforeAll(async () => {
     ctx = await createTestContext({ name: 'engine_redis_down' });
     server = await startRedisServer();

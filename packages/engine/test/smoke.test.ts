@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createTestContext, type TestContext } from '@keylane/test-kit';
-import { createEngine, STRATEGY_NAMES, type Engine } from '../src/index.js';
+import { STRATEGY_NAMES } from '../src/baselines.js';
+import { engineFor } from './helpers.js';
 
 describe('createEngine (every strategy)', () => {
   let ctx: TestContext;
@@ -12,13 +13,7 @@ describe('createEngine (every strategy)', () => {
   });
 
   it.each(STRATEGY_NAMES)('%s: write, read (miss then hit), delete', async (strategy) => {
-    const engine: Engine = await createEngine({
-      postgres: { connectionString: ctx.databaseUrl, schema: ctx.schema },
-      redis: { url: ctx.redisUrl, keyPrefix: `${ctx.prefix}_${strategy}` },
-      lanes: 2,
-      strategy,
-      doubleDeleteDelayMs: 5,
-    });
+    const engine = await engineFor(ctx, { lanes: 2, strategy, doubleDeleteDelayMs: 5 }, `_${strategy}`);
     try {
       const id = 42n;
       await engine.delete(id);

@@ -205,7 +205,11 @@ function serviceEnv(
     KEYLANE_CACHE_PREFIX: options.prefix,
     KEYLANE_LOG_LEVEL: options.logLevel ?? DEFAULT_FLEET_OPTIONS.logLevel,
   });
-  if (options.strategy !== undefined) env['KEYLANE_STRATEGY'] = options.strategy;
+  if (options.strategy !== undefined) {
+    env['KEYLANE_STRATEGY'] = options.strategy;
+    // The launcher runs the demo and the bench: the baselines are what it compares.
+    if (options.strategy !== 'serial-guarded') env['KEYLANE_ALLOW_BASELINES'] = '1';
+  }
   env['KEYLANE_LANES'] = String(options.lanes ?? DEFAULT_FLEET_OPTIONS.lanes);
   const chaos = options.chaos;
   if (chaos && (chaos.fillDelayMs !== undefined || chaos.writeDelayMs !== undefined)) {

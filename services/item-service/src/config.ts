@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { STRATEGY_NAMES, type StrategyName } from '@keylane/engine';
+import { STRATEGY_NAMES, type StrategyName } from '@keylane/engine/baselines';
 import { KeylaneError } from '@keylane/protocol';
 
 /** Log levels pino knows, plus `silent`. */
@@ -13,6 +13,8 @@ export interface ServiceConfig {
   readonly instanceId: string;
   readonly databaseUrl: string;
   readonly dbSchema: string;
+  /** Create the items table at start if it is missing. */
+  readonly dbMigrate: boolean;
   readonly statementTimeoutMs: number;
   readonly redisUrl: string;
   readonly cachePrefix: string;
@@ -30,6 +32,7 @@ export interface ServiceConfig {
   /** Upper bound for in-flight requests and queued lane jobs once the listener is closed. */
   readonly shutdownGraceMs: number;
   readonly logLevel: LogLevel;
+  readonly allowBaselines: boolean;
   readonly allowChaos: boolean;
   readonly chaosFillDelayMs: number;
   readonly chaosWriteDelayMs: number;
@@ -201,7 +204,14 @@ const SPECS = [
       /^[a-z_][a-z0-9_]{0,62}$/,
       'expected a lowercase SQL identifier matching [a-z_][a-z0-9_]{0,62}',
     ),
-    'Schema holding the items table; created if missing.',
+    'Schema holding the items table.',
+  ),
+  spec(
+    'KEYLANE_DB_MIGRATE',
+    'dbMigrate',
+    '1',
+    flag,
+    'Create the schema and items table at start if missing (under an advisory lock); 0: they must exist (apply `sql/items.sql` of @keylane/engine).',
   ),
   spec(
     'KEYLANE_STATEMENT_TIMEOUT_MS',
@@ -222,7 +232,7 @@ const SPECS = [
     'cachePrefix',
     'kl',
     matching(/^[^{}\s]{1,64}$/, 'expected 1-64 characters without braces or whitespace'),
-    "Prefix inside every Redis key's hash tag: `{<prefix>:<id>}:v`.",
+    "Prefix inside every Redis key's hash tag: `{<prefix>:items:<id>}:v`.",
   ),
   spec(
     'KEYLANE_LANES',
@@ -236,7 +246,7 @@ const SPECS = [
     'strategy',
     'serial-guarded',
     oneOf<StrategyName>(STRATEGY_NAMES),
-    'Cache strategy; the others exist to be compared against it.',
+    'Cache strategy. Anything but serial-guarded turns the guard off and needs KEYLANE_ALLOW_BASELINES=1: the baselines exist to be compared against it.',
   ),
   spec(
     'KEYLANE_CACHE_TTL_MS',
@@ -303,6 +313,13 @@ const SPECS = [
   ),
   spec('KEYLANE_LOG_LEVEL', 'logLevel', 'info', oneOf<LogLevel>(LOG_LEVELS), 'pino log level.'),
   spec(
+    'KEYLANE_ALLOW_BASELINES',
+    'allowBaselines',
+    '0',
+    flag,
+    'Allows a KEYLANE_STRATEGY other than serial-guarded (demo and benchmarks only).',
+  ),
+  spec(
     'KEYLANE_ALLOW_CHAOS',
     'allowChaos',
     '0',
@@ -349,6 +366,13 @@ export function loadConfig(env: Environment = process.env): ServiceConfig {
     config[s.key] = (s.parse as Parser<unknown>)(text, s.name);
   }
   const result = config as unknown as ServiceConfig;
+  if (result.strategy !== 'serial-guarded' && !result.allowBaselines) {
+    throw new ConfigError(
+      'KEYLANE_STRATEGY',
+      result.strategy,
+      'every strategy but serial-guarded turns the guard off and is refused unless KEYLANE_ALLOW_BASELINES=1 (demo and benchmarks only)',
+    );
+  }
   if (!result.allowChaos) {
     for (const [key, name] of [
       ['chaosFillDelayMs', 'KEYLANE_CHAOS_FILL_DELAY_MS'],

@@ -1,29 +1,33 @@
 import type { EngineOptions } from '@keylane/engine';
+import type { LabEngineOptions } from '@keylane/engine/baselines';
 import type { ServiceConfig } from './config.js';
 
-/** The engine's options as the service's config spells them; chaos only when allowed and set. */
-export function engineOptionsFrom(config: ServiceConfig): EngineOptions {
+/**
+ * The engine's options as the service's config spells them. Production options unless the
+ * config asks for a baseline strategy or chaos (both refused by loadConfig unless allowed):
+ * then the lab options `@keylane/engine/baselines` takes.
+ */
+export function engineOptionsFrom(config: ServiceConfig): { lab: false; options: EngineOptions } | { lab: true; options: LabEngineOptions } {
   const options: EngineOptions = {
     postgres: {
       connectionString: config.databaseUrl,
-      schema: config.dbSchema,
       statementTimeoutMs: config.statementTimeoutMs,
     },
     redis: { url: config.redisUrl, keyPrefix: config.cachePrefix },
     lanes: config.lanes,
-    strategy: config.strategy,
     cacheTtlMs: config.cacheTtlMs,
     leaseTtlMs: config.leaseTtlMs,
     markerTtlMs: config.markerTtlMs,
     maxQueuePerLane: config.maxQueuePerLane,
+  };
+  const chaos = config.allowChaos && (config.chaosFillDelayMs > 0 || config.chaosWriteDelayMs > 0);
+  if (config.strategy === 'serial-guarded' && !chaos) return { lab: false, options };
+  const lab: LabEngineOptions = {
+    ...options,
+    strategy: config.strategy,
     doubleDeleteDelayMs: config.doubleDeleteDelayMs,
     lockTtlMs: config.lockTtlMs,
   };
-  if (config.allowChaos && (config.chaosFillDelayMs > 0 || config.chaosWriteDelayMs > 0)) {
-    options.chaos = {
-      fillDelayMs: config.chaosFillDelayMs,
-      writeDelayMs: config.chaosWriteDelayMs,
-    };
-  }
-  return options;
+  if (chaos) lab.chaos = { fillDelayMs: config.chaosFillDelayMs, writeDelayMs: config.chaosWriteDelayMs };
+  return { lab: true, options: lab };
 }

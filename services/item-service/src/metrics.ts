@@ -1,5 +1,9 @@
-import type { EngineStats } from '@keylane/engine';
+import type { EngineStats as EngineCounters } from '@keylane/engine';
+import type { ItemsStats } from '@keylane/engine/items';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+/** What one scrape reads: the engine's counters plus the items entity's own. */
+export type EngineStats = EngineCounters & ItemsStats;
 
 /** The metrics of one server. Each server has its own registry, so two in one process never collide. */
 export interface ServiceMetrics {
@@ -52,7 +56,7 @@ const ENGINE_COUNTERS: readonly (readonly [string, string, (s: EngineStats) => n
   ],
   [
     'keylane_writes_expired_total',
-    'Writes whose marker deadline passed before the DB write (nothing committed).',
+    'Writes whose deadline passed before they could commit (nothing committed).',
     (s) => s.writesExpired,
   ],
   ['keylane_overloaded_total', 'Jobs refused because their lane was full.', (s) => s.overloaded],

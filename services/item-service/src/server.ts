@@ -1,6 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { createEngine, type Engine } from '@keylane/engine';
-import { HEALTH_READY_PATH, ITEMS_PATH } from '@keylane/protocol';
+import { createItems, ensureItemsTable, type Items } from '@keylane/engine/items';
+import { HEALTH_READY_PATH, ITEMS_PATH, UnavailableError } from '@keylane/protocol';
 import Fastify, {
   LogController,
   type FastifyBaseLogger,
@@ -46,6 +47,8 @@ export interface ItemService {
   /** The Fastify app; `app.inject()` works without listening. */
   readonly app: FastifyInstance;
   readonly engine: Engine;
+  /** The items entity the routes serve. */
+  readonly items: Items;
   readonly config: ServiceConfig;
   readonly metrics: ServiceMetrics;
   readonly logger: Logger;
@@ -75,18 +78,35 @@ export async function createServer(
 ): Promise<ItemService> {
   const logger = options.logger ?? createLogger(config);
   const ownsEngine = options.engine === undefined;
-  const engine = options.engine ?? (await createEngine(engineOptionsFrom(config)));
+  if (config.dbMigrate) {
+    try {
+      await ensureItemsTable({ connectionString: config.databaseUrl, connectionTimeoutMillis: 5_000 }, config.dbSchema);
+    } catch (err) {
+      throw new UnavailableError(`could not create the items table: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    }
+  }
+  const engine = options.engine ?? (await startEngine(config));
   try {
-    return buildService(config, engine, ownsEngine, logger, options.processMetrics ?? true);
+    const items = createItems(engine, { schema: config.dbSchema });
+    return buildService(config, engine, items, ownsEngine, logger, options.processMetrics ?? true);
   } catch (err) {
     if (ownsEngine) await engine.close().catch(() => undefined);
     throw err;
   }
 }
 
+/** The production engine, or the lab one when the config asks for a baseline or chaos (allowed by loadConfig). */
+async function startEngine(config: ServiceConfig): Promise<Engine> {
+  const built = engineOptionsFrom(config);
+  if (!built.lab) return createEngine(built.options);
+  const baselines = await import('@keylane/engine/baselines');
+  return baselines.createEngine(built.options);
+}
+
 function buildService(
   config: ServiceConfig,
   engine: Engine,
+  items: Items,
   ownsEngine: boolean,
   logger: Logger,
   processMetrics: boolean,
@@ -97,7 +117,7 @@ function buildService(
   const metrics = createMetrics({
     instanceId: config.instanceId,
     strategy: engine.strategy,
-    stats: () => engine.stats(),
+    stats: () => ({ ...engine.stats(), ...items.stats() }),
     processMetrics,
   });
 
@@ -192,7 +212,7 @@ function buildService(
     sendError(reply, codeReply('not_found', `no route ${request.method} ${shortUrl(request.url)}`)),
   );
 
-  registerItemRoutes(app, engine);
+  registerItemRoutes(app, items);
   registerHealthRoutes(app, {
     engine,
     instanceId: config.instanceId,
@@ -214,6 +234,7 @@ function buildService(
   const service: ItemService = {
     app,
     engine,
+    items,
     config,
     metrics,
     logger,

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { describe, expect, it } from '@jest/globals';
-import { STRATEGY_NAMES } from '@keylane/engine';
+import { STRATEGY_NAMES } from '@keylane/engine/baselines';
 import {
   CONFIG_VARIABLE_NAMES,
   CONFIG_VARIABLES,
@@ -20,6 +20,7 @@ describe('loadConfig', () => {
       instanceId: hostname(),
       databaseUrl: 'postgres://postgres@127.0.0.1:5432/postgres',
       dbSchema: 'keylane',
+      dbMigrate: true,
       statementTimeoutMs: 30_000,
       redisUrl: 'redis://127.0.0.1:6379',
       cachePrefix: 'kl',
@@ -35,6 +36,7 @@ describe('loadConfig', () => {
       drainMs: 5_000,
       shutdownGraceMs: 10_000,
       logLevel: 'info',
+      allowBaselines: false,
       allowChaos: false,
       chaosFillDelayMs: 0,
       chaosWriteDelayMs: 0,
@@ -68,6 +70,7 @@ describe('loadConfig', () => {
       KEYLANE_DRAIN_MS: '0',
       KEYLANE_SHUTDOWN_GRACE_MS: '2500',
       KEYLANE_LOG_LEVEL: 'debug',
+      KEYLANE_ALLOW_BASELINES: '1',
       KEYLANE_ALLOW_CHAOS: '1',
       KEYLANE_CHAOS_FILL_DELAY_MS: '30',
       KEYLANE_CHAOS_WRITE_DELAY_MS: '40',
@@ -79,10 +82,11 @@ describe('loadConfig', () => {
       allowChaos: true,
       chaosWriteDelayMs: 40,
     });
-    expect(engineOptionsFrom(config)).toEqual({
+    expect(config.dbSchema).toBe('k2');
+    expect(engineOptionsFrom(config).lab).toBe(true);
+    expect(engineOptionsFrom(config).options).toEqual({
       postgres: {
         connectionString: 'postgresql://u:p@db:5432/x',
-        schema: 'k2',
         statementTimeoutMs: 0,
       },
       redis: { url: 'rediss://cache:6380', keyPrefix: 'app:items' },
@@ -98,9 +102,17 @@ describe('loadConfig', () => {
     });
   });
 
-  it('accepts every engine strategy', () => {
+  it('accepts every engine strategy with KEYLANE_ALLOW_BASELINES=1, and only serial-guarded without it', () => {
     for (const strategy of STRATEGY_NAMES)
-      expect(loadConfig({ KEYLANE_STRATEGY: strategy }).strategy).toBe(strategy);
+      expect(loadConfig({ KEYLANE_STRATEGY: strategy, KEYLANE_ALLOW_BASELINES: '1' }).strategy).toBe(strategy);
+    expect(loadConfig({ KEYLANE_STRATEGY: 'serial-guarded' }).strategy).toBe('serial-guarded');
+    for (const strategy of STRATEGY_NAMES.filter((s) => s !== 'serial-guarded')) {
+      expect(() => loadConfig({ KEYLANE_STRATEGY: strategy })).toThrow(
+        `KEYLANE_STRATEGY="${strategy}" is not allowed; every strategy but serial-guarded turns the guard off and is refused unless KEYLANE_ALLOW_BASELINES=1`,
+      );
+    }
+    // The production engine unless a baseline or chaos was asked for.
+    expect(engineOptionsFrom(loadConfig({})).lab).toBe(false);
   });
 
   it.each([
@@ -158,7 +170,7 @@ describe('loadConfig', () => {
       loadConfig({ KEYLANE_CHAOS_FILL_DELAY_MS: '5', KEYLANE_ALLOW_CHAOS: '0' }),
     ).toThrow(ConfigError);
     expect(loadConfig({ KEYLANE_CHAOS_FILL_DELAY_MS: '0' }).chaosFillDelayMs).toBe(0);
-    expect(engineOptionsFrom(loadConfig({})).chaos).toBeUndefined();
+    expect('chaos' in engineOptionsFrom(loadConfig({})).options).toBe(false);
   });
 
   it('keeps a refused value on one line and masks URL passwords', () => {

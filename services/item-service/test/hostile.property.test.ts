@@ -351,13 +351,13 @@ describe('hostile input over a real socket', () => {
     // 414 for long params, 415, 500 for an InvalidKeyError thrown by the handler.
     const plain = Fastify();
     plain.get<{ Params: { id: string } }>('/v1/items/:id', (req) =>
-      service.engine.read(req.params.id),
+      service.items.read(req.params.id),
     );
     plain.put<{ Params: { id: string }; Body: { value: unknown } }>('/v1/items/:id', (req) =>
-      service.engine.write(req.params.id, req.body.value),
+      service.items.write(req.params.id, req.body.value),
     );
     plain.delete<{ Params: { id: string } }>('/v1/items/:id', (req) =>
-      service.engine.delete(req.params.id),
+      service.items.delete(req.params.id),
     );
     const plainUrl = await plain.listen({ port: 0, host: '127.0.0.1' });
     try {

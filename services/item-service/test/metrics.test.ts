@@ -137,7 +137,7 @@ describe('/metrics', () => {
     let calls = 0;
     const stats = () => {
       calls += 1;
-      return service.engine.stats();
+      return { ...service.engine.stats(), ...service.items.stats() };
     };
     const a = createMetrics({ instanceId: 'a', strategy: 'serial', stats });
     const b = createMetrics({ instanceId: 'b', strategy: 'serial', stats });

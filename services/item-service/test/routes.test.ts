@@ -355,7 +355,7 @@ describe('a full lane', () => {
         expect(Number(r.headers['retry-after'])).toBeGreaterThanOrEqual(1);
       }
       for (const r of accepted) {
-        const { stored } = await local.engine.inspect(r.json().id as string);
+        const { stored } = await local.items.inspect(r.json().id as string);
         expect(stored).toEqual(r.json());
       }
     } finally {

@@ -1,21 +1,18 @@
-import { formatLongId, UnavailableError, type Item } from '@keylane/protocol';
+import { UnavailableError } from '@keylane/protocol';
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
-import { itemKeys, valueKey, type ItemKeys } from './keys.js';
-import type { LeaseCode} from './scripts.js';
-import { FILL, FillCode, LEASE, UNLOCK, WRITE_BEGIN, WRITE_END, type Script } from './scripts.js';
+import { Redis, type Cluster } from 'ioredis';
+import type { ResolvedRedis } from '../options.js';
+import { guardKeys, valueKey, type GuardKeys } from './keys.js';
+import { FILL, FillCode, LEASE, UNLOCK, WRITE_BEGIN, WRITE_END, type LeaseCode, type Script } from './scripts.js';
 
-/** What a cache lookup found: nothing, or an entry (an item, or the tombstone `null`). */
-export type CacheLookup = { hit: false } | { hit: true; item: Item | null };
+/** Absence is cached too, so misses of ids with no row do not reach the DB every time. */
+export const TOMBSTONE = '-';
 
-// Absence is cached too, so misses of ids with no row do not reach the DB every time.
-const TOMBSTONE = '-';
+/** What a cache lookup found: nothing, or an entry (the codec's text, or TOMBSTONE). */
+export type CacheLookup = string | null;
 
 export interface CacheOptions {
-  url: string;
-  keyPrefix: string;
-  commandTimeoutMs: number;
-  cacheTtlMs: number;
+  redis: ResolvedRedis;
   leaseTtlMs: number;
   markerTtlMs: number;
   /** A command failed (counted as a Redis error). */
@@ -23,21 +20,30 @@ export interface CacheOptions {
 }
 
 /**
- * Redis access for one engine. Fails fast while Redis is unreachable (no offline queue,
- * a command timeout, no retries) so callers can fall back to the DB instead of waiting;
- * ioredis keeps reconnecting on its own.
+ * Redis access for one engine, by hash tag (`{prefix:entity:id}`). With a client it creates,
+ * it fails fast while Redis is unreachable (no offline queue, a command timeout, no retries)
+ * so callers can fall back to the DB instead of waiting; ioredis keeps reconnecting on its
+ * own. A client the user passed is used as configured and never closed.
  */
 export class Cache {
-  readonly redis: Redis;
-  /** The last connection error ioredis reported, for health(). */
+  readonly redis: Redis | Cluster;
+  private readonly owned: boolean;
+  /** The last connection or command error, for health(). */
   lastError: string | undefined;
 
   constructor(private readonly options: CacheOptions) {
-    this.redis = new Redis(options.url, {
+    if (options.redis.kind === 'client') {
+      this.redis = options.redis.client;
+      this.owned = false;
+      return;
+    }
+    const { url, commandTimeoutMs } = options.redis;
+    this.owned = true;
+    this.redis = new Redis(url, {
       lazyConnect: true,
       enableOfflineQueue: false,
-      commandTimeout: options.commandTimeoutMs,
-      connectTimeout: Math.max(1_000, options.commandTimeoutMs),
+      commandTimeout: commandTimeoutMs,
+      connectTimeout: Math.max(1_000, commandTimeoutMs),
       maxRetriesPerRequest: 0,
       autoResendUnfulfilledCommands: false,
       // Commands issued in one event-loop tick go out in one socket write. On loopback a
@@ -58,86 +64,87 @@ export class Cache {
   }
 
   async start(): Promise<void> {
-    await this.redis.connect();
-    for (const s of [WRITE_BEGIN, WRITE_END, LEASE, FILL, UNLOCK]) {
-      await this.redis.script('LOAD', s.lua);
+    if (this.owned) await (this.redis as Redis).connect();
+    else if (this.redis.status === 'wait') await this.redis.connect();
+    // A Cluster routes SCRIPT LOAD to one node only; there EVALSHA falls back to EVAL per node.
+    if (this.redis instanceof Redis) {
+      for (const s of [WRITE_BEGIN, WRITE_END, LEASE, FILL, UNLOCK]) await this.redis.script('LOAD', s.lua);
+    } else {
+      await this.redis.ping();
     }
   }
 
-  keys(id: bigint): ItemKeys {
-    return itemKeys(this.options.keyPrefix, id);
+  keys(tag: string): GuardKeys {
+    return guardKeys(tag);
   }
 
-  private valueKey(id: bigint): string {
-    return valueKey(this.options.keyPrefix, id);
+  async get(tag: string): Promise<CacheLookup> {
+    return this.call(() => this.redis.get(valueKey(tag)));
   }
 
-  async get(id: bigint): Promise<CacheLookup> {
-    const raw = await this.call(() => this.redis.get(this.valueKey(id)));
-    if (raw === null) return { hit: false };
-    return { hit: true, item: decode(id, raw) };
+  /** Unguarded fill (baseline strategies): SET with the entity's TTL. */
+  async set(tag: string, text: string, ttlMs: number): Promise<void> {
+    await this.call(() => this.redis.set(valueKey(tag), text, 'PX', ttlMs));
   }
 
-  /** Unguarded fill (baseline strategies): SET with the cache TTL. */
-  async set(id: bigint, item: Item | null): Promise<void> {
-    await this.call(() => this.redis.set(this.valueKey(id), encode(item), 'PX', this.options.cacheTtlMs));
+  async del(tag: string): Promise<void> {
+    await this.call(() => this.redis.del(valueKey(tag)));
   }
 
-  async del(id: bigint): Promise<void> {
-    await this.call(() => this.redis.del(this.valueKey(id)));
+  /**
+   * `invalidate`: the begin and end scripts around no write, in one command. Drops the value,
+   * every outstanding lease (their fills are refused) and the solo-writer claim (a Keylane
+   * write that committed before the outside change must not fill its now older row).
+   */
+  async invalidate(tag: string): Promise<void> {
+    const k = guardKeys(tag);
+    await this.call(() => this.redis.del(k.value, k.lease, k.soloWriter));
   }
 
   /** Asks for a fill lease; `token` is meaningful only when `code` is Granted. */
-  async lease(id: bigint): Promise<{ code: LeaseCode; token: string }> {
-    const k = this.keys(id);
+  async lease(tag: string): Promise<{ code: LeaseCode; token: string }> {
+    const k = guardKeys(tag);
     const token = newToken();
     const code = await this.eval(LEASE, [k.writes, k.lease], [token, this.options.leaseTtlMs]);
     return { code: code as LeaseCode, token };
   }
 
   /** Fills only while the lease still holds `token`; true when it filled. */
-  async fill(id: bigint, token: string, item: Item | null): Promise<boolean> {
-    const k = this.keys(id);
-    const code = await this.eval(FILL, [k.lease, k.value], [token, encode(item), this.options.cacheTtlMs]);
+  async fill(tag: string, token: string, text: string, ttlMs: number): Promise<boolean> {
+    const k = guardKeys(tag);
+    const code = await this.eval(FILL, [k.lease, k.value], [token, text, ttlMs]);
     return code === FillCode.Filled;
   }
 
   /** Puts up a write marker; returns Redis' clock (ms) at that moment. */
-  async beginWrite(id: bigint, token: string): Promise<number> {
-    const k = this.keys(id);
+  async beginWrite(tag: string, token: string): Promise<number> {
+    const k = guardKeys(tag);
     const now = await this.eval(WRITE_BEGIN, [k.writes, k.value, k.lease, k.soloWriter], [token, this.options.markerTtlMs]);
     return Number(now);
   }
 
   /**
-   * Ends a write. `committed` is the row it left (`null`: no row), or `undefined` when
-   * nothing may be filled (refused, failed or unknown outcome); the row is filled only if
-   * no other write overlapped this one. True when it filled.
+   * Ends a write. `committed` is the text of the value it left, or `undefined` when nothing
+   * may be filled (refused, failed or unknown outcome, or no value given); it is filled only
+   * if no other write overlapped this one. True when it filled.
    */
-  async endWrite(id: bigint, token: string, removeMarker: boolean, committed?: Item | null): Promise<boolean> {
-    const k = this.keys(id);
-    const row = committed === undefined ? '' : encode(committed);
+  async endWrite(tag: string, token: string, removeMarker: boolean, committed: string | undefined, ttlMs: number): Promise<boolean> {
+    const k = guardKeys(tag);
     const code = await this.eval(
       WRITE_END,
       [k.writes, k.value, k.lease, k.soloWriter],
-      [token, removeMarker ? '1' : '0', row, this.options.cacheTtlMs],
+      [token, removeMarker ? '1' : '0', committed ?? '', ttlMs],
     );
     return code === FillCode.Filled;
   }
 
-  async tryLock(id: bigint, token: string, ttlMs: number): Promise<boolean> {
-    const ok = await this.call(() => this.redis.set(this.keys(id).lock, token, 'PX', ttlMs, 'NX'));
+  async tryLock(tag: string, token: string, ttlMs: number): Promise<boolean> {
+    const ok = await this.call(() => this.redis.set(guardKeys(tag).lock, token, 'PX', ttlMs, 'NX'));
     return ok === 'OK';
   }
 
-  async unlock(id: bigint, token: string): Promise<void> {
-    await this.eval(UNLOCK, [this.keys(id).lock], [token]);
-  }
-
-  /** The raw entry, for inspect(): undefined when nothing is cached. */
-  async peek(id: bigint): Promise<Item | null | undefined> {
-    const raw = await this.call(() => this.redis.get(this.valueKey(id)));
-    return raw === null ? undefined : decode(id, raw);
+  async unlock(tag: string, token: string): Promise<void> {
+    await this.eval(UNLOCK, [guardKeys(tag).lock], [token]);
   }
 
   async ping(): Promise<void> {
@@ -145,10 +152,12 @@ export class Cache {
   }
 
   async close(): Promise<void> {
-    if (this.redis.status === 'ready') {
-      await this.redis.quit().catch(() => this.redis.disconnect());
+    if (!this.owned) return;
+    const redis = this.redis as Redis;
+    if (redis.status === 'ready') {
+      await redis.quit().catch(() => redis.disconnect());
     } else {
-      this.redis.disconnect();
+      redis.disconnect();
     }
   }
 
@@ -171,19 +180,10 @@ export class Cache {
       return await command();
     } catch (err) {
       this.options.onError(err);
+      if (!this.owned) this.lastError = err instanceof Error ? err.message : String(err);
       throw new UnavailableError(`redis: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
   }
-}
-
-export function encode(item: Item | null): string {
-  return item === null ? TOMBSTONE : JSON.stringify({ version: item.version, value: item.value });
-}
-
-function decode(id: bigint, raw: string): Item | null {
-  if (raw === TOMBSTONE) return null;
-  const parsed = JSON.parse(raw) as { version: number; value: unknown };
-  return { id: formatLongId(id), value: parsed.value, version: parsed.version };
 }
 
 export function newToken(): string {

@@ -1,11 +1,10 @@
-import { formatLongId } from '@keylane/protocol';
-
 /**
- * The Redis keys of one id. All share the hash tag `{<prefix>:<id>}`, so they live in one
- * slot and one Lua script may touch them all, also on Redis Cluster.
+ * The Redis keys of one entity key. All share the hash tag `{<prefix>:<entity>:<id>}`, so they
+ * live in one slot and one Lua script may touch them all, also on Redis Cluster. (An id
+ * containing `}` ends the tag early, but at the same place in every key of that id.)
  */
-export interface ItemKeys {
-  /** The cached item (JSON), or the tombstone for "no row". */
+export interface GuardKeys {
+  /** The cached value (the codec's text), or the tombstone for "no row". */
   readonly value: string;
   /** The fill lease: a random token, PX leaseTtlMs. */
   readonly lease: string;
@@ -13,23 +12,23 @@ export interface ItemKeys {
   readonly writes: string;
   /**
    * The token of the latest writer that began with no other marker live, PX markerTtlMs;
-   * deleted by any writer that begins while another is live. Only that writer may fill.
+   * deleted by any writer (or invalidate) that begins while another is live. Only that writer may fill.
    */
   readonly soloWriter: string;
-  /** The `locked` strategy's per-key mutex. */
+  /** The `locked` baseline's per-key mutex. */
   readonly lock: string;
 }
 
-function tagOf(prefix: string, id: bigint): string {
-  return `{${prefix}:${formatLongId(id)}}`;
+/** `{<prefix>:<entity>:<id text>}`: what every key of one id starts with. */
+export function hashTag(prefix: string, entity: string, idText: string): string {
+  return `{${prefix}:${entity}:${idText}}`;
 }
 
 /** The cached value's key alone: a cache hit needs only this one string. */
-export function valueKey(prefix: string, id: bigint): string {
-  return `${tagOf(prefix, id)}:v`;
+export function valueKey(tag: string): string {
+  return `${tag}:v`;
 }
 
-export function itemKeys(prefix: string, id: bigint): ItemKeys {
-  const tag = tagOf(prefix, id);
+export function guardKeys(tag: string): GuardKeys {
   return { value: `${tag}:v`, lease: `${tag}:lease`, writes: `${tag}:w`, soloWriter: `${tag}:ws`, lock: `${tag}:lock` };
 }

@@ -1,28 +1,29 @@
-import { OverloadedError, routingKey } from '@keylane/protocol';
-import type { Queryable } from '../store/item-store.js';
+import type pg from 'pg';
 import type { LaneStats } from '../types.js';
 import { Lane } from './lane.js';
+import type { Session } from './session.js';
 
 export interface LaneSetOptions {
   count: number;
-  connectionString: string;
+  postgres: pg.ClientConfig;
   statementTimeoutMs: number;
   maxQueuePerLane: number;
   onDbError: (err: unknown) => void;
-  onOverloaded: () => void;
 }
 
-/** The engine's keyed connections: lane `routingKey(id) % count` (the article's GetDBConnection). */
+/** The engine's keyed connections: lane `routingKey % count` (the article's GetDBConnection), shared by every entity. */
 export class LaneSet {
   readonly lanes: readonly Lane[];
+  private readonly count: bigint;
 
-  constructor(private readonly options: LaneSetOptions) {
+  constructor(options: LaneSetOptions) {
+    this.count = BigInt(options.count);
     this.lanes = Array.from(
       { length: options.count },
       (_, index) =>
         new Lane({
           index,
-          connectionString: options.connectionString,
+          postgres: options.postgres,
           statementTimeoutMs: options.statementTimeoutMs,
           maxQueue: options.maxQueuePerLane,
           onDbError: options.onDbError,
@@ -34,19 +35,19 @@ export class LaneSet {
     await Promise.all(this.lanes.map((lane) => lane.start()));
   }
 
-  laneFor(id: bigint): Lane {
-    const lane = this.lanes[Number(routingKey(id) % BigInt(this.lanes.length))];
-    if (!lane) throw new Error('unreachable: lane index out of range');
+  /** The lane index of a routing key (a uint64). */
+  indexOf(routing: bigint): number {
+    return Number(routing % this.count);
+  }
+
+  lane(index: number): Lane {
+    const lane = this.lanes[index];
+    if (!lane) throw new Error(`unreachable: lane index ${index} out of range`);
     return lane;
   }
 
-  run<T>(id: bigint, job: (db: Queryable) => Promise<T>): Promise<T> {
-    return this.laneFor(id)
-      .run(job)
-      .catch((err: unknown) => {
-        if (err instanceof OverloadedError) this.options.onOverloaded();
-        throw err;
-      });
+  run<T>(index: number, job: (session: Session) => Promise<T>): Promise<T> {
+    return this.lane(index).run(job);
   }
 
   stats(): LaneStats[] {

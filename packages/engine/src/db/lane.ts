@@ -1,8 +1,9 @@
 import { OverloadedError, UnavailableError } from '@keylane/protocol';
 import PQueue from 'p-queue';
 import pg from 'pg';
-import type { Queryable } from '../store/item-store.js';
 import type { LaneStats } from '../types.js';
+import { FENCE_SETUP } from './fence.js';
+import { Session } from './session.js';
 
 // A black-holed Postgres must not hold a lane (and everything queued behind it) forever.
 export const CONNECT_TIMEOUT_MS = 5_000;
@@ -16,13 +17,21 @@ export function queryTimeoutMs(statementTimeoutMs: number): number {
   return statementTimeoutMs === 0 ? 0 : statementTimeoutMs + Math.max(1_000, statementTimeoutMs);
 }
 
-// pg's query_timeout rejects the query but leaves it running on the socket, so the connection
-// is unusable afterwards; pg gives the error no code, only this message.
-const PG_QUERY_TIMEOUT = 'Query read timeout';
+/** The pg client config every engine connection uses: the user's, plus the engine's timeouts. */
+export function clientConfig(base: pg.ClientConfig, statementTimeoutMs: number): pg.ClientConfig {
+  return {
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    ...base,
+    statement_timeout: statementTimeoutMs,
+    query_timeout: queryTimeoutMs(statementTimeoutMs),
+    // A peer that vanished without a FIN must eventually break the lane's socket.
+    keepAlive: true,
+  };
+}
 
 export interface LaneOptions {
   index: number;
-  connectionString: string;
+  postgres: pg.ClientConfig;
   /** Postgres' statement_timeout for the lane's connection; 0 for none. */
   statementTimeoutMs: number;
   maxQueue: number;
@@ -41,25 +50,10 @@ export class Lane {
   private current: pg.Client;
   private healthy = false;
   private connecting: Promise<void> | undefined;
-  /**
-   * What jobs query through: the current connection, except that a statement that never
-   * answers (pg's query_timeout) drops that connection so the next job gets a new one. The
-   * job still sees the error (a write's outcome is then unknown).
-   */
-  private readonly db: Queryable = {
-    query: async (text, values) => {
-      const client = this.current;
-      try {
-        return await client.query(text, values);
-      } catch (err) {
-        // Straight from pg: nothing has wrapped it yet.
-        if (err instanceof Error && err.message === PG_QUERY_TIMEOUT) this.drop(client);
-        throw err;
-      }
-    },
-  };
   /** True until `connect()` was called on `current`. */
   private fresh = true;
+  /** Set when a job found the commit fence gone (DISCARD TEMP, a DROP): reinstall before the next job. */
+  private fenceLost = false;
 
   constructor(private readonly options: LaneOptions) {
     this.index = options.index;
@@ -82,9 +76,10 @@ export class Lane {
 
   /**
    * Queues `job` behind this lane's earlier jobs. Refuses with `OverloadedError` when
-   * `maxQueue` jobs already wait, so a stuck lane cannot grow memory without bound.
+   * `maxQueue` jobs already wait, so a stuck lane cannot grow memory without bound. The job's
+   * session is closed when it settles.
    */
-  run<T>(job: (db: Queryable) => Promise<T>): Promise<T> {
+  run<T>(job: (session: Session) => Promise<T>): Promise<T> {
     if (this.queue.size >= this.options.maxQueue) {
       return Promise.reject(
         new OverloadedError(`lane ${this.index} has ${this.queue.size} queued jobs (maxQueuePerLane)`),
@@ -92,8 +87,18 @@ export class Lane {
     }
     return this.queue.add(async () => {
       await this.ensureConnected();
-      return job(this.db);
+      const session = new Session(this.current, (client) => this.drop(client));
+      try {
+        return await job(session);
+      } finally {
+        session.close();
+      }
     });
+  }
+
+  /** A job saw the fence table missing; the lane puts it back before its next job. */
+  markFenceLost(): void {
+    this.fenceLost = true;
   }
 
   stats(): LaneStats {
@@ -112,14 +117,7 @@ export class Lane {
   }
 
   private newClient(): pg.Client {
-    const client = new pg.Client({
-      connectionString: this.options.connectionString,
-      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
-      statement_timeout: this.options.statementTimeoutMs,
-      query_timeout: queryTimeoutMs(this.options.statementTimeoutMs),
-      // A peer that vanished without a FIN must eventually break the lane's socket.
-      keepAlive: true,
-    });
+    const client = new pg.Client(clientConfig(this.options.postgres, this.options.statementTimeoutMs));
     // A broken socket emits 'error' outside any query; unhandled it would crash the process.
     client.on('error', (err) => {
       if (client === this.current) this.healthy = false;
@@ -132,20 +130,30 @@ export class Lane {
   }
 
   /** Gives up on a connection whose statement never answered: destroys its socket. */
-  private drop(client: pg.Client): void {
+  private drop(client: pg.ClientBase): void {
     if (client === this.current) this.healthy = false;
     // `connection` is pg's internal protocol object; end() would wait for a peer that is gone.
     const stream = (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream;
     if (stream) stream.destroy();
-    else void client.end().catch(() => undefined);
+    else void (client as pg.Client).end().catch(() => undefined);
   }
 
   private async ensureConnected(): Promise<void> {
-    if (this.healthy) return;
-    this.connecting ??= this.reconnect().finally(() => {
+    if (this.healthy && !this.fenceLost) return;
+    this.connecting ??= (this.healthy ? this.reinstallFence() : this.reconnect()).finally(() => {
       this.connecting = undefined;
     });
     await this.connecting;
+  }
+
+  private async reinstallFence(): Promise<void> {
+    try {
+      await this.current.query(FENCE_SETUP);
+      this.fenceLost = false;
+    } catch (err) {
+      this.options.onDbError(err);
+      throw new UnavailableError(`lane ${this.index} could not reinstall its commit fence (nothing was sent)`, { cause: err });
+    }
   }
 
   private async reconnect(): Promise<void> {
@@ -158,9 +166,14 @@ export class Lane {
     this.fresh = false;
     try {
       await this.current.connect();
+      // Temp objects live as long as the session: each new connection gets its own fence.
+      await this.current.query(FENCE_SETUP);
+      this.fenceLost = false;
       this.healthy = true;
     } catch (err) {
       this.options.onDbError(err);
+      // A connection that came up without its fence must not be used: the next job retries.
+      void this.current.end().catch(() => undefined);
       throw new UnavailableError(`lane ${this.index} could not connect to Postgres (nothing was sent)`, {
         cause: err,
       });

@@ -27,4 +27,4 @@ export function isSerialized(name: StrategyName): boolean {
   return name === 'serial' || name === 'serial-guarded';
 }
 
-export type { Strategy, StrategyContext, Mutation } from './strategy.js';
+export type { Strategy, StrategyContext } from './strategy.js';

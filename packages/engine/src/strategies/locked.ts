@@ -1,49 +1,51 @@
-import { UnavailableError, type Item } from '@keylane/protocol';
+import { UnavailableError } from '@keylane/protocol';
 import { newToken } from '../cache/cache.js';
+import type { MutationPlan } from '../db/transaction.js';
+import type { KeyRef } from '../entity/key-ref.js';
 import { UnserializedStrategy } from './unserialized.js';
-import { dbRead, plainFill, sleep, type Mutation } from './strategy.js';
+import { inPool, loadText, plainFill, sleep } from './strategy.js';
 
 /**
- * A per-key Redis mutex (SET NX PX, token-checked release) around misses and writes.
+ * A per-key Redis mutex (SET NX PX, token-checked release) around misses and mutations.
  * Correct only while every holder finishes within `lockTtlMs`: a holder paused past it
  * loses the lock without knowing, which is the weakness the guard's deadline removes.
  */
 export class LockedStrategy extends UnserializedStrategy {
   readonly name = 'locked' as const;
 
-  override async readMiss(id: bigint, cacheUsable: boolean): Promise<Item | null> {
-    if (!cacheUsable || !this.ctx.cache.ready) return dbRead(this.ctx, this.ctx.pool, id);
+  override async readMiss(ref: KeyRef, cacheUsable: boolean): Promise<string> {
+    if (!cacheUsable || !this.ctx.cache.ready) return inPool(this.ctx, (session) => loadText(ref, session));
     // The holder's fill usually answers the waiters: they re-check the cache between
     // attempts instead of queueing for the lock one by one.
-    const filled = async (): Promise<{ item: Item | null } | undefined> => {
-      const again = await this.ctx.cache.get(id);
-      if (!again.hit) return undefined;
-      this.ctx.counters.coalesced += 1;
-      return { item: again.item };
+    const filled = async (): Promise<{ item: string } | undefined> => {
+      const again = await this.ctx.cache.get(ref.tag);
+      if (again === null) return undefined;
+      ref.entity.counters.coalesced += 1;
+      return { item: again };
     };
     return this.withLock(
-      id,
+      ref,
       async () => {
         const cached = await filled();
         if (cached) return cached.item;
-        const item = await dbRead(this.ctx, this.ctx.pool, id);
-        await plainFill(this.ctx, id, item);
-        return item;
+        const text = await inPool(this.ctx, (session) => loadText(ref, session));
+        await plainFill(this.ctx, ref, text);
+        return text;
       },
       filled,
     );
   }
 
-  async mutate<T>(id: bigint, mutation: Mutation<T>): Promise<T> {
-    return this.withLock(id, async () => {
-      const result = await this.dbMutation(mutation);
-      await this.ctx.cache.del(id).catch(() => undefined);
+  async mutate<R>(ref: KeyRef, plan: MutationPlan<R>, deadline: number | undefined): Promise<R> {
+    return this.withLock(ref, async () => {
+      const result = await this.dbMutation(ref, plan, deadline);
+      await this.ctx.cache.del(ref.tag).catch(() => undefined);
       return result;
     });
   }
 
   private async withLock<T>(
-    id: bigint,
+    ref: KeyRef,
     body: () => Promise<T>,
     whileWaiting?: () => Promise<{ item: T } | undefined>,
   ): Promise<T> {
@@ -51,11 +53,13 @@ export class LockedStrategy extends UnserializedStrategy {
     const { lockTtlMs } = this.ctx.options;
     const giveUpAt = Date.now() + lockTtlMs;
     let backoff = 2;
-    while (!(await this.ctx.cache.tryLock(id, token, lockTtlMs))) {
+    while (!(await this.ctx.cache.tryLock(ref.tag, token, lockTtlMs))) {
       const settled = await whileWaiting?.();
       if (settled) return settled.item;
       if (Date.now() > giveUpAt) {
-        throw new UnavailableError(`lock of item ${id} stayed busy for lockTtlMs (${lockTtlMs} ms); nothing was done`);
+        throw new UnavailableError(
+          `lock of ${ref.entity.name} ${ref.text} stayed busy for lockTtlMs (${lockTtlMs} ms); nothing was done`,
+        );
       }
       await sleep(backoff);
       backoff = Math.min(backoff * 2, 50);
@@ -63,7 +67,7 @@ export class LockedStrategy extends UnserializedStrategy {
     try {
       return await body();
     } finally {
-      await this.ctx.cache.unlock(id, token).catch(() => undefined);
+      await this.ctx.cache.unlock(ref.tag, token).catch(() => undefined);
     }
   }
 }

@@ -1,96 +1,94 @@
-import type { Item } from '@keylane/protocol';
-import type { Queryable } from '../store/item-store.js';
 import { newToken } from '../cache/cache.js';
 import { LeaseCode } from '../cache/scripts.js';
+import type { Session } from '../db/session.js';
+import type { Fence, MutationPlan, TransactionOutcome } from '../db/transaction.js';
+import type { KeyRef } from '../entity/key-ref.js';
 import { SerialStrategy } from './serial.js';
-import { WriteExpiredError } from '../errors.js';
-import { dbRead, notAttempted, runMutation, sleep, type Mutation, type MutationOutcome } from './strategy.js';
+import { expiredBeforeStart, loadText, notAttempted, settle, sleep, transaction } from './strategy.js';
 
 /**
- * Serial plus the Redis guard (README "Guard protocol"): misses fill only under a lease
- * that no write has disturbed, writes run under a marker whose deadline the DB statement
- * itself enforces. The cache then stays absent-or-equal to the DB even when two engines
- * handle one key at once; the lanes make that cheap (no lease contention, one DB read per
- * burst of misses).
+ * Serial plus the Redis guard (README "The guard"): misses fill only under a lease that no
+ * write has disturbed, mutations run under a marker whose deadline Postgres enforces at
+ * COMMIT. The cache then stays absent-or-equal to the DB even when two engines handle one key
+ * at once; the lanes make that cheap (no lease contention, one DB read per burst of misses).
  */
 export class SerialGuardedStrategy extends SerialStrategy {
   override readonly name = 'serial-guarded' as const;
 
-  protected override async missInLane(client: Queryable, id: bigint): Promise<Item | null> {
-    const { counters } = this.ctx;
+  protected override async missInLane(session: Session, ref: KeyRef): Promise<string> {
+    const { cache, options } = this.ctx;
+    const { counters } = ref.entity;
     let lease: { code: LeaseCode; token: string };
     try {
-      lease = await this.ctx.cache.lease(id);
+      lease = await cache.lease(ref.tag);
     } catch {
-      return dbRead(this.ctx, client, id);
+      return loadText(ref, session);
     }
     switch (lease.code) {
       case LeaseCode.WriteInProgress:
         counters.leases.writeInProgress += 1;
-        return dbRead(this.ctx, client, id);
+        return loadText(ref, session);
       case LeaseCode.Busy:
         // Another engine holds the lease (in one engine the lane already serializes misses).
         // Reading the DB without filling answers now instead of waiting on a peer that may
         // be stalled; the holder's fill serves the next reads.
         counters.leases.busy += 1;
-        return dbRead(this.ctx, client, id);
+        return loadText(ref, session);
       case LeaseCode.Granted:
         break;
     }
     counters.leases.granted += 1;
-    const item = await dbRead(this.ctx, client, id);
-    await sleep(this.ctx.options.chaos.fillDelayMs);
+    const text = await loadText(ref, session);
+    await sleep(options.chaos.fillDelayMs);
     try {
-      if (await this.ctx.cache.fill(id, lease.token, item)) counters.fills += 1;
+      if (await cache.fill(ref.tag, lease.token, text, ref.entity.ttlMs)) counters.fills += 1;
       else counters.fillsRejected += 1;
     } catch {
       // Redis failed the fill: the lease expires on its own, the reader has its answer.
     }
-    return item;
+    return text;
   }
 
   /**
-   * Reads that missed while a write of their key waits or runs in this engine's lane register
-   * with that write (the key's latest) and are answered with its committed row when its end
-   * script fills it. A write leaves the map when its end script is sent: registration closes.
+   * Reads that missed while a mutation of their key waits or runs in this engine's lane
+   * register with it (the key's latest) and are answered with its committed value when its end
+   * script fills it. A mutation leaves the map when its end script is sent: registration closes.
    */
-  private readonly pendingWrites = new Map<bigint, Waiter[]>();
+  private readonly pendingWrites = new Map<string, Waiter[]>();
 
-  override async readMiss(id: bigint, cacheUsable: boolean): Promise<Item | null> {
-    const waiters = cacheUsable ? this.pendingWrites.get(id) : undefined;
+  override async readMiss(ref: KeyRef, cacheUsable: boolean): Promise<string> {
+    const waiters = cacheUsable ? this.pendingWrites.get(ref.tag) : undefined;
     if (waiters) {
-      // The write's row is answered only if its end script filled it: then no other write
+      // The value is answered only if the end script filled it: then no other write
       // overlapped it, so at that instant (after this read began, since registration closes
-      // before the script is sent) the row was the DB's latest. Otherwise: the lane, as usual.
-      const row = await new Promise<Item | null | undefined>((resolve) => waiters.push(resolve));
-      if (row !== undefined) {
-        this.ctx.counters.coalesced += 1;
-        return row;
+      // before the script is sent) it was the DB's latest. Otherwise: the lane, as usual.
+      const text = await new Promise<string | undefined>((resolve) => waiters.push(resolve));
+      if (text !== undefined) {
+        ref.entity.counters.coalesced += 1;
+        return text;
       }
     }
-    return super.readMiss(id, cacheUsable);
+    return super.readMiss(ref, cacheUsable);
   }
 
-  override async mutate<T>(id: bigint, mutation: Mutation<T>): Promise<T> {
+  override async mutate<R>(ref: KeyRef, plan: MutationPlan<R>, deadline: number | undefined): Promise<R> {
     const waiters: Waiter[] = [];
-    this.pendingWrites.set(id, waiters);
-    // A later write of the key may have replaced this one in the map; it stays there.
+    this.pendingWrites.set(ref.tag, waiters);
+    // A later mutation of the key may have replaced this one in the map; it stays there.
     const closeRegistration = (): void => {
-      if (this.pendingWrites.get(id) === waiters) this.pendingWrites.delete(id);
+      if (this.pendingWrites.get(ref.tag) === waiters) this.pendingWrites.delete(ref.tag);
     };
-    let answer: Item | null | undefined;
+    let answer: string | undefined;
     try {
-      const { result, ended } = await this.ctx.lanes.run(id, (client) =>
-        this.writeInLane(client, id, mutation, closeRegistration),
+      const { outcome, ended } = await this.ctx.lanes.run(ref.lane, (session) =>
+        this.writeInLane(session, ref, plan, deadline, closeRegistration),
       );
       const filled = await ended;
       if (filled) {
-        this.ctx.counters.writeFills += 1;
-        if (result.ok) answer = result.value.row;
+        ref.entity.counters.writeFills += 1;
+        if (outcome.ok) answer = outcome.fill;
       }
-      if (result.ok) return result.value.result;
-      if (result.error instanceof WriteExpiredError) this.ctx.counters.writesExpired += 1;
-      throw result.error;
+      return settle(ref, outcome);
     } finally {
       closeRegistration();
       for (const resolve of waiters.splice(0)) resolve(answer);
@@ -98,41 +96,50 @@ export class SerialGuardedStrategy extends SerialStrategy {
   }
 
   /**
-   * Marker, DB write under its deadline, end. The lane moves on once the end script is sent,
-   * not answered: the next job's commands follow it on the same Redis connection, and an end
-   * that ran late could only delete (it fills only while this writer is still the solo writer).
+   * Marker, the transaction under its deadline, end. The lane moves on once the end script is
+   * sent, not answered: the next job's commands follow it on the same Redis connection, and an
+   * end that ran late could only delete (it fills only while this writer is the solo writer).
    */
-  private async writeInLane<T>(
-    client: Queryable,
-    id: bigint,
-    mutation: Mutation<T>,
+  private async writeInLane<R>(
+    session: Session,
+    ref: KeyRef,
+    plan: MutationPlan<R>,
+    deadline: number | undefined,
     closeRegistration: () => void,
-  ): Promise<{ result: MutationOutcome<T>; ended: Promise<boolean> }> {
-    const { options } = this.ctx;
+  ): Promise<{ outcome: TransactionOutcome<R>; ended: Promise<boolean> }> {
+    const late = expiredBeforeStart(ref, deadline);
+    if (late) throw late;
+    const { cache, options } = this.ctx;
     const token = newToken();
     let redisNow: number;
     try {
-      redisNow = await this.ctx.cache.beginWrite(id, token);
+      redisNow = await cache.beginWrite(ref.tag, token);
     } catch (err) {
-      // No marker, no DB write: a write must never commit without its invalidation.
+      // No marker, no transaction: a write must never commit without its invalidation.
       throw notAttempted(err);
     }
-    const deadlineMs = redisNow + options.markerTtlMs - options.markerMarginMs;
+    const began = performance.now();
+    // The marker's deadline, or the caller's if earlier (carried over from this process's
+    // clock to Redis' by the offset seen now).
+    let deadlineMs = redisNow + options.markerTtlMs - options.markerMarginMs;
+    if (deadline !== undefined) deadlineMs = Math.min(deadlineMs, redisNow + (deadline - Date.now()));
+    const span = deadlineMs - redisNow;
+    const fence: Fence = { deadlineMs, remainingMs: () => span - (performance.now() - began) };
     await sleep(options.chaos.writeDelayMs);
-    const result = await runMutation(this.ctx, client, mutation, deadlineMs);
-    // An unknown outcome keeps the marker: the statement may still commit until its
-    // deadline, and the marker must outlive that. It expires on its own.
-    const removeMarker = result.ok || result.outcomeKnown;
+    const outcome = await transaction(this.ctx, ref, session, plan, fence);
+    // An unknown outcome keeps the marker: the COMMIT may still land until its deadline, and
+    // the marker must outlive that. It expires on its own.
+    const removeMarker = outcome.ok || outcome.committed === 'no';
     closeRegistration();
-    // A committed row goes into the cache at the end (when no other write overlapped), so
+    // A committed value goes into the cache at the end (when no other write overlapped), so
     // the reads after this write hit instead of reading the DB. A failed end is harmless:
     // the marker expires by itself; until then misses read the DB without filling.
-    const ended = this.ctx.cache
-      .endWrite(id, token, removeMarker, result.ok ? result.value.row : undefined)
+    const ended = cache
+      .endWrite(ref.tag, token, removeMarker, outcome.ok ? outcome.fill : undefined, ref.entity.ttlMs)
       .catch(() => false);
-    return { result, ended };
+    return { outcome, ended };
   }
 }
 
-/** A read waiting for a write's committed row; `undefined` sends it to the lane instead. */
-type Waiter = (row: Item | null | undefined) => void;
+/** A read waiting for a mutation's committed value; `undefined` sends it to the lane instead. */
+type Waiter = (text: string | undefined) => void;

@@ -1,18 +1,20 @@
-import type { Item } from '@keylane/protocol';
-import type { Queryable } from '../store/item-store.js';
+import type { Session } from '../db/session.js';
+import type { MutationPlan } from '../db/transaction.js';
+import type { KeyRef } from '../entity/key-ref.js';
 import {
-  dbRead,
-  mutateOrThrow,
-  plainFill,
+  expiredBeforeStart,
   invalidateFirst,
+  loadText,
+  plainFill,
+  settle,
   sleep,
-  type Mutation,
+  transaction,
   type Strategy,
   type StrategyContext,
 } from './strategy.js';
 
 /**
- * The article's cure: a key's misses and writes run in its lane, in arrival order. Correct
+ * The article's cure: a key's misses and mutations run in its lane, in arrival order. Correct
  * while one engine owns the key; two engines (a membership change) can still race.
  */
 export class SerialStrategy implements Strategy {
@@ -20,20 +22,22 @@ export class SerialStrategy implements Strategy {
 
   constructor(protected readonly ctx: StrategyContext) {}
 
-  readMiss(id: bigint, cacheUsable: boolean): Promise<Item | null> {
-    return this.ctx.lanes.run(id, async (client) => {
-      if (!cacheUsable) return dbRead(this.ctx, client, id);
-      const cached = await this.recheck(id);
+  readMiss(ref: KeyRef, cacheUsable: boolean): Promise<string> {
+    return this.ctx.lanes.run(ref.lane, async (session) => {
+      if (!cacheUsable) return loadText(ref, session);
+      const cached = await this.recheck(ref);
       if (cached !== undefined) return cached;
-      return this.missInLane(client, id);
+      return this.missInLane(session, ref);
     });
   }
 
-  mutate<T>(id: bigint, mutation: Mutation<T>): Promise<T> {
-    return this.ctx.lanes.run(id, async (client) => {
-      await invalidateFirst(this.ctx, id);
+  mutate<R>(ref: KeyRef, plan: MutationPlan<R>, deadline: number | undefined): Promise<R> {
+    return this.ctx.lanes.run(ref.lane, async (session) => {
+      const late = expiredBeforeStart(ref, deadline);
+      if (late) throw late;
+      await invalidateFirst(this.ctx, ref);
       await sleep(this.ctx.options.chaos.writeDelayMs);
-      return mutateOrThrow(this.ctx, client, mutation);
+      return settle(ref, await transaction(this.ctx, ref, session, plan, null));
     });
   }
 
@@ -42,20 +46,20 @@ export class SerialStrategy implements Strategy {
    * a burst of N misses then costs one DB read. `undefined` means still a miss (or Redis
    * failed, in which case the caller's DB read will not manage to fill either).
    */
-  protected async recheck(id: bigint): Promise<Item | null | undefined> {
+  protected async recheck(ref: KeyRef): Promise<string | undefined> {
     try {
-      const again = await this.ctx.cache.get(id);
-      if (!again.hit) return undefined;
-      this.ctx.counters.coalesced += 1;
-      return again.item;
+      const again = await this.ctx.cache.get(ref.tag);
+      if (again === null) return undefined;
+      ref.entity.counters.coalesced += 1;
+      return again;
     } catch {
       return undefined;
     }
   }
 
-  protected async missInLane(client: Queryable, id: bigint): Promise<Item | null> {
-    const item = await dbRead(this.ctx, client, id);
-    await plainFill(this.ctx, id, item);
-    return item;
+  protected async missInLane(session: Session, ref: KeyRef): Promise<string> {
+    const text = await loadText(ref, session);
+    await plainFill(this.ctx, ref, text);
+    return text;
   }
 }

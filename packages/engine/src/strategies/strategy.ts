@@ -1,114 +1,147 @@
-import { UnavailableError, VersionConflictError, type Item } from '@keylane/protocol';
+import { UnavailableError } from '@keylane/protocol';
 import pg from 'pg';
-import type { Cache } from '../cache/cache.js';
-import type { LaneSet } from '../lanes/lane-set.js';
+import { TOMBSTONE, type Cache } from '../cache/cache.js';
+import type { LaneSet } from '../db/lane-set.js';
+import { Session } from '../db/session.js';
+import { runTransaction, type Fence, type MutationPlan, type TransactionOutcome } from '../db/transaction.js';
+import type { KeyRef } from '../entity/key-ref.js';
+import { InvalidValueError, TransactionAbortedError, WriteExpiredError, WriteOutcomeUnknownError } from '../errors.js';
 import type { ResolvedOptions } from '../options.js';
-import type { Counters } from '../stats.js';
-import type { ItemStore, Queryable } from '../store/item-store.js';
 import type { StrategyName } from '../types.js';
-import { WriteExpiredError, WriteOutcomeUnknownError } from '../errors.js';
-
-/**
- * What a committed mutation returns: the caller's result, and the row as the statement left
- * it (`null`: no row), which serial-guarded may put in the cache under its marker.
- */
-export interface Committed<T> {
-  readonly result: T;
-  readonly row: Item | null;
-}
-
-/**
- * A DB mutation (write or delete) as the engine hands it to a strategy: run it on `db`,
- * applying only before `deadlineMs` (epoch ms, Postgres' clock) when one is given. It
- * throws typed errors for refusals (conflict, expired) and returns what it committed otherwise.
- */
-export type Mutation<T> = (db: Queryable, deadlineMs: number | null) => Promise<Committed<T>>;
 
 /** What a strategy works with; one per engine. */
 export interface StrategyContext {
   readonly options: ResolvedOptions;
-  readonly store: ItemStore;
   readonly cache: Cache;
   readonly lanes: LaneSet;
-  /** Connections for work that does not run in a lane (the unserialized strategies). */
+  /** Connections for work that does not run in a lane (the unserialized baselines). */
   readonly pool: pg.Pool;
-  readonly counters: Counters;
   /** Keeps background work (double-delete's second DEL) alive until close() waits for it. */
   readonly track: (work: Promise<unknown>) => void;
 }
 
 /**
- * How misses fill the cache and how writes invalidate it. The engine answers cache hits
- * itself (one GET); strategies only see misses and mutations.
+ * How misses fill the cache and how mutations invalidate it. The entity answers cache hits
+ * itself (one GET); strategies only see misses and mutations, and values only as text.
  */
 export interface Strategy {
   readonly name: StrategyName;
   /**
-   * Answers a read whose GET missed. `cacheUsable` is false when that GET failed (Redis
-   * down): then the strategy must read the DB and not fill.
+   * Answers a read whose GET missed with the value's text (TOMBSTONE: no row). `cacheUsable`
+   * is false when that GET failed (Redis down): then read the DB and do not fill.
    */
-  readMiss(id: bigint, cacheUsable: boolean): Promise<Item | null>;
-  mutate<T>(id: bigint, mutation: Mutation<T>): Promise<T>;
+  readMiss(ref: KeyRef, cacheUsable: boolean): Promise<string>;
+  /** `deadline`: the caller's own, epoch ms on this process's clock. */
+  mutate<R>(ref: KeyRef, plan: MutationPlan<R>, deadline: number | undefined): Promise<R>;
 }
 
 export function sleep(ms: number): Promise<void> {
   return ms > 0 ? new Promise((resolve) => setTimeout(resolve, ms)) : Promise.resolve();
 }
 
-/** A DB read, counted; failures become `UnavailableError`. */
-export async function dbRead(ctx: StrategyContext, db: Queryable, id: bigint): Promise<Item | null> {
-  ctx.counters.dbReads += 1;
-  try {
-    return await ctx.store.read(db, id);
-  } catch (err) {
-    ctx.counters.dbErrors += 1;
-    throw new UnavailableError(`postgres read failed: ${errorMessage(err)}`, { cause: err });
-  }
-}
-
 /**
- * Runs a mutation and says whether its failure left the DB untouched. A server-side error
- * (SQLSTATE) or a typed refusal means the statement did not commit; a lost connection
- * leaves it unknown: the statement may still commit.
+ * Runs the entity's loader on `session` and returns the value's text, counted. A failure of
+ * the connection becomes `UnavailableError`; the loader's own errors pass through as they are.
  */
-export type MutationOutcome<T> =
-  | { ok: true; value: Committed<T> }
-  | { ok: false; error: unknown; outcomeKnown: boolean };
-
-export async function runMutation<T>(
-  ctx: StrategyContext,
-  db: Queryable,
-  mutation: Mutation<T>,
-  deadlineMs: number | null,
-): Promise<MutationOutcome<T>> {
+export async function loadText(ref: KeyRef, session: Session): Promise<string> {
+  const { entity } = ref;
+  entity.counters.dbReads += 1;
+  let value: unknown;
   try {
-    return { ok: true, value: await mutation(db, deadlineMs) };
+    if (entity.snapshot) {
+      await session.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      try {
+        value = await entity.load(session, ref.id);
+        await session.query('COMMIT');
+      } catch (err) {
+        await session.query('ROLLBACK').catch(() => undefined);
+        throw err;
+      }
+    } else {
+      value = await entity.load(session, ref.id);
+    }
   } catch (err) {
-    if (err instanceof VersionConflictError || err instanceof WriteExpiredError) {
-      return { ok: false, error: err, outcomeKnown: true };
+    entity.counters.dbErrors += 1;
+    session.observe(err);
+    if (session.broken) {
+      throw new UnavailableError(`postgres read of ${entity.name} ${ref.text} failed: ${errorMessage(err)}`, { cause: err });
     }
-    ctx.counters.dbErrors += 1;
-    if (err instanceof pg.DatabaseError) {
-      // A server-side error (SQLSTATE) rolled the single-statement transaction back.
-      const error = new UnavailableError(`postgres refused the write, nothing was committed: ${errorMessage(err)}`, {
-        cause: err,
-      });
-      return { ok: false, error, outcomeKnown: true };
-    }
-    ctx.counters.writesUnknown += 1;
-    const error = new WriteOutcomeUnknownError(
-      `postgres connection failed during the write; it may or may not have committed: ${errorMessage(err)}`,
-      { cause: err },
+    throw err;
+  }
+  if (value === undefined) {
+    throw new InvalidValueError(
+      `load of ${entity.name} ${ref.text} returned undefined; return null when there is no row (absence is cached too)`,
     );
-    return { ok: false, error, outcomeKnown: false };
+  }
+  return value === null ? TOMBSTONE : entity.encode(value);
+}
+
+/** Runs `job` on a connection of the pool (the unserialized baselines), wrapped like a lane's. */
+export async function inPool<T>(ctx: StrategyContext, job: (session: Session) => Promise<T>): Promise<T> {
+  let client: pg.PoolClient;
+  try {
+    client = await ctx.pool.connect();
+  } catch (err) {
+    throw new UnavailableError(`postgres is unreachable (nothing was sent): ${errorMessage(err)}`, { cause: err });
+  }
+  // pg-pool destroys a client released with an error, so a broken one is not reused.
+  const session = new Session(client, () => undefined);
+  try {
+    return await job(session);
+  } finally {
+    session.close();
+    client.release(session.broken ? new Error('connection failed') : undefined);
   }
 }
 
-/** Like runMutation, for strategies without a guard: rethrows failures as they are. */
-export async function mutateOrThrow<T>(ctx: StrategyContext, db: Queryable, mutation: Mutation<T>): Promise<T> {
-  const result = await runMutation(ctx, db, mutation, null);
-  if (result.ok) return result.value.result;
-  throw result.error;
+/** Runs a mutation's transaction with the engine's options for `ref`. */
+export function transaction<R>(
+  ctx: StrategyContext,
+  ref: KeyRef,
+  session: Session,
+  plan: MutationPlan<R>,
+  fence: Fence | null,
+): Promise<TransactionOutcome<R>> {
+  const { chaos, statementTimeoutMs } = ctx.options;
+  return runTransaction(session, plan, {
+    fence,
+    statementTimeoutMs,
+    entity: ref.entity.name,
+    id: ref.text,
+    onFenceLost: () => ctx.lanes.lane(ref.lane).markFenceLost(),
+    chaos: { commitDelayMs: chaos.commitDelayMs, clientSideFence: chaos.clientSideFence },
+  });
+}
+
+/** Counts a mutation's outcome on its entity and returns its result or throws its error. */
+export function settle<R>(ref: KeyRef, outcome: TransactionOutcome<R>): R {
+  const { counters } = ref.entity;
+  if (outcome.ok) {
+    counters.mutations += 1;
+    return outcome.result;
+  }
+  const { error } = outcome;
+  if (error instanceof WriteExpiredError) counters.writesExpired += 1;
+  else if (outcome.committed === 'unknown') counters.writesUnknown += 1;
+  if (isDbFailure(error)) counters.dbErrors += 1;
+  throw error;
+}
+
+function isDbFailure(error: unknown): boolean {
+  if (error instanceof WriteExpiredError) return false;
+  return (
+    error instanceof UnavailableError ||
+    error instanceof WriteOutcomeUnknownError ||
+    error instanceof TransactionAbortedError ||
+    error instanceof pg.DatabaseError
+  );
+}
+
+/** A mutation whose caller's deadline passed before it could start: nothing was sent anywhere. */
+export function expiredBeforeStart(ref: KeyRef, deadline: number | undefined): WriteExpiredError | undefined {
+  if (deadline === undefined || Date.now() < deadline) return undefined;
+  ref.entity.counters.writesExpired += 1;
+  return new WriteExpiredError(ref.text, ref.entity.name, "the caller's deadline passed before the lane reached it");
 }
 
 /** Fails fast, before the DB is touched, when Redis is not connected. */
@@ -119,9 +152,9 @@ export function requireRedis(ctx: StrategyContext): void {
 }
 
 /** The invalidation that must precede a DB write: if Redis fails it, the DB is not touched. */
-export async function invalidateFirst(ctx: StrategyContext, id: bigint): Promise<void> {
+export async function invalidateFirst(ctx: StrategyContext, ref: KeyRef): Promise<void> {
   try {
-    await ctx.cache.del(id);
+    await ctx.cache.del(ref.tag);
   } catch (err) {
     throw notAttempted(err);
   }
@@ -136,11 +169,11 @@ export function notAttempted(err: unknown): UnavailableError {
 }
 
 /** An unguarded fill: a failure only costs the next reader a miss. */
-export async function plainFill(ctx: StrategyContext, id: bigint, item: Item | null): Promise<void> {
+export async function plainFill(ctx: StrategyContext, ref: KeyRef, text: string): Promise<void> {
   await sleep(ctx.options.chaos.fillDelayMs);
   try {
-    await ctx.cache.set(id, item);
-    ctx.counters.fills += 1;
+    await ctx.cache.set(ref.tag, text, ref.entity.ttlMs);
+    ref.entity.counters.fills += 1;
   } catch {
     // Counted by the cache layer; the reader already has its answer.
   }

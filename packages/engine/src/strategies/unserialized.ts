@@ -1,13 +1,16 @@
-import type { Item } from '@keylane/protocol';
+import type { MutationPlan } from '../db/transaction.js';
+import type { KeyRef } from '../entity/key-ref.js';
 import type { StrategyName } from '../types.js';
 import {
-  dbRead,
+  expiredBeforeStart,
+  inPool,
   invalidateFirst,
-  mutateOrThrow,
+  loadText,
   plainFill,
   requireRedis,
+  settle,
   sleep,
-  type Mutation,
+  transaction,
   type Strategy,
   type StrategyContext,
 } from './strategy.js';
@@ -22,17 +25,20 @@ export abstract class UnserializedStrategy implements Strategy {
 
   constructor(protected readonly ctx: StrategyContext) {}
 
-  async readMiss(id: bigint, cacheUsable: boolean): Promise<Item | null> {
-    const item = await dbRead(this.ctx, this.ctx.pool, id);
-    if (cacheUsable) await plainFill(this.ctx, id, item);
-    return item;
+  async readMiss(ref: KeyRef, cacheUsable: boolean): Promise<string> {
+    const text = await inPool(this.ctx, (session) => loadText(ref, session));
+    if (cacheUsable) await plainFill(this.ctx, ref, text);
+    return text;
   }
 
-  abstract mutate<T>(id: bigint, mutation: Mutation<T>): Promise<T>;
+  abstract mutate<R>(ref: KeyRef, plan: MutationPlan<R>, deadline: number | undefined): Promise<R>;
 
-  protected async dbMutation<T>(mutation: Mutation<T>): Promise<T> {
+  /** The transaction on a pool connection, no deadline but the caller's start check. */
+  protected async dbMutation<R>(ref: KeyRef, plan: MutationPlan<R>, deadline: number | undefined): Promise<R> {
+    const late = expiredBeforeStart(ref, deadline);
+    if (late) throw late;
     await sleep(this.ctx.options.chaos.writeDelayMs);
-    return mutateOrThrow(this.ctx, this.ctx.pool, mutation);
+    return inPool(this.ctx, async (session) => settle(ref, await transaction(this.ctx, ref, session, plan, null)));
   }
 }
 
@@ -40,10 +46,10 @@ export abstract class UnserializedStrategy implements Strategy {
 export class CacheAsideStrategy extends UnserializedStrategy {
   readonly name = 'cache-aside' as const;
 
-  async mutate<T>(id: bigint, mutation: Mutation<T>): Promise<T> {
+  async mutate<R>(ref: KeyRef, plan: MutationPlan<R>, deadline: number | undefined): Promise<R> {
     requireRedis(this.ctx);
-    const result = await this.dbMutation(mutation);
-    await this.ctx.cache.del(id).catch(() => undefined);
+    const result = await this.dbMutation(ref, plan, deadline);
+    await this.ctx.cache.del(ref.tag).catch(() => undefined);
     return result;
   }
 }
@@ -52,9 +58,9 @@ export class CacheAsideStrategy extends UnserializedStrategy {
 export class InvalidateFirstStrategy extends UnserializedStrategy {
   readonly name = 'invalidate-first' as const;
 
-  async mutate<T>(id: bigint, mutation: Mutation<T>): Promise<T> {
-    await invalidateFirst(this.ctx, id);
-    return this.dbMutation(mutation);
+  async mutate<R>(ref: KeyRef, plan: MutationPlan<R>, deadline: number | undefined): Promise<R> {
+    await invalidateFirst(this.ctx, ref);
+    return this.dbMutation(ref, plan, deadline);
   }
 }
 
@@ -62,13 +68,15 @@ export class InvalidateFirstStrategy extends UnserializedStrategy {
 export class DoubleDeleteStrategy extends UnserializedStrategy {
   readonly name = 'double-delete' as const;
 
-  async mutate<T>(id: bigint, mutation: Mutation<T>): Promise<T> {
-    await invalidateFirst(this.ctx, id);
+  async mutate<R>(ref: KeyRef, plan: MutationPlan<R>, deadline: number | undefined): Promise<R> {
+    await invalidateFirst(this.ctx, ref);
     try {
-      return await this.dbMutation(mutation);
+      return await this.dbMutation(ref, plan, deadline);
     } finally {
       this.ctx.track(
-        sleep(this.ctx.options.doubleDeleteDelayMs).then(() => this.ctx.cache.del(id)).catch(() => undefined),
+        sleep(this.ctx.options.doubleDeleteDelayMs)
+          .then(() => this.ctx.cache.del(ref.tag))
+          .catch(() => undefined),
       );
     }
   }

@@ -1,4 +1,4 @@
-import type { Engine } from '@keylane/engine';
+import type { Items } from '@keylane/engine/items';
 import { ITEMS_PATH, parseLongId, type PutItemBody } from '@keylane/protocol';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { reply as errorReply } from '../error-reply.js';
@@ -25,7 +25,7 @@ export const PUT_BODY_SCHEMA = {
 
 export const ITEM_ROUTE = `${ITEMS_PATH}/:id`;
 
-export function registerItemRoutes(app: FastifyInstance, engine: Engine): void {
+export function registerItemRoutes(app: FastifyInstance, items: Items): void {
   // The id is checked before the body is read: a bad id costs nothing and answers
   // invalid_id whatever the body holds.
   const onRequest = (
@@ -43,7 +43,7 @@ export function registerItemRoutes(app: FastifyInstance, engine: Engine): void {
   };
 
   app.get<{ Params: IdParams }>(ITEM_ROUTE, { onRequest }, async (request, reply) => {
-    const item = await engine.read(parseLongId(request.params.id));
+    const item = await items.read(parseLongId(request.params.id));
     if (item === null)
       return sendError(reply, errorReply('not_found', `item ${request.params.id} does not exist`));
     return item;
@@ -54,7 +54,7 @@ export function registerItemRoutes(app: FastifyInstance, engine: Engine): void {
     { onRequest, schema: { body: PUT_BODY_SCHEMA } },
     async (request) => {
       const { value, ifVersion } = request.body;
-      return engine.write(
+      return items.write(
         parseLongId(request.params.id),
         value,
         ifVersion === undefined ? {} : { ifVersion },
@@ -63,7 +63,7 @@ export function registerItemRoutes(app: FastifyInstance, engine: Engine): void {
   );
 
   app.delete<{ Params: IdParams }>(ITEM_ROUTE, { onRequest }, async (request, reply) => {
-    if (await engine.delete(parseLongId(request.params.id))) return reply.code(204).send();
+    if (await items.delete(parseLongId(request.params.id))) return reply.code(204).send();
     return sendError(reply, errorReply('not_found', `item ${request.params.id} does not exist`));
   });
 }

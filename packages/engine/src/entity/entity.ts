@@ -1,0 +1,178 @@
+import {
+  formatLongId,
+  InvalidOptionsError,
+  OverloadedError,
+  parseLongId,
+  parseStringKey,
+  routingKey,
+  stringRoutingKey,
+} from '@keylane/protocol';
+import { TOMBSTONE, type Cache } from '../cache/cache.js';
+import { hashTag } from '../cache/keys.js';
+import type { LaneSet } from '../db/lane-set.js';
+import type { MutationPlan } from '../db/transaction.js';
+import { InvalidValueError } from '../errors.js';
+import { cacheTtl } from '../options.js';
+import { newCounters, snapshot, type Counters } from '../stats.js';
+import type { Strategy } from '../strategies/strategy.js';
+import type {
+  Entity,
+  EntityOptions,
+  KeyInput,
+  KeyKind,
+  KeyOf,
+  MutateOptions,
+  MutationResult,
+  Queryable,
+} from '../types.js';
+import { jsonCodec } from './codec.js';
+import type { EntityRuntime, KeyRef } from './key-ref.js';
+
+/** What an entity needs of its engine. */
+export interface EntityHost {
+  readonly keyPrefix: string;
+  readonly cacheTtlMs: number;
+  readonly cache: Cache;
+  readonly lanes: LaneSet;
+  readonly strategy: Strategy;
+  /** Every public operation goes through here so close() can refuse new work and wait for the rest. */
+  admit<T>(work: () => Promise<T>): Promise<T>;
+  /** Runs `fn` on a connection outside the lanes (inspect). */
+  outsideLanes<T>(fn: (db: Queryable) => Promise<T>): Promise<T>;
+}
+
+const ENTITY_NAME = /^[a-z][a-z0-9_-]{0,47}$/;
+
+/** Validates the options and builds the entity; the engine checks the name is unused. */
+export function createEntity<V, K extends KeyKind>(host: EntityHost, options: EntityOptions<V, K>): Entity<V, K> & { readonly counters: Counters } {
+  if (typeof options !== 'object' || options === null) throw new InvalidOptionsError('entity', 'expected an object');
+  const { name, load, snapshot: snapshotReads = false } = options;
+  const key = (options.key ?? 'long') as K;
+  if (typeof name !== 'string' || !ENTITY_NAME.test(name)) {
+    throw new InvalidOptionsError('entity.name', `expected a name matching ${String(ENTITY_NAME)}, got ${JSON.stringify(name)}`);
+  }
+  if (key !== 'long' && key !== 'string') {
+    throw new InvalidOptionsError('entity.key', `expected 'long' or 'string', got ${JSON.stringify(key)}`);
+  }
+  if (typeof load !== 'function') throw new InvalidOptionsError('entity.load', 'expected a function (db, id) => Promise<value | null>');
+  if (typeof snapshotReads !== 'boolean') {
+    throw new InvalidOptionsError('entity.snapshot', `expected a boolean, got ${JSON.stringify(snapshotReads)}`);
+  }
+  const codec = options.codec ?? jsonCodec<V>();
+  if (typeof codec !== 'object' || codec === null || typeof codec.encode !== 'function' || typeof codec.decode !== 'function') {
+    throw new InvalidOptionsError('entity.codec', 'expected { encode(value): string, decode(text): value }');
+  }
+  const ttlMs = cacheTtl('entity.ttlMs', options.ttlMs, host.cacheTtlMs);
+  const counters = newCounters();
+  const encode = (value: unknown): string => {
+    const text = codec.encode(value as V);
+    if (typeof text !== 'string') throw new InvalidValueError(`the codec of ${name} returned a ${typeof text}, not a string`);
+    // The tombstone is the one text that means "no row"; a codec must never produce it.
+    if (text === TOMBSTONE) throw new InvalidValueError(`the codec of ${name} encoded a value as "${TOMBSTONE}", Keylane's tombstone`);
+    return text;
+  };
+  const runtime: EntityRuntime = {
+    name,
+    load: load as (db: Queryable, id: bigint | string) => Promise<unknown>,
+    encode,
+    ttlMs,
+    snapshot: snapshotReads,
+    counters,
+  };
+  const { cache, lanes, strategy } = host;
+
+  /** Parses a key, once per call, into what the strategies need. */
+  const resolve = (input: KeyInput<K>): KeyRef => {
+    let id: bigint | string;
+    let text: string;
+    let routing: bigint;
+    if (key === 'long') {
+      id = parseLongId(input);
+      text = formatLongId(id);
+      routing = routingKey(id);
+    } else {
+      id = parseStringKey(input);
+      text = id;
+      routing = stringRoutingKey(id);
+    }
+    return { entity: runtime, id, text, tag: hashTag(host.keyPrefix, name, text), lane: lanes.indexOf(routing) };
+  };
+  const decode = (text: string): V | null => (text === TOMBSTONE ? null : codec.decode(text));
+  const counted = <T>(work: Promise<T>): Promise<T> =>
+    work.catch((err: unknown) => {
+      if (err instanceof OverloadedError) counters.overloaded += 1;
+      throw err;
+    });
+
+  return {
+    name,
+    key,
+    counters,
+
+    async get(input: KeyInput<K>): Promise<V | null> {
+      const ref = resolve(input);
+      return host.admit(async () => {
+        counters.reads += 1;
+        let cacheUsable = true;
+        try {
+          const found = await cache.get(ref.tag);
+          if (found !== null) {
+            counters.hits += 1;
+            return decode(found);
+          }
+        } catch {
+          cacheUsable = false;
+        }
+        counters.misses += 1;
+        // A miss answers what a hit would: the value as the codec brings it back.
+        return decode(await counted(strategy.readMiss(ref, cacheUsable)));
+      });
+    },
+
+    async mutate<R extends MutationResult<V>>(
+      input: KeyInput<K>,
+      fn: (tx: Queryable, id: KeyOf<K>) => Promise<R>,
+      mutateOptions: MutateOptions = {},
+    ): Promise<R> {
+      const ref = resolve(input);
+      if (typeof fn !== 'function') throw new InvalidOptionsError('mutate', 'expected a callback (tx, id) => Promise<value | null | undefined>');
+      const { deadline } = mutateOptions;
+      if (deadline !== undefined && !Number.isFinite(deadline)) {
+        throw new InvalidOptionsError('mutate.deadline', `expected epoch milliseconds, got ${String(deadline)}`);
+      }
+      const plan: MutationPlan<R> = {
+        run: (tx) => fn(tx, ref.id as KeyOf<K>),
+        fillText: (result) => (result === undefined ? undefined : result === null ? TOMBSTONE : encode(result)),
+      };
+      return host.admit(() => counted(strategy.mutate(ref, plan, deadline)));
+    },
+
+    async invalidate(input: KeyInput<K>): Promise<void> {
+      const ref = resolve(input);
+      await host.admit(async () => {
+        await cache.invalidate(ref.tag);
+        counters.invalidations += 1;
+      });
+    },
+
+    async inspect(input: KeyInput<K>) {
+      const ref = resolve(input);
+      const [raw, stored] = await Promise.all([
+        cache.get(ref.tag),
+        host.outsideLanes(async (db) => {
+          const value = await runtime.load(db, ref.id);
+          return value === null || value === undefined ? null : decode(encode(value));
+        }),
+      ]);
+      return { cached: raw === null ? undefined : decode(raw), stored };
+    },
+
+    laneOf(input: KeyInput<K>): number {
+      return resolve(input).lane;
+    },
+
+    stats() {
+      return snapshot(counters);
+    },
+  };
+}
