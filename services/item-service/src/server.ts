@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import { createEngine, type Engine } from '@keylane/engine';
-import { createItems, ensureItemsTable, type Items } from '@keylane/engine/items';
+import { assertItemsTable, createItems, ensureItemsTable, type Items } from '@keylane/engine/items';
 import { HEALTH_READY_PATH, ITEMS_PATH, UnavailableError } from '@keylane/protocol';
 import Fastify, {
   LogController,
@@ -78,12 +78,12 @@ export async function createServer(
 ): Promise<ItemService> {
   const logger = options.logger ?? createLogger(config);
   const ownsEngine = options.engine === undefined;
-  if (config.dbMigrate) {
-    try {
-      await ensureItemsTable({ connectionString: config.databaseUrl, connectionTimeoutMillis: 5_000 }, config.dbSchema);
-    } catch (err) {
-      throw new UnavailableError(`could not create the items table: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
-    }
+  const postgres = { connectionString: config.databaseUrl, connectionTimeoutMillis: 5_000 };
+  try {
+    if (config.dbMigrate) await ensureItemsTable(postgres, config.dbSchema);
+    else await assertItemsTable(postgres, config.dbSchema);
+  } catch (err) {
+    throw new UnavailableError(`items table: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
   const engine = options.engine ?? (await startEngine(config));
   try {

@@ -102,6 +102,23 @@ export async function ensureItemsTable(postgres: pg.Pool | pg.ClientConfig, sche
   }
 }
 
+/**
+ * Throws unless the items table exists: for a start without automatic DDL, so a missing
+ * migration fails the start instead of every request.
+ */
+export async function assertItemsTable(postgres: pg.ClientConfig, schema: string = DEFAULT_ITEMS_SCHEMA): Promise<void> {
+  const client = new pg.Client(postgres);
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ found: string | null }>('SELECT to_regclass($1)::text AS found', [tableName(checkSchema(schema))]);
+    if (rows[0]?.found == null) {
+      throw new Error(`table ${tableName(schema)} does not exist; apply sql/items.sql of @keylane/engine (or let the service create it)`);
+    }
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
 interface Row {
   id: string;
   value: unknown;
