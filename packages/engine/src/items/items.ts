@@ -111,7 +111,7 @@ export async function assertItemsTable(postgres: pg.ClientConfig, schema: string
   await client.connect();
   try {
     const { rows } = await client.query<{ found: string | null }>('SELECT to_regclass($1)::text AS found', [tableName(checkSchema(schema))]);
-    if (rows[0]?.found == null) {
+    if (!rows[0]?.found) {
       throw new Error(`table ${tableName(schema)} does not exist; apply sql/items.sql of @keylane/engine (or let the service create it)`);
     }
   } finally {
