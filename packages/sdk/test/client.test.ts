@@ -68,12 +68,40 @@ describe('item operations', () => {
   });
 });
 
+describe('string keys', () => {
+  // The protocol's routing vectors (packages/protocol/test/string-key.test.ts), pinned here too.
+  const vectors: readonly (readonly [string, bigint])[] = [
+    ['550e8400-e29b-41d4-a716-446655440000', 11793205509806541490n],
+    ['alice@example.com', 18414541688758211263n],
+    ['007', 7106483370208201996n],
+    ['ü', 6950308537068853028n],
+    ['42', 42n],
+    ['-1', 18446744073709551615n],
+  ];
+
+  it.each(vectors)('routes %j to instance routingKey mod n of the sorted ids (%s)', (key, routing) => {
+    const sorted = client.healthyInstances();
+    expect(sorted).toHaveLength(3);
+    expect(client.getServiceConnection(key).instanceId).toBe(sorted[Number(routing % 3n)]);
+  });
+
+  it('routes a canonical decimal string like the long it spells', () => {
+    for (const id of [0n, 42n, -1n, MIN_LONG_ID, MAX_LONG_ID]) {
+      expect(client.getServiceConnection(id.toString())).toBe(client.getServiceConnection(id));
+    }
+  });
+});
+
 describe('errors', () => {
   it('rejects bad ids before sending anything', async () => {
     const before = servers.map((s) => s.seen.GET + s.seen.PUT + s.seen.DELETE);
     for (const bad of ['007', 1.5, 2n ** 63n, '', ' 7', 2 ** 53]) {
       await expect(client.get(bad as never)).rejects.toBeInstanceOf(InvalidKeyError);
       await expect(client.put(bad as never, 1)).rejects.toMatchObject({ code: 'invalid_id' });
+    }
+    // Routing alone takes string keys too ('007' and ' 7' are strings, not long ids), but not
+    // what is neither a long nor a valid string key.
+    for (const bad of [1.5, 2n ** 63n, '', 2 ** 53, 'a\ud800']) {
       expect(() => client.getServiceConnection(bad as never)).toThrow(InvalidKeyError);
     }
     await expect(client.put(1n, undefined)).rejects.toMatchObject({ code: 'invalid_options', option: 'value' });

@@ -185,16 +185,18 @@ export class KeylaneClient extends EventEmitter<ClientEvents> {
   }
 
   /**
-   * The healthy instance that owns `longId`, chosen by the routing strategy. Synchronous and
-   * allocation-free apart from the key itself. Throws `InvalidKeyError` for a bad key and
-   * `NoHealthyInstanceError` when no instance is healthy.
+   * The healthy instance that owns `key`, chosen by the routing strategy. Synchronous and
+   * allocation-free apart from the key itself. A key is a long id (bigint, safe integer) or
+   * a string key (a UUID, a slug): a string routes as `routingKey` of `@keylane/protocol` says,
+   * so a canonical decimal string routes as the long it spells and any other string by its
+   * hash, exactly as an engine's lanes and string-keyed entities route it. Throws
+   * `InvalidKeyError` for a bad key and `NoHealthyInstanceError` when no instance is healthy.
    */
-  getServiceConnection(longId: LongIdInput): ServiceConnection {
+  getServiceConnection(key: LongIdInput): ServiceConnection {
     if (this.#closing !== undefined) throw new ClientClosedError();
     // Numbers are the common case in JS callers; they route without allocating a BigInt.
-    if (typeof longId === 'number' && Number.isSafeInteger(longId))
-      return this.#set.routeSafeInteger(longId).connection;
-    return this.#set.route(routingKey(parseLongId(longId))).connection;
+    if (typeof key === 'number' && Number.isSafeInteger(key)) return this.#set.routeSafeInteger(key).connection;
+    return this.#set.route(typeof key === 'string' ? routingKey(key) : routingKey(parseLongId(key))).connection;
   }
 
   /** Healthy instance ids, sorted (the order routing uses). */
