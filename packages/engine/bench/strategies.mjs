@@ -7,7 +7,8 @@ import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { createEngine, STRATEGY_NAMES } from '../dist/index.js';
+import { createEngine, STRATEGY_NAMES } from '../dist/baselines.js';
+import { createItems, ensureItemsTable } from '../dist/items/index.js';
 
 const { values } = parseArgs({
   options: {
@@ -35,12 +36,14 @@ function percentile(sorted, p) {
 }
 
 async function run(strategy) {
+  await ensureItemsTable({ connectionString: values.database }, name);
   const engine = await createEngine({
-    postgres: { connectionString: values.database, schema: name },
+    postgres: { connectionString: values.database },
     redis: { url: values.redis, keyPrefix: `${name}_${strategy}` },
     lanes,
     strategy,
   });
+  const items = createItems(engine, { schema: name });
   try {
     const latencies = [];
     let errors = 0;
@@ -50,8 +53,8 @@ async function run(strategy) {
         const id = pickKey();
         const start = performance.now();
         try {
-          if (Math.random() < writeRatio) await engine.write(id, { at: start });
-          else await engine.read(id);
+          if (Math.random() < writeRatio) await items.write(id, { at: start });
+          else await items.read(id);
           latencies.push(performance.now() - start);
         } catch {
           errors += 1;
@@ -61,9 +64,9 @@ async function run(strategy) {
     await Promise.all(Array.from({ length: concurrency }, worker));
     latencies.sort((a, b) => a - b);
     // Hot-key burst: one write, then 1000 concurrent reads of that key.
-    await engine.write(-1n, 'hot');
+    await items.write(-1n, 'hot');
     const before = engine.stats().dbReads;
-    await Promise.all(Array.from({ length: 1000 }, () => engine.read(-1n)));
+    await Promise.all(Array.from({ length: 1000 }, () => items.read(-1n)));
     const burstDbReads = engine.stats().dbReads - before;
     const s = engine.stats();
     return {
