@@ -87,11 +87,18 @@ export class Lane {
     }
     return this.queue.add(async () => {
       await this.ensureConnected();
-      const session = new Session(this.current, (client) => this.drop(client));
+      const client = this.current;
+      const session = new Session(client, (broken) => this.drop(broken));
       try {
         return await job(session);
       } finally {
         session.close();
+        // The job saw the connection fail (a FATAL, a reset): the next job must not find it
+        // healthy before pg's own 'end' event gets here.
+        if (session.broken && client === this.current) {
+          this.healthy = false;
+          void client.end().catch(() => undefined);
+        }
       }
     });
   }
