@@ -43,7 +43,9 @@ describe('close()', () => {
       requestTimeoutMs: 200,
     });
     await client.ready();
-    expect(noMoreThan(countHandles(), baseline)).toBe(false); // the check can fail: the client holds handles
+    // The check can fail: the client holds handles (its keep-alive sockets to the servers; its
+    // timers come and go with the probes, and jest's own can make the baseline's count higher).
+    expect(countHandles()['TCPSocketWrap'] ?? 0).toBeGreaterThan(baseline['TCPSocketWrap'] ?? 0);
 
     // Traffic on every path: success, miss, timeout, refused connection, no healthy instance.
     for (let id = 0; id < 50; id++) await client.put(id, id);
