@@ -1,21 +1,71 @@
 /**
- * The one registry of error codes that cross the wire, with the HTTP status each one
- * travels with. The item service answers with these; the SDK maps them back to errors.
- * README.md lists the same table, and a test keeps the two in step.
+ * What an error says happened to the data: `none` (nothing was committed), `unknown` (it may or
+ * may not have committed), or `n/a` (a read, or refused before any work).
+ */
+export type ErrorEffect = 'none' | 'unknown' | 'n/a';
+
+/**
+ * The one registry of error codes that cross the wire: the HTTP status each travels with,
+ * whether repeating the same request is safe and may succeed (`retryable`), and what it says
+ * about the data (`effect`). The item service answers with these; the SDK maps them back to
+ * errors and decides its retries from `retryable`. README.md lists the same table, and a test
+ * keeps the two in step.
  */
 export const ERROR_CODES = {
-  invalid_id: { status: 400, description: 'The id is not a signed 64-bit integer in canonical decimal form.' },
-  invalid_body: { status: 400, description: 'The body is not JSON, lacks `value`, or has a bad `ifVersion`.' },
-  payload_too_large: { status: 413, description: 'The body is larger than the service accepts.' },
-  not_found: { status: 404, description: 'No item has this id (or the route does not exist).' },
-  version_conflict: { status: 409, description: 'A conditional write named a version the item is not at.' },
-  overloaded: { status: 503, description: "The key's lane is full; retry after `Retry-After`." },
+  invalid_id: {
+    status: 400,
+    retryable: false,
+    effect: 'n/a',
+    description: 'The id is not a valid key (a signed 64-bit integer in canonical decimal form).',
+  },
+  invalid_body: {
+    status: 400,
+    retryable: false,
+    effect: 'n/a',
+    description:
+      'The body is not JSON, lacks `value`, has a bad `ifVersion`, or holds what the store cannot keep (U+0000, a lone UTF-16 surrogate).',
+  },
+  invalid_header: {
+    status: 400,
+    retryable: false,
+    effect: 'n/a',
+    description: 'A Keylane header is malformed (`x-keylane-deadline` must be integer epoch milliseconds).',
+  },
+  payload_too_large: { status: 413, retryable: false, effect: 'n/a', description: 'The body is larger than the service accepts.' },
+  not_found: { status: 404, retryable: false, effect: 'n/a', description: 'No item has this id (or the route does not exist).' },
+  version_conflict: {
+    status: 409,
+    retryable: false,
+    effect: 'none',
+    description: 'A conditional write named a version the item is not at; nothing was committed.',
+  },
+  overloaded: {
+    status: 503,
+    retryable: true,
+    effect: 'none',
+    description: "The key's lane (or the instance's bytes in flight) is full; nothing was done; retry after `Retry-After`.",
+  },
   unavailable: {
     status: 503,
-    description: 'Redis or Postgres could not do its part; retry. A write did not commit unless the message says its outcome is unknown.',
+    retryable: true,
+    effect: 'none',
+    description: 'Redis or Postgres could not do its part; nothing was committed; retry.',
   },
-  internal: { status: 500, description: 'A bug: the service logged it with the request id.' },
-} as const satisfies Record<string, { status: number; description: string }>;
+  deadline_exceeded: {
+    status: 504,
+    retryable: true,
+    effect: 'none',
+    description: "The request's deadline passed before the work could be done; nothing was committed.",
+  },
+  outcome_unknown: {
+    status: 504,
+    retryable: false,
+    effect: 'unknown',
+    description:
+      "The write may or may not have committed (the database connection broke during COMMIT); it cannot commit after the request's deadline: read, or retry with `ifVersion`.",
+  },
+  internal: { status: 500, retryable: false, effect: 'unknown', description: 'A bug: the service logged it with the request id.' },
+} as const satisfies Record<string, { status: number; retryable: boolean; effect: ErrorEffect; description: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
 
@@ -35,6 +85,14 @@ export function isErrorCode(value: unknown): value is ErrorCode {
 
 export function httpStatusOf(code: ErrorCode): number {
   return ERROR_CODES[code].status;
+}
+
+export function isRetryable(code: ErrorCode): boolean {
+  return ERROR_CODES[code].retryable;
+}
+
+export function effectOf(code: ErrorCode): ErrorEffect {
+  return ERROR_CODES[code].effect;
 }
 
 export function errorBody(code: ErrorCode, message: string): ErrorBody {

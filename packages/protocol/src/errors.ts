@@ -1,4 +1,4 @@
-import type { ErrorCode } from './error-codes.js';
+import { isErrorCode, type ErrorCode } from './error-codes.js';
 
 /**
  * Base of every error Keylane throws on purpose. Match on `code`, never on `message`:
@@ -70,9 +70,8 @@ export class OverloadedError extends KeylaneError {
 }
 
 /**
- * A dependency (Redis, Postgres) could not do its part. Retryable. Usually nothing was
- * committed; the one exception is a write whose connection broke mid-statement, whose
- * outcome is unknown (the engine says so in the message and in a subclass).
+ * A dependency (Redis, Postgres) could not do its part. Retryable; nothing was committed (a
+ * write whose outcome is unknown is an `OutcomeUnknownError` instead).
  */
 export class UnavailableError extends KeylaneError {
   declare readonly code: 'unavailable';
@@ -82,21 +81,32 @@ export class UnavailableError extends KeylaneError {
   }
 }
 
-/** Narrows an unknown value to a KeylaneError carrying one of the wire codes. */
-export function isWireError(err: unknown): err is KeylaneError & { code: ErrorCode } {
-  return err instanceof KeylaneError && WIRE_CODES.has(err.code);
+/**
+ * The write may or may not have committed: the connection to Postgres broke while COMMIT was
+ * in flight. It cannot commit after the request's deadline; read the item, or retry with
+ * `ifVersion`, rather than repeating a blind write.
+ */
+export class OutcomeUnknownError extends KeylaneError {
+  declare readonly code: 'outcome_unknown';
+
+  constructor(message: string, options?: ErrorOptions) {
+    super('outcome_unknown', message, options);
+  }
 }
 
-const WIRE_CODES = new Set<string>([
-  'invalid_id',
-  'invalid_body',
-  'payload_too_large',
-  'not_found',
-  'version_conflict',
-  'overloaded',
-  'unavailable',
-  'internal',
-]);
+/** The request's deadline passed before the work could be done; nothing was committed. */
+export class DeadlineExceededError extends KeylaneError {
+  declare readonly code: 'deadline_exceeded';
+
+  constructor(message: string, options?: ErrorOptions) {
+    super('deadline_exceeded', message, options);
+  }
+}
+
+/** Narrows an unknown value to a KeylaneError carrying one of the wire codes. */
+export function isWireError(err: unknown): err is KeylaneError & { code: ErrorCode } {
+  return err instanceof KeylaneError && isErrorCode(err.code);
+}
 
 /** Renders a bad input for an error message: short, unambiguous about its type. */
 export function describe(input: unknown): string {

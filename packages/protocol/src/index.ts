@@ -9,11 +9,14 @@ export {
 export { MAX_STRING_KEY_BYTES, parseStringKey, stringRoutingKey } from './string-key.js';
 export {
   ERROR_CODES,
+  effectOf,
   errorBody,
   httpStatusOf,
   isErrorBody,
   isErrorCode,
+  isRetryable,
   type ErrorBody,
+  type ErrorEffect,
   type ErrorCode,
 } from './error-codes.js';
 export {
@@ -23,10 +26,13 @@ export {
   VersionConflictError,
   OverloadedError,
   UnavailableError,
+  OutcomeUnknownError,
+  DeadlineExceededError,
   isWireError,
   describe as describeValue,
 } from './errors.js';
 export {
+  DEADLINE_HEADER,
   ITEMS_PATH,
   HEALTH_LIVE_PATH,
   HEALTH_READY_PATH,

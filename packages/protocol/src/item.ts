@@ -20,6 +20,14 @@ export const HEALTH_LIVE_PATH = '/healthz/live';
 export const HEALTH_READY_PATH = '/healthz/ready';
 export const METRICS_PATH = '/metrics';
 
+/**
+ * The request's absolute deadline, integer epoch milliseconds on the caller's clock. The SDK
+ * sends it; the service never starts work after it and its writes cannot commit after it, so a
+ * caller answered with a timeout is never overtaken by its own abandoned write. Caller and
+ * instance clocks are assumed to agree within the service's skew allowance.
+ */
+export const DEADLINE_HEADER = 'x-keylane-deadline';
+
 export function itemPath(id: bigint): string {
   return `${ITEMS_PATH}/${formatLongId(id)}`;
 }

@@ -7,6 +7,8 @@ import {
   httpStatusOf,
   isErrorBody,
   isWireError,
+  effectOf,
+  isRetryable,
   type ErrorCode,
 } from '../src/index.js';
 
@@ -18,23 +20,29 @@ describe('error code registry', () => {
     expect(statuses).toEqual({
       invalid_id: 400,
       invalid_body: 400,
+      invalid_header: 400,
       payload_too_large: 413,
       not_found: 404,
       version_conflict: 409,
       overloaded: 503,
       unavailable: 503,
+      deadline_exceeded: 504,
+      outcome_unknown: 504,
       internal: 500,
     });
   });
 
   it('is the same table the README documents', () => {
     const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
-    const documented = new Map<string, number>();
-    for (const match of readme.matchAll(/^\| `([a-z_]+)` \| (\d{3}) \|/gm)) {
-      documented.set(match[1]!, Number(match[2]));
+    const documented = new Map<string, string>();
+    for (const match of readme.matchAll(/^\| `([a-z_]+)` \| (\d{3}) \| (yes|no) \| (none|unknown|n\/a) \|/gm)) {
+      documented.set(match[1]!, `${match[2]} ${match[3]} ${match[4]}`);
     }
     const registered = new Map(
-      Object.entries(ERROR_CODES).map(([code, { status }]) => [code, status as number]),
+      Object.entries(ERROR_CODES).map(([code, { status, retryable, effect }]) => [
+        code,
+        `${status} ${retryable ? 'yes' : 'no'} ${effect}`,
+      ]),
     );
     expect(documented).toEqual(registered);
   });
@@ -56,5 +64,15 @@ describe('error code registry', () => {
     expect(err.name).toBe('VersionConflictError');
     expect(err.message).toBe('item 42 is at version 5, not 3');
     expect(isWireError(new Error('x'))).toBe(false);
+  });
+
+  it('says what each answer means for the data, and only errors that changed nothing are retryable', () => {
+    for (const [code, { retryable, effect }] of Object.entries(ERROR_CODES)) {
+      if (retryable) expect([code, effect]).toEqual([code, 'none']);
+    }
+    expect(effectOf('outcome_unknown')).toBe('unknown');
+    expect(isRetryable('outcome_unknown')).toBe(false);
+    expect(effectOf('unavailable')).toBe('none');
+    expect(isRetryable('deadline_exceeded')).toBe(true);
   });
 });
