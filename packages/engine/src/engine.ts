@@ -32,6 +32,7 @@ export async function startEngine(options: LabEngineOptions, lab: boolean): Prom
     redis: opts.redis,
     leaseTtlMs: opts.leaseTtlMs,
     markerTtlMs: opts.markerTtlMs,
+    ignoreRestarts: opts.chaos.ignoreRedisRestarts,
     onError: () => {
       redisErrors += 1;
     },

@@ -1,4 +1,4 @@
-import { KeylaneError, UnavailableError } from '@keylane/protocol';
+import { DeadlineExceededError, KeylaneError, OutcomeUnknownError, UnavailableError } from '@keylane/protocol';
 
 // One options error for every package: `createEngine` throws it naming the option.
 export { InvalidOptionsError } from '@keylane/protocol';
@@ -17,10 +17,10 @@ export class InvalidValueError extends KeylaneError {
 }
 
 /**
- * A guarded mutation reached its deadline (the write marker's, or the caller's) before it
- * could commit: Postgres refused the COMMIT at the fence, a statement was cancelled at the
- * deadline, or the lane reached the job too late to start it. Nothing was committed; retry.
- * Code `unavailable`; `writesExpired` counts them.
+ * A guarded mutation reached its write marker's deadline before it could commit: Postgres
+ * refused the COMMIT at the fence, a statement was cancelled at the deadline, or the writer
+ * was held (paused) past it before it began. Nothing was committed; retry. Code
+ * `unavailable`; `writesExpired` counts them.
  */
 export class WriteExpiredError extends UnavailableError {
   readonly id: string;
@@ -32,12 +32,27 @@ export class WriteExpiredError extends UnavailableError {
 }
 
 /**
- * The write may or may not have committed: the connection broke while COMMIT was in flight
- * (or the callback ended the transaction itself). Code `unavailable` like every dependency
- * failure, but unlike the others something may have changed; checkers record such operations
- * as indeterminate. The write marker is left to expire rather than removed.
+ * The caller's own deadline (`deadline` of get/mutate) passed before the work could be done:
+ * the lane reached the job too late, or a mutation could not commit in time (the fence holds
+ * it to the earlier of the caller's and the marker's deadline). Nothing was committed. Code
+ * `deadline_exceeded`; `deadlinesExceeded` counts them.
  */
-export class WriteOutcomeUnknownError extends UnavailableError {
+export class CallerDeadlineError extends DeadlineExceededError {
+  readonly id: string;
+
+  constructor(id: string, entity: string, how: string, options?: ErrorOptions) {
+    super(`${entity} ${id}: the caller's deadline passed (${how}), so nothing was committed`, options);
+    this.id = id;
+  }
+}
+
+/**
+ * The write may or may not have committed: the connection broke while COMMIT was in flight
+ * (or the callback ended the transaction itself). It cannot commit after its deadline.
+ * Code `outcome_unknown`; checkers record such operations as indeterminate. The write marker
+ * is left to expire rather than removed.
+ */
+export class WriteOutcomeUnknownError extends OutcomeUnknownError {
   readonly outcomeUnknown = true;
 
   constructor(message: string, options?: ErrorOptions) {

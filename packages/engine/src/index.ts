@@ -11,6 +11,7 @@ export function createEngine(options: EngineOptions): Promise<Engine> {
 }
 
 export {
+  CallerDeadlineError,
   InvalidOptionsError,
   InvalidValueError,
   TransactionAbortedError,
@@ -33,7 +34,7 @@ export type {
   KeyKind,
   KeyOf,
   LaneStats,
-  MutateOptions,
+  CallOptions,
   MutationResult,
   PostgresOptions,
   Queryable,

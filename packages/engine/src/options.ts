@@ -40,6 +40,11 @@ export interface ChaosOptions {
   /** Pause between the end of a mutation's callback and its COMMIT (a GC pause, SIGSTOP). */
   commitDelayMs?: number;
   /**
+   * The unsafe twin of holding fills after Redis restarts: fill at once, although writes in
+   * flight may have lost their markers. For the test that shows why.
+   */
+  ignoreRedisRestarts?: boolean;
+  /**
    * The unsafe twin of the commit fence: check the deadline in this process just before
    * COMMIT instead of having Postgres refuse a late COMMIT. For the test that shows why.
    */
@@ -127,8 +132,10 @@ export function resolveOptions(options: LabEngineOptions, lab: boolean): Resolve
     throw new InvalidOptionsError('chaos', 'expected an object');
   }
   const c = chaos as ChaosOptions;
-  if (c.clientSideFence !== undefined && typeof c.clientSideFence !== 'boolean') {
-    throw new InvalidOptionsError('chaos.clientSideFence', `expected a boolean, got ${JSON.stringify(c.clientSideFence)}`);
+  for (const flag of ['clientSideFence', 'ignoreRedisRestarts'] as const) {
+    if (c[flag] !== undefined && typeof c[flag] !== 'boolean') {
+      throw new InvalidOptionsError(`chaos.${flag}`, `expected a boolean, got ${JSON.stringify(c[flag])}`);
+    }
   }
   return Object.freeze({
     postgres,
@@ -150,6 +157,7 @@ export function resolveOptions(options: LabEngineOptions, lab: boolean): Resolve
       writeDelayMs: int('chaos.writeDelayMs', c.writeDelayMs, 0, 0, 600_000),
       commitDelayMs: int('chaos.commitDelayMs', c.commitDelayMs, 0, 0, 600_000),
       clientSideFence: c.clientSideFence ?? false,
+      ignoreRedisRestarts: c.ignoreRedisRestarts ?? false,
     }),
   });
 }

@@ -61,12 +61,17 @@ export interface EntityOptions<V, K extends KeyKind = 'long'> {
  */
 export type MutationResult<V> = V | null | undefined | void;
 
-export interface MutateOptions {
+/** What a caller allows one `get` or `mutate`. */
+export interface CallOptions {
   /**
-   * Absolute deadline (epoch ms, this process's clock) after which the mutation must not
-   * commit: the commit fence uses the earlier of this and the write marker's deadline.
+   * Absolute deadline (epoch ms, this process's clock): the work is not started after it (a
+   * lane that cannot reach it in time refuses it with `OverloadedError` just before), and a
+   * mutation cannot commit after it: the commit fence uses the earlier of this and the write
+   * marker's deadline (`CallerDeadlineError`, code `deadline_exceeded`, when it was this one).
    */
   deadline?: number;
+  /** The caller went away (its HTTP request closed, say): work not yet started is dropped. */
+  signal?: AbortSignal;
 }
 
 /** A cached entity: one table or a join of several, read by your loader and written by your transactions. */
@@ -74,7 +79,7 @@ export interface Entity<V, K extends KeyKind = 'long'> {
   readonly name: string;
   readonly key: K;
   /** Hit: one Redis GET. Miss: the key's lane, a fill lease, your `load`, a guarded fill. */
-  get(id: KeyInput<K>): Promise<V | null>;
+  get(id: KeyInput<K>, options?: CallOptions): Promise<V | null>;
   /**
    * Runs `fn` in the key's lane inside ONE transaction on the lane's connection, under a
    * write marker whose deadline Postgres enforces at COMMIT. A throw rolls back and rejects
@@ -85,7 +90,7 @@ export interface Entity<V, K extends KeyKind = 'long'> {
   mutate<R extends MutationResult<V>>(
     id: KeyInput<K>,
     fn: (tx: Queryable, id: KeyOf<K>) => Promise<R>,
-    options?: MutateOptions,
+    options?: CallOptions,
   ): Promise<R>;
   /**
    * For a change committed outside Keylane (another service, psql, a batch job): call it
@@ -186,6 +191,11 @@ export interface EntityStats {
   /** Fills the guard refused (a write or an invalidate began after the lease, or the lease expired). */
   fillsRejected: number;
   /**
+   * Misses and write ends that did not fill because Redis had just reconnected as another
+   * server (run_id changed: markers may be lost) and a marker's life had not passed yet.
+   */
+  fillsHeld: number;
+  /**
    * serial-guarded: mutations whose committed value went into the cache at the write's end
    * (no other write overlapped theirs), so the reads after them hit.
    */
@@ -196,8 +206,10 @@ export interface EntityStats {
   mutations: number;
   /** `invalidate` calls that reached Redis. */
   invalidations: number;
-  /** Mutations refused because their deadline passed (at the commit fence, or before they began): nothing committed. */
+  /** Mutations refused because their write marker's deadline passed (at the commit fence, or before they began): nothing committed. */
   writesExpired: number;
+  /** Reads and mutations refused because the caller's own deadline passed before they could be done: nothing committed. */
+  deadlinesExceeded: number;
   /**
    * Mutations whose connection broke during COMMIT: they may have committed. Their write
    * marker (serial-guarded) is left to expire rather than removed.

@@ -27,7 +27,11 @@ describe('Redis down and back', () => {
     '%s: reads answer from the DB, writes fail before the DB, then it recovers',
     async (strategy) => {
       if (!server.running) await server.start();
-      const e = await engineFor(ctx, { strategy, redis: { url: server.url, commandTimeoutMs: 500 } }, `_${strategy}`);
+      const e = await engineFor(
+        ctx,
+        { strategy, markerTtlMs: 1_000, redis: { url: server.url, commandTimeoutMs: 500 } },
+        `_${strategy}`,
+      );
       open.push(e);
       const id = BigInt(STRATEGIES.indexOf(strategy) + 1);
       await e.write(id, 'before');
@@ -55,6 +59,14 @@ describe('Redis down and back', () => {
       await server.start();
       await waitFor(async () => (await e.health()).redis);
       expect(await e.write(id, 'after')).toMatchObject({ value: 'after', version: 2 });
+      expect((await e.read(id))?.value).toBe('after');
+      if (strategy === 'serial-guarded') {
+        // Redis came back as another server (a new run_id, its markers gone): for a marker's
+        // life nothing fills, so no write that lost its marker can be overtaken by a fill.
+        expect((await e.inspect(id)).cached).toBeUndefined();
+        expect(e.stats().fillsHeld).toBeGreaterThan(0);
+        await new Promise((resolve) => setTimeout(resolve, 1_100));
+      }
       expect((await e.read(id))?.value).toBe('after');
       expect((await e.read(id))?.value).toBe('after');
       expect((await e.inspect(id)).cached).toMatchObject({ value: 'after', version: 2 });

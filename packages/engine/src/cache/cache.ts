@@ -15,6 +15,8 @@ export interface CacheOptions {
   redis: ResolvedRedis;
   leaseTtlMs: number;
   markerTtlMs: number;
+  /** Test-only (the unsafe twin): fill right after Redis came back with another run_id. */
+  ignoreRestarts?: boolean;
   /** A command failed (counted as a Redis error). */
   onError: (err: unknown) => void;
 }
@@ -30,11 +32,25 @@ export class Cache {
   private readonly owned: boolean;
   /** The last connection or command error, for health(). */
   lastError: string | undefined;
+  /** Times Redis came back as another server (its run_id changed): its markers may be gone. */
+  restarts = 0;
+  /**
+   * Fills wait until the connection is known to reach the Redis it reached before (same
+   * run_id), or, after a restart, until every write that might have lost its marker is past
+   * its deadline (markerTtlMs). A reader filling earlier could put back a row such a write
+   * is about to replace, and nothing would tell it.
+   */
+  #verified = false;
+  #holdUntil = 0;
+  #runId: string | undefined;
+  /** Write ends that failed: their value and lease are deleted again once Redis is back. */
+  readonly #unfinished = new Set<string>();
 
   constructor(private readonly options: CacheOptions) {
     if (options.redis.kind === 'client') {
       this.redis = options.redis.client;
       this.owned = false;
+      this.watchConnection();
       return;
     }
     const { url, commandTimeoutMs } = options.redis;
@@ -57,6 +73,62 @@ export class Cache {
     this.redis.on('error', (err: Error) => {
       this.lastError = err.message;
     });
+    this.watchConnection();
+  }
+
+  /** Whether a fill may go ahead now (see #verified). */
+  get fillsAllowed(): boolean {
+    return this.#verified && performance.now() >= this.#holdUntil;
+  }
+
+  /** Remembers a write whose end script failed, for the reconnect to clean up after. */
+  endFailed(tag: string): void {
+    if (this.#unfinished.size >= MAX_UNFINISHED) {
+      // Too many to replay: hold every fill for a marker's life instead.
+      this.#unfinished.clear();
+      this.#holdUntil = performance.now() + this.options.markerTtlMs;
+    }
+    this.#unfinished.add(tag);
+  }
+
+  private watchConnection(): void {
+    // Only a standalone Redis has one run_id to compare; a Cluster's nodes each have their own.
+    if (!(this.redis instanceof Redis)) {
+      this.#verified = true;
+      return;
+    }
+    const redis = this.redis;
+    redis.on('close', () => {
+      this.#verified = false;
+    });
+    redis.on('ready', () => {
+      void this.verify(redis);
+    });
+  }
+
+  private async verify(redis: Redis): Promise<void> {
+    let runId: string | undefined;
+    try {
+      const info = await redis.info('server');
+      runId = /^run_id:(\S+)/m.exec(info)?.[1];
+    } catch {
+      return; // The next 'ready' tries again; fills stay held meanwhile.
+    }
+    if (this.#runId !== undefined && runId !== this.#runId) {
+      this.restarts += 1;
+      if (!this.options.ignoreRestarts) this.#holdUntil = performance.now() + this.options.markerTtlMs;
+    }
+    this.#runId = runId;
+    for (const tag of [...this.#unfinished]) {
+      const k = guardKeys(tag);
+      try {
+        await redis.del(k.value, k.lease, k.soloWriter);
+        this.#unfinished.delete(tag);
+      } catch {
+        return;
+      }
+    }
+    this.#verified = true;
   }
 
   get ready(): boolean {
@@ -66,6 +138,7 @@ export class Cache {
   async start(): Promise<void> {
     if (this.owned) await (this.redis as Redis).connect();
     else if (this.redis.status === 'wait') await this.redis.connect();
+    if (this.redis instanceof Redis) await this.verify(this.redis);
     // A Cluster routes SCRIPT LOAD to one node only; there EVALSHA falls back to EVAL per node.
     if (this.redis instanceof Redis) {
       for (const s of [WRITE_BEGIN, WRITE_END, LEASE, FILL, UNLOCK]) await this.redis.script('LOAD', s.lua);
@@ -185,6 +258,8 @@ export class Cache {
     }
   }
 }
+
+const MAX_UNFINISHED = 100_000;
 
 export function newToken(): string {
   return randomBytes(12).toString('base64url');

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { LaneStats } from '../types.js';
-import { Lane } from './lane.js';
+import { Lane, type Admission } from './lane.js';
 import type { Session } from './session.js';
 
 export interface LaneSetOptions {
@@ -46,8 +46,8 @@ export class LaneSet {
     return lane;
   }
 
-  run<T>(index: number, job: (session: Session) => Promise<T>): Promise<T> {
-    return this.lane(index).run(job);
+  run<T>(index: number, job: (session: Session) => Promise<T>, admission?: Admission): Promise<T> {
+    return this.lane(index).run(job, admission);
   }
 
   stats(): LaneStats[] {

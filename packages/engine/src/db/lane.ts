@@ -29,6 +29,24 @@ export function clientConfig(base: pg.ClientConfig, statementTimeoutMs: number):
   };
 }
 
+/**
+ * How much before a job's deadline a lane gives up on it: its caller must hear `overloaded`
+ * before its own timer fires, across the network and the event loop.
+ */
+export const ANSWER_MARGIN_MS = 50;
+
+/** Why a caller's signal aborted, as an Error (an abort() without a reason gets the DOM's AbortError). */
+function reasonOf(signal: AbortSignal): Error {
+  const reason: unknown = signal.reason;
+  return reason instanceof Error ? reason : new Error(`the caller went away: ${String(reason)}`);
+}
+
+/** What a job's caller allows it: a deadline (epoch ms, this clock) and a signal that it went away. */
+export interface Admission {
+  deadline?: number | undefined;
+  signal?: AbortSignal | undefined;
+}
+
 export interface LaneOptions {
   index: number;
   postgres: pg.ClientConfig;
@@ -52,6 +70,8 @@ export class Lane {
   private connecting: Promise<void> | undefined;
   /** True until `connect()` was called on `current`. */
   private fresh = true;
+  /** Recent job duration (ms, exponentially weighted): what admission estimates waits from. */
+  private jobMs = 0;
   /** Set when a job found the commit fence gone (DISCARD TEMP, a DROP): reinstall before the next job. */
   private fenceLost = false;
 
@@ -76,16 +96,49 @@ export class Lane {
 
   /**
    * Queues `job` behind this lane's earlier jobs. Refuses with `OverloadedError` when
-   * `maxQueue` jobs already wait, so a stuck lane cannot grow memory without bound. The job's
-   * session is closed when it settles.
+   * `maxQueue` jobs already wait, so a stuck lane cannot grow memory without bound, and, for a
+   * job with a deadline, when the lane cannot reach it in time: at once if the queue ahead will
+   * plainly take longer (from the lane's recent job times), else when the deadline is about to
+   * pass while it still waits (then it leaves the queue, and its caller hears before its own
+   * timer fires). A job whose caller went away (`signal`) leaves the queue too. Once a job has
+   * started it always runs to the end. The job's session is closed when it settles.
    */
-  run<T>(job: (session: Session) => Promise<T>): Promise<T> {
+  run<T>(job: (session: Session) => Promise<T>, admission: Admission = {}): Promise<T> {
     if (this.queue.size >= this.options.maxQueue) {
       return Promise.reject(
         new OverloadedError(`lane ${this.index} has ${this.queue.size} queued jobs (maxQueuePerLane)`),
       );
     }
-    return this.queue.add(async () => {
+    const { deadline, signal } = admission;
+    if (signal?.aborted) return Promise.reject(reasonOf(signal));
+    let abort: AbortController | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    let onCallerGone: (() => void) | undefined;
+    if (deadline !== undefined || signal !== undefined) {
+      abort = new AbortController();
+      const controller = abort;
+      if (deadline !== undefined) {
+        // The job must not only start but finish in time: count its own expected duration.
+        const wait = this.expectedWaitMs();
+        const left = deadline - Date.now() - ANSWER_MARGIN_MS - this.jobMs;
+        if (left <= 0 || wait > left) {
+          return Promise.reject(this.late(wait));
+        }
+        timer = setTimeout(() => controller.abort(this.late(this.expectedWaitMs())), left);
+      }
+      if (signal !== undefined) {
+        onCallerGone = () => controller.abort(reasonOf(signal));
+        signal.addEventListener('abort', onCallerGone, { once: true });
+      }
+    }
+    const started = (): void => {
+      // From here on the job runs to its end: nothing may abort it half-way.
+      clearTimeout(timer);
+      if (onCallerGone) signal?.removeEventListener('abort', onCallerGone);
+    };
+    const run = async (): Promise<T> => {
+      started();
+      const began = performance.now();
       await this.ensureConnected();
       const client = this.current;
       const session = new Session(client, (broken) => this.drop(broken));
@@ -99,8 +152,23 @@ export class Lane {
           this.healthy = false;
           void client.end().catch(() => undefined);
         }
+        this.jobMs = this.jobMs * 0.8 + (performance.now() - began) * 0.2;
       }
-    });
+    };
+    const queued = abort ? this.queue.add(run, { signal: abort.signal }) : this.queue.add(run);
+    return queued.finally(started);
+  }
+
+  /** How long a job added now would wait: the jobs ahead times the lane's recent job time. */
+  expectedWaitMs(): number {
+    return (this.queue.size + this.queue.pending) * this.jobMs;
+  }
+
+  private late(waitMs: number): OverloadedError {
+    return new OverloadedError(
+      `lane ${this.index} cannot reach this job before its deadline (${this.queue.size} queued, about ${Math.round(waitMs)} ms of work ahead)`,
+      Math.max(100, Math.ceil(waitMs)),
+    );
   }
 
   /** A job saw the fence table missing; the lane puts it back before its next job. */

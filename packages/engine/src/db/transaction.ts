@@ -1,6 +1,6 @@
 import { UnavailableError } from '@keylane/protocol';
 import pg from 'pg';
-import { TransactionAbortedError, WriteExpiredError, WriteOutcomeUnknownError } from '../errors.js';
+import { CallerDeadlineError, TransactionAbortedError, WriteExpiredError, WriteOutcomeUnknownError } from '../errors.js';
 import type { Queryable } from '../types.js';
 import { beginWithin, FENCE_SQLSTATE, fencedCommit, UNDEFINED_TABLE } from './fence.js';
 import { isConnectionError, type Session } from './session.js';
@@ -21,6 +21,8 @@ export interface Fence {
   readonly deadlineMs: number;
   /** Milliseconds left, measured on this process's monotonic clock. */
   remainingMs(): number;
+  /** Whose deadline it is: the write marker's, or the caller's (when that one is earlier). */
+  readonly binding: 'marker' | 'caller';
 }
 
 export interface TransactionOptions {
@@ -56,17 +58,23 @@ export async function runTransaction<R>(
 ): Promise<TransactionOutcome<R>> {
   const { fence } = options;
   const what = `${options.entity} ${options.id}`;
-  const expired = (how: string, cause?: unknown): TransactionOutcome<R> => ({
-    ok: false,
-    committed: 'no',
-    error: new WriteExpiredError(options.id, options.entity, how, cause === undefined ? undefined : { cause }),
-  });
+  const expired = (how: string, cause?: unknown): TransactionOutcome<R> => {
+    const causeOption = cause === undefined ? undefined : { cause };
+    return {
+      ok: false,
+      committed: 'no',
+      error:
+        fence?.binding === 'caller'
+          ? new CallerDeadlineError(options.id, options.entity, how, causeOption)
+          : new WriteExpiredError(options.id, options.entity, how, causeOption),
+    };
+  };
 
   // A job the lane reached after its deadline never starts: it could only be refused later.
   let boundMs: number | null = null;
   if (fence) {
     const left = fence.remainingMs();
-    if (left <= 0) return expired('its deadline passed before the lane reached it');
+    if (left <= 0) return expired('before its transaction began');
     // A lock wait or a long statement past the deadline is cancelled rather than waited out.
     if (options.statementTimeoutMs === 0 || left < options.statementTimeoutMs) boundMs = left;
   }

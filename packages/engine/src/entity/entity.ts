@@ -9,6 +9,7 @@ import {
 } from '@keylane/protocol';
 import { TOMBSTONE, type Cache } from '../cache/cache.js';
 import { hashTag } from '../cache/keys.js';
+import type { Admission } from '../db/lane.js';
 import type { LaneSet } from '../db/lane-set.js';
 import type { MutationPlan } from '../db/transaction.js';
 import { InvalidValueError } from '../errors.js';
@@ -21,7 +22,7 @@ import type {
   KeyInput,
   KeyKind,
   KeyOf,
-  MutateOptions,
+  CallOptions,
   MutationResult,
   Queryable,
 } from '../types.js';
@@ -42,6 +43,16 @@ export interface EntityHost {
 }
 
 const ENTITY_NAME = /^[a-z][a-z0-9_-]{0,47}$/;
+
+function checkCallOptions(options: CallOptions): Admission {
+  if (typeof options !== 'object' || options === null) throw new InvalidOptionsError('options', 'expected an object');
+  const { deadline, signal } = options;
+  if (deadline !== undefined && (typeof deadline !== 'number' || !Number.isFinite(deadline))) {
+    throw new InvalidOptionsError('deadline', `expected epoch milliseconds, got ${String(deadline)}`);
+  }
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidOptionsError('signal', 'expected an AbortSignal');
+  return { deadline, signal };
+}
 
 /** Validates the options and builds the entity; the engine checks the name is unused. */
 export function createEntity<V, K extends KeyKind>(host: EntityHost, options: EntityOptions<V, K>): Entity<V, K> & { readonly counters: Counters } {
@@ -109,8 +120,9 @@ export function createEntity<V, K extends KeyKind>(host: EntityHost, options: En
     key,
     counters,
 
-    async get(input: KeyInput<K>): Promise<V | null> {
+    async get(input: KeyInput<K>, callOptions: CallOptions = {}): Promise<V | null> {
       const ref = resolve(input);
+      const admission = checkCallOptions(callOptions);
       return host.admit(async () => {
         counters.reads += 1;
         let cacheUsable = true;
@@ -125,26 +137,23 @@ export function createEntity<V, K extends KeyKind>(host: EntityHost, options: En
         }
         counters.misses += 1;
         // A miss answers what a hit would: the value as the codec brings it back.
-        return decode(await counted(strategy.readMiss(ref, cacheUsable)));
+        return decode(await counted(strategy.readMiss(ref, cacheUsable, admission)));
       });
     },
 
     async mutate<R extends MutationResult<V>>(
       input: KeyInput<K>,
       fn: (tx: Queryable, id: KeyOf<K>) => Promise<R>,
-      mutateOptions: MutateOptions = {},
+      callOptions: CallOptions = {},
     ): Promise<R> {
       const ref = resolve(input);
       if (typeof fn !== 'function') throw new InvalidOptionsError('mutate', 'expected a callback (tx, id) => Promise<value | null | undefined>');
-      const { deadline } = mutateOptions;
-      if (deadline !== undefined && !Number.isFinite(deadline)) {
-        throw new InvalidOptionsError('mutate.deadline', `expected epoch milliseconds, got ${String(deadline)}`);
-      }
+      const admission = checkCallOptions(callOptions);
       const plan: MutationPlan<R> = {
         run: (tx) => fn(tx, ref.id as KeyOf<K>),
         fillText: (result) => (result === undefined ? undefined : result === null ? TOMBSTONE : encode(result)),
       };
-      return host.admit(() => counted(strategy.mutate(ref, plan, deadline)));
+      return host.admit(() => counted(strategy.mutate(ref, plan, admission)));
     },
 
     async invalidate(input: KeyInput<K>): Promise<void> {

@@ -8,7 +8,7 @@ import {
 } from '@keylane/protocol';
 import pg from 'pg';
 import { InvalidValueError } from '../errors.js';
-import type { Codec, Engine, Entity, Queryable } from '../types.js';
+import type { CallOptions, Codec, Engine, Entity, Queryable } from '../types.js';
 
 /**
  * The items table, `(id bigint, value jsonb, version bigint, updated_at)`, as one entity on the
@@ -22,7 +22,7 @@ export interface ItemsOptions {
   name?: string;
 }
 
-export interface WriteOptions {
+export interface WriteOptions extends CallOptions {
   /** Apply only if the item is at this version; 0 means "must not exist yet". */
   ifVersion?: number;
 }
@@ -39,11 +39,11 @@ export interface Items {
   readonly entity: Entity<Item>;
   /** `"<schema>".items`, quoted. */
   readonly table: string;
-  read(id: LongIdInput): Promise<Item | null>;
+  read(id: LongIdInput, options?: CallOptions): Promise<Item | null>;
   /** Bumps `version` (1 on the first write) and returns the row; a failed `ifVersion` throws `VersionConflictError`. */
   write(id: LongIdInput, value: unknown, options?: WriteOptions): Promise<Item>;
   /** `true` if a row was deleted. */
-  delete(id: LongIdInput): Promise<boolean>;
+  delete(id: LongIdInput, options?: CallOptions): Promise<boolean>;
   /** The raw cache entry and the row, read outside the lanes (tests, convergence checks). */
   inspect(id: LongIdInput): Promise<{ cached: Item | null | undefined; stored: Item | null }>;
   stats(): ItemsStats;
@@ -188,27 +188,27 @@ export function createItems(engine: Engine, options: ItemsOptions = {}): Items {
   return {
     entity,
     table,
-    read: (id) => entity.get(id),
+    read: (id, options) => entity.get(id, options),
 
     async write(id, value, writeOptions = {}) {
       const json = encodeItemValue(value);
-      const { ifVersion } = writeOptions;
+      const { ifVersion, ...call } = writeOptions;
       if (ifVersion !== undefined && (!Number.isSafeInteger(ifVersion) || ifVersion < 0)) {
         throw new InvalidValueError(`ifVersion must be a non-negative safe integer, got ${String(ifVersion)}`);
       }
-      const item = await refusedByPostgres(entity.mutate(id, (tx, key) => write(tx, key, json, ifVersion)));
+      const item = await refusedByPostgres(entity.mutate(id, (tx, key) => write(tx, key, json, ifVersion), call));
       stats.writes += 1;
       return item;
     },
 
-    async delete(id) {
+    async delete(id, options = {}) {
       let existed = false;
       await refusedByPostgres(
         entity.mutate(id, async (tx, key) => {
           const { rowCount } = await tx.query(`DELETE FROM ${table} WHERE id = $1::bigint`, [formatLongId(key)]);
           existed = (rowCount ?? 0) > 0;
           return null;
-        }),
+        }, options),
       );
       stats.deletes += 1;
       return existed;
@@ -231,7 +231,11 @@ async function refusedByPostgres<T>(work: Promise<T>): Promise<T> {
   }
 }
 
+// JSON.stringify writes U+0000 and lone UTF-16 surrogates as \u escapes (well-formed pairs
+// come out as themselves), preceded by an even number of backslashes: an odd number means an
+// escaped backslash, then text.
 const NUL_ESCAPE = /(?<!\\)(?:\\\\)*\\u0000/;
+const LONE_SURROGATE_ESCAPE = /(?<!\\)(?:\\\\)*\\ud[89a-f][0-9a-f]{2}/i;
 
 /** The value as jsonb text, refusing what jsonb cannot hold before the DB sees it. */
 export function encodeItemValue(value: unknown): string {
@@ -244,11 +248,14 @@ export function encodeItemValue(value: unknown): string {
     });
   }
   if (json === undefined) throw new InvalidValueError('value is not JSON-serializable (undefined, a function or a symbol)');
-  // Postgres' jsonb refuses U+0000 (22P05); it is the caller's value that cannot be stored.
-  // JSON.stringify writes it as \u0000, preceded by an even number of backslashes (an odd
-  // number means an escaped backslash, then text).
+  // Postgres' jsonb refuses both (22P05, 22P02): it is the caller's value that cannot be stored.
   if (NUL_ESCAPE.test(json)) {
     throw new InvalidValueError('value contains U+0000 (a NUL character), which PostgreSQL jsonb cannot store');
+  }
+  if (LONE_SURROGATE_ESCAPE.test(json)) {
+    throw new InvalidValueError(
+      'value contains a lone UTF-16 surrogate (half of a pair), which is not Unicode text and PostgreSQL jsonb cannot store',
+    );
   }
   return json;
 }

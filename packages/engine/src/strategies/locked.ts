@@ -1,9 +1,10 @@
 import { UnavailableError } from '@keylane/protocol';
 import { newToken } from '../cache/cache.js';
+import type { Admission } from '../db/lane.js';
 import type { MutationPlan } from '../db/transaction.js';
 import type { KeyRef } from '../entity/key-ref.js';
 import { UnserializedStrategy } from './unserialized.js';
-import { inPool, loadText, plainFill, sleep } from './strategy.js';
+import { inPool, loadText, plainFill, refuseLate, sleep } from './strategy.js';
 
 /**
  * A per-key Redis mutex (SET NX PX, token-checked release) around misses and mutations.
@@ -13,7 +14,8 @@ import { inPool, loadText, plainFill, sleep } from './strategy.js';
 export class LockedStrategy extends UnserializedStrategy {
   readonly name = 'locked' as const;
 
-  override async readMiss(ref: KeyRef, cacheUsable: boolean): Promise<string> {
+  override async readMiss(ref: KeyRef, cacheUsable: boolean, admission: Admission): Promise<string> {
+    refuseLate(ref, admission);
     if (!cacheUsable || !this.ctx.cache.ready) return inPool(this.ctx, (session) => loadText(ref, session));
     // The holder's fill usually answers the waiters: they re-check the cache between
     // attempts instead of queueing for the lock one by one.
@@ -36,9 +38,9 @@ export class LockedStrategy extends UnserializedStrategy {
     );
   }
 
-  async mutate<R>(ref: KeyRef, plan: MutationPlan<R>, deadline: number | undefined): Promise<R> {
+  async mutate<R>(ref: KeyRef, plan: MutationPlan<R>, admission: Admission): Promise<R> {
     return this.withLock(ref, async () => {
-      const result = await this.dbMutation(ref, plan, deadline);
+      const result = await this.dbMutation(ref, plan, admission);
       await this.ctx.cache.del(ref.tag).catch(() => undefined);
       return result;
     });

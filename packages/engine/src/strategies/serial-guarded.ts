@@ -1,10 +1,11 @@
 import { newToken } from '../cache/cache.js';
 import { LeaseCode } from '../cache/scripts.js';
+import type { Admission } from '../db/lane.js';
 import type { Session } from '../db/session.js';
 import type { Fence, MutationPlan, TransactionOutcome } from '../db/transaction.js';
 import type { KeyRef } from '../entity/key-ref.js';
 import { SerialStrategy } from './serial.js';
-import { expiredBeforeStart, loadText, notAttempted, settle, sleep, transaction } from './strategy.js';
+import { loadText, notAttempted, settle, sleep, transaction } from './strategy.js';
 
 /**
  * Serial plus the Redis guard (README "The guard"): misses fill only under a lease that no
@@ -18,6 +19,12 @@ export class SerialGuardedStrategy extends SerialStrategy {
   protected override async missInLane(session: Session, ref: KeyRef): Promise<string> {
     const { cache, options } = this.ctx;
     const { counters } = ref.entity;
+    if (!cache.fillsAllowed) {
+      // Redis is back as another server, or not yet known to be the same one: a write in
+      // flight may have lost its marker. Answer from the DB without filling.
+      counters.fillsHeld += 1;
+      return loadText(ref, session);
+    }
     let lease: { code: LeaseCode; token: string };
     try {
       lease = await cache.lease(ref.tag);
@@ -41,7 +48,8 @@ export class SerialGuardedStrategy extends SerialStrategy {
     const text = await loadText(ref, session);
     await sleep(options.chaos.fillDelayMs);
     try {
-      if (await cache.fill(ref.tag, lease.token, text, ref.entity.ttlMs)) counters.fills += 1;
+      if (!cache.fillsAllowed) counters.fillsHeld += 1;
+      else if (await cache.fill(ref.tag, lease.token, text, ref.entity.ttlMs)) counters.fills += 1;
       else counters.fillsRejected += 1;
     } catch {
       // Redis failed the fill: the lease expires on its own, the reader has its answer.
@@ -56,7 +64,7 @@ export class SerialGuardedStrategy extends SerialStrategy {
    */
   private readonly pendingWrites = new Map<string, Waiter[]>();
 
-  override async readMiss(ref: KeyRef, cacheUsable: boolean): Promise<string> {
+  override async readMiss(ref: KeyRef, cacheUsable: boolean, admission: Admission): Promise<string> {
     const waiters = cacheUsable ? this.pendingWrites.get(ref.tag) : undefined;
     if (waiters) {
       // The value is answered only if the end script filled it: then no other write
@@ -68,10 +76,10 @@ export class SerialGuardedStrategy extends SerialStrategy {
         return text;
       }
     }
-    return super.readMiss(ref, cacheUsable);
+    return super.readMiss(ref, cacheUsable, admission);
   }
 
-  override async mutate<R>(ref: KeyRef, plan: MutationPlan<R>, deadline: number | undefined): Promise<R> {
+  override async mutate<R>(ref: KeyRef, plan: MutationPlan<R>, admission: Admission): Promise<R> {
     const waiters: Waiter[] = [];
     this.pendingWrites.set(ref.tag, waiters);
     // A later mutation of the key may have replaced this one in the map; it stays there.
@@ -80,8 +88,10 @@ export class SerialGuardedStrategy extends SerialStrategy {
     };
     let answer: string | undefined;
     try {
-      const { outcome, ended } = await this.ctx.lanes.run(ref.lane, (session) =>
-        this.writeInLane(session, ref, plan, deadline, closeRegistration),
+      const { outcome, ended } = await this.ctx.lanes.run(
+        ref.lane,
+        (session) => this.writeInLane(session, ref, plan, admission.deadline, closeRegistration),
+        admission,
       );
       const filled = await ended;
       if (filled) {
@@ -107,8 +117,6 @@ export class SerialGuardedStrategy extends SerialStrategy {
     deadline: number | undefined,
     closeRegistration: () => void,
   ): Promise<{ outcome: TransactionOutcome<R>; ended: Promise<boolean> }> {
-    const late = expiredBeforeStart(ref, deadline);
-    if (late) throw late;
     const { cache, options } = this.ctx;
     const token = newToken();
     let redisNow: number;
@@ -121,10 +129,12 @@ export class SerialGuardedStrategy extends SerialStrategy {
     const began = performance.now();
     // The marker's deadline, or the caller's if earlier (carried over from this process's
     // clock to Redis' by the offset seen now).
-    let deadlineMs = redisNow + options.markerTtlMs - options.markerMarginMs;
-    if (deadline !== undefined) deadlineMs = Math.min(deadlineMs, redisNow + (deadline - Date.now()));
+    const markerDeadline = redisNow + options.markerTtlMs - options.markerMarginMs;
+    const callerDeadline = deadline === undefined ? Infinity : redisNow + Math.floor(deadline - Date.now());
+    const binding = callerDeadline < markerDeadline ? 'caller' : 'marker';
+    const deadlineMs = Math.min(markerDeadline, callerDeadline);
     const span = deadlineMs - redisNow;
-    const fence: Fence = { deadlineMs, remainingMs: () => span - (performance.now() - began) };
+    const fence: Fence = { deadlineMs, binding, remainingMs: () => span - (performance.now() - began) };
     await sleep(options.chaos.writeDelayMs);
     const outcome = await transaction(this.ctx, ref, session, plan, fence);
     // An unknown outcome keeps the marker: the COMMIT may still land until its deadline, and
@@ -134,9 +144,13 @@ export class SerialGuardedStrategy extends SerialStrategy {
     // A committed value goes into the cache at the end (when no other write overlapped), so
     // the reads after this write hit instead of reading the DB. A failed end is harmless:
     // the marker expires by itself; until then misses read the DB without filling.
-    const ended = cache
-      .endWrite(ref.tag, token, removeMarker, outcome.ok ? outcome.fill : undefined, ref.entity.ttlMs)
-      .catch(() => false);
+    const fill = outcome.ok && cache.fillsAllowed ? outcome.fill : undefined;
+    const ended = cache.endWrite(ref.tag, token, removeMarker, fill, ref.entity.ttlMs).catch(() => {
+      // The marker covers the write until it expires; if Redis lost it, the reconnect deletes
+      // what a reader may have filled meanwhile.
+      cache.endFailed(ref.tag);
+      return false;
+    });
     return { outcome, ended };
   }
 }

@@ -1,8 +1,8 @@
+import type { Admission } from '../db/lane.js';
 import type { Session } from '../db/session.js';
 import type { MutationPlan } from '../db/transaction.js';
 import type { KeyRef } from '../entity/key-ref.js';
 import {
-  expiredBeforeStart,
   invalidateFirst,
   loadText,
   plainFill,
@@ -22,23 +22,29 @@ export class SerialStrategy implements Strategy {
 
   constructor(protected readonly ctx: StrategyContext) {}
 
-  readMiss(ref: KeyRef, cacheUsable: boolean): Promise<string> {
-    return this.ctx.lanes.run(ref.lane, async (session) => {
-      if (!cacheUsable) return loadText(ref, session);
-      const cached = await this.recheck(ref);
-      if (cached !== undefined) return cached;
-      return this.missInLane(session, ref);
-    });
+  readMiss(ref: KeyRef, cacheUsable: boolean, admission: Admission): Promise<string> {
+    return this.ctx.lanes.run(
+      ref.lane,
+      async (session) => {
+        if (!cacheUsable) return loadText(ref, session);
+        const cached = await this.recheck(ref);
+        if (cached !== undefined) return cached;
+        return this.missInLane(session, ref);
+      },
+      admission,
+    );
   }
 
-  mutate<R>(ref: KeyRef, plan: MutationPlan<R>, deadline: number | undefined): Promise<R> {
-    return this.ctx.lanes.run(ref.lane, async (session) => {
-      const late = expiredBeforeStart(ref, deadline);
-      if (late) throw late;
-      await invalidateFirst(this.ctx, ref);
-      await sleep(this.ctx.options.chaos.writeDelayMs);
-      return settle(ref, await transaction(this.ctx, ref, session, plan, null));
-    });
+  mutate<R>(ref: KeyRef, plan: MutationPlan<R>, admission: Admission): Promise<R> {
+    return this.ctx.lanes.run(
+      ref.lane,
+      async (session) => {
+        await invalidateFirst(this.ctx, ref);
+        await sleep(this.ctx.options.chaos.writeDelayMs);
+        return settle(ref, await transaction(this.ctx, ref, session, plan, null));
+      },
+      admission,
+    );
   }
 
   /**

@@ -1,11 +1,18 @@
 import { UnavailableError } from '@keylane/protocol';
 import pg from 'pg';
 import { TOMBSTONE, type Cache } from '../cache/cache.js';
+import type { Admission } from '../db/lane.js';
 import type { LaneSet } from '../db/lane-set.js';
 import { Session } from '../db/session.js';
 import { runTransaction, type Fence, type MutationPlan, type TransactionOutcome } from '../db/transaction.js';
 import type { KeyRef } from '../entity/key-ref.js';
-import { InvalidValueError, TransactionAbortedError, WriteExpiredError, WriteOutcomeUnknownError } from '../errors.js';
+import {
+  CallerDeadlineError,
+  InvalidValueError,
+  TransactionAbortedError,
+  WriteExpiredError,
+  WriteOutcomeUnknownError,
+} from '../errors.js';
 import type { ResolvedOptions } from '../options.js';
 import type { StrategyName } from '../types.js';
 
@@ -30,9 +37,9 @@ export interface Strategy {
    * Answers a read whose GET missed with the value's text (TOMBSTONE: no row). `cacheUsable`
    * is false when that GET failed (Redis down): then read the DB and do not fill.
    */
-  readMiss(ref: KeyRef, cacheUsable: boolean): Promise<string>;
-  /** `deadline`: the caller's own, epoch ms on this process's clock. */
-  mutate<R>(ref: KeyRef, plan: MutationPlan<R>, deadline: number | undefined): Promise<R>;
+  readMiss(ref: KeyRef, cacheUsable: boolean, admission: Admission): Promise<string>;
+  /** `admission.deadline`: the caller's own, epoch ms on this process's clock. */
+  mutate<R>(ref: KeyRef, plan: MutationPlan<R>, admission: Admission): Promise<R>;
 }
 
 export function sleep(ms: number): Promise<void> {
@@ -122,13 +129,14 @@ export function settle<R>(ref: KeyRef, outcome: TransactionOutcome<R>): R {
   }
   const { error } = outcome;
   if (error instanceof WriteExpiredError) counters.writesExpired += 1;
+  else if (error instanceof CallerDeadlineError) counters.deadlinesExceeded += 1;
   else if (outcome.committed === 'unknown') counters.writesUnknown += 1;
   if (isDbFailure(error)) counters.dbErrors += 1;
   throw error;
 }
 
 function isDbFailure(error: unknown): boolean {
-  if (error instanceof WriteExpiredError) return false;
+  if (error instanceof WriteExpiredError || error instanceof CallerDeadlineError) return false;
   return (
     error instanceof UnavailableError ||
     error instanceof WriteOutcomeUnknownError ||
@@ -137,11 +145,15 @@ function isDbFailure(error: unknown): boolean {
   );
 }
 
-/** A mutation whose caller's deadline passed before it could start: nothing was sent anywhere. */
-export function expiredBeforeStart(ref: KeyRef, deadline: number | undefined): WriteExpiredError | undefined {
-  if (deadline === undefined || Date.now() < deadline) return undefined;
-  ref.entity.counters.writesExpired += 1;
-  return new WriteExpiredError(ref.text, ref.entity.name, "the caller's deadline passed before the lane reached it");
+/**
+ * Work outside a lane (the unserialized baselines) whose caller's deadline passed, or whose
+ * caller went away, before it started: nothing is sent anywhere. (Lanes check at admission.)
+ */
+export function refuseLate(ref: KeyRef, admission: Admission): void {
+  if (admission.signal?.aborted) throw admission.signal.reason instanceof Error ? admission.signal.reason : new Error('the caller went away');
+  if (admission.deadline === undefined || Date.now() < admission.deadline) return;
+  ref.entity.counters.deadlinesExceeded += 1;
+  throw new CallerDeadlineError(ref.text, ref.entity.name, 'before the work started');
 }
 
 /** Fails fast, before the DB is touched, when Redis is not connected. */

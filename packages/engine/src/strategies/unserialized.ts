@@ -1,12 +1,13 @@
+import type { Admission } from '../db/lane.js';
 import type { MutationPlan } from '../db/transaction.js';
 import type { KeyRef } from '../entity/key-ref.js';
 import type { StrategyName } from '../types.js';
 import {
-  expiredBeforeStart,
   inPool,
   invalidateFirst,
   loadText,
   plainFill,
+  refuseLate,
   requireRedis,
   settle,
   sleep,
@@ -25,18 +26,18 @@ export abstract class UnserializedStrategy implements Strategy {
 
   constructor(protected readonly ctx: StrategyContext) {}
 
-  async readMiss(ref: KeyRef, cacheUsable: boolean): Promise<string> {
+  async readMiss(ref: KeyRef, cacheUsable: boolean, admission: Admission): Promise<string> {
+    refuseLate(ref, admission);
     const text = await inPool(this.ctx, (session) => loadText(ref, session));
     if (cacheUsable) await plainFill(this.ctx, ref, text);
     return text;
   }
 
-  abstract mutate<R>(ref: KeyRef, plan: MutationPlan<R>, deadline: number | undefined): Promise<R>;
+  abstract mutate<R>(ref: KeyRef, plan: MutationPlan<R>, admission: Admission): Promise<R>;
 
   /** The transaction on a pool connection, no deadline but the caller's start check. */
-  protected async dbMutation<R>(ref: KeyRef, plan: MutationPlan<R>, deadline: number | undefined): Promise<R> {
-    const late = expiredBeforeStart(ref, deadline);
-    if (late) throw late;
+  protected async dbMutation<R>(ref: KeyRef, plan: MutationPlan<R>, admission: Admission): Promise<R> {
+    refuseLate(ref, admission);
     await sleep(this.ctx.options.chaos.writeDelayMs);
     return inPool(this.ctx, async (session) => settle(ref, await transaction(this.ctx, ref, session, plan, null)));
   }
@@ -46,9 +47,9 @@ export abstract class UnserializedStrategy implements Strategy {
 export class CacheAsideStrategy extends UnserializedStrategy {
   readonly name = 'cache-aside' as const;
 
-  async mutate<R>(ref: KeyRef, plan: MutationPlan<R>, deadline: number | undefined): Promise<R> {
+  async mutate<R>(ref: KeyRef, plan: MutationPlan<R>, admission: Admission): Promise<R> {
     requireRedis(this.ctx);
-    const result = await this.dbMutation(ref, plan, deadline);
+    const result = await this.dbMutation(ref, plan, admission);
     await this.ctx.cache.del(ref.tag).catch(() => undefined);
     return result;
   }
@@ -58,9 +59,9 @@ export class CacheAsideStrategy extends UnserializedStrategy {
 export class InvalidateFirstStrategy extends UnserializedStrategy {
   readonly name = 'invalidate-first' as const;
 
-  async mutate<R>(ref: KeyRef, plan: MutationPlan<R>, deadline: number | undefined): Promise<R> {
+  async mutate<R>(ref: KeyRef, plan: MutationPlan<R>, admission: Admission): Promise<R> {
     await invalidateFirst(this.ctx, ref);
-    return this.dbMutation(ref, plan, deadline);
+    return this.dbMutation(ref, plan, admission);
   }
 }
 
@@ -68,10 +69,10 @@ export class InvalidateFirstStrategy extends UnserializedStrategy {
 export class DoubleDeleteStrategy extends UnserializedStrategy {
   readonly name = 'double-delete' as const;
 
-  async mutate<R>(ref: KeyRef, plan: MutationPlan<R>, deadline: number | undefined): Promise<R> {
+  async mutate<R>(ref: KeyRef, plan: MutationPlan<R>, admission: Admission): Promise<R> {
     await invalidateFirst(this.ctx, ref);
     try {
-      return await this.dbMutation(ref, plan, deadline);
+      return await this.dbMutation(ref, plan, admission);
     } finally {
       this.ctx.track(
         sleep(this.ctx.options.doubleDeleteDelayMs)
