@@ -104,7 +104,7 @@ describe('errors', () => {
     for (const bad of [1.5, 2n ** 63n, '', 2 ** 53, 'a\ud800']) {
       expect(() => client.getServiceConnection(bad as never)).toThrow(InvalidKeyError);
     }
-    await expect(client.put(1n, undefined)).rejects.toMatchObject({ code: 'invalid_options', option: 'value' });
+    await expect(client.put(1n, undefined)).rejects.toMatchObject({ code: 'invalid_value', path: '$' });
     await expect(client.put(1n, 1, { ifVersion: -1 })).rejects.toMatchObject({ code: 'invalid_options', option: 'ifVersion' });
     expect(servers.map((s) => s.seen.GET + s.seen.PUT + s.seen.DELETE)).toEqual(before);
   });

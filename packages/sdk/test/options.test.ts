@@ -34,6 +34,7 @@ describe('createClient options', () => {
       intervalMs: 1000,
       timeoutMs: 500,
       unhealthyThreshold: 2,
+      requestFailureThreshold: 5,
       healthyThreshold: 2,
     });
   });

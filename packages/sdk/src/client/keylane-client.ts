@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { IncomingHttpHeaders } from 'node:http';
 import {
+  DEADLINE_HEADER,
   formatLongId,
   itemPath,
   parseLongId,
@@ -31,6 +32,7 @@ import type { Instance, InstanceState, ServiceConnection } from '../pool/instanc
 import { InstanceSet } from '../pool/instance-set.js';
 import type { RoutingStrategy } from '../routing/router.js';
 import { errorFromAnswer, parseErrorBody, type FailedAnswer } from './response-errors.js';
+import { assertJsonValue } from './json-value.js';
 import { TransportFailure, classifyTransportError } from './transport-failure.js';
 
 /** Events a client emits. */
@@ -112,8 +114,21 @@ interface ReadyWaiter {
   timer: NodeJS.Timeout;
 }
 
-const JSON_HEADERS = { accept: 'application/json' } as const;
-const PUT_HEADERS = { accept: 'application/json', 'content-type': 'application/json' } as const;
+/** Reads that meet their instance being marked down are rerouted; this bounds the tries. */
+const MAX_ATTEMPTS = 3;
+
+function requestHeaders(withBody: boolean, deadline: number): Record<string, string> {
+  return withBody
+    ? { accept: 'application/json', 'content-type': 'application/json', [DEADLINE_HEADER]: String(deadline) }
+    : { accept: 'application/json', [DEADLINE_HEADER]: String(deadline) };
+}
+
+/** An attempt ended because its instance was marked down while it was in flight (reads only). */
+class InstanceDown extends Error {
+  constructor(instanceId: string, cause: unknown) {
+    super(`instance ${instanceId} was marked down while the request was in flight`, { cause });
+  }
+}
 
 /**
  * A health-checked connection pool per item-service instance and the routing that sends
@@ -235,6 +250,7 @@ export class KeylaneClient extends EventEmitter<ClientEvents> {
         `expected a non-negative integer, got ${String(ifVersion)}`,
       );
     }
+    assertJsonValue(value);
     const request: PutItemBody = ifVersion === undefined ? { value } : { value, ifVersion };
     return this.#execute<Item>(
       {
@@ -334,6 +350,9 @@ export class KeylaneClient extends EventEmitter<ClientEvents> {
     // Routing throws before any timer exists, so a NoHealthyInstanceError leaves nothing behind.
     let instance = this.#set.route(routeKey);
     const { requestTimeoutMs } = this.#options;
+    // The deadline travels with the request: the service never starts its work after it and
+    // its writes cannot commit after it, so a write we give up on cannot land later.
+    const headers = requestHeaders(operation.body !== undefined, Date.now() + requestTimeoutMs);
     const deadline = new Deadline();
     const timer = setTimeout(() => deadline.abort(), requestTimeoutMs);
     const onCallerAbort = (): void => deadline.abort();
@@ -341,18 +360,26 @@ export class KeylaneClient extends EventEmitter<ClientEvents> {
     try {
       for (let attempt = 1; ; attempt++) {
         try {
-          return await this.#attempt(operation, instance, deadline);
+          return await this.#attempt(operation, instance, deadline, headers);
         } catch (err) {
           if (callerSignal?.aborted === true) throw callerSignal.reason;
           if (deadline.aborted)
             throw new RequestTimeoutError(instance.id, requestTimeoutMs, { cause: err });
+          if (err instanceof InstanceDown) {
+            // A read in flight to an instance just marked down: ask the key's new owner.
+            if (attempt >= MAX_ATTEMPTS) throw new ConnectionError(instance.id, true, { cause: err });
+            instance = this.#set.route(routeKey);
+            continue;
+          }
           if (!(err instanceof TransportFailure)) throw err;
           const failure = new ConnectionError(instance.id, err.sent, { cause: err.cause });
-          this.#set.reportConnectionFailure(instance, describeError(err.cause));
+          const reason = describeError(err.cause);
+          if (err.refused) this.#set.reportConnectionRefused(instance, reason);
+          else this.#set.reportRequestFailure(instance, reason, true);
           // Reads are safe to repeat; a write only when it surely never left this process.
           if (attempt > 1 || (!operation.idempotent && err.sent)) throw failure;
           try {
-            instance = this.#set.route(routeKey);
+            instance = err.refused ? this.#set.route(routeKey) : this.#set.routeExcluding(routeKey, instance);
           } catch (noneLeft) {
             if (noneLeft instanceof NoHealthyInstanceError) throw failure;
             throw noneLeft;
@@ -365,41 +392,71 @@ export class KeylaneClient extends EventEmitter<ClientEvents> {
     }
   }
 
-  async #attempt<T>(operation: Operation<T>, instance: Instance, signal: Deadline): Promise<T> {
+  async #attempt<T>(
+    operation: Operation<T>,
+    instance: Instance,
+    deadline: Deadline,
+    headers: Record<string, string>,
+  ): Promise<T> {
+    // Reads get their own abort, so the instance being marked down can end this attempt alone.
+    let signal = deadline;
+    let release: (() => void) | undefined;
+    let down = false;
+    if (operation.idempotent) {
+      const attempt = new Deadline();
+      const onDeadline = (): void => attempt.abort();
+      const onDown = (): void => {
+        down = true;
+        attempt.abort();
+      };
+      deadline.once('abort', onDeadline);
+      instance.inflightReads.add(onDown);
+      release = () => {
+        deadline.off('abort', onDeadline);
+        instance.inflightReads.delete(onDown);
+      };
+      signal = attempt;
+    }
     let status: number;
-    let headers: IncomingHttpHeaders;
+    let responseHeaders: IncomingHttpHeaders;
     let text: string;
     try {
       const response = await instance.pool.request({
         method: operation.method,
         path: operation.path,
-        headers: operation.body === undefined ? JSON_HEADERS : PUT_HEADERS,
+        headers,
         body: operation.body ?? null,
         signal,
       });
       status = response.statusCode;
-      headers = response.headers;
+      responseHeaders = response.headers;
       text = await response.body.text();
     } catch (err) {
+      if (down && !deadline.aborted) throw new InstanceDown(instance.id, err);
       if (signal.aborted) throw err;
       const kind = classifyTransportError(err);
       if (kind !== null) throw new TransportFailure(kind, err);
       instance.requestsFailed++;
       throw new ConnectionError(instance.id, true, { cause: err });
+    } finally {
+      release?.();
     }
-    const answer = operation.answer(status, text, headers, instance);
+    const answer = operation.answer(status, text, responseHeaders, instance);
     if ('value' in answer) {
       instance.requestsOk++;
+      this.#set.reportRequestSuccess(instance);
       return answer.value;
     }
     instance.requestsFailed++;
-    // An overloaded lane is one hot key's backpressure, not a sick instance: marking the
-    // instance down would push that key's load onto the next one.
-    if (status >= 500 && answer.error.code !== 'overloaded') {
-      this.#set.reportServerError(
-        instance,
-        `${operation.method} answered ${status} (${answer.error.code})`,
-      );
+    // Only an answer that says the instance itself is sick counts against it: a 500, or a 5xx
+    // without a protocol body (a proxy, a crash). Answers about this request or about a
+    // dependency every instance shares (4xx, overloaded, unavailable, deadline_exceeded,
+    // outcome_unknown) say it is alive and serving.
+    const serviceCode = status >= 500 ? (parseErrorBody(text)?.code ?? null) : undefined;
+    if (serviceCode === null || serviceCode === 'internal') {
+      this.#set.reportRequestFailure(instance, `${operation.method} answered ${status} (${answer.error.code})`, false);
+    } else {
+      this.#set.reportRequestSuccess(instance);
     }
     throw answer.error;
   }
@@ -528,9 +585,6 @@ function failed(
 }
 
 function encodeBody(body: PutItemBody): string {
-  if (body.value === undefined) {
-    throw new InvalidOptionsError('value', 'expected a JSON value, got undefined');
-  }
   try {
     return JSON.stringify(body);
   } catch (err) {

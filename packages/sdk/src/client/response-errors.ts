@@ -1,4 +1,6 @@
 import {
+  DeadlineExceededError,
+  OutcomeUnknownError,
   OverloadedError,
   UnavailableError,
   VersionConflictError,
@@ -35,6 +37,12 @@ export function errorFromAnswer(answer: FailedAnswer): KeylaneError {
   }
   if (answer.status === 503 && code === 'unavailable') {
     return new UnavailableError(message);
+  }
+  if (answer.status === 504 && code === 'outcome_unknown') {
+    return new OutcomeUnknownError(message);
+  }
+  if (answer.status === 504 && code === 'deadline_exceeded') {
+    return new DeadlineExceededError(message);
   }
   return new ServiceError(answer.instanceId, answer.status, code, message);
 }

@@ -30,6 +30,11 @@ export class TransportFailure extends Error {
   get sent(): boolean {
     return this.kind === 'broken';
   }
+
+  /** Nothing listens at the address: evidence enough that the instance is down. */
+  get refused(): boolean {
+    return errorCode(this.cause) === 'ECONNREFUSED';
+  }
 }
 
 export function classifyTransportError(err: unknown): TransportFailureKind | null {

@@ -16,7 +16,12 @@ export class NoHealthyInstanceError extends KeylaneError {
   }
 }
 
-/** The request did not finish within `requestTimeoutMs`; it may or may not have been applied. */
+/**
+ * The request did not finish within `requestTimeoutMs`. A write may have committed before that
+ * deadline, never after it: the deadline travels with the request and the service's commit
+ * fence holds it, so nothing of this request lands later. Read the item, or retry with
+ * `ifVersion`; a later write of the key is never overtaken by this one.
+ */
 export class RequestTimeoutError extends KeylaneError {
   declare readonly code: 'request_timeout';
   readonly timeoutMs: number;
@@ -99,6 +104,21 @@ export class DiscoveryError extends KeylaneError {
       options,
     );
     this.host = host;
+  }
+}
+
+/**
+ * A value JSON cannot carry as it is (NaN, Infinity, an `undefined` member, a Map, a Set, a
+ * Date or another class instance, a function, a bigint, a cycle): refused before anything is
+ * sent rather than quietly changed into something else. `path` says where, e.g. `$.a[2]`.
+ */
+export class InvalidValueError extends KeylaneError {
+  declare readonly code: 'invalid_value';
+  readonly path: string;
+
+  constructor(path: string, what: string) {
+    super('invalid_value', `value at ${path} is ${what}, which JSON cannot carry as it is; convert it first`);
+    this.path = path;
   }
 }
 

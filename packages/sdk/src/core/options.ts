@@ -23,10 +23,19 @@ export interface HealthCheckOptions {
    */
   timeoutMs?: number;
   /**
-   * Consecutive failures (probes, or 5xx answers to real requests) that mark a healthy instance down.
+   * Consecutive failed probes that mark a healthy instance down.
    * @default 2
    */
   unhealthyThreshold?: number;
+  /**
+   * Consecutive failed requests (broken connections, answers that say the instance itself is
+   * sick: 500 or a 5xx with no protocol body) that mark a healthy instance down, as Envoy's
+   * outlier detection does; one request's trouble is not evidence about the instance. A refused
+   * connection marks it down at once. Answers about one request or a shared dependency
+   * (4xx, `overloaded`, `unavailable`, `deadline_exceeded`, `outcome_unknown`) never count.
+   * @default 5
+   */
+  requestFailureThreshold?: number;
   /**
    * Consecutive successful probes that bring a down instance back.
    * @default 2
@@ -39,6 +48,7 @@ export const DEFAULT_HEALTH_CHECK_OPTIONS: Readonly<Required<HealthCheckOptions>
   intervalMs: 1000,
   timeoutMs: 500,
   unhealthyThreshold: 2,
+  requestFailureThreshold: 5,
   healthyThreshold: 2,
 });
 
@@ -204,6 +214,13 @@ export function resolveOptions(options: unknown): ResolvedOptions {
       health.unhealthyThreshold,
       'healthCheck.unhealthyThreshold',
       DEFAULT_HEALTH_CHECK_OPTIONS.unhealthyThreshold,
+      1,
+      1000,
+    ),
+    requestFailureThreshold: integer(
+      health.requestFailureThreshold,
+      'healthCheck.requestFailureThreshold',
+      DEFAULT_HEALTH_CHECK_OPTIONS.requestFailureThreshold,
       1,
       1000,
     ),

@@ -75,6 +75,21 @@ export class InstanceSet {
     return route.instances[route.table.indexOf(key)]!;
   }
 
+  /**
+   * The owner of a routing key if `excluded` were down: where a read goes again after its
+   * connection to `excluded` broke, without taking `excluded` out of routing on one failure.
+   * Builds a route table on the spot: failures only, never the hot path.
+   */
+  routeExcluding(key: bigint, excluded: Instance): Instance {
+    const route = this.#route;
+    const rest = route?.instances.filter((i) => i !== excluded) ?? [];
+    if (rest.length === 0) throw new NoHealthyInstanceError(this.#noneHealthyMessage());
+    if (rest.length === route?.instances.length) return this.route(key);
+    const table = buildRouteTable(this.#options.routing, rest.map((i) => i.id));
+    const byId = new Map(rest.map((i) => [i.id, i]));
+    return byId.get(table.ids[table.indexOf(key)]!)!;
+  }
+
   /** `route` for a key given as a safe-integer long id: no BigInt on the hot path. */
   routeSafeInteger(id: number): Instance {
     const route = this.#route;
@@ -98,13 +113,27 @@ export class InstanceSet {
     return true;
   }
 
-  /** A 5xx answer to a real request: counts like a failed probe. */
-  reportServerError(instance: Instance, reason: string): void {
-    this.#onHealthResult(instance, { ok: false, reason });
+  /**
+   * A real request failed in a way that may say something about the instance (a broken
+   * connection, a 500): it is marked down after `requestFailureThreshold` in a row.
+   */
+  reportRequestFailure(instance: Instance, reason: string, connection: boolean): void {
+    if (!this.#isMember(instance)) return;
+    if (connection) instance.connectionFailures++;
+    instance.requestFailureStreak++;
+    instance.lastReason = reason;
+    if (instance.state === 'healthy' && instance.requestFailureStreak >= this.#options.healthCheck.requestFailureThreshold) {
+      this.#setState(instance, 'unhealthy', `${instance.requestFailureStreak} requests failed in a row: ${reason}`);
+    }
   }
 
-  /** A connection that failed under a real request: the instance is down at once. */
-  reportConnectionFailure(instance: Instance, reason: string): void {
+  /** A real request got an answer the instance gave on its own: the streak of failures ends. */
+  reportRequestSuccess(instance: Instance): void {
+    instance.requestFailureStreak = 0;
+  }
+
+  /** Nothing listens at the instance's address: it is down at once, no need to wait for more. */
+  reportConnectionRefused(instance: Instance, reason: string): void {
     if (!this.#isMember(instance)) return;
     instance.connectionFailures++;
     instance.consecutiveFailures++;
@@ -155,7 +184,11 @@ export class InstanceSet {
     if (previous === next) return;
     instance.state = next;
     if (next === 'unhealthy') instance.lastReason = reason;
+    if (next === 'healthy') instance.requestFailureStreak = 0;
     if (previous === 'healthy' || next === 'healthy') this.#rebuildRoute();
+    // Reads in flight to an instance just marked down go to its keys' new owner instead of
+    // waiting out their deadline there.
+    if (next === 'unhealthy') for (const abort of [...instance.inflightReads]) abort();
     this.#events.transition(instance, previous, reason);
   }
 

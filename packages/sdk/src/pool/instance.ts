@@ -28,6 +28,10 @@ export class Instance {
   requestsOk = 0;
   requestsFailed = 0;
   connectionFailures = 0;
+  /** Failed requests in a row since the last good one (passive health, apart from probes). */
+  requestFailureStreak = 0;
+  /** Aborts for the reads in flight to this instance: rerouted when it is marked down. */
+  readonly inflightReads = new Set<() => void>();
   lastReason: string | null = null;
 
   constructor(spec: ResolvedInstance, connections: number) {
