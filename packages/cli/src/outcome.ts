@@ -1,4 +1,4 @@
-import { KeylaneError } from '@keylane/protocol';
+import { effectOf, isErrorCode, KeylaneError } from '@keylane/protocol';
 
 /**
  * What a thrown error says about whether the operation took effect. `fail` only when the
@@ -17,26 +17,19 @@ export function outcomeOfError(err: unknown): 'fail' | 'unknown' {
       return 'fail';
     case 'connection_failed':
       return (err as KeylaneError & { sent?: unknown }).sent === false ? 'fail' : 'unknown';
-    // Refused before any effect: a conditional write at the wrong version, a full lane.
-    case 'version_conflict':
-    case 'overloaded':
+    case 'invalid_value':
       return 'fail';
-    // Not `fail`: the engine also answers `unavailable` when a write's connection broke with
-    // the statement in flight (WriteOutcomeUnknownError), and the wire does not tell the two
-    // apart. Recording such a write as failed would make the checker cry wolf if it landed.
-    case 'unavailable':
-      return 'unknown';
     case 'service_error': {
-      const { status, serviceCode } = err as KeylaneError & {
-        status?: unknown;
-        serviceCode?: unknown;
-      };
-      if (serviceCode === 'overloaded') return 'fail';
-      if (serviceCode === 'unavailable') return 'unknown';
+      const { status, serviceCode } = err as KeylaneError & { status?: unknown; serviceCode?: unknown };
+      if (isErrorCode(serviceCode)) return effectOf(serviceCode) === 'unknown' ? 'unknown' : 'fail';
       if (typeof status === 'number' && status >= 400 && status < 500) return 'fail';
       return 'unknown';
     }
     default:
+      // A wire code says itself what happened to the data (the protocol's registry): since
+      // outcome_unknown has a code of its own, unavailable means nothing was committed.
+      if (isErrorCode(err.code)) return effectOf(err.code) === 'unknown' ? 'unknown' : 'fail';
+      // request_timeout and the rest: may have taken effect (never after its deadline).
       return 'unknown';
   }
 }

@@ -5,6 +5,8 @@ import {
   KeylaneError,
   OverloadedError,
   UnavailableError,
+  DeadlineExceededError,
+  OutcomeUnknownError,
   VersionConflictError,
 } from '@keylane/protocol';
 import {
@@ -118,8 +120,12 @@ describe('outcomeOfError', () => {
     expect(outcomeOfError(new ConnectionError('item-1', true))).toBe('unknown');
     expect(outcomeOfError(new RequestTimeoutError('item-1', 100))).toBe('unknown');
     expect(outcomeOfError(new ServiceError('item-1', 500, 'internal', 'bug'))).toBe('unknown');
-    // `unavailable` also covers a write whose commit is unknown (see outcome.ts).
-    expect(outcomeOfError(new UnavailableError('redis down'))).toBe('unknown');
+    // Since the outcome of a write cut in flight has a code of its own, `unavailable` means
+    // nothing was committed; the registry says so and the mapping reads it.
+    expect(outcomeOfError(new UnavailableError('redis down'))).toBe('fail');
+    expect(outcomeOfError(new DeadlineExceededError('too late'))).toBe('fail');
+    expect(outcomeOfError(new OutcomeUnknownError('cut during COMMIT'))).toBe('unknown');
+    expect(outcomeOfError(new ServiceError('item-1', 504, 'outcome_unknown', 'cut'))).toBe('unknown');
     expect(outcomeOfError(new KeylaneError('something_new', 'x'))).toBe('unknown');
     expect(outcomeOfError(new Error('plain'))).toBe('unknown');
   });

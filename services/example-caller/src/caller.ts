@@ -79,6 +79,8 @@ function handleFailure(err: unknown, key: number, instance: string, log: Log): n
       log('warn', 'no healthy instance; waiting for the fleet', fields);
       return 1000;
     case 'unavailable':
+    case 'deadline_exceeded':
+    case 'outcome_unknown':
     case 'connection_failed':
     case 'request_timeout':
     case 'service_error':

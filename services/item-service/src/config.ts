@@ -27,6 +27,10 @@ export interface ServiceConfig {
   readonly doubleDeleteDelayMs: number;
   readonly lockTtlMs: number;
   readonly maxBodyBytes: number;
+  /** Bodies being received or worked on at once, in bytes, before new ones are refused `overloaded`. */
+  readonly maxBytesInFlight: number;
+  /** How much earlier than a caller's `x-keylane-deadline` it counts as passed (clock skew allowance). */
+  readonly clockSkewMs: number;
   /** How long readiness answers 503 while the process still serves, after SIGTERM. */
   readonly drainMs: number;
   /** Upper bound for in-flight requests and queued lane jobs once the listener is closed. */
@@ -296,6 +300,20 @@ const SPECS = [
     '1048576',
     integer(64, 64 * 1024 * 1024),
     'Largest request body accepted; larger ones get 413 payload_too_large.',
+  ),
+  spec(
+    'KEYLANE_MAX_BYTES_IN_FLIGHT',
+    'maxBytesInFlight',
+    '67108864',
+    integer(64, 2 ** 40),
+    'Request bodies (by Content-Length) in flight at once; past it new ones get 503 overloaded with Retry-After before their body is read. Bounds memory with the lanes.',
+  ),
+  spec(
+    'KEYLANE_CLOCK_SKEW_MS',
+    'clockSkewMs',
+    '100',
+    integer(0, 60_000),
+    "How much earlier than a caller's x-keylane-deadline the instance treats it as passed: the caller-vs-instance clock skew it tolerates.",
   ),
   spec(
     'KEYLANE_DRAIN_MS',

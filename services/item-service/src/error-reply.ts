@@ -32,11 +32,11 @@ export function reply(
 }
 
 /**
- * Our bugs at error, a dependency down at warn; bad input and a full lane (which can come by
+ * Our bugs at error, a dependency down (or a write whose outcome it left unknown) at warn; bad input and a full lane (which can come by
  * the thousand, and is counted in metrics) at info.
  */
 export function logLevelOf(code: ErrorCode | undefined): 'info' | 'warn' | 'error' {
-  return code === 'internal' ? 'error' : code === 'unavailable' ? 'warn' : 'info';
+  return code === 'internal' ? 'error' : code === 'unavailable' || code === 'outcome_unknown' ? 'warn' : 'info';
 }
 
 // Fastify's own errors, by code, that are the client's fault. Anything else from Fastify

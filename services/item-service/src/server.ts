@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { createEngine, type Engine } from '@keylane/engine';
 import { assertItemsTable, createItems, ensureItemsTable, type Items } from '@keylane/engine/items';
-import { HEALTH_READY_PATH, ITEMS_PATH, UnavailableError } from '@keylane/protocol';
+import { HEALTH_READY_PATH, ITEMS_PATH, OverloadedError, UnavailableError } from '@keylane/protocol';
 import Fastify, {
   LogController,
   type FastifyBaseLogger,
@@ -189,7 +189,38 @@ function buildService(
     void reply.header('x-request-id', request.id);
   });
 
+  // Memory is bounded by what the lanes hold and by the bodies being received: refuse a body
+  // that would take the bytes in flight past the bound before reading it, as `overloaded`.
+  let bytesInFlight = 0;
+  const held = new WeakMap<FastifyRequest, number>();
+  app.addHook('onRequest', (request, _reply, done) => {
+    const declared = request.headers['content-length'];
+    const chunked = declared === undefined && request.headers['transfer-encoding'] !== undefined;
+    // A chunked body's size is unknown until read: count it at the largest it may be.
+    const bytes = chunked ? config.maxBodyBytes : Math.min(Number(declared ?? 0) || 0, config.maxBodyBytes);
+    if (bytes > 0) {
+      if (bytesInFlight + bytes > config.maxBytesInFlight) {
+        done(new OverloadedError(`${bytesInFlight} bytes of request bodies in flight (KEYLANE_MAX_BYTES_IN_FLIGHT)`, 1_000));
+        return;
+      }
+      bytesInFlight += bytes;
+      held.set(request, bytes);
+    }
+    done();
+  });
+  const release = (request: FastifyRequest): void => {
+    const bytes = held.get(request);
+    if (bytes === undefined) return;
+    held.delete(request);
+    bytesInFlight -= bytes;
+  };
+
+  app.addHook('onRequestAbort', async (request) => {
+    release(request);
+  });
+
   app.addHook('onResponse', async (request, reply) => {
+    release(request);
     const route = request.is404 ? 'unmatched' : (request.routeOptions.url ?? 'unmatched');
     metrics.observeRequest(route, request.method, reply.statusCode, reply.elapsedTime / 1000);
     const status = reply.statusCode;
@@ -212,7 +243,7 @@ function buildService(
     sendError(reply, codeReply('not_found', `no route ${request.method} ${shortUrl(request.url)}`)),
   );
 
-  registerItemRoutes(app, items);
+  registerItemRoutes(app, items, { clockSkewMs: config.clockSkewMs });
   registerHealthRoutes(app, {
     engine,
     instanceId: config.instanceId,

@@ -33,6 +33,8 @@ describe('loadConfig', () => {
       doubleDeleteDelayMs: 100,
       lockTtlMs: 5_000,
       maxBodyBytes: 1_048_576,
+      maxBytesInFlight: 67_108_864,
+      clockSkewMs: 100,
       drainMs: 5_000,
       shutdownGraceMs: 10_000,
       logLevel: 'info',

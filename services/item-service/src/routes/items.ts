@@ -1,5 +1,6 @@
 import type { Items } from '@keylane/engine/items';
-import { ITEMS_PATH, parseLongId, type PutItemBody } from '@keylane/protocol';
+import { DeadlineExceededError, ITEMS_PATH, parseLongId, type PutItemBody } from '@keylane/protocol';
+import { requestDeadline } from '../deadline.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { reply as errorReply } from '../error-reply.js';
 import { sendError } from '../send-error.js';
@@ -25,9 +26,16 @@ export const PUT_BODY_SCHEMA = {
 
 export const ITEM_ROUTE = `${ITEMS_PATH}/:id`;
 
-export function registerItemRoutes(app: FastifyInstance, items: Items): void {
-  // The id is checked before the body is read: a bad id costs nothing and answers
-  // invalid_id whatever the body holds.
+export interface ItemRoutesOptions {
+  /** Allowance for caller-vs-instance clock skew: deadlines count as passed this much earlier. */
+  clockSkewMs: number;
+}
+
+export function registerItemRoutes(app: FastifyInstance, items: Items, options: ItemRoutesOptions): void {
+  const deadlines = new WeakMap<FastifyRequest, number>();
+  // The id and the deadline are checked before the body is read: a bad id costs nothing and
+  // answers invalid_id whatever the body holds, and a request whose caller already gave up
+  // starts nothing.
   const onRequest = (
     request: FastifyRequest<{ Params: IdParams }>,
     _reply: FastifyReply,
@@ -35,15 +43,29 @@ export function registerItemRoutes(app: FastifyInstance, items: Items): void {
   ): void => {
     try {
       parseLongId(request.params.id);
+      const deadline = requestDeadline(request, options.clockSkewMs);
+      if (deadline !== undefined) deadlines.set(request, deadline);
     } catch (err) {
       done(err as Error);
       return;
     }
     done();
   };
+  /** What the engine needs to know of a write's caller: its deadline, and whether it is gone. */
+  const callOf = (request: FastifyRequest, reply: FastifyReply): { deadline?: number; signal: AbortSignal } => {
+    const controller = new AbortController();
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished) {
+        controller.abort(new DeadlineExceededError('the caller closed its connection before its write started; nothing was done'));
+      }
+    });
+    const deadline = deadlines.get(request);
+    return deadline === undefined ? { signal: controller.signal } : { deadline, signal: controller.signal };
+  };
 
   app.get<{ Params: IdParams }>(ITEM_ROUTE, { onRequest }, async (request, reply) => {
-    const item = await items.read(parseLongId(request.params.id));
+    const deadline = deadlines.get(request);
+    const item = await items.read(parseLongId(request.params.id), deadline === undefined ? {} : { deadline });
     if (item === null)
       return sendError(reply, errorReply('not_found', `item ${request.params.id} does not exist`));
     return item;
@@ -52,18 +74,15 @@ export function registerItemRoutes(app: FastifyInstance, items: Items): void {
   app.put<{ Params: IdParams; Body: PutItemBody }>(
     ITEM_ROUTE,
     { onRequest, schema: { body: PUT_BODY_SCHEMA } },
-    async (request) => {
+    async (request, reply) => {
       const { value, ifVersion } = request.body;
-      return items.write(
-        parseLongId(request.params.id),
-        value,
-        ifVersion === undefined ? {} : { ifVersion },
-      );
+      const call = callOf(request, reply);
+      return items.write(parseLongId(request.params.id), value, ifVersion === undefined ? call : { ...call, ifVersion });
     },
   );
 
   app.delete<{ Params: IdParams }>(ITEM_ROUTE, { onRequest }, async (request, reply) => {
-    if (await items.delete(parseLongId(request.params.id))) return reply.code(204).send();
+    if (await items.delete(parseLongId(request.params.id), callOf(request, reply))) return reply.code(204).send();
     return sendError(reply, errorReply('not_found', `item ${request.params.id} does not exist`));
   });
 }
