@@ -1,68 +1,19 @@
-import { createServer, connect, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { createTestContext, type TestContext } from '@keylane/test-kit';
+import { createTestContext, startTcpProxy, type TcpProxy, type TestContext } from '@keylane/test-kit';
 import { WriteOutcomeUnknownError } from '../src/index.js';
 import { engineFor, sleep, type ItemsEngine } from './helpers.js';
 
-/**
- * A TCP proxy to Postgres that can turn into a black hole: bytes in both directions are
- * dropped, no FIN, no RST, as a network partition looks to a client.
- */
-class BlackHoleProxy {
-  blackHole = false;
-  private readonly sockets = new Set<Socket>();
-  private constructor(private readonly server: Server) {}
-
-  static async start(target: URL): Promise<{ proxy: BlackHoleProxy; port: number }> {
-    const server = createServer();
-    const proxy = new BlackHoleProxy(server);
-    server.on('connection', (client) => {
-      const upstream = connect(Number(target.port || 5432), target.hostname);
-      for (const [from, to] of [
-        [client, upstream],
-        [upstream, client],
-      ] as const) {
-        proxy.sockets.add(from);
-        from.on('data', (chunk) => {
-          if (!proxy.blackHole) to.write(chunk);
-        });
-        from.on('error', () => to.destroy());
-        from.on('close', () => {
-          proxy.sockets.delete(from);
-          to.destroy();
-        });
-      }
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const address = server.address();
-    if (typeof address !== 'object' || address === null) throw new Error('proxy has no port');
-    return { proxy, port: address.port };
-  }
-
-  /** Cuts every proxied connection (a reset), e.g. to release a client stuck in the hole. */
-  cutAll(): void {
-    for (const socket of this.sockets) socket.destroy();
-  }
-
-  async close(): Promise<void> {
-    this.cutAll();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
-  }
-}
-
 describe('a Postgres that stops answering (black hole)', () => {
   let ctx: TestContext;
-  let proxy: BlackHoleProxy;
+  let proxy: TcpProxy;
   let viaProxy: string;
   const open: ItemsEngine[] = [];
 
   beforeAll(async () => {
     ctx = await createTestContext({ name: 'engine_blackhole' });
-    const started = await BlackHoleProxy.start(new URL(ctx.databaseUrl));
-    const url = new URL(ctx.databaseUrl);
-    proxy = started.proxy;
-    url.host = `127.0.0.1:${started.port}`;
-    viaProxy = url.toString();
+    const target = new URL(ctx.databaseUrl);
+    proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
+    viaProxy = proxy.via(ctx.databaseUrl);
   });
   afterAll(async () => {
     proxy.blackHole = false;

@@ -6,6 +6,7 @@ export {
 } from './test-context.js';
 export { startRedisServer, type RedisServerHandle } from './redis-server.js';
 export { getFreePort } from './free-port.js';
+export { startTcpProxy, type TcpProxy } from './tcp-proxy.js';
 export { TEST_DATABASE_URL, TEST_REDIS_URL } from './env.js';
 export {
   startProcess,
