@@ -45,6 +45,7 @@ export async function startEngine(options: LabEngineOptions, lab: boolean): Prom
     postgres: opts.postgres,
     statementTimeoutMs: opts.statementTimeoutMs,
     maxQueuePerLane: opts.maxQueuePerLane,
+    maxQueueWaitMs: opts.maxQueueWaitMs,
     onDbError,
   });
   // The unserialized baselines run here (`lanes` connections, opened on demand); the

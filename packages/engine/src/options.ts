@@ -12,6 +12,7 @@ export const DEFAULTS = {
   leaseTtlMs: 5_000,
   markerTtlMs: 10_000,
   maxQueuePerLane: 10_000,
+  maxQueueWaitMs: 0,
   doubleDeleteDelayMs: 100,
   lockTtlMs: 5_000,
   redisCommandTimeoutMs: 2_000,
@@ -88,6 +89,7 @@ export interface ResolvedOptions {
    */
   readonly markerMarginMs: number;
   readonly maxQueuePerLane: number;
+  readonly maxQueueWaitMs: number;
   readonly doubleDeleteDelayMs: number;
   readonly lockTtlMs: number;
   readonly chaos: Readonly<Required<ChaosOptions>>;
@@ -150,6 +152,7 @@ export function resolveOptions(options: LabEngineOptions, lab: boolean): Resolve
     // A tenth of the marker's life, at most a second: skew beyond that is an ops problem.
     markerMarginMs: Math.min(1_000, Math.floor(markerTtlMs / 10)),
     maxQueuePerLane: int('maxQueuePerLane', options.maxQueuePerLane, DEFAULTS.maxQueuePerLane, 1, 10_000_000),
+    maxQueueWaitMs: int('maxQueueWaitMs', options.maxQueueWaitMs, DEFAULTS.maxQueueWaitMs, 0, 3_600_000),
     doubleDeleteDelayMs: int('doubleDeleteDelayMs', options.doubleDeleteDelayMs, DEFAULTS.doubleDeleteDelayMs, 0, 60_000),
     lockTtlMs: int('lockTtlMs', options.lockTtlMs, DEFAULTS.lockTtlMs, 10, 3_600_000),
     chaos: Object.freeze({

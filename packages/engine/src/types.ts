@@ -158,6 +158,13 @@ export interface EngineOptions {
   markerTtlMs?: number;
   /** Queued jobs per lane before `OverloadedError`. @default 10_000 */
   maxQueuePerLane?: number;
+  /**
+   * Longest expected wait in a lane's queue a job is admitted to, whatever its deadline: past
+   * it the job is refused at once (`OverloadedError` with Retry-After). Keeps admitted work's
+   * latency, and the connections its callers hold open, bounded on a hot key. 0: no bound
+   * but the caller's deadline (and `maxQueuePerLane`). @default 0
+   */
+  maxQueueWaitMs?: number;
 }
 
 /** The lane a key's serialized work runs on (the article's `GetDBConnection(longId)`). */

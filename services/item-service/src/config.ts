@@ -24,6 +24,7 @@ export interface ServiceConfig {
   readonly leaseTtlMs: number;
   readonly markerTtlMs: number;
   readonly maxQueuePerLane: number;
+  readonly maxQueueWaitMs: number;
   readonly doubleDeleteDelayMs: number;
   readonly lockTtlMs: number;
   readonly maxBodyBytes: number;
@@ -279,6 +280,13 @@ const SPECS = [
     '10000',
     integer(1, 10_000_000),
     'Queued jobs per lane before answering 503 overloaded.',
+  ),
+  spec(
+    'KEYLANE_MAX_QUEUE_WAIT_MS',
+    'maxQueueWaitMs',
+    '1000',
+    integer(0, 3_600_000),
+    "Longest expected wait in a lane's queue a request is admitted to (0: its deadline only); past it, 503 overloaded at once. Keeps a hot key's admitted requests, and the connections callers hold for them, short.",
   ),
   spec(
     'KEYLANE_DOUBLE_DELETE_DELAY_MS',

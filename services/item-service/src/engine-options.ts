@@ -19,6 +19,7 @@ export function engineOptionsFrom(config: ServiceConfig): { lab: false; options:
     leaseTtlMs: config.leaseTtlMs,
     markerTtlMs: config.markerTtlMs,
     maxQueuePerLane: config.maxQueuePerLane,
+    maxQueueWaitMs: config.maxQueueWaitMs,
   };
   const chaos = config.allowChaos && (config.chaosFillDelayMs > 0 || config.chaosWriteDelayMs > 0);
   if (config.strategy === 'serial-guarded' && !chaos) return { lab: false, options };

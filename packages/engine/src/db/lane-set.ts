@@ -8,6 +8,7 @@ export interface LaneSetOptions {
   postgres: pg.ClientConfig;
   statementTimeoutMs: number;
   maxQueuePerLane: number;
+  maxQueueWaitMs: number;
   onDbError: (err: unknown) => void;
 }
 
@@ -26,6 +27,7 @@ export class LaneSet {
           postgres: options.postgres,
           statementTimeoutMs: options.statementTimeoutMs,
           maxQueue: options.maxQueuePerLane,
+          maxQueueWaitMs: options.maxQueueWaitMs,
           onDbError: options.onDbError,
         }),
     );

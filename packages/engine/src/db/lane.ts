@@ -53,6 +53,8 @@ export interface LaneOptions {
   /** Postgres' statement_timeout for the lane's connection; 0 for none. */
   statementTimeoutMs: number;
   maxQueue: number;
+  /** Longest expected queue wait a job is admitted to; 0: no bound. */
+  maxQueueWaitMs: number;
   /** Called when the lane's connection reports an error (for the stats). */
   onDbError: (err: unknown) => void;
 }
@@ -111,6 +113,8 @@ export class Lane {
     }
     const { deadline, signal } = admission;
     if (signal?.aborted) return Promise.reject(reasonOf(signal));
+    const { maxQueueWaitMs } = this.options;
+    if (maxQueueWaitMs > 0 && this.expectedWaitMs() > maxQueueWaitMs) return Promise.reject(this.late(this.expectedWaitMs(), 'maxQueueWaitMs'));
     let abort: AbortController | undefined;
     let timer: NodeJS.Timeout | undefined;
     let onCallerGone: (() => void) | undefined;
@@ -164,9 +168,9 @@ export class Lane {
     return (this.queue.size + this.queue.pending) * this.jobMs;
   }
 
-  private late(waitMs: number): OverloadedError {
+  private late(waitMs: number, bound = 'its deadline'): OverloadedError {
     return new OverloadedError(
-      `lane ${this.index} cannot reach this job before its deadline (${this.queue.size} queued, about ${Math.round(waitMs)} ms of work ahead)`,
+      `lane ${this.index} cannot reach this job within ${bound} (${this.queue.size} queued, about ${Math.round(waitMs)} ms of work ahead)`,
       Math.max(100, Math.ceil(waitMs)),
     );
   }

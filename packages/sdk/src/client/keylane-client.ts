@@ -4,6 +4,7 @@ import {
   DEADLINE_HEADER,
   formatLongId,
   itemPath,
+  OverloadedError,
   parseLongId,
   routingKey,
   type Item,
@@ -352,7 +353,8 @@ export class KeylaneClient extends EventEmitter<ClientEvents> {
     const { requestTimeoutMs } = this.#options;
     // The deadline travels with the request: the service never starts its work after it and
     // its writes cannot commit after it, so a write we give up on cannot land later.
-    const headers = requestHeaders(operation.body !== undefined, Date.now() + requestTimeoutMs);
+    const deadlineAt = Date.now() + requestTimeoutMs;
+    const headers = requestHeaders(operation.body !== undefined, deadlineAt);
     const deadline = new Deadline();
     const timer = setTimeout(() => deadline.abort(), requestTimeoutMs);
     const onCallerAbort = (): void => deadline.abort();
@@ -360,7 +362,7 @@ export class KeylaneClient extends EventEmitter<ClientEvents> {
     try {
       for (let attempt = 1; ; attempt++) {
         try {
-          return await this.#attempt(operation, instance, deadline, headers);
+          return await this.#attempt(operation, instance, deadline, headers, deadlineAt);
         } catch (err) {
           if (callerSignal?.aborted === true) throw callerSignal.reason;
           if (deadline.aborted)
@@ -397,7 +399,24 @@ export class KeylaneClient extends EventEmitter<ClientEvents> {
     instance: Instance,
     deadline: Deadline,
     headers: Record<string, string>,
+    deadlineAt: number,
   ): Promise<T> {
+    // Backpressure on our side too: when every connection to the instance is busy and the
+    // requests already waiting for one would keep this one past its deadline, say so now
+    // (nothing was sent) rather than let it time out in our own queue.
+    const { connectionsPerInstance } = this.#options;
+    const ahead = instance.inflight - connectionsPerInstance;
+    if (ahead >= 0 && instance.latencyMs > 0) {
+      const waitMs = ((ahead + 1) * instance.latencyMs) / connectionsPerInstance;
+      if (waitMs > deadlineAt - Date.now()) {
+        throw new OverloadedError(
+          `all ${connectionsPerInstance} connections to instance ${instance.id} are busy and ${ahead + 1} requests wait for one (about ${Math.round(waitMs)} ms); this one was not sent`,
+          Math.max(100, Math.ceil(waitMs)),
+        );
+      }
+    }
+    instance.inflight++;
+    const sentAt = performance.now();
     // Reads get their own abort, so the instance being marked down can end this attempt alone.
     let signal = deadline;
     let release: (() => void) | undefined;
@@ -439,9 +458,15 @@ export class KeylaneClient extends EventEmitter<ClientEvents> {
       instance.requestsFailed++;
       throw new ConnectionError(instance.id, true, { cause: err });
     } finally {
+      instance.inflight--;
       release?.();
     }
     const answer = operation.answer(status, text, responseHeaders, instance);
+    // How long the work takes, not how fast a refusal comes back: `overloaded` answers are
+    // quick by design and would make a busy instance look idle.
+    if (!('error' in answer && answer.error.code === 'overloaded')) {
+      instance.latencyMs = instance.latencyMs * 0.9 + (performance.now() - sentAt) * 0.1;
+    }
     if ('value' in answer) {
       instance.requestsOk++;
       this.#set.reportRequestSuccess(instance);

@@ -30,6 +30,10 @@ export class Instance {
   connectionFailures = 0;
   /** Failed requests in a row since the last good one (passive health, apart from probes). */
   requestFailureStreak = 0;
+  /** Requests this client has sent or queued to the instance and not yet settled. */
+  inflight = 0;
+  /** Recent time from sending a request to its answer, ms (exponentially weighted). */
+  latencyMs = 0;
   /** Aborts for the reads in flight to this instance: rerouted when it is marked down. */
   readonly inflightReads = new Set<() => void>();
   lastReason: string | null = null;
