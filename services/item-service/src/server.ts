@@ -215,8 +215,9 @@ function buildService(
     bytesInFlight -= bytes;
   };
 
-  app.addHook('onRequestAbort', async (request) => {
+  app.addHook('onRequestAbort', (request, done) => {
     release(request);
+    done();
   });
 
   app.addHook('onResponse', async (request, reply) => {
