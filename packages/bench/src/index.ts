@@ -7,7 +7,6 @@ export {
 } from './run-bench.js';
 export {
   resolveBenchOptions,
-  findRepoRoot,
   DEFAULT_BENCH_OPTIONS,
   QUICK_BENCH_OPTIONS,
   SECTION_NAMES,
@@ -60,6 +59,7 @@ export { renderCharts, renderMarkdown, renderTerminal, fmtSpread } from './repor
 export {
   writeOutputs,
   resultFileName,
+  DEFAULT_OUTPUT_PATHS,
   type OutputPaths,
   type WrittenFiles,
 } from './write-output.js';

@@ -1,6 +1,5 @@
-import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
 import { STRATEGY_NAMES, type StrategyName } from '@keylane/engine/baselines';
+import { DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL } from '@keylane/fleet';
 import { InvalidOptionsError } from '@keylane/protocol';
 
 export const SECTION_NAMES = [
@@ -49,9 +48,9 @@ export interface BenchOptions {
   singleFlightBurst?: number;
   /** getServiceConnection calls per timed sample. @default 1000000 (quick: 100000) */
   routingCalls?: number;
-  /** @default 'postgres://postgres@127.0.0.1:5432/test' */
+  /** @default DEFAULT_DATABASE_URL of @keylane/fleet (`postgres://postgres@127.0.0.1:5432/postgres`) */
   databaseUrl?: string;
-  /** @default 'redis://127.0.0.1:6379' */
+  /** @default DEFAULT_REDIS_URL of @keylane/fleet (`redis://127.0.0.1:6379`) */
   redisUrl?: string;
   /** Directory for CPU profiles of the service instances (node --cpu-prof); none when absent. */
   cpuProfDir?: string;
@@ -78,8 +77,8 @@ export const DEFAULT_BENCH_OPTIONS = {
   singleFlightRounds: 10,
   singleFlightBurst: 16,
   routingCalls: 1_000_000,
-  databaseUrl: 'postgres://postgres@127.0.0.1:5432/test',
-  redisUrl: 'redis://127.0.0.1:6379',
+  databaseUrl: DEFAULT_DATABASE_URL,
+  redisUrl: DEFAULT_REDIS_URL,
 } as const;
 
 export const QUICK_BENCH_OPTIONS = {
@@ -215,16 +214,4 @@ function localUrl(
       `must point at 127.0.0.1 (the bench floods its target)${flagOf(name)}, got ${url.hostname}`,
     );
   }
-}
-
-/** The repository root (where pnpm-workspace.yaml is), or `from` itself outside a checkout. */
-export function findRepoRoot(from: string = process.cwd()): string {
-  let dir = resolve(from);
-  for (let i = 0; i < 32; i++) {
-    if (existsSync(join(dir, 'pnpm-workspace.yaml'))) return dir;
-    const parent = dirname(dir);
-    if (parent === dir) break;
-    dir = parent;
-  }
-  return resolve(from);
 }

@@ -1,13 +1,18 @@
 import { readFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { InvalidOptionsError, KeylaneError } from '@keylane/protocol';
 import { STRATEGY_NAMES, type StrategyName } from '@keylane/engine/baselines';
-import { findRepoRoot, SECTION_NAMES, type BenchOptions, type SectionName } from './options.js';
+import {
+  DEFAULT_BENCH_OPTIONS,
+  SECTION_NAMES,
+  type BenchOptions,
+  type SectionName,
+} from './options.js';
 import { createProgress } from './progress.js';
 import { renderTerminal } from './report.js';
 import { runBench, type BenchResult } from './run-bench.js';
-import { writeOutputs } from './write-output.js';
+import { DEFAULT_OUTPUT_PATHS, writeOutputs } from './write-output.js';
 
 function int(name: string) {
   return (value: string): number => {
@@ -60,7 +65,6 @@ interface BenchFlags {
  * and the command line recorded in the results say `keylane bench`.
  */
 export function createProgram(name = 'keylane-bench'): Command {
-  const root = findRepoRoot();
   return new Command(name)
     .description(
       "What consistency costs: every strategy against cache-aside, the direct design and the machine's ceilings",
@@ -112,11 +116,15 @@ export function createProgram(name = 'keylane-bench'): Command {
         list('--strategies', STRATEGY_NAMES),
       ),
     )
-    .option('--out <dir>', 'directory of the results JSON', join(root, 'bench', 'results'))
+    .option(
+      '--out <dir>',
+      'directory of the results JSON (relative to the current folder)',
+      DEFAULT_OUTPUT_PATHS.resultsDir,
+    )
     .option(
       '--report <file>',
       'the Markdown report (charts go to charts/ beside it)',
-      join(root, 'bench', 'report.md'),
+      DEFAULT_OUTPUT_PATHS.reportPath,
     )
     .option('--no-report', 'write only the results JSON')
     .option('--notes <file>', "Markdown to include as the report's analysis of missed targets")
@@ -131,12 +139,12 @@ export function createProgram(name = 'keylane-bench'): Command {
     .option(
       '--database-url <url>',
       'Postgres on 127.0.0.1',
-      process.env['KEYLANE_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test',
+      process.env['KEYLANE_DATABASE_URL'] ?? DEFAULT_BENCH_OPTIONS.databaseUrl,
     )
     .option(
       '--redis-url <url>',
       'Redis on 127.0.0.1',
-      process.env['KEYLANE_REDIS_URL'] ?? 'redis://127.0.0.1:6379',
+      process.env['KEYLANE_REDIS_URL'] ?? DEFAULT_BENCH_OPTIONS.redisUrl,
     )
     .action(async (flags: BenchFlags, command: Command) => {
       const options: BenchOptions = {

@@ -20,6 +20,13 @@ export interface BarChart {
    * from the power of ten below the smallest value. @default false
    */
   logScale?: boolean;
+  /**
+   * Writes each bar's median above it, so a value of 0 (a bar of no height) still reads as 0
+   * rather than as "not measured". @default false
+   */
+  valueLabels?: boolean;
+  /** The small print in the bottom right corner. @default 'bar: median; whisker: min-max' */
+  footnote?: string;
 }
 
 /** Colour-blind-safe (Okabe-Ito) palette, in series order. */
@@ -101,6 +108,11 @@ export function renderBarChart(chart: BarChart): string {
       parts.push(
         `<rect class="bar" x="${x.toFixed(1)}" y="${yTop.toFixed(1)}" width="${(barW - 1).toFixed(1)}" height="${(MARGIN.top + plotH - yTop).toFixed(1)}" fill="${chart.series[s]!.color}"><title>${escapeXml(label)}</title></rect>`,
       );
+      if (chart.valueLabels === true) {
+        parts.push(
+          `<text class="value" x="${(x + (barW - 1) / 2).toFixed(1)}" y="${(yTop - 4).toFixed(1)}" text-anchor="middle" font-size="11">${escapeXml(formatTick(v.median))}</text>`,
+        );
+      }
       if (v.max > v.min) {
         const cx = (x + (barW - 1) / 2).toFixed(1);
         parts.push(
@@ -124,7 +136,7 @@ export function renderBarChart(chart: BarChart): string {
     );
   });
   parts.push(
-    `<text x="${WIDTH - MARGIN.right + 16}" y="${HEIGHT - 16}" font-size="10" fill="#555555">bar: median; whisker: min-max</text>`,
+    `<text x="${WIDTH - MARGIN.right + 16}" y="${HEIGHT - 16}" font-size="10" fill="#555555">${escapeXml(chart.footnote ?? 'bar: median; whisker: min-max')}</text>`,
     '</svg>',
   );
   return parts.join('\n') + '\n';

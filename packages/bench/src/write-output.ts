@@ -19,6 +19,17 @@ export interface WrittenFiles {
   charts: string[];
 }
 
+/**
+ * Where a run writes when `--out` and `--report` do not say: a folder of its own in the current
+ * directory, never a parent workspace's (the bench may run inside someone else's project,
+ * whose `bench/` folder is theirs). `npm run bench` at the repository root passes the
+ * committed `bench/results` and `bench/report.md` instead.
+ */
+export const DEFAULT_OUTPUT_PATHS = {
+  resultsDir: 'keylane-bench/results',
+  reportPath: 'keylane-bench/report.md',
+} as const;
+
 /** `2026-11-26T08-51-02Z`: sortable, and valid in every file system. */
 export function resultFileName(startedAt: string): string {
   return `${startedAt.replace(/\.\d+Z$/, 'Z').replace(/:/g, '-')}.json`;

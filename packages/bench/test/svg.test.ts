@@ -105,3 +105,27 @@ describe('renderBarChart on a log axis', () => {
     expect(svg).toContain('>1k</text>');
   });
 });
+
+describe('renderBarChart with value labels', () => {
+  const chart = (valueLabels: boolean): string =>
+    renderBarChart({
+      title: 'stale reads',
+      unit: 'violations',
+      groups: ['cache-aside', 'serial-guarded'],
+      series: [{ name: 'plain', color: '#000' }],
+      value: (g) => spread([[1197, 0][g]!]),
+      valueLabels,
+    });
+
+  it('writes every median above its bar, a zero too', () => {
+    const svg = chart(true);
+    checkWellFormed(svg);
+    expect([...svg.matchAll(/<text class="value"[^>]*>([^<]*)<\/text>/g)].map((m) => m[1])).toEqual(
+      ['1.2k', '0'],
+    );
+  });
+
+  it('writes none unless asked', () => {
+    expect(chart(false)).not.toContain('class="value"');
+  });
+});

@@ -183,6 +183,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
 
   return {
     reportVersion: 1,
+    startedAt: new Date(started).toISOString(),
     seed,
     quick,
     config,

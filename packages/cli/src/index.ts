@@ -39,4 +39,17 @@ export {
   type DemoReport,
 } from './report.js';
 export { clientSnippet, runUp, type UpOptions } from './up.js';
-export { createProgram, main, DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL } from './program.js';
+export {
+  createProgram,
+  main,
+  usageHint,
+  DEFAULT_DATABASE_URL,
+  DEFAULT_REDIS_URL,
+} from './program.js';
+export {
+  renderDemoChart,
+  writeDemoOutputs,
+  DEFAULT_DEMO_OUT_DIR,
+  type DemoFiles,
+} from './demo-output.js';
+export { VERSION } from './version.js';

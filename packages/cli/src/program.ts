@@ -1,16 +1,20 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { createProgram as createBenchProgram } from '@keylane/bench';
 import { STRATEGY_NAMES, type StrategyName } from '@keylane/engine/baselines';
-import { redact } from '@keylane/fleet';
+import { DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, redact } from '@keylane/fleet';
 import { KeylaneError } from '@keylane/protocol';
 import { DEFAULT_DEMO_SEED, runDemo } from './demo.js';
+import { DEFAULT_DEMO_OUT_DIR, writeDemoOutputs } from './demo-output.js';
 import { createProgressSink, SILENT_PROGRESS } from './progress.js';
 import { renderReport, type DemoReport } from './report.js';
 import { runUp } from './up.js';
+import { VERSION } from './version.js';
 
-/** Where Postgres and Redis are when nothing says otherwise: the local ones. */
-export const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
-export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
+/** Where Postgres and Redis are when nothing says otherwise (every command: up, demo, bench). */
+export { DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL };
+
+/** The line after a usage error: where the full usage is, instead of printing all of it. */
+export const usageHint = (command: string): string => `run \`${command} --help\` for the usage`;
 
 const env = (name: string): string | undefined => {
   const value = process.env[name];
@@ -105,6 +109,7 @@ interface UpFlags {
 interface DemoFlags {
   quick: boolean;
   json: boolean;
+  out: string | false;
   seed: number;
   databaseUrl: string;
   redisUrl: string;
@@ -121,14 +126,20 @@ export function createProgram(
     .description(
       'Start a local Keylane item-service fleet, run the consistency demo, or measure what consistency costs',
     )
-    .showHelpAfterError()
+    .version(VERSION, '-V, --version', 'print the version')
     .configureHelp({ sortOptions: false })
+    // A usage error is one line, `keylane: <what>`, then the hint each command sets below.
+    .configureOutput({
+      outputError: (message, write) => write(message.replace(/^error: /, 'keylane: ')),
+    })
+    .showHelpAfterError(usageHint('keylane'))
     // A usage error throws (main exits 2) instead of exiting 1, which `demo` keeps for a failed claim.
     .exitOverride();
 
   program
     .command('up')
     .description('start N item-service instances on 127.0.0.1 and keep them running until Ctrl-C')
+    .showHelpAfterError(usageHint('keylane up'))
     .addOption(
       new Option('-n, --instances <n>', 'how many instances')
         .argParser(integerIn(1, 64))
@@ -210,8 +221,15 @@ export function createProgram(
     .description(
       'run every strategy on a fresh 3-instance fleet under one seeded workload, check it, print the table',
     )
+    .showHelpAfterError(usageHint('keylane demo'))
     .option('--quick', 'about 30 s instead of about 2 minutes (shorter runs, same claims)', false)
     .option('--json', 'print the report as JSON on stdout (progress still goes to stderr)', false)
+    .option(
+      '--out <dir>',
+      'write the JSON report and a chart of the stale reads (SVG) there, named by start time',
+      DEFAULT_DEMO_OUT_DIR,
+    )
+    .option('--no-out', 'write no files')
     .addOption(
       new Option('--seed <n>', 'workload seed, for reproducible runs')
         .argParser(integerIn(0, 0xffff_ffff))
@@ -260,35 +278,60 @@ export function createProgram(
       process.stdout.write(
         flags.json ? `${JSON.stringify(report, null, 2)}\n` : `\n${renderReport(report)}\n`,
       );
+      if (flags.out !== false) {
+        const files = await writeDemoOutputs(report, flags.out);
+        // With --json, stdout is the report alone.
+        (flags.json ? process.stderr : process.stdout).write(
+          `report: ${files.json}\nchart:  ${files.chart}\n`,
+        );
+      }
       // The demo's own claim failing is an error; a baseline missing its races is not.
       setExitCode(report.claims.serialGuardedSafe === false ? 1 : 0);
     });
 
   // The same command as the `keylane-bench` bin, with the settings above (help after an error,
   // usage errors thrown): addCommand, unlike command(), does not pass them on by itself.
-  program.addCommand(createBenchProgram('bench').copyInheritedSettings(program));
+  program.addCommand(
+    createBenchProgram('bench')
+      .copyInheritedSettings(program)
+      .showHelpAfterError(usageHint('keylane bench')),
+  );
 
   return program;
 }
 
 /**
- * Runs the CLI. A usage error (commander has printed it) exits 2, and so does a KeylaneError
- * (unreachable Redis, bad option), as one line on stderr; anything else is a crash, with its stack.
+ * Runs the CLI. A usage error (commander has printed it, and the hint) exits 2, and so does a
+ * KeylaneError (unreachable Redis, a bad option value), as one line on stderr, followed by
+ * the hint when it is about an option; anything else is a crash, with its stack.
  */
 export async function main(argv: readonly string[]): Promise<void> {
+  const program = createProgram();
+  // The command whose action runs, for the hint after an option value its action refused.
+  let running = 'keylane';
+  program.hook('preAction', (_program, action) => {
+    running = commandPath(action);
+  });
   try {
-    await createProgram().parseAsync(argv);
+    await program.parseAsync(argv);
   } catch (err) {
     if (err instanceof CommanderError) {
-      // --help is one too, with exit code 0.
+      // --help and --version are ones too, with exit code 0.
       process.exitCode = err.exitCode === 0 ? 0 : 2;
       return;
     }
     if (err instanceof KeylaneError) {
-      process.stderr.write(`keylane: ${err.message}\n`);
+      const hint = err.code === 'invalid_options' ? `${usageHint(running)}\n` : '';
+      process.stderr.write(`keylane: ${err.message}\n${hint}`);
       process.exitCode = 2;
       return;
     }
     throw err;
   }
+}
+
+function commandPath(command: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = command; c !== null; c = c.parent) names.unshift(c.name());
+  return names.join(' ');
 }

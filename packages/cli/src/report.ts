@@ -6,6 +6,8 @@ import { formatCount, formatMs, renderTable } from './table.js';
 export interface DemoReport {
   /** Bumped when a field changes meaning. */
   reportVersion: 1;
+  /** When the demo began (ISO 8601, UTC); also names the files `keylane demo` writes. */
+  startedAt: string;
   seed: number;
   quick: boolean;
   config: DemoConfig;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +14,8 @@ import {
   TEST_DATABASE_URL,
   TEST_REDIS_URL,
 } from '@keylane/test-kit';
-import type { DemoReport } from '../src/index.js';
+import { STRATEGY_NAMES } from '@keylane/engine/baselines';
+import { SCENARIO_NAMES, type DemoReport } from '../src/index.js';
 
 // These run the built CLI (dist/bin.js) as a user would: `pnpm test` builds first (turbo).
 const BIN = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
@@ -25,8 +26,15 @@ interface Finished {
   stderr: string;
 }
 
-function runCli(args: string[], timeoutMs: number): Promise<Finished> {
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+function runCli(
+  args: string[],
+  timeoutMs: number,
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<Finished> {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    ...options,
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
@@ -41,13 +49,16 @@ function runCli(args: string[], timeoutMs: number): Promise<Finished> {
 }
 
 describe('keylane demo --quick --json', () => {
-  it('reports every strategy and scenario, and the report satisfies the claims', async () => {
+  it('reports every strategy and scenario, the report satisfies the claims, and is written with its chart', async () => {
     const started = Date.now();
+    const out = await mkdtemp(join(tmpdir(), 'keylane-cli-demo-'));
     const { code, stdout, stderr } = await runCli(
       [
         'demo',
         '--quick',
         '--json',
+        '--out',
+        out,
         '--database-url',
         TEST_DATABASE_URL,
         '--redis-url',
@@ -112,6 +123,43 @@ describe('keylane demo --quick --json', () => {
     expect(loss.fault?.rerouteMs).not.toBeNull();
     // Progress went to stderr, one line per phase (not a TTY here).
     expect(stderr).toMatch(/serial-guarded \/ instance-loss: killed item-\d \(SIGKILL\)/);
+
+    // The same report as a file, and beside it the chart: a bar per run with its count.
+    try {
+      const stem = report.startedAt.replace(/\.\d+Z$/, 'Z').replace(/:/g, '-');
+      expect((await readdir(out)).sort()).toEqual([`${stem}.json`, `${stem}.svg`]);
+      expect(JSON.parse(await readFile(join(out, `${stem}.json`), 'utf8'))).toEqual(report);
+      expect(stderr).toContain(
+        `report: ${join(out, `${stem}.json`)}\nchart:  ${join(out, `${stem}.svg`)}\n`,
+      );
+      const svg = await readFile(join(out, `${stem}.svg`), 'utf8');
+      // In chart order: a group per strategy, in it a bar per run (same workload, split view,
+      // instance loss), each with its count above it.
+      const label = {
+        plain: 'same workload',
+        'split-view': 'split view',
+        'instance-loss': 'instance loss',
+      };
+      const runs = [...report.strategies, ...report.scenarios];
+      const expected = STRATEGY_NAMES.flatMap((strategy) =>
+        SCENARIO_NAMES.flatMap((scenario) =>
+          runs
+            .filter((r) => r.strategy === strategy && r.scenario === scenario)
+            .map((r) => ({
+              bar: `${strategy} / ${label[scenario]}`,
+              count: r.violations < 1000 ? String(r.violations) : expect.stringMatching(/k$/),
+            })),
+        ),
+      );
+      expect(expected).toHaveLength(runs.length);
+      const bars = [...svg.matchAll(/<rect class="bar"[^>]*><title>([^:]*):/g)].map((m) => m[1]);
+      const counts = [...svg.matchAll(/<text class="value"[^>]*>([^<]*)<\/text>/g)].map(
+        (m) => m[1],
+      );
+      expect(bars.map((bar, i) => ({ bar, count: counts[i] }))).toEqual(expected);
+    } finally {
+      await rm(out, { recursive: true, force: true });
+    }
     process.stderr.write(`keylane demo --quick took ${(elapsed / 1000).toFixed(1)} s here\n`);
   }, 180_000);
 
@@ -133,13 +181,69 @@ describe('keylane demo --quick --json', () => {
     expect(stderr).toContain(`Redis is not reachable at redis://127.0.0.1:${port}`);
     expect(stderr).toContain('start it or pass --redis-url');
   }, 40_000);
+});
 
-  it('rejects a bad flag with a message naming it', async () => {
-    const { code, stderr } = await runCli(['demo', '--seed', 'x'], 30_000);
-    // 2, not 1: the demo's 1 means its claim failed.
-    expect(code).toBe(2);
-    expect(stderr).toMatch(/option '--seed <n>' argument 'x' is invalid\. expected an integer/);
+describe('keylane usage', () => {
+  it('--version prints the version of the package', async () => {
+    const manifest = JSON.parse(
+      await readFile(fileURLToPath(new URL('../package.json', import.meta.url)), 'utf8'),
+    ) as { version: string };
+    for (const flag of ['--version', '-V']) {
+      expect(await runCli([flag], 30_000)).toEqual({
+        code: 0,
+        stdout: `${manifest.version}\n`,
+        stderr: '',
+      });
+    }
   }, 40_000);
+
+  // 2, not 1: the demo's 1 means its claim failed. One line saying what, one saying where the
+  // usage is: not the whole help.
+  it.each<[string, string[], string]>([
+    [
+      'a bad flag value',
+      ['demo', '--seed', 'x'],
+      "keylane: option '--seed <n>' argument 'x' is invalid. expected an integer from 0 to 4294967295\nrun `keylane demo --help` for the usage\n",
+    ],
+    [
+      'an unknown flag',
+      ['up', '--lane', '2'],
+      "keylane: unknown option '--lane'\n(Did you mean --lanes?)\nrun `keylane up --help` for the usage\n",
+    ],
+    [
+      'an unknown command',
+      ['demoo'],
+      "keylane: unknown command 'demoo'\n(Did you mean demo?)\nrun `keylane --help` for the usage\n",
+    ],
+    [
+      'a value the bench refuses once parsed',
+      ['bench', '--duration', '10'],
+      'keylane: invalid option durationMs: must be an integer in [50, 600000] (--duration), got 10\nrun `keylane bench --help` for the usage\n',
+    ],
+  ])(
+    'answers %s with the error and a hint, exit 2',
+    async (_what, args, stderr) => {
+      expect(await runCli(args, 30_000)).toEqual({ code: 2, stdout: '', stderr });
+    },
+    40_000,
+  );
+
+  it('has one default database for every command: the item service default', async () => {
+    const env = { ...process.env };
+    delete env['KEYLANE_DATABASE_URL'];
+    for (const command of ['up', 'demo', 'bench']) {
+      const { code, stdout } = await runCli([command, '--help'], 30_000, { env });
+      expect({ command, code }).toEqual({ command, code: 0 });
+      // commander wraps long lines; the default is the one URL after "--database-url".
+      const help = stdout.replace(/\s+/g, ' ');
+      expect({ command, help }).toEqual({
+        command,
+        help: expect.stringMatching(
+          /--database-url <url> [^-]*\(default: "?postgres:\/\/postgres@127\.0\.0\.1:5432\/postgres"?\)/,
+        ),
+      });
+    }
+  }, 60_000);
 });
 
 describe('keylane up', () => {
@@ -267,7 +371,46 @@ describe('keylane bench', () => {
     }
   }, 60_000);
 
-  it('reports a bad option and an unreachable Redis like the other commands: one line, exit 2', async () => {
+  it('writes into the current folder by default, not into the pnpm workspace around it', async () => {
+    const workspace = await mkdtemp(join(tmpdir(), 'keylane-cli-bench-ws-'));
+    try {
+      // A user's own pnpm workspace with a bench/ folder of theirs; the bench runs in a package.
+      await writeFile(join(workspace, 'pnpm-workspace.yaml'), 'packages:\n  - app\n');
+      await mkdir(join(workspace, 'bench'));
+      await writeFile(join(workspace, 'bench', 'report.md'), '# their report\n');
+      const app = join(workspace, 'app');
+      await mkdir(app);
+      const { code, stdout, stderr } = await runCli(
+        [
+          'bench',
+          '--quick',
+          '--only',
+          'routing',
+          '--database-url',
+          TEST_DATABASE_URL,
+          '--redis-url',
+          TEST_REDIS_URL,
+        ],
+        50_000,
+        { cwd: app },
+      );
+      expect({ code, stderr: code === 0 ? '' : stderr }).toEqual({ code: 0, stderr: '' });
+      const results = await readdir(join(app, 'keylane-bench', 'results'));
+      expect(results).toHaveLength(1);
+      expect(stdout).toContain(`results: ${join(app, 'keylane-bench', 'results', results[0]!)}\n`);
+      expect(stdout).toContain(`report:  ${join(app, 'keylane-bench', 'report.md')}`);
+      expect((await readdir(app)).sort()).toEqual(['keylane-bench']);
+      expect((await readdir(workspace)).sort()).toEqual(['app', 'bench', 'pnpm-workspace.yaml']);
+      expect(await readdir(join(workspace, 'bench'))).toEqual(['report.md']);
+      expect(await readFile(join(workspace, 'bench', 'report.md'), 'utf8')).toBe(
+        '# their report\n',
+      );
+    } finally {
+      await rm(workspace, { recursive: true, force: true });
+    }
+  }, 60_000);
+
+  it('reports a bad option (with the hint) and an unreachable Redis (without) like the other commands, exit 2', async () => {
     const dir = join(tmpdir(), 'keylane-cli-bench-never-written');
     const out = ['--out', join(dir, 'results'), '--report', join(dir, 'report.md')];
     const bad = await runCli(['bench', '--quick', '--duration', '10', ...out], 30_000);
@@ -275,7 +418,8 @@ describe('keylane bench', () => {
       code: 2,
       stdout: '',
       stderr:
-        'keylane: invalid option durationMs: must be an integer in [50, 600000] (--duration), got 10\n',
+        'keylane: invalid option durationMs: must be an integer in [50, 600000] (--duration), got 10\n' +
+        'run `keylane bench --help` for the usage\n',
     });
 
     const port = await getFreePort();

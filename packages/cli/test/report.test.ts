@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import {
   evaluateClaims,
+  renderDemoChart,
   renderReport,
   renderStrategyTable,
   type DemoReport,
@@ -31,6 +32,28 @@ function result(overrides: Partial<ScenarioResult>): ScenarioResult {
     ...overrides,
   };
 }
+
+const BASE_REPORT: Omit<DemoReport, 'strategies' | 'scenarios' | 'claims'> = {
+  reportVersion: 1,
+  startedAt: '2026-11-26T09:00:00.000Z',
+  seed: 1,
+  quick: true,
+  totalMs: 1000,
+  config: {
+    instances: 3,
+    callers: 16,
+    keys: 64,
+    hotKeys: 4,
+    hotShare: 0.8,
+    readShare: 0.7,
+    chaos: { fillDelayMs: 30, writeDelayMs: 30 },
+    plainMs: 1500,
+    splitViewMs: 1500,
+    instanceLossMs: 3500,
+    fault: { atMs: 800, downMs: 1000 },
+    minOperations: 400,
+  },
+};
 
 describe('evaluateClaims', () => {
   const baselines = [
@@ -69,6 +92,41 @@ describe('evaluateClaims', () => {
   });
 });
 
+describe('renderDemoChart', () => {
+  it('draws a group per strategy and a labelled bar per run, zeros included', () => {
+    const strategies = [
+      result({ strategy: 'cache-aside', violations: 1197 }),
+      result({ strategy: 'serial', violations: 0 }),
+      result({ strategy: 'serial-guarded', violations: 0 }),
+    ];
+    const scenarios = [
+      result({ strategy: 'serial', scenario: 'split-view', violations: 81 }),
+      result({ strategy: 'serial-guarded', scenario: 'split-view' }),
+    ];
+    const svg = renderDemoChart({
+      ...BASE_REPORT,
+      quick: false,
+      strategies,
+      scenarios,
+      claims: evaluateClaims(strategies, scenarios),
+    });
+    expect(svg).toContain('stale reads per strategy (seed 1, 3 instances, 16 callers)');
+    const bars = [...svg.matchAll(/<rect class="bar"[^>]*><title>([^:]*):/g)].map((m) => m[1]);
+    expect(bars).toEqual([
+      'cache-aside / same workload',
+      'serial / same workload',
+      'serial / split view',
+      'serial-guarded / same workload',
+      'serial-guarded / split view',
+    ]);
+    const labels = [...svg.matchAll(/<text class="value"[^>]*>([^<]*)</g)].map((m) => m[1]);
+    expect(labels).toEqual(['1.2k', '0', '81', '0', '0']);
+    // Only the strategies and scenarios that ran: no instance-loss series, no locked group.
+    expect(svg).not.toContain('instance loss');
+    expect(svg).not.toContain('>locked<');
+  });
+});
+
 describe('rendering', () => {
   it('prints the columns the README explains, numbers right-aligned', () => {
     const table = renderStrategyTable([
@@ -84,26 +142,7 @@ describe('rendering', () => {
   });
 
   it('ends with the verdict, and names a serial-guarded failure loudly', () => {
-    const base: Omit<DemoReport, 'strategies' | 'scenarios' | 'claims'> = {
-      reportVersion: 1,
-      seed: 1,
-      quick: true,
-      totalMs: 1000,
-      config: {
-        instances: 3,
-        callers: 16,
-        keys: 64,
-        hotKeys: 4,
-        hotShare: 0.8,
-        readShare: 0.7,
-        chaos: { fillDelayMs: 30, writeDelayMs: 30 },
-        plainMs: 1500,
-        splitViewMs: 1500,
-        instanceLossMs: 3500,
-        fault: { atMs: 800, downMs: 1000 },
-        minOperations: 400,
-      },
-    };
+    const base = BASE_REPORT;
     const bad = [result({ violations: 1, violationExamples: ['[stale-read] key 1: ...'] })];
     const text = renderReport({
       ...base,

@@ -8,7 +8,14 @@ export {
 } from './fleet.js';
 export { getFreePort } from './free-port.js';
 export { resolveServiceBin } from './service-bin.js';
-export { checkDependencies, checkPostgres, checkRedis, redact } from './reachability.js';
+export {
+  checkDependencies,
+  checkPostgres,
+  checkRedis,
+  redact,
+  DEFAULT_DATABASE_URL,
+  DEFAULT_REDIS_URL,
+} from './reachability.js';
 export { createRng, deriveSeed, type Rng } from './prng.js';
 export {
   createWorkload,

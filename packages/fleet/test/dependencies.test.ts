@@ -2,8 +2,11 @@ import { describe, expect, it } from '@jest/globals';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { TEST_DATABASE_URL, TEST_REDIS_URL } from '@keylane/test-kit';
+import { CONFIG_VARIABLES } from '@keylane/item-service';
 import {
   checkDependencies,
+  DEFAULT_DATABASE_URL,
+  DEFAULT_REDIS_URL,
   DependencyUnreachableError,
   getFreePort,
   redact,
@@ -17,6 +20,17 @@ describe('resolveServiceBin', () => {
       fileURLToPath(new URL('../../../services/item-service/dist/bin.js', import.meta.url)),
     );
     expect(existsSync(bin)).toBe(true);
+  });
+});
+
+describe('DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL', () => {
+  it("are the item service's own defaults", () => {
+    const serviceDefault = (name: string): string | undefined =>
+      CONFIG_VARIABLES.find((v) => v.name === name)?.default;
+    expect({ db: DEFAULT_DATABASE_URL, redis: DEFAULT_REDIS_URL }).toEqual({
+      db: serviceDefault('KEYLANE_DATABASE_URL'),
+      redis: serviceDefault('KEYLANE_REDIS_URL'),
+    });
   });
 });
 
