@@ -1,4 +1,12 @@
-import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, normalize } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -55,6 +63,9 @@ const CALLER: Image = {
 interface Manifest {
   name: string;
   bin: Record<string, string>;
+  dependencies?: Record<string, string>;
+  optionalDependencies?: Record<string, string>;
+  peerDependencies?: Record<string, string>;
   devDependencies?: Record<string, string>;
   engines?: { node?: string };
   packageManager?: string;
@@ -180,7 +191,48 @@ function findNamed(dir: string, names: ReadonlySet<string>, depth = 6, prefix = 
   return out;
 }
 
-/** Dev-only packages (the root's and the package's devDependencies, and the usual suspects) found in `nodeModules`. */
+/** The folder Node would load `name` from when required from `fromDir`. */
+function locatePackage(fromDir: string, name: string): string | undefined {
+  for (let dir = fromDir; ; dir = dirname(dir)) {
+    const candidate = join(dir, 'node_modules', name);
+    if (existsSync(join(candidate, 'package.json'))) return candidate;
+    if (dirname(dir) === dir) return undefined;
+  }
+}
+
+/**
+ * Names of the packages the production dependencies of `root/package.json` pull in, followed
+ * the way Node resolves them (dependencies, optional and peer dependencies, transitively). A
+ * dev tool found among them is there because production code needs it: `@keylane/engine`'s
+ * published declarations need `@types/pg`, which needs `@types/node`.
+ */
+function productionClosure(root: string): Set<string> {
+  const names = new Set<string>();
+  const seen = new Set<string>();
+  const visit = (from: string, manifest: Manifest): void => {
+    const deps = {
+      ...manifest.dependencies,
+      ...manifest.optionalDependencies,
+      ...manifest.peerDependencies,
+    };
+    for (const name of Object.keys(deps)) {
+      const dir = locatePackage(from, name);
+      if (!dir) continue;
+      const real = realpathSync(dir);
+      if (seen.has(real)) continue;
+      seen.add(real);
+      names.add(name);
+      visit(real, JSON.parse(readFileSync(join(real, 'package.json'), 'utf8')) as Manifest);
+    }
+  };
+  visit(root, JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as Manifest);
+  return names;
+}
+
+/**
+ * Dev-only packages (the root's and the package's devDependencies, and the usual suspects)
+ * found in `nodeModules` that no production dependency of the folder above it pulls in.
+ */
 function devPackagesIn(nodeModules: string, image: Image): string[] {
   const devOnly = new Set([
     'jest',
@@ -191,7 +243,10 @@ function devPackagesIn(nodeModules: string, image: Image): string[] {
     ...Object.keys(ROOT_MANIFEST.devDependencies ?? {}),
     ...Object.keys(readJson<Manifest>(`${image.packageDir}/package.json`).devDependencies ?? {}),
   ]);
-  return [...installedPackages(nodeModules)].filter((name) => devOnly.has(name)).sort();
+  const needed = productionClosure(dirname(nodeModules));
+  return [...installedPackages(nodeModules)]
+    .filter((name) => devOnly.has(name) && !needed.has(name))
+    .sort();
 }
 
 /** Packages installed in a pnpm node_modules, by name (`.pnpm/<name>@<version>` folders). */

@@ -3,6 +3,7 @@ import { describe, expect, it } from '@jest/globals';
 import {
   checkCallerManifest,
   checkManifests,
+  checkServiceMonitor,
   loadManifests,
   K8S_DIR_RELATIVE,
   type LoadedManifest,
@@ -47,6 +48,9 @@ interface TestContainer {
   livenessProbe: HttpProbe;
   lifecycle?: unknown;
 }
+interface TestTemplate {
+  metadata: { annotations?: Record<string, string> };
+}
 interface TestPod {
   terminationGracePeriodSeconds?: number;
   securityContext?: Record<string, unknown>;
@@ -57,6 +61,8 @@ interface SelectorSpec {
   selector: Record<string, unknown>;
 }
 const pod = (d: Manifest): TestPod => (d.spec as { template: { spec: TestPod } }).template.spec;
+const annotations = (d: Manifest): Record<string, string> =>
+  ((d.spec as { template: TestTemplate }).template.metadata.annotations ??= {});
 const container = (d: Manifest): TestContainer => pod(d).containers[0]!;
 const spec = (d: Manifest): SelectorSpec => d.spec as unknown as SelectorSpec;
 
@@ -193,6 +199,21 @@ describe('docker/k8s', () => {
       'runAsNonRoot',
     ],
     [
+      'no scrape annotation',
+      (k) => delete annotations(k('Deployment'))['prometheus.io/scrape'],
+      'prometheus.io/scrape',
+    ],
+    [
+      'a scrape port other than KEYLANE_PORT',
+      (k) => (annotations(k('Deployment'))['prometheus.io/port'] = '9090'),
+      'prometheus.io/port is "9090"',
+    ],
+    [
+      'a scrape path the service does not serve',
+      (k) => (annotations(k('Deployment'))['prometheus.io/path'] = '/prometheus'),
+      'prometheus.io/path is "/prometheus"',
+    ],
+    [
       'a manifest left out of the kustomization',
       (k) => (k('Kustomization').resources = ['configmap.yaml', 'deployment.yaml', 'service.yaml']),
       'does not list pdb.yaml',
@@ -202,6 +223,38 @@ describe('docker/k8s', () => {
   it.each(cases)('fails on %s', (_what, change, expected) => {
     const problems = checkManifests(doctored(change), FILES);
     expect(problems.join('\n')).toContain(expected);
+  });
+});
+
+describe('docker/observability/servicemonitor.yaml', () => {
+  const monitor = loadManifests(`${REPO_ROOT}/docker/observability`).find(
+    (m) => m.manifest.kind === 'ServiceMonitor',
+  )!.manifest;
+
+  it('scrapes the headless Service on its http port and the metrics path', () => {
+    expect(checkServiceMonitor(monitor, MANIFESTS)).toEqual([]);
+  });
+
+  it.each<[string, (m: Manifest) => void, string]>([
+    [
+      'a selector matching nothing',
+      (m) => ((m.spec as { selector: unknown }).selector = { matchLabels: { app: 'other' } }),
+      'selector does not match',
+    ],
+    [
+      'a port the Service does not name',
+      (m) => ((m.spec as { endpoints: Array<{ port: string }> }).endpoints[0]!.port = 'metrics'),
+      'port "metrics" is not a named port',
+    ],
+    [
+      'another path',
+      (m) => ((m.spec as { endpoints: Array<{ path: string }> }).endpoints[0]!.path = '/stats'),
+      'path is "/stats"',
+    ],
+  ])('fails on %s', (_what, change, expected) => {
+    const copy = structuredClone(monitor);
+    change(copy);
+    expect(checkServiceMonitor(copy, MANIFESTS).join('\n')).toContain(expected);
   });
 });
 

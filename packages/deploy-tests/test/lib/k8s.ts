@@ -1,5 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
-import { HEALTH_LIVE_PATH, HEALTH_READY_PATH } from '@keylane/protocol';
+import { HEALTH_LIVE_PATH, HEALTH_READY_PATH, METRICS_PATH } from '@keylane/protocol';
 import { parseAllDocuments } from 'yaml';
 import { checkCallerEnv, checkItemServiceEnv } from './service-env.js';
 
@@ -140,7 +140,11 @@ export function checkManifests(
   if (!deployment || !configMap || !service || !pdb) return problems;
 
   const template = deployment.spec?.['template'] as
-    { metadata?: { labels?: Record<string, string> }; spec?: PodSpec } | undefined;
+    | {
+        metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> };
+        spec?: PodSpec;
+      }
+    | undefined;
   const podLabels = template?.metadata?.labels;
   const pod = template?.spec ?? {};
   const container = pod.containers?.find((c) => c.name === 'item-service');
@@ -250,6 +254,19 @@ export function checkManifests(
         `${kind} port is ${JSON.stringify(probe?.httpGet?.port)}, expected the named port http`,
       );
   }
+  // Annotation-based Prometheus scraping finds /metrics on the port the service listens on.
+  const annotations = template?.metadata?.annotations ?? {};
+  if (annotations['prometheus.io/scrape'] !== 'true')
+    problems.push('pod template does not set prometheus.io/scrape: "true"');
+  if (annotations['prometheus.io/path'] !== METRICS_PATH)
+    problems.push(
+      `prometheus.io/path is ${JSON.stringify(annotations['prometheus.io/path'])}, the service serves ${METRICS_PATH}`,
+    );
+  if (config && annotations['prometheus.io/port'] !== String(config.port))
+    problems.push(
+      `prometheus.io/port is ${JSON.stringify(annotations['prometheus.io/port'])}, but KEYLANE_PORT is ${config.port}`,
+    );
+
   const servicePort = serviceSpec.ports?.[0];
   if (servicePort?.targetPort !== 'http' && servicePort?.targetPort !== httpPort?.containerPort) {
     problems.push(
@@ -321,5 +338,47 @@ export function checkCallerManifest(caller: Manifest, fleet: readonly LoadedMani
   const runAsNonRoot =
     container.securityContext?.runAsNonRoot ?? template?.spec?.securityContext?.runAsNonRoot;
   if (runAsNonRoot !== true) problems.push('example caller pod does not set runAsNonRoot: true');
+  return problems;
+}
+
+/**
+ * The Prometheus Operator's ServiceMonitor (docker/observability) against the fleet's Service:
+ * it selects that Service by its labels, scrapes a port the Service names, on the service's
+ * metrics path.
+ */
+export function checkServiceMonitor(monitor: Manifest, fleet: readonly LoadedManifest[]): string[] {
+  const problems: string[] = [];
+  if (monitor.kind !== 'ServiceMonitor' || monitor.apiVersion !== 'monitoring.coreos.com/v1')
+    problems.push(
+      `expected a monitoring.coreos.com/v1 ServiceMonitor, got ${monitor.apiVersion ?? '?'} ${monitor.kind ?? '?'}`,
+    );
+  const service = fleet.find((m) => m.manifest.kind === 'Service')?.manifest;
+  const spec = monitor.spec as
+    | {
+        selector?: { matchLabels?: Record<string, string> };
+        endpoints?: Array<{ port?: string; path?: string }>;
+      }
+    | undefined;
+  if (!selectorMatches(spec?.selector?.matchLabels, service?.metadata?.labels))
+    problems.push(
+      `ServiceMonitor selector does not match the labels of Service ${service?.metadata?.name ?? '?'}`,
+    );
+  const ports = new Set(
+    ((service?.spec as { ports?: Array<{ name?: string }> } | undefined)?.ports ?? []).map(
+      (p) => p.name,
+    ),
+  );
+  const endpoints = spec?.endpoints ?? [];
+  if (endpoints.length === 0) problems.push('ServiceMonitor has no endpoints');
+  for (const endpoint of endpoints) {
+    if (!ports.has(endpoint.port))
+      problems.push(
+        `ServiceMonitor endpoint port ${JSON.stringify(endpoint.port)} is not a named port of the Service`,
+      );
+    if (endpoint.path !== METRICS_PATH)
+      problems.push(
+        `ServiceMonitor endpoint path is ${JSON.stringify(endpoint.path)}, the service serves ${METRICS_PATH}`,
+      );
+  }
   return problems;
 }
