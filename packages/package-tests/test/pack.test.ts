@@ -11,6 +11,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { createEngine } from '@keylane/engine';
 import { createRouter, routingKey } from '@keylane/sdk';
 import { startFleet, type Fleet } from '@keylane/fleet';
 import { createTestContext, type TestContext } from '@keylane/test-kit';
@@ -50,6 +51,13 @@ async function timed<T>(label: string, work: () => Promise<T>): Promise<T> {
     timings.push(`${label} ${((Date.now() - started) / 1000).toFixed(1)} s`);
   }
 }
+
+/** The workspace engine's message for the options use-cjs.cjs passes (an empty connection string). */
+const workspaceEngineRefusal = (): Promise<string> =>
+  createEngine({ postgres: { connectionString: '' }, redis: { url: 'redis://127.0.0.1:1' } }).then(
+    () => 'accepted',
+    (err: unknown) => (err instanceof Error ? err.message : String(err)),
+  );
 
 const packed = (pkg: WorkspacePackage): string => unpacked.get(pkg.manifest.name)!;
 const packedManifest = async (pkg: WorkspacePackage): Promise<Manifest> =>
@@ -112,9 +120,16 @@ describe('the published packages', () => {
       expect(files).toEqual(
         expect.arrayContaining(['LICENSE', 'CHANGELOG.md', 'README.md', 'package.json']),
       );
-      expect(files.filter((f) => !f.startsWith('dist/')).sort()).toEqual(
-        ['CHANGELOG.md', 'LICENSE', 'README.md', 'package.json'].sort(),
+      // Beside dist/: what the manifest's `files` lists (the engine also ships sql/).
+      const extra = (pkg.manifest.files ?? []).filter(
+        (f) => !['dist', 'README.md', 'CHANGELOG.md', 'LICENSE'].includes(f),
       );
+      expect(
+        files
+          .filter((f) => !f.startsWith('dist/') && !extra.some((e) => f.startsWith(`${e}/`)))
+          .sort(),
+      ).toEqual(['CHANGELOG.md', 'LICENSE', 'README.md', 'package.json'].sort());
+      for (const e of extra) expect(files.some((f) => f.startsWith(`${e}/`))).toBe(true);
       // Every file in dist/ is the output of a source file that exists now (the prepack built
       // from an empty dist/), and every source has its output.
       const sources = (await readdir(join(REPO_ROOT, pkg.dir, 'src'), { recursive: true }))
@@ -233,6 +248,9 @@ describe('installed with npm into a project outside the repository', () => {
 
   it('works from ESM: the SDK against a real item service, the engine against Postgres and Redis, the checker on what was recorded', async () => {
     await copyFile(join(FIXTURES, 'use-esm.mjs'), join(app, 'use-esm.mjs'));
+    await ctx.pg.query(
+      `CREATE TABLE ${ctx.schema}.app_users (id bigint PRIMARY KEY, name text NOT NULL)`,
+    );
     const url = fleet.instances[0]!.url;
     const { stdout } = await run(
       process.execPath,
@@ -246,11 +264,16 @@ describe('installed with npm into a project outside the repository', () => {
       got: item,
       conflict: 'version_conflict',
       check: { ok: true, opsChecked: 2 },
-      written: { id: '-1', value: { from: 'esm' }, version: 1 },
-      cached: { id: '-1', value: { from: 'esm' }, version: 1 },
-      // The write left its row in the cache: the read was a hit.
-      stats: { hits: 1, misses: 0, writes: 1 },
+      absent: null,
+      written: { id: '-1', name: 'from-esm' },
+      cached: { id: '-1', name: 'from-esm' },
+      // The first read missed (and cached the absence); the mutation's value went into the
+      // cache, so the second read was a hit.
+      stats: { hits: 1, misses: 1, mutations: 1 },
+      item: { id: '7', value: { from: 'esm' }, version: 1 },
+      itemRead: { id: '7', value: { from: 'esm' }, version: 1 },
       defaultLanes: 16,
+      strategies: 6,
       // The packed SDK routes a key where the workspace's does.
       pick: createRouter('consistent').pick(routingKey(BigInt(max)), ['a', 'b', 'c']),
       measureRouting: 'function',
@@ -276,7 +299,8 @@ describe('installed with npm into a project outside the repository', () => {
       engineError: {
         code: 'invalid_options',
         option: 'postgres.connectionString',
-        message: 'invalid option postgres.connectionString: expected a non-empty string',
+        // Word for word what the workspace's engine says to the same options.
+        message: await workspaceEngineRefusal(),
         isInvalidOptionsError: true,
         isProtocolKeylaneError: true,
         sdkReexportsTheSameClass: true,
@@ -297,6 +321,8 @@ describe('installed with npm into a project outside the repository', () => {
         "import { createClient, createRouter, routingKey, NoHealthyInstanceError, type Item, type ClientOptions } from '@keylane/sdk';",
         "import { measureRouting } from '@keylane/sdk/bench';",
         "import { createEngine, DEFAULTS, type EngineOptions, type EngineStats } from '@keylane/engine';",
+        "import { createItems, type Items } from '@keylane/engine/items';",
+        "import { createEngine as createLabEngine, STRATEGY_NAMES, type StrategyName } from '@keylane/engine/baselines';",
         "import { checkHistory, HistoryRecorder, type CheckResult } from '@keylane/checker';",
         "import { parseLongId, type LongIdInput } from '@keylane/protocol';",
         "const options: ClientOptions = { instances: ['http://127.0.0.1:1'], routing: 'consistent' };",
@@ -308,12 +334,17 @@ describe('installed with npm into a project outside the repository', () => {
         "const code: 'no_healthy_instance' = e.code;",
         "const engineOptions: EngineOptions = { postgres: { connectionString: 'postgres://x' }, redis: { url: 'redis://x' }, lanes: DEFAULTS.lanes };",
         'const stats: Promise<EngineStats> = createEngine(engineOptions).then((engine) => engine.stats());',
+        "const name: Promise<string | null> = createEngine(engineOptions).then((engine) => engine.entity({ name: 'users', load: async () => ({ name: 'x' }) }).get(1n)).then((user) => user?.name ?? null);",
+        'const items: Promise<Items> = createEngine(engineOptions).then((engine) => createItems(engine));',
+        'const lab = createLabEngine({ ...engineOptions, strategy: STRATEGY_NAMES[0] as StrategyName });',
+        '// @ts-expect-error the main entry has no strategy: no setting turns the guard off',
+        "void createEngine({ postgres: { connectionString: 'x' }, redis: { url: 'x' }, strategy: 'cache-aside' });",
         'const result: CheckResult = checkHistory(new HistoryRecorder().operations);',
         "const key: LongIdInput = parseLongId('1');",
         'const routing: typeof measureRouting = measureRouting;',
         '// @ts-expect-error routing is a closed set',
         "createClient({ instances: [], routing: 'random' });",
-        'void item; void id; void code; void stats; void result; void key; void routing;',
+        'void item; void id; void code; void stats; void result; void key; void routing; void name; void items; void lab;',
       ].join('\n'),
     );
     await writeFile(
