@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # The item service image. Build from the repository root:
 #   docker build -f docker/item-service.Dockerfile -t keylane/item-service .
 # Stages: prune the monorepo to the service and its workspace dependencies (turbo prune),
@@ -16,20 +15,28 @@ ARG TURBO_VERSION=2.11.11
 FROM ${NODE_IMAGE} AS base
 ARG PNPM_VERSION
 ENV PNPM_HOME=/pnpm PATH=/pnpm:$PATH CI=true TURBO_TELEMETRY_DISABLED=1
+# Where outgoing TLS is inspected, the builder passes the CA bundle the host trusts as the
+# build secret `extra-ca` (docker/testing/cluster.sh does when NODE_EXTRA_CA_CERTS is set);
+# `with-build-ca` hands it to npm and pnpm for one step. It is never written to a layer, and
+# without the secret the step runs as it is.
+RUN printf '%s\n' '#!/bin/sh' \
+      'if [ -s /run/secrets/extra-ca ]; then export NODE_EXTRA_CA_CERTS=/run/secrets/extra-ca; fi' \
+      'exec "$@"' >/usr/local/bin/with-build-ca && chmod 0755 /usr/local/bin/with-build-ca
 # A global pnpm is fine inside a throwaway build stage; the runtime stage has none.
-RUN npm install -g pnpm@${PNPM_VERSION}
+RUN --mount=type=secret,id=extra-ca with-build-ca npm install -g pnpm@${PNPM_VERSION}
 
 FROM base AS prune
 ARG TURBO_VERSION
 WORKDIR /src
 COPY . .
-RUN npx -y turbo@${TURBO_VERSION} prune @keylane/item-service --docker --out-dir /pruned
+RUN --mount=type=secret,id=extra-ca with-build-ca npx -y turbo@${TURBO_VERSION} prune @keylane/item-service --docker --out-dir /pruned
 
 FROM base AS build
 WORKDIR /app
 # Manifests and lockfile first: this layer stays cached until a dependency changes.
 COPY --from=prune /pruned/json/ ./
-RUN --mount=type=cache,id=pnpm-store,target=/pnpm/store pnpm install --frozen-lockfile
+RUN --mount=type=cache,id=pnpm-store,target=/pnpm/store --mount=type=secret,id=extra-ca \
+    with-build-ca pnpm install --frozen-lockfile
 COPY --from=prune /pruned/full/ ./
 # turbo prune copies workspace packages and root manifests, not shared root config: every
 # package's tsconfig extends this file.
@@ -41,8 +48,8 @@ RUN node_modules/.bin/turbo run build --filter=@keylane/item-service...
 # A self-contained copy of the service with production dependencies only; workspace
 # packages come along as their packed files (dist/), not their sources. --legacy: the
 # newer deploy needs inject-workspace-packages, which the workspace does not set.
-RUN --mount=type=cache,id=pnpm-store,target=/pnpm/store \
-    pnpm --filter=@keylane/item-service deploy --prod --legacy /deploy
+RUN --mount=type=cache,id=pnpm-store,target=/pnpm/store --mount=type=secret,id=extra-ca \
+    with-build-ca pnpm --filter=@keylane/item-service deploy --prod --legacy /deploy
 
 FROM ${NODE_IMAGE} AS runtime
 LABEL org.opencontainers.image.title="keylane-item-service" \
