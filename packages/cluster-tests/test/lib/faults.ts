@@ -1,0 +1,164 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Cluster, ItemService } from './cluster.js';
+
+/** When the fault began and when it ended (healed, restarted, resumed), on the workload's clock. */
+export interface FaultWindow {
+  startNs: bigint;
+  endNs: bigint;
+}
+
+export interface Fault {
+  /** Short id: test names, result files. */
+  id: string;
+  /** The README table's row label. */
+  label: string;
+  /** The item instance the fault hits, or null when it hits every instance (Redis, Postgres). */
+  victim: ItemService | null;
+  /** A graceful drain promises that no request fails; the others only that none is wrong. */
+  expectNoFailedRequests: boolean;
+  /** Injects the fault, waits, ends it; resolves once it has ended. */
+  inject(cluster: Cluster): Promise<FaultWindow>;
+}
+
+const now = (): bigint => process.hrtime.bigint();
+const VICTIM: ItemService = 'item-2';
+/** How long an instance stays down or cut off. */
+const OUTAGE_MS = 5_000;
+
+/** A variable of the victim container's environment (what compose gave it), as a number. */
+async function containerNumber(cluster: Cluster, service: ItemService, name: string): Promise<number> {
+  const env = await cluster.inspect(service, '{{range .Config.Env}}{{println .}}{{end}}');
+  const line = env.split('\n').find((l) => l.startsWith(`${name}=`));
+  const value = Number(line?.slice(name.length + 1));
+  if (!line || !Number.isFinite(value)) throw new Error(`${service} has no numeric ${name} in its environment`);
+  return value;
+}
+
+export const FAULTS: readonly Fault[] = [
+  {
+    id: 'kill',
+    label: 'kill -9 of an instance, start 3 s later',
+    victim: VICTIM,
+    expectNoFailedRequests: false,
+    async inject(cluster) {
+      const startNs = now();
+      await cluster.kill(VICTIM);
+      await sleep(3_000);
+      const endNs = now();
+      await cluster.start(VICTIM);
+      return { startNs, endNs };
+    },
+  },
+  {
+    id: 'flapping',
+    label: 'flapping: kill -9 and start, 3 times',
+    victim: VICTIM,
+    expectNoFailedRequests: false,
+    async inject(cluster) {
+      const startNs = now();
+      let endNs = startNs;
+      for (let round = 0; round < 3; round += 1) {
+        await cluster.kill(VICTIM);
+        await sleep(1_000);
+        endNs = now();
+        await cluster.start(VICTIM);
+        await cluster.waitReady(VICTIM);
+        if (round < 2) await sleep(1_000);
+      }
+      return { startNs, endNs };
+    },
+  },
+  {
+    id: 'pause',
+    label: 'docker pause of an instance for markerTtlMs + 1.5 s, writes in flight',
+    victim: VICTIM,
+    expectNoFailedRequests: false,
+    async inject(cluster) {
+      const markerTtlMs = await containerNumber(cluster, VICTIM, 'KEYLANE_MARKER_TTL_MS');
+      const startNs = now();
+      await cluster.pause(VICTIM);
+      await sleep(markerTtlMs + 1_500);
+      const endNs = now();
+      await cluster.unpause(VICTIM);
+      return { startNs, endNs };
+    },
+  },
+  {
+    id: 'partition',
+    label: 'network partition of an instance from everything (DNS kept), 5 s',
+    victim: VICTIM,
+    expectNoFailedRequests: false,
+    async inject(cluster) {
+      const startNs = now();
+      await cluster.partition(VICTIM);
+      await sleep(OUTAGE_MS);
+      const endNs = now();
+      await cluster.heal(VICTIM);
+      return { startNs, endNs };
+    },
+  },
+  {
+    id: 'postgres-cut',
+    label: 'an instance cut from Postgres only, 5 s, then healed',
+    victim: VICTIM,
+    expectNoFailedRequests: false,
+    async inject(cluster) {
+      const startNs = now();
+      await cluster.cutFrom(VICTIM, 'postgres');
+      await sleep(OUTAGE_MS);
+      const endNs = now();
+      await cluster.heal(VICTIM);
+      return { startNs, endNs };
+    },
+  },
+  {
+    id: 'redis-restart',
+    label: 'Redis restart (the cache is emptied)',
+    victim: null,
+    expectNoFailedRequests: false,
+    async inject(cluster) {
+      const startNs = now();
+      await cluster.restart('redis');
+      return { startNs, endNs: now() };
+    },
+  },
+  {
+    id: 'redis-pause',
+    label: 'Redis paused for 3 s',
+    victim: null,
+    expectNoFailedRequests: false,
+    async inject(cluster) {
+      const startNs = now();
+      await cluster.pause('redis');
+      await sleep(3_000);
+      const endNs = now();
+      await cluster.unpause('redis');
+      return { startNs, endNs };
+    },
+  },
+  {
+    id: 'postgres-restart',
+    label: 'Postgres restart',
+    victim: null,
+    expectNoFailedRequests: false,
+    async inject(cluster) {
+      const startNs = now();
+      await cluster.restart('postgres');
+      return { startNs, endNs: now() };
+    },
+  },
+  {
+    id: 'drain',
+    label: 'graceful stop (SIGTERM, drain) under load, then start',
+    victim: VICTIM,
+    expectNoFailedRequests: true,
+    async inject(cluster) {
+      const startNs = now();
+      // compose's stop_grace_period: drain + shutdown grace fit inside it.
+      await cluster.stop(VICTIM, 30);
+      const endNs = now();
+      await cluster.start(VICTIM);
+      return { startNs, endNs };
+    },
+  },
+];
