@@ -6,6 +6,7 @@ import { LaneSet } from './db/lane-set.js';
 import { Session } from './db/session.js';
 import { createEntity } from './entity/entity.js';
 import { DEFAULTS, resolveOptions, type LabEngineOptions } from './options.js';
+import { errorMessage, PostgresLink } from './postgres-link.js';
 import { snapshot, sum, type Counters } from './stats.js';
 import { createStrategy, isSerialized } from './strategies/index.js';
 import type { StrategyContext } from './strategies/strategy.js';
@@ -37,21 +38,34 @@ export async function startEngine(options: LabEngineOptions, lab: boolean): Prom
       redisErrors += 1;
     },
   });
-  const onDbError = (): void => {
+  const link = new PostgresLink(options.logger);
+  const onDbError = (err: unknown, lane?: number): void => {
     unattributed.dbErrors += 1;
+    link.lost(errorMessage(err), lane === undefined ? {} : { lane });
   };
-  const lanes = new LaneSet({
+  const lanes: LaneSet = new LaneSet({
     count: opts.lanes,
     postgres: opts.postgres,
     statementTimeoutMs: opts.statementTimeoutMs,
     maxQueuePerLane: opts.maxQueuePerLane,
     maxQueueWaitMs: opts.maxQueueWaitMs,
     onDbError,
+    onConnected: (lane) => {
+      if (lanes.stalled().length === 0) link.regained(`lane ${lane} connected`);
+    },
+    onStalled: ({ lane, waitedMs, reason }) => {
+      unattributed.dbErrors += 1;
+      options.logger?.warn(
+        { lane: lane.index, waitedMs },
+        `lane ${lane.index} dropped its Postgres connection after ${waitedMs} ms without an answer: ${reason}`,
+      );
+      link.lost(`lane ${lane.index}: no answer for ${waitedMs} ms`, { lane: lane.index });
+    },
   });
   // The unserialized baselines run here (`lanes` connections, opened on demand); the
   // serialized strategies use it only for inspect() and health().
   const pool = new pg.Pool({ ...clientConfig(opts.postgres, opts.statementTimeoutMs), max: isSerialized(opts.strategy) ? 2 : opts.lanes });
-  pool.on('error', onDbError);
+  pool.on('error', (err) => onDbError(err));
 
   const shutdown = async (): Promise<void> => {
     await Promise.allSettled([lanes.close(), pool.end(), cache.close()]);
@@ -128,11 +142,14 @@ export async function startEngine(options: LabEngineOptions, lab: boolean): Prom
 
     async health(): Promise<EngineHealth> {
       const problems: string[] = [];
-      const [postgres, redis] = await Promise.all([
-        withTimeout(pool.query('SELECT 1'), DEFAULTS.healthTimeoutMs).then(
+      const [reachable, redis] = await Promise.all([
+        // The probe's own read timeout makes pg-pool destroy a connection that did not answer,
+        // so a partition cannot leave stuck connections in the pool after it healed (pg reads a
+        // per-query query_timeout; its types only know the client-wide one).
+        withTimeout(pool.query(HEALTH_QUERY), DEFAULTS.healthTimeoutMs).then(
           () => true,
           (err: unknown) => {
-            problems.push(`postgres: ${err instanceof Error ? err.message : String(err)}`);
+            problems.push(`postgres: ${errorMessage(err)}`);
             return false;
           },
         ),
@@ -144,6 +161,16 @@ export async function startEngine(options: LabEngineOptions, lab: boolean): Prom
           },
         ),
       ]);
+      // Readiness must not run ahead of the lanes: a fresh probe connection can work while a
+      // lane's old socket still waits out TCP backoff after a partition healed.
+      const now = Date.now();
+      const stalled = lanes.stalled(now);
+      for (const lane of stalled) {
+        problems.push(`postgres: lane ${lane.index} has had no answer for ${lane.waitingMs(now)} ms`);
+      }
+      const postgres = reachable && stalled.length === 0;
+      if (postgres) link.regained('readiness probe');
+      else if (!reachable) link.lost(problems[0] ?? 'readiness probe failed');
       return { postgres, redis, problems };
     },
 
@@ -159,6 +186,8 @@ export async function startEngine(options: LabEngineOptions, lab: boolean): Prom
   };
   return engine;
 }
+
+const HEALTH_QUERY = { text: 'SELECT 1', query_timeout: DEFAULTS.healthTimeoutMs } as pg.QueryConfig;
 
 function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;

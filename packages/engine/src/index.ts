@@ -19,6 +19,7 @@ export {
   WriteOutcomeUnknownError,
 } from './errors.js';
 export { DEFAULTS } from './options.js';
+export type { EngineLogger } from './postgres-link.js';
 export { jsonCodec } from './entity/codec.js';
 export type {
   Codec,

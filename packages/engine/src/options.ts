@@ -129,6 +129,13 @@ export function resolveOptions(options: LabEngineOptions, lab: boolean): Resolve
     );
   }
   const markerTtlMs = int('markerTtlMs', options.markerTtlMs, DEFAULTS.markerTtlMs, 100, 3_600_000);
+  const { logger } = options;
+  if (
+    logger !== undefined &&
+    (typeof logger !== 'object' || logger === null || typeof logger.warn !== 'function' || typeof logger.info !== 'function')
+  ) {
+    throw new InvalidOptionsError('logger', 'expected an object with warn(fields, message) and info(fields, message), e.g. a pino logger');
+  }
   const chaos: unknown = options.chaos ?? {};
   if (typeof chaos !== 'object' || chaos === null) {
     throw new InvalidOptionsError('chaos', 'expected an object');

@@ -1,3 +1,4 @@
+import type { EngineLogger } from './postgres-link.js';
 import type { LongIdInput } from '@keylane/protocol';
 import type { Cluster, Redis } from 'ioredis';
 import type pg from 'pg';
@@ -165,6 +166,11 @@ export interface EngineOptions {
    * but the caller's deadline (and `maxQueuePerLane`). @default 0
    */
   maxQueueWaitMs?: number;
+  /**
+   * Where losing and regaining Postgres is reported (warn / info, once per outage) and a lane
+   * that dropped a dead connection (warn). A pino logger fits. @default none
+   */
+  logger?: EngineLogger;
 }
 
 /** The lane a key's serialized work runs on (the article's `GetDBConnection(longId)`). */

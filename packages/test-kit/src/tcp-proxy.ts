@@ -15,6 +15,11 @@ export interface TcpProxy {
   blackHole: boolean;
   /** Resets every proxied connection (both sides destroyed). */
   cutAll(): void;
+  /**
+   * Every connection open now stops passing bytes, for good, while new ones work: what sockets
+   * left in TCP retransmission backoff look like just after a partition healed.
+   */
+  strandOpen(): void;
   /** Resets one proxied connection at random; false when there is none. */
   cutOne(random?: () => number): boolean;
   /** Connections proxied now. */
@@ -28,6 +33,7 @@ export interface TcpProxy {
 
 export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
   const pairs = new Set<[Socket, Socket]>();
+  const stranded = new WeakSet<Socket>();
   let blackHole = false;
   let server: Server | undefined;
   let port = 0;
@@ -41,7 +47,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
       [upstream, client],
     ] as const) {
       from.on('data', (chunk) => {
-        if (!blackHole) to.write(chunk);
+        if (!blackHole && !stranded.has(from)) to.write(chunk);
       });
       from.on('error', () => to.destroy());
       from.on('close', () => {
@@ -92,6 +98,12 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
       blackHole = on;
     },
     cutAll,
+    strandOpen() {
+      for (const [a, b] of pairs) {
+        stranded.add(a);
+        stranded.add(b);
+      }
+    },
     cutOne(random = Math.random): boolean {
       const all = [...pairs];
       const pick = all[Math.floor(random() * all.length)];

@@ -85,7 +85,7 @@ export async function createServer(
   } catch (err) {
     throw new UnavailableError(`items table: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
-  const engine = options.engine ?? (await startEngine(config));
+  const engine = options.engine ?? (await startEngine(config, logger));
   try {
     const items = createItems(engine, { schema: config.dbSchema });
     return buildService(config, engine, items, ownsEngine, logger, options.processMetrics ?? true);
@@ -96,11 +96,12 @@ export async function createServer(
 }
 
 /** The production engine, or the lab one when the config asks for a baseline or chaos (allowed by loadConfig). */
-async function startEngine(config: ServiceConfig): Promise<Engine> {
+async function startEngine(config: ServiceConfig, logger: Logger): Promise<Engine> {
   const built = engineOptionsFrom(config);
-  if (!built.lab) return createEngine(built.options);
+  // Losing and regaining Postgres goes to the service's log (warn / info).
+  if (!built.lab) return createEngine({ ...built.options, logger });
   const baselines = await import('@keylane/engine/baselines');
-  return baselines.createEngine(built.options);
+  return baselines.createEngine({ ...built.options, logger });
 }
 
 function buildService(

@@ -62,6 +62,8 @@ export interface FaultResult {
    * every client's rotation and the last operation that did not succeed has ended.
    */
   recoverMs: number;
+  /** From the fault until no client routes to the victim any more (null: no victim, or it never left). */
+  leftRotationMs: number | null;
   /** From the end of the fault until every client routes to the victim again (null: no victim). */
   backInRotationMs: number | null;
   /** Writes routed to the victim that were in flight when the fault began. */
@@ -228,6 +230,9 @@ export async function runFault(cluster: Cluster, fault: Fault, seed: number): Pr
       const name = `c${i}`;
       return { name, client: routing.wrap(name, clients[i % SDK_CLIENTS] as KeylaneClient) };
     });
+    // Every run starts from absent keys (the checker's initial state), deleted through the
+    // fleet itself so the cache is invalidated by the same guard; earlier runs wrote them.
+    await Promise.all(workload.keys.map((k) => (clients[0] as KeylaneClient).delete(k)));
     const victimKeys = new Set(
       fault.victim === null
         ? []
@@ -303,6 +308,7 @@ export async function runFault(cluster: Cluster, fault: Fault, seed: number): Pr
       routeAwayP50Ms: routeAway.length > 0 ? percentile(routeAway, 0.5) : null,
       routeAwayP99Ms: routeAway.length > 0 ? percentile(routeAway, 0.99) : null,
       recoverMs: Math.max(0, ms(recoverNs - window.endNs)),
+      leftRotationMs: rotation.leftNs === null ? null : ms(rotation.leftNs - window.startNs),
       backInRotationMs: fault.victim && rotation.backNs !== null ? ms(rotation.backNs - window.endNs) : null,
       writesInFlightAtFault: ops.filter(
         (op) => op.kind === 'write' && routed.get(op) === fault.victim && op.invokeNs < window.startNs && op.completeNs > window.startNs,

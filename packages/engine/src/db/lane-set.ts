@@ -2,6 +2,7 @@ import type pg from 'pg';
 import type { LaneStats } from '../types.js';
 import { Lane, type Admission } from './lane.js';
 import type { Session } from './session.js';
+import { STALL_AFTER_MS, StallWatch, type StallVerdict } from './stall-watch.js';
 
 export interface LaneSetOptions {
   count: number;
@@ -9,13 +10,17 @@ export interface LaneSetOptions {
   statementTimeoutMs: number;
   maxQueuePerLane: number;
   maxQueueWaitMs: number;
-  onDbError: (err: unknown) => void;
+  onDbError: (err: unknown, lane: number) => void;
+  onConnected: (lane: number) => void;
+  /** A stalled lane's connection was found dead and dropped. */
+  onStalled: (verdict: StallVerdict) => void;
 }
 
 /** The engine's keyed connections: lane `routingKey % count` (the article's GetDBConnection), shared by every entity. */
 export class LaneSet {
   readonly lanes: readonly Lane[];
   private readonly count: bigint;
+  private readonly watch: StallWatch;
 
   constructor(options: LaneSetOptions) {
     this.count = BigInt(options.count);
@@ -29,12 +34,20 @@ export class LaneSet {
           maxQueue: options.maxQueuePerLane,
           maxQueueWaitMs: options.maxQueueWaitMs,
           onDbError: options.onDbError,
+          onConnected: options.onConnected,
         }),
     );
+    this.watch = new StallWatch(this.lanes, options.postgres, options.onStalled);
   }
 
   async start(): Promise<void> {
     await Promise.all(this.lanes.map((lane) => lane.start()));
+    this.watch.start();
+  }
+
+  /** Lanes waiting for an answer longer than the stall bound, not known to be merely slow. */
+  stalled(now = Date.now()): Lane[] {
+    return this.lanes.filter((lane) => lane.stalled(now, STALL_AFTER_MS));
   }
 
   /** The lane index of a routing key (a uint64). */
@@ -61,6 +74,7 @@ export class LaneSet {
   }
 
   async close(): Promise<void> {
+    this.watch.stop();
     await Promise.all(this.lanes.map((lane) => lane.close()));
   }
 }

@@ -55,8 +55,10 @@ export interface LaneOptions {
   maxQueue: number;
   /** Longest expected queue wait a job is admitted to; 0: no bound. */
   maxQueueWaitMs: number;
-  /** Called when the lane's connection reports an error (for the stats). */
-  onDbError: (err: unknown) => void;
+  /** Called when the lane's connection reports an error, breaks or cannot be opened. */
+  onDbError: (err: unknown, lane: number) => void;
+  /** Called when the lane opened a connection. */
+  onConnected: (lane: number) => void;
 }
 
 /**
@@ -76,6 +78,10 @@ export class Lane {
   private jobMs = 0;
   /** Set when a job found the commit fence gone (DISCARD TEMP, a DROP): reinstall before the next job. */
   private fenceLost = false;
+  /** When the statement the lane waits on was sent (undefined: not waiting for Postgres). */
+  private sentAt: number | undefined;
+  /** When the stall watch last saw this lane's backend running that statement. */
+  private activeSeenAt: number | undefined;
 
   constructor(private readonly options: LaneOptions) {
     this.index = options.index;
@@ -145,7 +151,13 @@ export class Lane {
       const began = performance.now();
       await this.ensureConnected();
       const client = this.current;
-      const session = new Session(client, (broken) => this.drop(broken));
+      const session = new Session(
+        client,
+        (broken) => this.drop(broken),
+        (sent) => {
+          this.sentAt = sent ? Date.now() : undefined;
+        },
+      );
       try {
         return await job(session);
       } finally {
@@ -180,6 +192,36 @@ export class Lane {
     this.fenceLost = true;
   }
 
+  /** How long the lane has been waiting for Postgres to answer its current statement (0: not waiting). */
+  waitingMs(now: number): number {
+    return this.sentAt === undefined ? 0 : now - this.sentAt;
+  }
+
+  /**
+   * Waiting longer than `afterMs` for an answer, and the backend was not seen running the
+   * statement since it was sent: the connection may be dead (see StallWatch).
+   */
+  stalled(now: number, afterMs: number): boolean {
+    if (this.sentAt === undefined || now - this.sentAt < afterMs) return false;
+    return this.activeSeenAt === undefined || this.activeSeenAt < this.sentAt;
+  }
+
+  /** The server process of the current connection (null before it connected). */
+  get backendPid(): number | null {
+    const pid = (this.current as unknown as { processID?: number | null }).processID;
+    return typeof pid === 'number' ? pid : null;
+  }
+
+  /** The backend is running the statement: slow, not dead. */
+  confirmActive(at: number): void {
+    this.activeSeenAt = at;
+  }
+
+  /** Gives up on the current connection: its waiting statement fails, the next job reconnects. */
+  dropConnection(): void {
+    this.drop(this.current);
+  }
+
   stats(): LaneStats {
     return { index: this.index, queued: this.queue.size, running: this.queue.pending > 0, connected: this.healthy };
   }
@@ -200,7 +242,7 @@ export class Lane {
     // A broken socket emits 'error' outside any query; unhandled it would crash the process.
     client.on('error', (err) => {
       if (client === this.current) this.healthy = false;
-      this.options.onDbError(err);
+      this.options.onDbError(err, this.index);
     });
     client.on('end', () => {
       if (client === this.current) this.healthy = false;
@@ -230,7 +272,7 @@ export class Lane {
       await this.current.query(FENCE_SETUP);
       this.fenceLost = false;
     } catch (err) {
-      this.options.onDbError(err);
+      this.options.onDbError(err, this.index);
       throw new UnavailableError(`lane ${this.index} could not reinstall its commit fence (nothing was sent)`, { cause: err });
     }
   }
@@ -249,8 +291,9 @@ export class Lane {
       await this.current.query(FENCE_SETUP);
       this.fenceLost = false;
       this.healthy = true;
+      this.options.onConnected(this.index);
     } catch (err) {
-      this.options.onDbError(err);
+      this.options.onDbError(err, this.index);
       // A connection that came up without its fence must not be used: the next job retries.
       void this.current.end().catch(() => undefined);
       throw new UnavailableError(`lane ${this.index} could not connect to Postgres (nothing was sent)`, {

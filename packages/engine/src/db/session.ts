@@ -24,6 +24,8 @@ export class Session implements Queryable {
     private readonly client: pg.ClientBase,
     /** Called when a statement never answered: the connection must be dropped. */
     private readonly onReadTimeout: (client: pg.ClientBase) => void,
+    /** Told when a statement is sent and when its answer (or failure) came: the stall watch's input. */
+    private readonly waiting?: (sent: boolean) => void,
   ) {}
 
   // Every overload of pg's query goes straight through (text and values, a config object, a
@@ -34,10 +36,13 @@ export class Session implements Queryable {
     }
     const result = (this.client.query as (...a: unknown[]) => unknown).apply(this.client, args);
     if (result instanceof Promise) {
-      return result.catch((err: unknown) => {
-        this.observe(err);
-        throw err;
-      });
+      this.waiting?.(true);
+      return result
+        .catch((err: unknown) => {
+          this.observe(err);
+          throw err;
+        })
+        .finally(() => this.waiting?.(false));
     }
     return result;
   }) as Queryable['query'];
