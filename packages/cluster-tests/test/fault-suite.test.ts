@@ -53,3 +53,31 @@ describe('the compose cluster (serial-guarded) under faults', () => {
     FAULT_TIMEOUT_MS,
   );
 });
+
+// The same harness against a fleet that is known to be unsafe (compose.unsafe.yaml: plain
+// cache-aside with the demo's chaos delays). If it saw nothing here, its zeros above would
+// prove nothing.
+describe('the same suite against an unsafe fleet (cache-aside, chaos delays) finds failures', () => {
+  let cluster: Cluster;
+  const results: FaultResult[] = [];
+
+  beforeAll(async () => {
+    cluster = await Cluster.up({ unsafe: true });
+  }, 15 * 60_000);
+
+  afterAll(async () => {
+    if (results.length > 0) process.stdout.write(`\n${await saveResults('cache-aside', results)}\n`);
+  });
+
+  it.each(faults.map((f, i) => [f.id, f, i] as const))(
+    '%s: stale reads or keys diverged at rest',
+    async (_id, fault, i) => {
+      const r = await runFault(cluster, fault, SEED + i);
+      results.push(r);
+      expect(r.strategy).toBe('cache-aside');
+      expect(r.okOps).toBeGreaterThan(100);
+      expect(r.violations + r.divergedKeys).toBeGreaterThan(0);
+    },
+    FAULT_TIMEOUT_MS,
+  );
+});

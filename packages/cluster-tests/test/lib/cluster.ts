@@ -50,6 +50,7 @@ async function run(file: string, args: readonly string[], env: NodeJS.ProcessEnv
  */
 export class Cluster {
   private readonly itemUrls = new Map<ItemService, string>();
+  private readonly containerIds = new Map<Service, string>();
 
   private constructor(
     readonly unsafe: boolean,
@@ -80,9 +81,14 @@ export class Cluster {
     return run(this.info.docker, ['compose', '-p', this.info.project, ...files, ...args], this.env, timeoutMs);
   }
 
+  /** A container keeps its id through kill, start, stop, restart and pause: looked up once. */
   async containerId(service: Service): Promise<string> {
-    const id = (await this.compose(['ps', '-a', '-q', service])).trim();
-    if (id === '') throw new Error(`no container for service ${service}`);
+    let id = this.containerIds.get(service);
+    if (id === undefined) {
+      id = (await this.compose(['ps', '-a', '-q', service])).trim();
+      if (id === '') throw new Error(`no container for service ${service}`);
+      this.containerIds.set(service, id);
+    }
     return id;
   }
 
@@ -154,22 +160,35 @@ export class Cluster {
   }
 
   /**
-   * Runs iptables inside the container's network namespace (the container has no iptables of
-   * its own). Rules live in two chains of our own, KL_IN and KL_OUT, so healing is removing them.
+   * Runs iptables commands inside the container's network namespace (the container has no
+   * iptables of its own), in one shell so a fault lands at once. Rules live in two chains of
+   * our own, KL_IN and KL_OUT, so healing is removing them.
    */
-  private async iptables(service: Service, ...args: string[]): Promise<void> {
+  private async iptables(service: Service, commands: readonly string[]): Promise<void> {
     const pid = await this.inspect(service, '{{.State.Pid}}');
-    await run('nsenter', ['-t', pid, '-n', 'iptables', '-w', ...args], this.env, 30_000);
+    const script = commands.map((c) => `iptables -w ${c}`).join('\n');
+    await run('nsenter', ['-t', pid, '-n', 'sh', '-ec', script], this.env, 30_000);
   }
 
-  private async block(service: Service, inbound: string[][], outbound: string[][]): Promise<void> {
-    await this.heal(service);
-    await this.iptables(service, '-N', 'KL_IN');
-    await this.iptables(service, '-N', 'KL_OUT');
-    for (const rule of inbound) await this.iptables(service, '-A', 'KL_IN', ...rule);
-    for (const rule of outbound) await this.iptables(service, '-A', 'KL_OUT', ...rule);
-    await this.iptables(service, '-I', 'INPUT', '-j', 'KL_IN');
-    await this.iptables(service, '-I', 'OUTPUT', '-j', 'KL_OUT');
+  private static readonly HEAL = [
+    '-D INPUT -j KL_IN 2>/dev/null || true',
+    '-D OUTPUT -j KL_OUT 2>/dev/null || true',
+    '-F KL_IN 2>/dev/null || true',
+    '-F KL_OUT 2>/dev/null || true',
+    '-X KL_IN 2>/dev/null || true',
+    '-X KL_OUT 2>/dev/null || true',
+  ];
+
+  private async block(service: Service, inbound: readonly string[], outbound: readonly string[]): Promise<void> {
+    await this.iptables(service, [
+      ...Cluster.HEAL,
+      '-N KL_IN',
+      '-N KL_OUT',
+      ...inbound.map((rule) => `-A KL_IN ${rule}`),
+      ...outbound.map((rule) => `-A KL_OUT ${rule}`),
+      '-I INPUT -j KL_IN',
+      '-I OUTPUT -j KL_OUT',
+    ]);
   }
 
   /**
@@ -177,22 +196,18 @@ export class Cluster {
    * (127.0.0.11) answers: names still resolve, no packet leaves or arrives.
    */
   async partition(service: Service): Promise<void> {
-    await this.block(service, [['-i', 'lo', '-j', 'RETURN'], ['-j', 'DROP']], [['-o', 'lo', '-j', 'RETURN'], ['-j', 'DROP']]);
+    await this.block(service, ['-i lo -j RETURN', '-j DROP'], ['-o lo -j RETURN', '-j DROP']);
   }
 
-  /** Drops every packet between the container and Postgres; everything else flows. */
+  /** Drops every packet between the container and `peer`; everything else flows. */
   async cutFrom(service: Service, peer: Service): Promise<void> {
     const ip = await this.address(peer);
-    await this.block(service, [['-s', ip, '-j', 'DROP']], [['-d', ip, '-j', 'DROP']]);
+    await this.block(service, [`-s ${ip} -j DROP`], [`-d ${ip} -j DROP`]);
   }
 
   /** Removes whatever partition() or cutFrom() put in place; harmless when there is none. */
   async heal(service: Service): Promise<void> {
-    for (const [chain, jump] of [['INPUT', 'KL_IN'], ['OUTPUT', 'KL_OUT']] as const) {
-      await this.iptables(service, '-D', chain, '-j', jump).catch(() => undefined);
-      await this.iptables(service, '-F', jump).catch(() => undefined);
-      await this.iptables(service, '-X', jump).catch(() => undefined);
-    }
+    await this.iptables(service, Cluster.HEAL);
   }
 
   /** Waits until the instance answers readiness 200 on its published port. */
