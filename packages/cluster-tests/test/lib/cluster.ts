@@ -29,6 +29,8 @@ export class CommandError extends Error {
   constructor(
     readonly command: string,
     readonly stderr: string,
+    /** The command's exit status (null: killed or not started). */
+    readonly exitCode: number | null,
   ) {
     super(`${command} failed: ${stderr.trim().split('\n').slice(-5).join(' | ')}`);
   }
@@ -39,8 +41,8 @@ async function run(file: string, args: readonly string[], env: NodeJS.ProcessEnv
     const { stdout } = await exec(file, [...args], { env, timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 });
     return stdout;
   } catch (err) {
-    const stderr = (err as { stderr?: string }).stderr ?? String(err);
-    throw new CommandError(`${file} ${args.join(' ')}`, stderr);
+    const { stderr, code } = err as { stderr?: string; code?: unknown };
+    throw new CommandError(`${file} ${args.join(' ')}`, stderr ?? String(err), typeof code === 'number' ? code : null);
   }
 }
 

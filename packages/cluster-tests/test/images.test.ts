@@ -1,0 +1,138 @@
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { beforeAll, describe, expect, it } from '@jest/globals';
+import { Cluster, CommandError, ITEM_SERVICES, REPO_ROOT } from './lib/cluster.js';
+
+/**
+ * The images docker/testing/cluster.sh built with the project's own Dockerfiles, looked at
+ * from the inside: what the runtime stage holds, what the build context was, the CMD and the
+ * HEALTHCHECK in real containers. (packages/deploy-tests checks the same files as text.)
+ */
+
+const IMAGES = {
+  'item-service': { image: 'keylane/item-service:local', packageDir: 'services/item-service', dockerfile: 'docker/item-service.Dockerfile' },
+  'example-caller': { image: 'keylane/example-caller:local', packageDir: 'services/example-caller', dockerfile: 'docker/example-caller.Dockerfile' },
+} as const;
+
+interface Manifest {
+  name: string;
+  devDependencies?: Record<string, string>;
+}
+
+const readJson = <T>(path: string): T => JSON.parse(readFileSync(join(REPO_ROOT, path), 'utf8')) as T;
+
+/** Packages a pnpm node_modules holds, by name: `.pnpm/<name>@<version>` folders and top-level links. */
+const LIST_PACKAGES = `
+const fs = require('fs'), path = require('path');
+const root = process.argv[1], names = new Set();
+for (const e of fs.readdirSync(path.join(root, '.pnpm')))
+  if (e !== 'node_modules' && e !== 'lock.yaml') names.add(e.replace(/^(@?[^@]+)@.*$/, '$1').replace(/^@([^+]+)\\+/, '@$1/'));
+for (const e of fs.readdirSync(root).filter((e) => !e.startsWith('.')))
+  if (e.startsWith('@')) for (const s of fs.readdirSync(path.join(root, e))) names.add(e + '/' + s);
+  else names.add(e);
+process.stdout.write(JSON.stringify([...names]));
+`;
+
+function devOnly(packageDir: string): Set<string> {
+  return new Set([
+    'jest',
+    'typescript',
+    'ts-jest',
+    'eslint',
+    '@keylane/test-kit',
+    ...Object.keys(readJson<Manifest>('package.json').devDependencies ?? {}),
+    ...Object.keys(readJson<Manifest>(`${packageDir}/package.json`).devDependencies ?? {}),
+  ]);
+}
+
+describe('the images, built by docker/testing/cluster.sh with the project Dockerfiles', () => {
+  let cluster: Cluster;
+  /** `docker run --rm` of an image with another entrypoint, as root unless told. */
+  const inImage = (image: string, entrypoint: string, args: string[], user?: string): Promise<string> =>
+    cluster.docker(['run', '--rm', ...(user ? ['--user', user] : []), '--entrypoint', entrypoint, image, ...args]);
+  const packagesIn = async (image: string, nodeModules: string): Promise<string[]> =>
+    JSON.parse(await inImage(image, 'node', ['-e', LIST_PACKAGES, nodeModules])) as string[];
+
+  beforeAll(async () => {
+    cluster = await Cluster.up();
+  }, 15 * 60_000);
+
+  it.each(Object.entries(IMAGES))('%s: /app holds the built code, package.json and production dependencies only', async (_name, spec) => {
+    expect((await inImage(spec.image, 'ls', ['-A', '/app'])).split('\n').filter(Boolean).sort()).toEqual(['dist', 'node_modules', 'package.json']);
+    const installed = await packagesIn(spec.image, '/app/node_modules');
+    expect(installed.length).toBeGreaterThan(0);
+    const dev = devOnly(spec.packageDir);
+    expect(installed.filter((name) => dev.has(name))).toEqual([]);
+    // Workspace packages arrive as their packed files: built code, no sources, tests or tsconfig.
+    const sources = await inImage(spec.image, 'sh', ['-c', 'find /app/node_modules/.pnpm -maxdepth 5 -path "*@keylane+*" \\( -name src -o -name test -o -name tsconfig.json \\) | head -5']);
+    expect(sources.trim()).toBe('');
+    expect(readJson<Manifest>(`${spec.packageDir}/package.json`).name).toBe(
+      (JSON.parse(await inImage(spec.image, 'cat', ['/app/package.json'])) as Manifest).name,
+    );
+  }, 120_000);
+
+  it.each(Object.entries(IMAGES))('%s: runs as node (uid 1000), which cannot write its own code', async (_name, spec) => {
+    expect((await cluster.docker(['run', '--rm', '--entrypoint', 'id', spec.image, '-u'])).trim()).toBe('1000');
+    const writable = await cluster.docker(['run', '--rm', '--entrypoint', 'sh', spec.image, '-c', 'test -w /app/dist && echo writable || echo read-only']);
+    expect(writable.trim()).toBe('read-only');
+  });
+
+  it('the build stage does hold the dev dependencies (what copying all of it would ship), so the check above can fail', async () => {
+    await cluster.docker(['build', '-q', '--network', 'host', '--target', 'build', '--build-arg', 'NODE_IMAGE=keylane-standin/node:20.20-bookworm-slim',
+      '-f', join(REPO_ROOT, IMAGES['item-service'].dockerfile), '-t', 'keylane/item-service:build-stage', REPO_ROOT], 600_000);
+    const installed = await packagesIn('keylane/item-service:build-stage', '/app/node_modules');
+    expect(installed).toEqual(expect.arrayContaining(['jest', 'ts-jest', 'typescript']));
+  }, 600_000);
+
+  it('the build context has no installed or built files (.dockerignore), and has the lockfile', async () => {
+    await cluster.docker(['build', '-q', '--network', 'host', '--target', 'prune', '--build-arg', 'NODE_IMAGE=keylane-standin/node:20.20-bookworm-slim',
+      '-f', join(REPO_ROOT, IMAGES['item-service'].dockerfile), '-t', 'keylane/item-service:prune-stage', REPO_ROOT], 600_000);
+    const found = await inImage('keylane/item-service:prune-stage', 'sh', ['-c',
+      'test -f /src/pnpm-lock.yaml && echo lockfile; find /src -maxdepth 4 \\( -name node_modules -o -name dist -o -name .git -o -name .turbo -o -name .jest-results.json \\) | head -5']);
+    expect(found.trim().split('\n')).toEqual(['lockfile']);
+  }, 600_000);
+
+  it('a runtime COPY of a path the build stage does not produce fails the real build', async () => {
+    const doctored = readFileSync(join(REPO_ROOT, IMAGES['item-service'].dockerfile), 'utf8').replace(
+      'COPY --from=build /deploy/dist ./dist',
+      'COPY --from=build /deploy/lib ./lib',
+    );
+    expect(doctored).toContain('/deploy/lib');
+    const exec = promisify(execFile);
+    const built = exec('sh', ['-c', `"$0" build -q --network host --build-arg NODE_IMAGE=keylane-standin/node:20.20-bookworm-slim -f - "$1"`, '/usr/bin/docker', REPO_ROOT], {
+      env: { ...process.env, DOCKER_BUILDKIT: '1' },
+    });
+    built.child.stdin?.end(doctored);
+    await expect(built).rejects.toMatchObject({ stderr: expect.stringMatching(/\/deploy\/lib.*not found/) });
+  }, 600_000);
+
+  it('item-service: a bad environment exits 78 with the one-line config error', async () => {
+    const run = cluster.docker(['run', '--rm', '-e', 'KEYLANE_LANES=0', IMAGES['item-service'].image]);
+    const err = (await run.then(() => null, (e: unknown) => e)) as CommandError | null;
+    expect(err).toBeInstanceOf(CommandError);
+    expect(err?.stderr).toBe(
+      'keylane-item-service: invalid configuration: KEYLANE_LANES="0" is not allowed; expected an integer from 1 to 1024\n',
+    );
+    expect(err?.exitCode).toBe(78);
+  });
+
+  it('example-caller: a bad environment exits 78 with one line', async () => {
+    const err = (await cluster.docker(['run', '--rm', IMAGES['example-caller'].image]).then(() => null, (e: unknown) => e)) as CommandError | null;
+    expect(err?.exitCode).toBe(78);
+    expect(err?.stderr.trim().split('\n')).toHaveLength(1);
+  });
+
+  it('the HEALTHCHECK: every running instance is healthy; the same command fails where nothing listens', async () => {
+    for (const service of ITEM_SERVICES) {
+      expect([service, await cluster.inspect(service, '{{.State.Health.Status}}')]).toEqual([service, 'healthy']);
+    }
+    const test = JSON.parse(await cluster.inspect('item-1', '{{json .Config.Healthcheck.Test}}')) as string[];
+    expect(test[0]).toBe('CMD');
+    const id = await cluster.containerId('item-1');
+    await cluster.docker(['exec', id, ...test.slice(1)]);
+    const failed = await cluster.docker(['exec', '-e', 'KEYLANE_PORT=1', id, ...test.slice(1)]).then(() => null, (e: unknown) => e);
+    expect((failed as CommandError | null)?.exitCode).toBe(1);
+  });
+});
