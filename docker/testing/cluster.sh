@@ -10,6 +10,7 @@
 #   bash docker/testing/cluster.sh down          # remove the cluster's containers and volumes
 #   bash docker/testing/cluster.sh compose ARGS  # docker compose with the cluster's files
 #   bash docker/testing/cluster.sh docker ARGS   # the docker client this script uses
+#   bash docker/testing/cluster.sh build PROGRAM [ARGS]  # one image's build as `images` runs it
 #   bash docker/testing/cluster.sh info          # one line of JSON: project, files, client
 #
 # --unsafe (or KEYLANE_CLUSTER_UNSAFE=1) adds compose.unsafe.yaml: the same fleet with a
@@ -163,16 +164,23 @@ build_standins() {
 # layer cache makes a warm rebuild cost the context upload and a cached prune. When this
 # machine's outgoing TLS is inspected, npm inside the build must trust the same CA bundle as
 # the host: it goes in as a build secret (never into an image layer) only when set.
-build_project() {
+# One program's build: the arguments every build of it takes here, then the caller's own
+# (-t, a --target, a doctored `-f -` read from stdin: the last -f wins).
+build_program() { # program [docker build args...]
+  local program=$1; shift
   local ca=()
   if [ -n "${NODE_EXTRA_CA_CERTS:-}" ] && [ -s "$NODE_EXTRA_CA_CERTS" ]; then
     ca=(--secret "id=extra-ca,src=$NODE_EXTRA_CA_CERTS")
   fi
+  "$DOCKER" build -q --network host "${ca[@]}" --build-arg "NODE_IMAGE=$NODE_IMAGE" \
+    -f "$repo/docker/$program.Dockerfile" "$@" "$repo"
+}
+
+build_project() {
   local program t
   for program in item-service example-caller; do
     t=$(date +%s)
-    "$DOCKER" build -q --network host "${ca[@]}" --build-arg "NODE_IMAGE=$NODE_IMAGE" \
-      -f "$repo/docker/$program.Dockerfile" -t "keylane/$program:local" "$repo" >/dev/null ||
+    build_program "$program" -t "keylane/$program:local" >/dev/null ||
       die "building keylane/$program:local failed (rerun without -q to see why: $DOCKER build -f docker/$program.Dockerfile .)"
     log "keylane/$program:local built in $(elapsed "$t")"
   done
@@ -196,7 +204,7 @@ up() {
 }
 
 case "${1:-}" in
-  up | images | down | compose | docker | info | install) ;;
+  up | images | down | compose | docker | info | install | build) ;;
   *) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac
 cmd=$1; shift
@@ -207,6 +215,7 @@ case "$cmd" in
   up) t0=$(date +%s); prepare; up; log "ready in $(elapsed "$t0")" ;;
   down) compose down -v --remove-orphans --timeout 10 2>/dev/null ;;
   compose) compose "$@" ;;
+  build) build_program "$@" ;;
   docker) "$DOCKER" "$@" ;;
   info)
     printf '{"project":"%s","docker":"%s","dockerConfig":"%s","composeFiles":[%s]}\n' \

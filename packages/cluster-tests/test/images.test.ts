@@ -1,7 +1,5 @@
-import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { Cluster, CommandError, ITEM_SERVICES, REPO_ROOT } from './lib/cluster.js';
 
@@ -80,15 +78,13 @@ describe('the images, built by docker/testing/cluster.sh with the project Docker
   });
 
   it('the build stage does hold the dev dependencies (what copying all of it would ship), so the check above can fail', async () => {
-    await cluster.docker(['build', '-q', '--network', 'host', '--target', 'build', '--build-arg', 'NODE_IMAGE=keylane-standin/node:20.20-bookworm-slim',
-      '-f', join(REPO_ROOT, IMAGES['item-service'].dockerfile), '-t', 'keylane/item-service:build-stage', REPO_ROOT], 600_000);
+    await cluster.build('item-service', ['--target', 'build', '-t', 'keylane/item-service:build-stage']);
     const installed = await packagesIn('keylane/item-service:build-stage', '/app/node_modules');
     expect(installed).toEqual(expect.arrayContaining(['jest', 'ts-jest', 'typescript']));
   }, 600_000);
 
   it('the build context has no installed or built files (.dockerignore), and has the lockfile', async () => {
-    await cluster.docker(['build', '-q', '--network', 'host', '--target', 'prune', '--build-arg', 'NODE_IMAGE=keylane-standin/node:20.20-bookworm-slim',
-      '-f', join(REPO_ROOT, IMAGES['item-service'].dockerfile), '-t', 'keylane/item-service:prune-stage', REPO_ROOT], 600_000);
+    await cluster.build('item-service', ['--target', 'prune', '-t', 'keylane/item-service:prune-stage']);
     const found = await inImage('keylane/item-service:prune-stage', 'sh', ['-c',
       'test -f /src/pnpm-lock.yaml && echo lockfile; find /src -maxdepth 4 \\( -name node_modules -o -name dist -o -name .git -o -name .turbo -o -name .jest-results.json \\) | head -5']);
     expect(found.trim().split('\n')).toEqual(['lockfile']);
@@ -100,12 +96,9 @@ describe('the images, built by docker/testing/cluster.sh with the project Docker
       'COPY --from=build /deploy/lib ./lib',
     );
     expect(doctored).toContain('/deploy/lib');
-    const exec = promisify(execFile);
-    const built = exec('sh', ['-c', `"$0" build -q --network host --build-arg NODE_IMAGE=keylane-standin/node:20.20-bookworm-slim -f - "$1"`, '/usr/bin/docker', REPO_ROOT], {
-      env: { ...process.env, DOCKER_BUILDKIT: '1' },
-    });
-    built.child.stdin?.end(doctored);
-    await expect(built).rejects.toMatchObject({ stderr: expect.stringMatching(/\/deploy\/lib.*not found/) });
+    const err = await cluster.build('item-service', ['-f', '-', '-t', 'keylane/item-service:doctored'], doctored).then(() => null, (e: unknown) => e);
+    expect(err).toBeInstanceOf(CommandError);
+    expect((err as CommandError).stderr).toMatch(/\/deploy\/lib.*not found/);
   }, 600_000);
 
   it('item-service: a bad environment exits 78 with the one-line config error', async () => {

@@ -78,6 +78,21 @@ export class Cluster {
     return run(this.info.docker, args, this.env, timeoutMs);
   }
 
+  /**
+   * Builds a program's image as the script does (same build args, CA secret, base image),
+   * with extra `docker build` arguments; `stdin` is sent to the build (for `-f -`).
+   */
+  async build(program: 'item-service' | 'example-caller', args: readonly string[], stdin?: string): Promise<string> {
+    const child = exec('bash', [CLUSTER_SCRIPT, 'build', program, ...args], { env: this.env, timeout: 600_000, maxBuffer: 16 * 1024 * 1024 });
+    child.child.stdin?.end(stdin ?? '');
+    try {
+      return (await child).stdout;
+    } catch (err) {
+      const { stderr, code } = err as { stderr?: string; code?: unknown };
+      throw new CommandError(`cluster.sh build ${program} ${args.join(' ')}`, stderr ?? String(err), typeof code === 'number' ? code : null);
+    }
+  }
+
   compose(args: readonly string[], timeoutMs = 120_000): Promise<string> {
     const files = this.info.composeFiles.flatMap((file) => ['-f', file]);
     return run(this.info.docker, ['compose', '-p', this.info.project, ...files, ...args], this.env, timeoutMs);
