@@ -9,6 +9,7 @@ import {
 } from '@keylane/checker';
 import { findLostAckedWrites, percentile, runWorkload, type ItemClient } from '@keylane/cli';
 import { createEngine } from '@keylane/engine';
+import { createItems } from '@keylane/engine/items';
 import { createWorkload } from '@keylane/fleet';
 import { formatLongId, HEALTH_READY_PATH, parseLongId, type Item } from '@keylane/protocol';
 import { createClient, type KeylaneClient } from '@keylane/sdk';
@@ -185,16 +186,18 @@ function valueOf(item: Item | null): string | null {
 
 /** The cache and the database, read directly (no lane, no guard) for every key the run touched. */
 async function inspectAtRest(cluster: Cluster, keys: readonly string[]) {
+  // The schema and prefix compose.yaml gives the fleet (KEYLANE_DB_SCHEMA, KEYLANE_CACHE_PREFIX).
   const engine = await createEngine({
-    postgres: { connectionString: await cluster.databaseUrl(), schema: 'keylane' },
+    postgres: { connectionString: await cluster.databaseUrl() },
     redis: { url: await cluster.redisUrl(), keyPrefix: 'kl' },
     lanes: 1,
   });
   try {
+    const items = createItems(engine, { schema: 'keylane' });
     const entries: ConvergenceEntry[] = [];
     const finalValues = new Map<string, string | null>();
     for (const key of keys) {
-      const { cached, stored } = await engine.inspect(parseLongId(key));
+      const { cached, stored } = await items.inspect(parseLongId(key));
       entries.push({ key, cached: cached === undefined ? undefined : valueOf(cached), stored: valueOf(stored) });
       finalValues.set(key, valueOf(stored));
     }
