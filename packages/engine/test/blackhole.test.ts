@@ -111,11 +111,9 @@ describe('after a partition healed: lanes whose old sockets still wait (the stal
 
   beforeAll(async () => {
     ctx = await createTestContext({ name: 'engine_stall' });
-    const started = await BlackHoleProxy.start(new URL(ctx.databaseUrl));
-    const url = new URL(ctx.databaseUrl);
-    proxy = started.proxy;
-    url.host = `127.0.0.1:${started.port}`;
-    viaProxy = url.toString();
+    const target = new URL(ctx.databaseUrl);
+    proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
+    viaProxy = proxy.via(ctx.databaseUrl);
   });
   afterAll(async () => {
     proxy.cutAll();
