@@ -156,6 +156,11 @@ build_standins() {
   cp "$here/standin/node-entrypoint.sh" "$ctx/docker-entrypoint.sh"
   build_standin node 20.20-bookworm-slim "$ctx" "$here/standin/node.Dockerfile" "$here/standin/node-entrypoint.sh"
   rm -rf "$ctx"
+}
+
+# Postgres and Redis: mostly downloading Debian packages, so they build beside the project's
+# images (mostly CPU) instead of before them.
+build_databases() {
   build_standin postgres 15-bookworm "$here/standin" "$here"/standin/postgres.*
   build_standin redis 7-bookworm "$here/standin" "$here"/standin/redis.*
 }
@@ -192,7 +197,10 @@ prepare() {
   install_compose
   start_dockerd
   build_standins
+  build_databases &
+  local databases=$!
   build_project
+  wait "$databases" || die "building the Postgres or Redis stand-in failed"
 }
 
 up() {

@@ -20,9 +20,9 @@ import { summarizeWitness, type WitnessSummary } from './witness.js';
 /** The timeline of one run: steady load, the fault, load while the fleet recovers. */
 export const RUN_TIMING = {
   /** Load before the fault. */
-  warmMs: 2_000,
+  warmMs: 1_500,
   /** Load after the fault ended and the victim is back in every caller's rotation. */
-  afterMs: 4_000,
+  afterMs: 3_000,
   /** Upper bound for the victim to come back after the fault ended. */
   backTimeoutMs: 30_000,
   /** Upper bound for every lane of every instance to be idle once the callers stopped. */
