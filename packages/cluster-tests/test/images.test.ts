@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { Cluster, CommandError, ITEM_SERVICES, REPO_ROOT } from './lib/cluster.js';
 
@@ -16,6 +16,9 @@ const IMAGES = {
 
 interface Manifest {
   name: string;
+  dependencies?: Record<string, string>;
+  optionalDependencies?: Record<string, string>;
+  peerDependencies?: Record<string, string>;
   devDependencies?: Record<string, string>;
 }
 
@@ -33,7 +36,42 @@ for (const e of fs.readdirSync(root).filter((e) => !e.startsWith('.')))
 process.stdout.write(JSON.stringify([...names]));
 `;
 
+/** The folder Node would load `name` from when required from `fromDir`. */
+function locatePackage(fromDir: string, name: string): string | undefined {
+  for (let dir = fromDir; ; dir = dirname(dir)) {
+    const candidate = join(dir, 'node_modules', name);
+    if (existsSync(join(candidate, 'package.json'))) return candidate;
+    if (dirname(dir) === dir) return undefined;
+  }
+}
+
+/**
+ * Names the production dependencies of a workspace package pull in, followed as Node resolves
+ * them in the workspace install. A dev tool among them ships because production code needs it:
+ * `@keylane/engine`'s published declarations need `@types/pg`, which needs `@types/node`.
+ */
+function productionClosure(packageDir: string): Set<string> {
+  const names = new Set<string>();
+  const seen = new Set<string>();
+  const visit = (from: string): void => {
+    const manifest = JSON.parse(readFileSync(join(from, 'package.json'), 'utf8')) as Manifest;
+    for (const name of Object.keys({ ...manifest.dependencies, ...manifest.optionalDependencies, ...manifest.peerDependencies })) {
+      const dir = locatePackage(from, name);
+      if (!dir) continue;
+      const real = realpathSync(dir);
+      if (seen.has(real)) continue;
+      seen.add(real);
+      names.add(name);
+      visit(real);
+    }
+  };
+  visit(join(REPO_ROOT, packageDir));
+  return names;
+}
+
+/** Dev-only packages: the root's and the package's dev tools that no production dependency needs. */
 function devOnly(packageDir: string): Set<string> {
+  const needed = productionClosure(packageDir);
   return new Set([
     'jest',
     'typescript',
@@ -42,7 +80,7 @@ function devOnly(packageDir: string): Set<string> {
     '@keylane/test-kit',
     ...Object.keys(readJson<Manifest>('package.json').devDependencies ?? {}),
     ...Object.keys(readJson<Manifest>(`${packageDir}/package.json`).devDependencies ?? {}),
-  ]);
+  ].filter((name) => !needed.has(name)));
 }
 
 describe('the images, built by docker/testing/cluster.sh with the project Dockerfiles', () => {
