@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createScratchNames, dropScratch, startFleet, type Fleet, type ScratchSpace } from '@keylane/fleet';
 import { createClient, type KeylaneClient } from '@keylane/sdk';
-import { TEST_DATABASE_URL, TEST_REDIS_URL, startTcpProxy } from '@keylane/test-kit';
+import { TEST_DATABASE_URL, TEST_REDIS_URL, startRedisServer, startTcpProxy } from '@keylane/test-kit';
 import { effectOf, isErrorCode } from '@keylane/protocol';
 import pg from 'pg';
 import { Pool } from 'undici';
@@ -244,6 +244,101 @@ describe('Postgres connections reset at random during writes', () => {
   }, 120_000);
 });
 
+describe('dependency blips do not empty the fleet', () => {
+  it('Redis restarted 10 times under load: reads keep answering, writes are refused only around the restarts; Postgres stopped: hits keep answering', async () => {
+    const redis = await startRedisServer();
+    const target = new URL(databaseUrl);
+    const postgres = await startTcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
+    const blipSpace = createScratchNames('blips', 'cli');
+    let blipFleet: Fleet | undefined;
+    try {
+      blipFleet = await startFleet({
+        count: 2,
+        databaseUrl: postgres.via(databaseUrl),
+        redisUrl: redis.url,
+        ...blipSpace,
+        lanes: 2,
+        // Fills wait a marker's life after each Redis restart: a short one keeps the test short.
+        env: { KEYLANE_READY_GRACE_MS: '2000', KEYLANE_MARKER_TTL_MS: '1500' },
+      });
+      const client = createClient({
+        instances: blipFleet.instances.map((i) => ({ id: i.id, url: i.url })),
+        healthCheck: { intervalMs: 100, timeoutMs: 1_000 },
+        requestTimeoutMs: 2_000,
+      });
+      await client.ready();
+      const keys = Array.from({ length: 20 }, (_, i) => BigInt(60_000 + i));
+      for (const key of keys) await client.put(key, 'seed');
+      const failures = { reads: new Map<string, number>(), writes: [] as { at: number; code: string }[] };
+      const down: [number, number][] = [];
+      let stop = false;
+      const load = Promise.all([
+        ...Array.from({ length: 6 }, async (_, r) => {
+          for (let n = 0; !stop; n++) {
+            await client.get(keys[(r * 7 + n) % keys.length]!).catch((err: { code: string }) => {
+              failures.reads.set(err.code, (failures.reads.get(err.code) ?? 0) + 1);
+            });
+          }
+        }),
+        ...Array.from({ length: 2 }, async (_, w) => {
+          for (let n = 0; !stop; n++) {
+            await client.put(BigInt(61_000 + w), n).catch((err: { code: string }) => void failures.writes.push({ at: Date.now(), code: err.code }));
+            await sleep(5);
+          }
+        }),
+      ]);
+      for (let i = 0; i < 10; i++) {
+        await sleep(400);
+        const from = Date.now();
+        await redis.stop();
+        await sleep(40);
+        await redis.start();
+        down.push([from, Date.now()]);
+      }
+      stop = true;
+      await load;
+      // The restarts emptied the cache; once the fill hold is over, the reads fill it again.
+      await sleep(1_700);
+      for (const key of keys) await client.get(key);
+      // Postgres away for longer than the readiness grace: every instance is degraded, and
+      // the cached keys are still served.
+      const hits = { ok: 0, failed: new Map<string, number>() };
+      await postgres.down();
+      const pgDownUntil = Date.now() + 3_500;
+      while (Date.now() < pgDownUntil) {
+        for (const key of keys) {
+          await client.get(key).then(
+            () => void hits.ok++,
+            (err: { code: string }) => void hits.failed.set(err.code, (hits.failed.get(err.code) ?? 0) + 1),
+          );
+        }
+      }
+      const degraded = client.stats().instances.every((i) => i.state === 'unhealthy');
+      await postgres.up();
+      await client.close();
+      if (process.env['KEYLANE_VERBOSE']) {
+        console.log(JSON.stringify({ reads: [...failures.reads], writes: failures.writes.length, hitsOk: hits.ok, hitsFailed: [...hits.failed], degraded }));
+      }
+      // No read failed at all, not even with "no healthy instance".
+      expect([...failures.reads]).toEqual([]);
+      // Writes were refused as "nothing committed", and only while Redis was down or its
+      // clients were still reconnecting (their backoff reaches a second).
+      expect(failures.writes.every((f) => f.code === 'unavailable')).toBe(true);
+      const nearRestart = (at: number) => down.some(([from, to]) => at >= from && at <= to + 1_500);
+      expect(failures.writes.filter((f) => !nearRestart(f.at))).toEqual([]);
+      // Postgres down past the grace: the instances were degraded, and the hits kept answering.
+      expect(degraded).toBe(true);
+      expect([...hits.failed]).toEqual([]);
+      expect(hits.ok).toBeGreaterThan(100);
+    } finally {
+      await blipFleet?.stop();
+      await postgres.close();
+      await redis.stop();
+      await dropScratch(databaseUrl, TEST_REDIS_URL, blipSpace).catch(() => undefined);
+    }
+  }, 120_000);
+});
+
 describe("one caller's bad requests do not take a healthy instance out of routing", () => {
   async function hostileRun(requestFailureThreshold: number | undefined) {
     const client = sdk({ requestTimeoutMs: 2_000, ...(requestFailureThreshold ? { requestFailureThreshold } : {}) });
@@ -292,9 +387,11 @@ describe('a hot key far past its capacity', () => {
     await client.ready();
     try {
       const key = 30_000n;
+      const owner = fleet.instance(client.getServiceConnection(key).instanceId).url;
+      const rssBefore = await residentBytes(owner);
       // Open loop: 1,000 writes a second for 5 s, several times what one key's lane commits here.
       const outcomes: Record<string, number> = {};
-      let slowest = 0;
+      let slowest = 0; // reported, not asserted: the caller's event loop lag is part of it
       let retryAfterMissing = 0;
       const sent: Promise<void>[] = [];
       const started = performance.now();
@@ -316,16 +413,35 @@ describe('a hot key far past its capacity', () => {
         );
       }
       await Promise.all(sent);
-      if (process.env['KEYLANE_VERBOSE']) console.log(JSON.stringify({ outcomes, slowestMs: Math.round(slowest) }));
-      expect(Object.keys(outcomes).filter((k) => k !== 'ok' && k !== 'overloaded')).toEqual([]);
+      const rssAfter = await residentBytes(owner);
+      if (process.env['KEYLANE_VERBOSE']) {
+        console.log(JSON.stringify({ outcomes, slowestMs: Math.round(slowest), rssGrowthMiB: (rssAfter - rssBefore) / 2 ** 20 }));
+      }
+      // Answered, not timed out: ok, overloaded (with Retry-After), or, for a request that spent
+      // its whole budget on its way, deadline_exceeded. This machine runs the caller, both
+      // instances, Postgres and Redis on 2 cores, so a few requests may still meet the caller's
+      // own timer while its event loop lags: at least 99% must be answered.
+      const answered = (outcomes['ok'] ?? 0) + (outcomes['overloaded'] ?? 0) + (outcomes['deadline_exceeded'] ?? 0);
+      expect(Object.keys(outcomes).filter((k) => !['ok', 'overloaded', 'deadline_exceeded', 'request_timeout'].includes(k))).toEqual([]);
+      expect(answered / 5_000).toBeGreaterThanOrEqual(0.99);
       expect(outcomes['ok']).toBeGreaterThan(0);
       expect(outcomes['overloaded']).toBeGreaterThan(0);
       expect(retryAfterMissing).toBe(0);
+      // Memory stays bounded: queues hold at most a deadline's worth of work, bodies in flight
+      // at most KEYLANE_MAX_BYTES_IN_FLIGHT.
+      expect(rssAfter - rssBefore).toBeLessThan(128 * 2 ** 20);
     } finally {
       await client.close();
     }
   }, 60_000);
 });
+
+/** The instance's resident memory, from its own /metrics. */
+async function residentBytes(url: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith('process_resident_memory_bytes'));
+  return Number(line?.split(' ').pop());
+}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

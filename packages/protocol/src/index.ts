@@ -40,4 +40,5 @@ export {
   itemPath,
   type Item,
   type PutItemBody,
+  type ReadinessBody,
 } from './item.js';

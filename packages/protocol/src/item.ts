@@ -21,6 +21,22 @@ export const HEALTH_READY_PATH = '/healthz/ready';
 export const METRICS_PATH = '/metrics';
 
 /**
+ * What `GET /healthz/ready` answers (200 when `ready`, else 503 with an error body beside
+ * these fields). `degraded`: a dependency has been unreachable for a while; the instance
+ * still serves what it can, and callers route to it only when no instance is ready.
+ */
+export interface ReadinessBody {
+  ready: boolean;
+  degraded: boolean;
+  draining: boolean;
+  instanceId: string;
+  strategy: string;
+  postgres: boolean;
+  redis: boolean;
+  problems: string[];
+}
+
+/**
  * The request's absolute deadline, integer epoch milliseconds on the caller's clock. The SDK
  * sends it; the service never starts work after it and its writes cannot commit after it, so a
  * caller answered with a timeout is never overtaken by its own abandoned write. Caller and

@@ -144,3 +144,41 @@ describe('an instance marked down while reads are in flight to it', () => {
     }
   });
 });
+
+describe('a dependency every instance shares is away (readiness 503 degraded everywhere)', () => {
+  it('routes among the degraded instances when none is healthy, and prefers a healthy one when there is', async () => {
+    const probing = createClient({
+      instances: servers.map((s) => ({ id: s.name, url: s.url })),
+      healthCheck: { intervalMs: 50, timeoutMs: 500, unhealthyThreshold: 1 },
+      requestTimeoutMs: 1000,
+    });
+    try {
+      await probing.ready();
+      for (const s of servers) s.items.set('9', { id: '9', value: s.name, version: 1 });
+      for (const s of servers) s.degraded = true;
+      for (let i = 0; i < 100 && probing.stats().instances.some((x) => x.state === 'healthy'); i++) await sleep(20);
+      // Nobody is healthy, yet reads still go somewhere that can serve them (cache hits while
+      // Postgres is away), the same instance for the same key in every caller.
+      expect(probing.stats().instances.every((x) => x.state === 'unhealthy')).toBe(true);
+      expect(probing.healthyInstances()).toEqual(['item-1', 'item-2', 'item-3']);
+      expect(await probing.get(9n)).toMatchObject({ id: '9' });
+      // One instance recovers: it takes every key.
+      server('item-3').degraded = false;
+      for (let i = 0; i < 100 && !probing.stats().instances.some((x) => x.state === 'healthy'); i++) await sleep(20);
+      expect(probing.healthyInstances()).toEqual(['item-3']);
+      expect(await probing.get(9n)).toMatchObject({ value: 'item-3' });
+      // A draining instance (503, not degraded) is never a fallback.
+      server('item-1').degraded = false;
+      server('item-1').failReady = true;
+      server('item-3').degraded = true;
+      for (let i = 0; i < 100 && probing.stats().instances.some((x) => x.state === 'healthy'); i++) await sleep(20);
+      expect(probing.healthyInstances()).toEqual(['item-2', 'item-3']);
+    } finally {
+      await probing.close();
+    }
+  });
+});
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -32,6 +32,8 @@ export interface ServiceConfig {
   readonly maxBytesInFlight: number;
   /** How much earlier than a caller's `x-keylane-deadline` it counts as passed (clock skew allowance). */
   readonly clockSkewMs: number;
+  /** How long a dependency may be unreachable before readiness answers 503 degraded. */
+  readonly readyGraceMs: number;
   /** How long readiness answers 503 while the process still serves, after SIGTERM. */
   readonly drainMs: number;
   /** Upper bound for in-flight requests and queued lane jobs once the listener is closed. */
@@ -284,7 +286,7 @@ const SPECS = [
   spec(
     'KEYLANE_MAX_QUEUE_WAIT_MS',
     'maxQueueWaitMs',
-    '1000',
+    '500',
     integer(0, 3_600_000),
     "Longest expected wait in a lane's queue a request is admitted to (0: its deadline only); past it, 503 overloaded at once. Keeps a hot key's admitted requests, and the connections callers hold for them, short.",
   ),
@@ -322,6 +324,13 @@ const SPECS = [
     '100',
     integer(0, 60_000),
     "How much earlier than a caller's x-keylane-deadline the instance treats it as passed: the caller-vs-instance clock skew it tolerates.",
+  ),
+  spec(
+    'KEYLANE_READY_GRACE_MS',
+    'readyGraceMs',
+    '3000',
+    integer(0, 600_000),
+    'How long Postgres or Redis may be unreachable before readiness answers 503 degraded (callers then prefer other instances); a shorter flap never changes readiness.',
   ),
   spec(
     'KEYLANE_DRAIN_MS',

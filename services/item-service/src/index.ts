@@ -22,4 +22,4 @@ export {
   type ShutdownOutcome,
 } from './server.js';
 export { PUT_BODY_SCHEMA, ITEM_ROUTE } from './routes/items.js';
-export type { ReadinessStatus } from './routes/health.js';
+export type { HealthSnapshot, DependencyState } from './health-monitor.js';

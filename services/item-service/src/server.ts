@@ -17,6 +17,7 @@ import { engineOptionsFrom } from './engine-options.js';
 import { errorReply, logLevelOf, reply as codeReply, type ErrorReply } from './error-reply.js';
 import { createLogger } from './logger.js';
 import { createMetrics, type ServiceMetrics } from './metrics.js';
+import { HealthMonitor } from './health-monitor.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerItemRoutes } from './routes/items.js';
 import { registerMetricsRoute } from './routes/metrics.js';
@@ -64,6 +65,9 @@ export interface ItemService {
   /** Immediate close without the drain period (tests); same order otherwise. */
   close(): Promise<void>;
 }
+
+// Readiness answers from the monitor's state; this is how fresh that state is.
+const HEALTH_INTERVAL_MS = 250;
 
 // An id is at most 20 characters; anything past this is refused by the router itself
 // (answered invalid_id), and longer paths elsewhere simply match no route.
@@ -246,11 +250,14 @@ function buildService(
   );
 
   registerItemRoutes(app, items, { clockSkewMs: config.clockSkewMs });
+  const monitor = new HealthMonitor({ engine, logger, intervalMs: HEALTH_INTERVAL_MS });
   registerHealthRoutes(app, {
     engine,
+    monitor,
     instanceId: config.instanceId,
     startedAt,
     isDraining: () => state === 'draining' || state === 'closing' || state === 'closed',
+    readyGraceMs: config.readyGraceMs,
   });
   registerMetricsRoute(app, metrics);
 
@@ -278,6 +285,7 @@ function buildService(
     async listen() {
       if (state !== 'created') throw new Error(`cannot listen: the service is ${state}`);
       await app.ready();
+      await monitor.start();
       // The Node server is bound directly, not through app.listen(): Fastify would log
       // one line per network interface, and the fleet launcher waits for exactly one.
       await new Promise<void>((resolve, reject) => {
@@ -337,6 +345,7 @@ function buildService(
       outcome = await within(closed, 1_000);
     }
     const clean = outcome === true;
+    await monitor.stop();
     state = 'closed';
     const durationMs = Date.now() - began;
     logger.info({ durationMs, clean }, 'closed');

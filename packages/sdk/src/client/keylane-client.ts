@@ -215,7 +215,10 @@ export class KeylaneClient extends EventEmitter<ClientEvents> {
     return this.#set.route(typeof key === 'string' ? routingKey(key) : routingKey(parseLongId(key))).connection;
   }
 
-  /** Healthy instance ids, sorted (the order routing uses). */
+  /**
+   * The instance ids routing uses now, sorted: the healthy ones, or the degraded ones when
+   * none is healthy.
+   */
   healthyInstances(): string[] {
     return [...this.#set.healthyIds()];
   }

@@ -2,9 +2,23 @@ import { Client } from 'undici';
 import { describeError } from '../core/describe-error.js';
 import type { HealthCheckOptions } from '../core/options.js';
 
-export type ProbeResult = { readonly ok: true } | { readonly ok: false; readonly reason: string };
+/**
+ * A probe's verdict. `degraded`: the instance answered 503 saying a dependency has been away
+ * for a while but it still serves what it can (readiness body `degraded: true`).
+ */
+export type ProbeResult =
+  | { readonly ok: true }
+  | { readonly ok: false; readonly reason: string; readonly degraded?: boolean };
 
 const MAX_REASON_BODY = 200;
+
+function isDegraded(body: string): boolean {
+  try {
+    return (JSON.parse(body) as { degraded?: unknown }).degraded === true;
+  } catch {
+    return false;
+  }
+}
 
 /**
  * Probes one instance every `intervalMs`. Probes use their own single connection so a pool
@@ -63,7 +77,8 @@ export class HealthChecker {
       const response = await this.#client.request({ method: 'GET', path, signal: abort.signal });
       const body = await response.body.text();
       if (response.statusCode === 200) return { ok: true };
-      return { ok: false, reason: `probe ${path} answered ${response.statusCode}: ${body.slice(0, MAX_REASON_BODY)}` };
+      const reason = `probe ${path} answered ${response.statusCode}: ${body.slice(0, MAX_REASON_BODY)}`;
+      return isDegraded(body) ? { ok: false, reason, degraded: true } : { ok: false, reason };
     } catch (err) {
       if (abort.signal.aborted) return { ok: false, reason: `probe ${path} timed out after ${timeoutMs} ms` };
       return { ok: false, reason: `probe ${path} failed: ${describeError(err)}` };

@@ -135,6 +135,11 @@ export class InstanceSet {
   /** Nothing listens at the instance's address: it is down at once, no need to wait for more. */
   reportConnectionRefused(instance: Instance, reason: string): void {
     if (!this.#isMember(instance)) return;
+    if (instance.degraded) {
+      // Not even degraded: nothing listens.
+      instance.degraded = false;
+      if (instance.state !== 'healthy') this.#rebuildRoute();
+    }
     instance.connectionFailures++;
     instance.consecutiveFailures++;
     instance.consecutiveSuccesses = 0;
@@ -153,6 +158,11 @@ export class InstanceSet {
   #onHealthResult(instance: Instance, result: ProbeResult, fromProbe = false): void {
     if (!this.#isMember(instance)) return;
     const { healthyThreshold, unhealthyThreshold } = this.#options.healthCheck;
+    const degraded = !result.ok && result.degraded === true;
+    if (degraded !== instance.degraded) {
+      instance.degraded = degraded;
+      if (instance.state !== 'healthy') this.#rebuildRoute();
+    }
     if (result.ok) {
       instance.probesOk++;
       instance.consecutiveSuccesses++;
@@ -193,7 +203,12 @@ export class InstanceSet {
   }
 
   #rebuildRoute(): void {
-    const healthy = [...this.#members.values()].filter((m) => m.instance.state === 'healthy');
+    let healthy = [...this.#members.values()].filter((m) => m.instance.state === 'healthy');
+    // With no instance healthy (a dependency every instance shares is away), the degraded ones
+    // still serve what they can: cache hits while Postgres is gone, reads while Redis is.
+    if (healthy.length === 0) {
+      healthy = [...this.#members.values()].filter((m) => m.instance.state === 'unhealthy' && m.instance.degraded);
+    }
     if (healthy.length === 0) {
       this.#route = null;
       return;

@@ -34,6 +34,11 @@ export class Instance {
   inflight = 0;
   /** Recent time from sending a request to its answer, ms (exponentially weighted). */
   latencyMs = 0;
+  /**
+   * Its last probe said it is down to what it can serve without a dependency (readiness 503
+   * `degraded`): routed to only when no instance is healthy.
+   */
+  degraded = false;
   /** Aborts for the reads in flight to this instance: rerouted when it is marked down. */
   readonly inflightReads = new Set<() => void>();
   lastReason: string | null = null;

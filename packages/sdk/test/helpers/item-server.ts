@@ -29,6 +29,8 @@ export class ItemServer {
   readonly name: string;
   /** While true, GET /healthz/ready answers 503. */
   failReady = false;
+  /** While true, GET /healthz/ready answers 503 degraded: a dependency away, still serving. */
+  degraded = false;
   intercept: Intercept | null = null;
   /** Requests to /v1/items seen, by method. */
   readonly seen = { GET: 0, PUT: 0, DELETE: 0 };
@@ -117,6 +119,7 @@ export class ItemServer {
     const url = req.url ?? '/';
     if (url === '/healthz/ready') {
       if (this.failReady) return send(res, 503, { status: 'draining', instance: this.name });
+      if (this.degraded) return send(res, 503, { ready: false, degraded: true, instance: this.name });
       return send(res, 200, { status: 'ready', instance: this.name });
     }
     if (!url.startsWith(`${ITEMS_PATH}/`)) return fail(res, 'not_found', `no route ${url}`);
