@@ -11,7 +11,7 @@ import { findLostAckedWrites, percentile, runWorkload, type ItemClient } from '@
 import { createEngine } from '@keylane/engine';
 import { createItems } from '@keylane/engine/items';
 import { createWorkload } from '@keylane/fleet';
-import { formatLongId, HEALTH_READY_PATH, parseLongId, type Item } from '@keylane/protocol';
+import { formatLongId, HEALTH_READY_PATH, isErrorCode, isRetryable, parseLongId, type Item } from '@keylane/protocol';
 import { createClient, type KeylaneClient } from '@keylane/sdk';
 import { ITEM_SERVICES, type Cluster, type ItemService } from './cluster.js';
 import type { Fault } from './faults.js';
@@ -179,6 +179,21 @@ async function waitAtRest(cluster: Cluster, timeoutMs: number): Promise<void> {
   }
 }
 
+/** A delete through the fleet, repeated while the answer is retryable and time is left. */
+async function deleteRetrying(client: KeylaneClient, key: bigint, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await client.delete(key);
+      return;
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      if (!isErrorCode(code) || !isRetryable(code) || Date.now() > deadline) throw err;
+      await sleep(Math.min(50 * 2 ** attempt, 1_000));
+    }
+  }
+}
+
 function valueOf(item: Item | null): string | null {
   if (item === null) return null;
   return typeof item.value === 'string' ? item.value : JSON.stringify(item.value);
@@ -235,7 +250,10 @@ export async function runFault(cluster: Cluster, fault: Fault, seed: number): Pr
     });
     // Every run starts from absent keys (the checker's initial state), deleted through the
     // fleet itself so the cache is invalidated by the same guard; earlier runs wrote them.
-    await Promise.all(workload.keys.map((k) => (clients[0] as KeylaneClient).delete(k)));
+    // The previous fault may leave lanes busy (and their job-time estimates high), so wait
+    // for rest and retry what the registry calls retryable (overloaded, unavailable).
+    await waitAtRest(cluster, RUN_TIMING.restTimeoutMs);
+    await Promise.all(workload.keys.map((k) => deleteRetrying(clients[0] as KeylaneClient, k, RUN_TIMING.restTimeoutMs)));
     const victimKeys = new Set(
       fault.victim === null
         ? []
