@@ -3,6 +3,7 @@ import { createEngine, type Engine } from '@keylane/engine';
 import { assertItemsTable, createItems, ensureItemsTable, type Items } from '@keylane/engine/items';
 import { HEALTH_READY_PATH, ITEMS_PATH, OverloadedError, UnavailableError } from '@keylane/protocol';
 import Fastify, {
+  errorCodes,
   LogController,
   type FastifyBaseLogger,
   type FastifyError,
@@ -198,11 +199,16 @@ function buildService(
   // that would take the bytes in flight past the bound before reading it, as `overloaded`.
   let bytesInFlight = 0;
   const held = new WeakMap<FastifyRequest, number>();
-  app.addHook('onRequest', (request, _reply, done) => {
+  app.addHook('onRequest', (request, reply, done) => {
     const declared = request.headers['content-length'];
     const chunked = declared === undefined && request.headers['transfer-encoding'] !== undefined;
+    const length = Number(declared ?? 0) || 0;
+    if (length > config.maxBodyBytes) {
+      refuseOversized(request, reply, length, done);
+      return;
+    }
     // A chunked body's size is unknown until read: count it at the largest it may be.
-    const bytes = chunked ? config.maxBodyBytes : Math.min(Number(declared ?? 0) || 0, config.maxBodyBytes);
+    const bytes = chunked ? config.maxBodyBytes : length;
     if (bytes > 0) {
       if (bytesInFlight + bytes > config.maxBytesInFlight) {
         done(new OverloadedError(`${bytesInFlight} bytes of request bodies in flight (KEYLANE_MAX_BYTES_IN_FLIGHT)`, 1_000));
@@ -213,6 +219,34 @@ function buildService(
     }
     done();
   });
+  /**
+   * A declared body over maxBodyBytes: Fastify would answer 413 with Connection: close while the
+   * caller is still sending, and the caller often sees EPIPE (a transport failure that says
+   * nothing of the request) instead of the 413. So the body is read and thrown away first,
+   * counted in the bytes in flight while it streams past; one too large for what is left of
+   * that bound gets Fastify's answer (413 and close) at once.
+   */
+  const refuseOversized = (request: FastifyRequest, reply: FastifyReply, length: number, done: (err?: Error) => void): void => {
+    const tooLarge = new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE();
+    if (bytesInFlight + length > config.maxBytesInFlight) {
+      void reply.header('connection', 'close');
+      done(tooLarge);
+      return;
+    }
+    bytesInFlight += length;
+    held.set(request, length);
+    const raw = request.raw;
+    let settled = false;
+    const settle = (): void => {
+      if (settled) return;
+      settled = true;
+      for (const event of ['end', 'error', 'close']) raw.removeListener(event, settle);
+      done(tooLarge);
+    };
+    // 'close' without 'end': the caller went away mid-body (onRequestAbort releases the bytes).
+    for (const event of ['end', 'error', 'close']) raw.on(event, settle);
+    raw.resume();
+  };
   const release = (request: FastifyRequest): void => {
     const bytes = held.get(request);
     if (bytes === undefined) return;
