@@ -1,3 +1,6 @@
+import { mkdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { writeJsonlFile } from '@keylane/checker';
 import { STRATEGY_NAMES, type StrategyName } from '@keylane/engine/baselines';
 import { checkDependencies, DEFAULT_WORKLOAD_OPTIONS } from '@keylane/fleet';
 import { InvalidOptionsError } from '@keylane/protocol';
@@ -26,6 +29,11 @@ export interface DemoOptions {
   callers?: number;
   progress?: ProgressSink;
   signal?: AbortSignal;
+  /**
+   * Writes each run's recorded history there as checker JSONL (`<n>-<strategy>-<scenario>.jsonl`),
+   * so it can be checked again by another tool; the report names each file.
+   */
+  historyDir?: string;
 }
 
 export const DEFAULT_DEMO_SEED = 42;
@@ -73,6 +81,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
   const progress = options.progress ?? SILENT_PROGRESS;
 
   await checkDependencies(options.databaseUrl, options.redisUrl);
+  const historyDir = options.historyDir === undefined ? undefined : resolve(options.historyDir);
+  if (historyDir !== undefined) await mkdir(historyDir, { recursive: true });
 
   const config: DemoConfig = {
     instances: 3,
@@ -151,11 +161,23 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
               // Instance loss is about timing, not volume: it runs its full length anyway.
               ...(scenario === 'instance-loss' ? {} : { minOperations: timings.minOperations }),
               ...(options.signal ? { signal: options.signal } : {}),
+              keepHistory: historyDir !== undefined,
               onProgress: (p) => {
                 progress.update(p);
                 if (last && p.phase === 'checking') startNext(f + 1);
               },
             });
+            if (historyDir !== undefined && result.history) {
+              // Written as each run ends, and dropped from the report: a full demo records
+              // hundreds of thousands of operations.
+              const file = join(
+                historyDir,
+                `${String(results.length + 1).padStart(2, '0')}-${strategy}-${scenario}.jsonl`,
+              );
+              await writeJsonlFile(file, result.history);
+              delete result.history;
+              result.historyFile = file;
+            }
             progress.end(result);
             results.push(result);
           } catch (err) {

@@ -115,6 +115,7 @@ interface DemoFlags {
   redisUrl: string;
   strategies?: StrategyName[];
   callers: number;
+  historyDir?: string;
   progress: boolean;
 }
 
@@ -230,6 +231,10 @@ export function createProgram(
       DEFAULT_DEMO_OUT_DIR,
     )
     .option('--no-out', 'write no files')
+    .option(
+      '--history-dir <dir>',
+      "write each run's recorded history there (checker JSONL, one file per run) to check it again elsewhere",
+    )
     .addOption(
       new Option('--seed <n>', 'workload seed, for reproducible runs')
         .argParser(integerIn(0, 0xffff_ffff))
@@ -263,6 +268,7 @@ export function createProgram(
           progress: flags.progress ? createProgressSink() : SILENT_PROGRESS,
           signal: controller.signal,
           ...(flags.strategies ? { strategies: flags.strategies } : {}),
+          ...(flags.historyDir !== undefined ? { historyDir: flags.historyDir } : {}),
         });
       } catch (err) {
         if (!controller.signal.aborted) throw err;

@@ -147,6 +147,8 @@ export interface ScenarioResult {
   };
   /** The full history, when asked for. */
   history?: readonly Operation[];
+  /** Where the demo wrote this run's history (checker JSONL), with `--history-dir`. */
+  historyFile?: string;
 }
 
 /**

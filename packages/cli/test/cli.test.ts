@@ -4,9 +4,10 @@ import { readdirSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BenchResult } from '@keylane/bench';
+import { checkHistory, parseJsonl } from '@keylane/checker';
 import {
   createTestContext,
   getFreePort,
@@ -52,6 +53,7 @@ describe('keylane demo --quick --json', () => {
   it('reports every strategy and scenario, the report satisfies the claims, and is written with its chart', async () => {
     const started = Date.now();
     const out = await mkdtemp(join(tmpdir(), 'keylane-cli-demo-'));
+    const histories = join(out, 'histories');
     const { code, stdout, stderr } = await runCli(
       [
         'demo',
@@ -59,6 +61,8 @@ describe('keylane demo --quick --json', () => {
         '--json',
         '--out',
         out,
+        '--history-dir',
+        histories,
         '--database-url',
         TEST_DATABASE_URL,
         '--redis-url',
@@ -126,8 +130,26 @@ describe('keylane demo --quick --json', () => {
 
     // The same report as a file, and beside it the chart: a bar per run with its count.
     try {
+      // Every run's history, as checker JSONL: read back and checked again, it gives the
+      // verdicts the report states, so another tool can take the same files.
+      const all = [...report.strategies, ...report.scenarios];
+      expect((await readdir(histories)).sort()).toEqual(
+        all.map((r) => basename(r.historyFile ?? '')).sort(),
+      );
+      for (const r of all) {
+        const ops = parseJsonl(await readFile(r.historyFile!, 'utf8'));
+        expect({
+          run: `${r.strategy}/${r.scenario}`,
+          ops: ops.length,
+          violations: checkHistory(ops).violations.length,
+        }).toEqual({
+          run: `${r.strategy}/${r.scenario}`,
+          ops: r.ops,
+          violations: r.violations,
+        });
+      }
       const stem = report.startedAt.replace(/\.\d+Z$/, 'Z').replace(/:/g, '-');
-      expect((await readdir(out)).sort()).toEqual([`${stem}.json`, `${stem}.svg`]);
+      expect((await readdir(out)).sort()).toEqual([`${stem}.json`, `${stem}.svg`, 'histories']);
       expect(JSON.parse(await readFile(join(out, `${stem}.json`), 'utf8'))).toEqual(report);
       expect(stderr).toContain(
         `report: ${join(out, `${stem}.json`)}\nchart:  ${join(out, `${stem}.svg`)}\n`,
