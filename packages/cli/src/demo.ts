@@ -4,8 +4,15 @@ import { writeJsonlFile } from '@keylane/checker';
 import { STRATEGY_NAMES, type StrategyName } from '@keylane/engine/baselines';
 import { checkDependencies, DEFAULT_WORKLOAD_OPTIONS } from '@keylane/fleet';
 import { InvalidOptionsError } from '@keylane/protocol';
+import { runEmbedded } from './embedded.js';
 import { SILENT_PROGRESS, type ProgressSink } from './progress.js';
-import { evaluateClaims, type DemoConfig, type DemoReport } from './report.js';
+import {
+  DEPLOYMENTS,
+  evaluateClaims,
+  type DemoConfig,
+  type DemoReport,
+  type Deployment,
+} from './report.js';
 import {
   DEFAULT_CHAOS,
   SCENARIO_NAMES,
@@ -34,9 +41,19 @@ export interface DemoOptions {
    * so it can be checked again by another tool; the report names each file.
    */
   historyDir?: string;
+  /**
+   * `routed`: a fleet of item-service instances behind the SDK (the plain runs, split view and
+   * instance loss). `embedded`: N processes each embedding the engine on the same keys, no
+   * fleet (the plain runs only: there is no routing to split or instance to lose).
+   * @default 'routed'
+   */
+  deployment?: Deployment;
 }
 
 export const DEFAULT_DEMO_SEED = 42;
+
+/** Processes of the embedded deployment: as many as a small service runs, each with its own engine. */
+export const EMBEDDED_PROCESSES = 4;
 
 /** Run lengths: the full demo takes about 2 minutes, `--quick` about 30 s, on a 2-core machine. */
 export const DEMO_TIMINGS = {
@@ -84,8 +101,16 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
   const historyDir = options.historyDir === undefined ? undefined : resolve(options.historyDir);
   if (historyDir !== undefined) await mkdir(historyDir, { recursive: true });
 
+  const deployment = options.deployment ?? 'routed';
+  if (!DEPLOYMENTS.includes(deployment)) {
+    throw new InvalidOptionsError(
+      'deployment',
+      `unknown deployment "${String(deployment)}"; expected ${DEPLOYMENTS.join(', ')}`,
+    );
+  }
   const config: DemoConfig = {
-    instances: 3,
+    deployment,
+    instances: deployment === 'embedded' ? EMBEDDED_PROCESSES : 3,
     callers,
     ...DEFAULT_WORKLOAD_OPTIONS,
     chaos: { ...DEFAULT_CHAOS },
@@ -95,6 +120,60 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
     fault: { ...timings.fault },
     minOperations: timings.minOperations,
   };
+
+  const saveHistory = async (result: ScenarioResult, index: number): Promise<void> => {
+    if (historyDir === undefined || !result.history) return;
+    // Written as each run ends, and dropped from the report: a full demo records hundreds of
+    // thousands of operations.
+    const file = join(
+      historyDir,
+      `${String(index + 1).padStart(2, '0')}-${result.strategy}-${result.scenario}.jsonl`,
+    );
+    await writeJsonlFile(file, result.history);
+    delete result.history;
+    result.historyFile = file;
+  };
+
+  if (deployment === 'embedded') {
+    const plain: ScenarioResult[] = [];
+    for (const strategy of STRATEGY_NAMES.filter((s) => strategies.includes(s))) {
+      options.signal?.throwIfAborted();
+      progress.begin(`${strategy} / embedded`);
+      try {
+        const result = await runEmbedded({
+          strategy,
+          databaseUrl: options.databaseUrl,
+          redisUrl: options.redisUrl,
+          processes: EMBEDDED_PROCESSES,
+          callers,
+          seed,
+          durationMs: timings.plainMs,
+          minOperations: timings.minOperations,
+          chaos: config.chaos,
+          keepHistory: historyDir !== undefined,
+          onProgress: (p) => progress.update(p),
+          ...(options.signal ? { signal: options.signal } : {}),
+        });
+        await saveHistory(result, plain.length);
+        progress.end(result);
+        plain.push(result);
+      } catch (err) {
+        progress.fail(err);
+        throw err;
+      }
+    }
+    return {
+      reportVersion: 1,
+      startedAt: new Date(started).toISOString(),
+      seed,
+      quick,
+      config,
+      strategies: plain,
+      scenarios: [],
+      claims: evaluateClaims(plain, [], deployment),
+      totalMs: Date.now() - started,
+    };
+  }
 
   // One fleet per strategy, in table order; the serial strategies also run the scenarios
   // on their fleet (each run on emptied data and with its own clients).
@@ -167,17 +246,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
                 if (last && p.phase === 'checking') startNext(f + 1);
               },
             });
-            if (historyDir !== undefined && result.history) {
-              // Written as each run ends, and dropped from the report: a full demo records
-              // hundreds of thousands of operations.
-              const file = join(
-                historyDir,
-                `${String(results.length + 1).padStart(2, '0')}-${strategy}-${scenario}.jsonl`,
-              );
-              await writeJsonlFile(file, result.history);
-              delete result.history;
-              result.historyFile = file;
-            }
+            await saveHistory(result, results.length);
             progress.end(result);
             results.push(result);
           } catch (err) {
@@ -211,7 +280,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
     config,
     strategies: plain,
     scenarios,
-    claims: evaluateClaims(plain, scenarios),
+    claims: evaluateClaims(plain, scenarios, deployment),
     totalMs: Date.now() - started,
   };
 }

@@ -28,14 +28,23 @@ export {
   type ScenarioProgress,
   type ScenarioResult,
 } from './scenario.js';
-export { runDemo, DEFAULT_DEMO_SEED, DEMO_TIMINGS, type DemoOptions } from './demo.js';
+export {
+  runDemo,
+  DEFAULT_DEMO_SEED,
+  DEMO_TIMINGS,
+  EMBEDDED_PROCESSES,
+  type DemoOptions,
+} from './demo.js';
+export { runEmbedded, type EmbeddedRunOptions } from './embedded.js';
 export {
   evaluateClaims,
   renderReport,
   renderScenarioTable,
   renderStrategyTable,
   type DemoClaims,
+  DEPLOYMENTS,
   type DemoConfig,
+  type Deployment,
   type DemoReport,
 } from './report.js';
 export { clientSnippet, runUp, type UpOptions } from './up.js';

@@ -3,10 +3,10 @@ import { createProgram as createBenchProgram } from '@keylane/bench';
 import { STRATEGY_NAMES, type StrategyName } from '@keylane/engine/baselines';
 import { DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, redact } from '@keylane/fleet';
 import { KeylaneError } from '@keylane/protocol';
-import { DEFAULT_DEMO_SEED, runDemo } from './demo.js';
+import { DEFAULT_DEMO_SEED, EMBEDDED_PROCESSES, runDemo } from './demo.js';
 import { DEFAULT_DEMO_OUT_DIR, writeDemoOutputs } from './demo-output.js';
 import { createProgressSink, SILENT_PROGRESS } from './progress.js';
-import { renderReport, type DemoReport } from './report.js';
+import { DEPLOYMENTS, renderReport, type DemoReport, type Deployment } from './report.js';
 import { runUp } from './up.js';
 import { VERSION } from './version.js';
 
@@ -116,6 +116,7 @@ interface DemoFlags {
   strategies?: StrategyName[];
   callers: number;
   historyDir?: string;
+  deployment: Deployment;
   progress: boolean;
 }
 
@@ -231,6 +232,14 @@ export function createProgram(
       DEFAULT_DEMO_OUT_DIR,
     )
     .option('--no-out', 'write no files')
+    .addOption(
+      new Option(
+        '--deployment <kind>',
+        `routed: a fleet behind the SDK; embedded: ${EMBEDDED_PROCESSES} processes each embedding the engine, no fleet`,
+      )
+        .choices(DEPLOYMENTS)
+        .default('routed'),
+    )
     .option(
       '--history-dir <dir>',
       "write each run's recorded history there (checker JSONL, one file per run) to check it again elsewhere",
@@ -269,6 +278,7 @@ export function createProgram(
           signal: controller.signal,
           ...(flags.strategies ? { strategies: flags.strategies } : {}),
           ...(flags.historyDir !== undefined ? { historyDir: flags.historyDir } : {}),
+          deployment: flags.deployment,
         });
       } catch (err) {
         if (!controller.signal.aborted) throw err;

@@ -14,6 +14,11 @@ export interface WorkloadCaller {
   /** Recorded as the operation's `process`, and part of every value it writes. */
   name: string;
   client: ItemClient;
+  /**
+   * Which of the workload's seeded caller streams it follows. @default its position in
+   * `callers` (set it when the callers of one workload are spread over processes)
+   */
+  index?: number;
 }
 
 export interface RunWorkloadOptions {
@@ -76,7 +81,7 @@ export async function runWorkload(options: RunWorkloadOptions): Promise<RunWorkl
   };
 
   const loop = async (caller: WorkloadCaller, index: number): Promise<void> => {
-    const stream = workload.caller(index, caller.name);
+    const stream = workload.caller(caller.index ?? index, caller.name);
     while (keepGoing()) {
       const op = stream.next();
       const key = formatLongId(op.key);

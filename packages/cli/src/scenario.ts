@@ -375,46 +375,9 @@ async function execute(
     // At rest: every caller has returned; background steps get time to land.
     recorder.abandonPending();
     const ops = recorder.operations;
-    const unknownOps = ops.filter((op) => op.outcome === 'unknown').length;
     await sleep(settleMs(run));
 
-    const check = checkHistory(ops);
-    const touched = [...new Set(ops.map((op) => op.key))];
-    const { entries, finalValues } = await inspectKeys(items, touched);
-    const convergence = checkConvergence(entries);
-    const lost = findLostAckedWrites(ops, finalValues);
-    const latency = summarizeLatency(ops, run.endedNs - run.startedNs);
-
-    const violationsByKind: Partial<Record<ViolationKind, number>> = {};
-    for (const v of check.violations)
-      violationsByKind[v.kind] = (violationsByKind[v.kind] ?? 0) + 1;
-    const result: ScenarioResult = {
-      strategy,
-      scenario,
-      seed,
-      durationMs: Number(run.endedNs - run.startedNs) / 1e6,
-      ops: ops.length,
-      okOps: latency.okOps,
-      failedOps: ops.filter((op) => op.outcome === 'fail').length,
-      unknownOps,
-      violations: check.violations.length,
-      violationsByKind,
-      violationExamples: check.violations.slice(0, 3).map(formatViolation),
-      keysChecked: check.keysChecked,
-      divergedKeys: convergence.diverged.length,
-      divergedExamples: convergence.diverged.slice(0, 3).map((d) => d.message),
-      ackedWritesLost: lost.length,
-      lostExamples: lost
-        .slice(0, 3)
-        .map(
-          (l) =>
-            `key ${l.key}: acknowledged write ${JSON.stringify(l.value)} lost, DB holds ${JSON.stringify(l.finalValue)}`,
-        ),
-      throughputPerSec: latency.throughputPerSec,
-      p50Ms: latency.p50Ms,
-      p99Ms: latency.p99Ms,
-      ...(keepHistory ? { history: ops } : {}),
-    };
+    const result = await analyzeRun({ strategy, scenario, seed, ops, run, items, keepHistory });
     if (faultPlan && faultNs !== null) {
       const fault = summarizeFault(ops, faultNs, faultPlan.victimKeys);
       result.fault = { victim: faultPlan.victim, killedAtMs, restartedAtMs, ...fault };
@@ -424,6 +387,57 @@ async function execute(
   } finally {
     await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
   }
+}
+
+/** What a finished run shows: the history checked, the data at rest compared, the latencies. */
+export async function analyzeRun(input: {
+  strategy: StrategyName;
+  scenario: ScenarioName;
+  seed: number;
+  ops: readonly Operation[];
+  run: Pick<RunWorkloadResult, 'startedNs' | 'endedNs'>;
+  /** Reads the cache and the rows directly, for the at-rest comparison. */
+  items: Items;
+  keepHistory: boolean;
+}): Promise<ScenarioResult> {
+  const { strategy, scenario, seed, ops, run, items, keepHistory } = input;
+  const unknownOps = ops.filter((op) => op.outcome === 'unknown').length;
+  const check = checkHistory(ops);
+  const touched = [...new Set(ops.map((op) => op.key))];
+  const { entries, finalValues } = await inspectKeys(items, touched);
+  const convergence = checkConvergence(entries);
+  const lost = findLostAckedWrites(ops, finalValues);
+  const latency = summarizeLatency(ops, run.endedNs - run.startedNs);
+
+  const violationsByKind: Partial<Record<ViolationKind, number>> = {};
+  for (const v of check.violations) violationsByKind[v.kind] = (violationsByKind[v.kind] ?? 0) + 1;
+  return {
+    strategy,
+    scenario,
+    seed,
+    durationMs: Number(run.endedNs - run.startedNs) / 1e6,
+    ops: ops.length,
+    okOps: latency.okOps,
+    failedOps: ops.filter((op) => op.outcome === 'fail').length,
+    unknownOps,
+    violations: check.violations.length,
+    violationsByKind,
+    violationExamples: check.violations.slice(0, 3).map(formatViolation),
+    keysChecked: check.keysChecked,
+    divergedKeys: convergence.diverged.length,
+    divergedExamples: convergence.diverged.slice(0, 3).map((d) => d.message),
+    ackedWritesLost: lost.length,
+    lostExamples: lost
+      .slice(0, 3)
+      .map(
+        (l) =>
+          `key ${l.key}: acknowledged write ${JSON.stringify(l.value)} lost, DB holds ${JSON.stringify(l.finalValue)}`,
+      ),
+    throughputPerSec: latency.throughputPerSec,
+    p50Ms: latency.p50Ms,
+    p99Ms: latency.p99Ms,
+    ...(keepHistory ? { history: ops } : {}),
+  };
 }
 
 /** A request the caller gave up on may still run in its instance for about one request timeout. */

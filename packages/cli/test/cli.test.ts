@@ -185,6 +185,76 @@ describe('keylane demo --quick --json', () => {
     process.stderr.write(`keylane demo --quick took ${(elapsed / 1000).toFixed(1)} s here\n`);
   }, 180_000);
 
+  it('--deployment embedded: 4 processes each embedding the engine on the same keys; serial-guarded clean over several seeds, serial and invalidate-first caught', async () => {
+    const out = await mkdtemp(join(tmpdir(), 'keylane-cli-embedded-'));
+    const demo = async (seed: number, strategies: string) => {
+      const { code, stdout, stderr } = await runCli(
+        [
+          'demo',
+          '--quick',
+          '--json',
+          '--no-out',
+          '--deployment',
+          'embedded',
+          '--strategies',
+          strategies,
+          '--seed',
+          String(seed),
+          '--history-dir',
+          join(out, String(seed)),
+          '--database-url',
+          TEST_DATABASE_URL,
+          '--redis-url',
+          TEST_REDIS_URL,
+        ],
+        120_000,
+      );
+      expect({ code, stderr: code === 0 ? '' : stderr }).toEqual({ code: 0, stderr: '' });
+      return JSON.parse(stdout) as DemoReport;
+    };
+    try {
+      const first = await demo(42, 'invalidate-first,serial,serial-guarded');
+      expect(first.config).toMatchObject({ deployment: 'embedded', instances: 4 });
+      expect(first.strategies.map((r) => r.strategy)).toEqual([
+        'invalidate-first',
+        'serial',
+        'serial-guarded',
+      ]);
+      // No fleet, so no split view or instance loss: every process owns every key already.
+      expect(first.scenarios).toEqual([]);
+      expect(first.claims).toEqual({
+        serialGuardedSafe: true,
+        baselinesViolate: { 'invalidate-first': true, serial: true },
+        serialViolatesUnderSplitView: null,
+      });
+      const guarded = [first, await demo(7, 'serial-guarded'), await demo(8, 'serial-guarded')].map(
+        (report) => report.strategies.find((r) => r.strategy === 'serial-guarded')!,
+      );
+      for (const r of guarded) {
+        expect(r.ops).toBeGreaterThan(200);
+        expect({
+          seed: r.seed,
+          violations: r.violations,
+          diverged: r.divergedKeys,
+          lost: r.ackedWritesLost,
+        }).toEqual({
+          seed: r.seed,
+          violations: 0,
+          diverged: 0,
+          lost: 0,
+        });
+      }
+      // The merged history of the 4 processes, as written, gives the same verdicts again.
+      for (const r of first.strategies) {
+        const ops = parseJsonl(await readFile(r.historyFile!, 'utf8'));
+        expect(new Set(ops.map((op) => op.process)).size).toBe(16);
+        expect(checkHistory(ops).violations.length).toBe(r.violations);
+      }
+    } finally {
+      await rm(out, { recursive: true, force: true });
+    }
+  }, 240_000);
+
   it('says what to do when Redis is not reachable, before starting anything', async () => {
     const port = await getFreePort();
     const { code, stdout, stderr } = await runCli(

@@ -40,6 +40,7 @@ const BASE_REPORT: Omit<DemoReport, 'strategies' | 'scenarios' | 'claims'> = {
   quick: true,
   totalMs: 1000,
   config: {
+    deployment: 'routed',
     instances: 3,
     callers: 16,
     keys: 64,

@@ -1,0 +1,72 @@
+/**
+ * One process of an embedded run (see embedded.ts): the engine inside the process, no fleet,
+ * no HTTP hop, its share of the workload's callers calling the items entity directly. The
+ * parent sends the configuration as argv[2], waits for `ready`, sends `start`, and reads the
+ * history this process writes (checker JSONL) once it said `done`.
+ */
+import { once } from 'node:events';
+import { HistoryRecorder, writeJsonlFile } from '@keylane/checker';
+import { createEngine } from '@keylane/engine/baselines';
+import { createItems } from '@keylane/engine/items';
+import { createWorkload } from '@keylane/fleet';
+import type { EmbeddedChildConfig, EmbeddedChildMessage } from './embedded.js';
+import { runWorkload } from './run-workload.js';
+
+/** Resolves once the message is handed to the IPC channel: exit() right after send() can lose it. */
+function send(message: EmbeddedChildMessage): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (!process.send) {
+      reject(new Error('embedded-child runs only as a child of runEmbedded (no IPC channel)'));
+      return;
+    }
+    process.send(message, undefined, {}, (err) => (err ? reject(err) : resolve()));
+  });
+}
+
+async function main(): Promise<void> {
+  const config = JSON.parse(process.argv[2] ?? '') as EmbeddedChildConfig;
+  const engine = await createEngine({
+    postgres: { connectionString: config.databaseUrl },
+    redis: { url: config.redisUrl, keyPrefix: config.prefix },
+    lanes: config.lanes,
+    strategy: config.strategy,
+    chaos: config.chaos,
+  });
+  try {
+    const items = createItems(engine, { schema: config.schema });
+    const client = {
+      get: (id: bigint) => items.read(id),
+      put: (id: bigint, value: unknown) => items.write(id, value),
+    };
+    const workload = createWorkload({ seed: config.seed });
+    const recorder = new HistoryRecorder();
+    const started = once(process, 'message');
+    await send({ type: 'ready' });
+    await started;
+    const run = await runWorkload({
+      workload,
+      callers: config.callerIndices.map((index) => ({ name: `c${index}`, index, client })),
+      recorder,
+      durationMs: config.durationMs,
+      minOperations: config.minOperations,
+    });
+    recorder.abandonPending();
+    await writeJsonlFile(config.historyFile, recorder.operations);
+    await send({
+      type: 'done',
+      startedNs: String(run.startedNs),
+      endedNs: String(run.endedNs),
+      operations: run.operations,
+    });
+  } finally {
+    await engine.close();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  },
+);
