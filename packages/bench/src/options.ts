@@ -6,6 +6,7 @@ export const SECTION_NAMES = [
   'ceilings',
   'strategies',
   'direct',
+  'embedded',
   'single-flight',
   'routing',
 ] as const;

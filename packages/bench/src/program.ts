@@ -98,7 +98,7 @@ export function createProgram(name = 'keylane-bench'): Command {
     )
     .option(
       '--lanes <n>',
-      'KEYLANE_LANES of every instance, and the pg pool size of the direct cache-aside (default 10)',
+      'KEYLANE_LANES of every instance, the pg pool size of the direct cache-aside and the lanes of the embedded engine (default 10)',
       int('--lanes'),
     )
     .option(

@@ -3,7 +3,7 @@ import { CEILING_NAMES, type CeilingName } from './ceilings.js';
 import { PERCENTILE_KEYS, type PercentileKey } from './latency.js';
 import type { BenchResult } from './run-bench.js';
 import type { Spread } from './stats.js';
-import { DIRECT, type SystemName, type TargetVerdict } from './summary.js';
+import { DIRECT, EMBEDDED, type SystemName, type TargetVerdict } from './summary.js';
 import { PALETTE, renderBarChart } from './svg.js';
 import { WORKLOAD_LABELS, WORKLOAD_NAMES } from './workloads.js';
 
@@ -29,6 +29,7 @@ export function systemsOf(result: BenchResult): SystemName[] {
   ] as SystemName[]);
   const ordered: SystemName[] = [...result.config.strategies.filter((n) => names.has(n))];
   if (names.has(DIRECT)) ordered.push(DIRECT);
+  if (names.has(EMBEDDED)) ordered.push(EMBEDDED);
   return ordered;
 }
 
@@ -318,6 +319,7 @@ export function renderMarkdown(result: BenchResult, options: MarkdownOptions): s
     '- **Open loop** (fixed offered rate) measures latency as users see it: a stall delays every operation due during it, and each is charged from when it was due.',
     '  When a system cannot sustain the offered rate, achieved ops/s falls below it and the tail grows with the backlog.',
     '- **direct cache-aside** is the design without Keylane (ioredis + pg in the caller, no hop, no consistency); the gap to `cache-aside` through the fleet is the hop, the gap from `cache-aside` to `serial-guarded` is what consistency costs.',
+    `- **${EMBEDDED}** is \`@keylane/engine\` inside the caller (no hop, no fleet), holding ${result.config.lanes} Postgres connections where the fleet holds ${result.config.fleetSize} x ${result.config.lanesPerInstance}; the gap to \`direct cache-aside\` is what the guard costs alone, the gap to \`serial-guarded\` through the fleet is the hop. Embedded in N processes it holds N x ${result.config.lanes} connections and single-flights a hot key per process, not per fleet.`,
     '- Ratios are taken within one run, so background load on this shared machine mostly cancels; absolute numbers move with it.',
     '',
   );

@@ -12,6 +12,7 @@ import {
   type CeilingName,
 } from './ceilings.js';
 import { createDirectCacheAside } from './direct-cache-aside.js';
+import { createEmbeddedEngine } from './embedded-engine.js';
 import { benchStrategy, FLEET_SIZE, type StrategyRun } from './fleet-bench.js';
 import type { LoadResult } from './load.js';
 import {
@@ -30,7 +31,7 @@ import {
 } from './routing.js';
 import { strategyOrder } from './order.js';
 import { resetRows, scratchNames, seedScratch } from './scratch.js';
-import { summarize, type BenchSummary } from './summary.js';
+import { EMBEDDED, summarize, type BenchSummary } from './summary.js';
 import { createBenchWorkloads, WORKLOAD_NAMES } from './workloads.js';
 import { createZipf } from './zipf.js';
 
@@ -43,6 +44,8 @@ export interface RunResult {
   ceilings: Partial<Record<CeilingName, LoadResult>>;
   strategies: StrategyRun[];
   direct: WorkloadResults | null;
+  /** The engine embedded in this process (serial-guarded), same workloads. */
+  embedded: WorkloadResults | null;
   routing: RoutingMeasurement[];
   /** Sections of this run that produced no numbers, and why. */
   errors: string[];
@@ -150,6 +153,7 @@ export async function runBench(
           (has('single-flight') ? 1 : 0))
       : 0) +
     (has('direct') ? WORKLOAD_NAMES.length * 2 + 1 : 0) +
+    (has('embedded') ? WORKLOAD_NAMES.length * 2 + 1 : 0) +
     (has('routing') ? 1 : 0);
   progress.begin(stepsPerRun * o.runs + 2);
   step(`seeding ${allKeys.length} keys in schema ${scratch.schema}`);
@@ -164,6 +168,7 @@ export async function runBench(
         ceilings: {},
         strategies: [],
         direct: null,
+        embedded: null,
         routing: [],
         errors: [],
       };
@@ -246,6 +251,32 @@ export async function runBench(
           );
         } finally {
           await direct.close();
+        }
+      }
+      if (has('embedded')) {
+        await resetRows(o.databaseUrl, scratch, allKeys);
+        try {
+          const embedded = await createEmbeddedEngine({
+            databaseUrl: o.databaseUrl,
+            redisUrl: o.redisUrl,
+            schema: scratch.schema,
+            prefix: `${scratch.prefix}-embedded-r${run}`,
+            lanes: o.lanes,
+          });
+          try {
+            result.embedded = await runWorkloads(
+              embedded,
+              workloads,
+              settings,
+              `${tag} ${EMBEDDED}`,
+              (l) => step(l),
+              (s) => progress.tick(s),
+            );
+          } finally {
+            await embedded.close();
+          }
+        } catch (err) {
+          recordUnlessAborted(err, () => result.errors.push(`${EMBEDDED}: ${describeError(err)}`));
         }
       }
       if (has('routing')) {

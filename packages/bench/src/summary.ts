@@ -9,8 +9,10 @@ import { WORKLOAD_NAMES, type WorkloadName } from './workloads.js';
 
 /** The name of the in-process cache-aside in tables and charts. */
 export const DIRECT = 'direct cache-aside';
-/** A strategy through a fleet, or the direct cache-aside. */
-export type SystemName = StrategyName | typeof DIRECT;
+/** The name of the engine embedded in the bench process (serial-guarded, no fleet). */
+export const EMBEDDED = 'embedded serial-guarded';
+/** A strategy through a fleet, the direct cache-aside, or the engine embedded. */
+export type SystemName = StrategyName | typeof DIRECT | typeof EMBEDDED;
 
 export interface LoadSpread {
   throughput: Spread;
@@ -38,7 +40,10 @@ export interface BenchSummary {
   >;
   /** Engine counters of the closed loops, per strategy and workload (medians over runs). */
   engine: Partial<
-    Record<StrategyName, Partial<Record<WorkloadName, { hitRatio: Spread; dbReadsPerOp: Spread }>>>
+    Record<
+      Exclude<SystemName, typeof DIRECT>,
+      Partial<Record<WorkloadName, { hitRatio: Spread; dbReadsPerOp: Spread }>>
+    >
   >;
   readHit: Partial<Record<StrategyName, LoadSpread & { hitRatio: Spread | null }>>;
   singleFlight: Partial<Record<StrategyName, { maxPerInstance: Spread; mean: Spread }>>;
@@ -93,11 +98,13 @@ export function summarize(runs: readonly RunResult[]): BenchSummary {
     if (results.length > 0) summary.ceilings[name] = loadSpread(results);
   }
   const strategies = [...new Set(runs.flatMap((r) => r.strategies.map((s) => s.strategy)))];
-  const systems: SystemName[] = [...strategies, DIRECT];
+  const systems: SystemName[] = [...strategies, DIRECT, EMBEDDED];
   const workloadsOf = (run: RunResult, system: SystemName) =>
     system === DIRECT
       ? run.direct
-      : (run.strategies.find((s) => s.strategy === system)?.workloads ?? null);
+      : system === EMBEDDED
+        ? run.embedded
+        : (run.strategies.find((s) => s.strategy === system)?.workloads ?? null);
 
   for (const system of systems) {
     for (const workload of WORKLOAD_NAMES) {
@@ -224,6 +231,21 @@ export function evaluateTargets(runs: readonly RunResult[]): TargetVerdict[] {
       measured: ratioSpread(
         closedTput('serial-guarded', 'hot-key'),
         closedTput('locked', 'hot-key'),
+      ),
+      unit: 'x',
+    }),
+  );
+  out.push(
+    verdict({
+      id: 'embedded-vs-direct',
+      statement:
+        'embedded serial-guarded read-heavy throughput >= 0.9x direct cache-aside in the caller',
+      measure: `${EMBEDDED} / ${DIRECT}, closed-loop ops/s, read-heavy Zipfian (both in the bench process)`,
+      comparison: '>=',
+      bound: 0.9,
+      measured: ratioSpread(
+        series(runs, (r) => r.embedded?.closed['read-heavy'].throughput),
+        series(runs, (r) => r.direct?.closed['read-heavy'].throughput),
       ),
       unit: 'x',
     }),

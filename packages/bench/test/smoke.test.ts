@@ -78,13 +78,21 @@ describe('keylane-bench --quick', () => {
     }
   });
 
-  it('ran every strategy and the direct cache-aside on every workload, closed and open loop', () => {
-    for (const system of [...STRATEGY_NAMES, 'direct cache-aside'] as const) {
+  it('ran every strategy, the direct cache-aside and the embedded engine on every workload, closed and open loop', () => {
+    for (const system of [
+      ...STRATEGY_NAMES,
+      'direct cache-aside',
+      'embedded serial-guarded',
+    ] as const) {
       for (const workload of ['read-heavy', 'balanced', 'hot-key'] as const) {
         expect(result.summary.closed[system]![workload]!.throughput.median).toBeGreaterThan(0);
         expect(result.summary.open[system]![workload]!.p99Ms.median).toBeGreaterThan(0);
       }
     }
+    // The embedded engine's own counters (a write fills its new value, so reads mostly hit).
+    expect(
+      result.summary.engine['embedded serial-guarded']!['read-heavy']!.hitRatio.median,
+    ).toBeGreaterThan(0.5);
     for (const strategy of STRATEGY_NAMES) {
       expect(result.summary.readHit[strategy]!.throughput.median).toBeGreaterThan(0);
       expect(
@@ -114,7 +122,7 @@ describe('keylane-bench --quick', () => {
   });
 
   it('gave every target a measured value and a verdict', () => {
-    expect(result.summary.targets).toHaveLength(8);
+    expect(result.summary.targets).toHaveLength(9);
     for (const t of result.summary.targets) {
       expect(t.measured).not.toBeNull();
       expect(typeof t.met).toBe('boolean');

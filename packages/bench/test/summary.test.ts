@@ -70,6 +70,7 @@ function run(
       strategyRun('serial', 1, 1, 10, serialReads),
     ],
     direct: null,
+    embedded: null,
     errors: [],
     routing: [
       { instances: 128, strategy: 'modulo', wallNs: 150, cpuNs: 140 },
@@ -91,6 +92,7 @@ describe('evaluateTargets', () => {
       'read-heavy-throughput',
       'read-heavy-p99',
       'hot-key-vs-locked',
+      'embedded-vs-direct',
       'single-flight-serial',
       'single-flight-serial-guarded',
       'read-hit-path',
@@ -119,7 +121,8 @@ describe('evaluateTargets', () => {
 
   it('says "not measured" when a section did not run', () => {
     const partial = evaluateTargets([
-      { run: 1, ceilings: {}, strategies: [], direct: null, routing: [], errors: [] },
+      { run: 1, ceilings: {}, strategies: [], direct: null,
+    embedded: null, routing: [], errors: [] },
     ]);
     expect(partial.every((t) => t.met === null && t.measured === null)).toBe(true);
   });

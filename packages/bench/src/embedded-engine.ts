@@ -1,0 +1,46 @@
+import { createEngine } from '@keylane/engine';
+import { createItems } from '@keylane/engine/items';
+import type { EngineCounters } from './metrics.js';
+import type { ItemTarget } from './phases.js';
+
+export interface EmbeddedEngine extends ItemTarget {
+  close(): Promise<void>;
+}
+
+/**
+ * Keylane embedded: `@keylane/engine` (serial-guarded, its production defaults) inside this
+ * process on the same table, called directly as a user's service would, no fleet and no hop.
+ * Beside the direct cache-aside it prices the guard alone; beside the fleet, the hop.
+ */
+export async function createEmbeddedEngine(options: {
+  databaseUrl: string;
+  redisUrl: string;
+  schema: string;
+  prefix: string;
+  /** Lanes of the one engine: the same as the direct cache-aside's pool. */
+  lanes: number;
+}): Promise<EmbeddedEngine> {
+  const engine = await createEngine({
+    postgres: { connectionString: options.databaseUrl },
+    redis: { url: options.redisUrl, keyPrefix: options.prefix },
+    lanes: options.lanes,
+  });
+  const items = createItems(engine, { schema: options.schema });
+  return {
+    read: (key) => items.read(key),
+    write: (key, value) => items.write(key, value),
+    counters: (): Promise<EngineCounters> => {
+      const s = engine.stats();
+      return Promise.resolve({
+        reads: s.reads,
+        writes: items.stats().writes,
+        hits: s.hits,
+        misses: s.misses,
+        coalesced: s.coalesced,
+        dbReads: s.dbReads,
+        fills: s.fills,
+      });
+    },
+    close: () => engine.close(),
+  };
+}
