@@ -1,11 +1,15 @@
 /**
- * `pnpm run bench [-- --ops 1000000 --keys 1000 --corrupt 1000 --seed 1]`
+ * `pnpm run bench [-- --ops 1000000 --keys 1000 --corrupt 1000 --seed 1 --profiles sparse,dense,stress]`
  *
  * Generates a history the way the demo records one (many callers, overlapping operations,
  * timestamps in nanoseconds, operations in completion order), by running a real register
  * per key with each operation taking effect at one instant inside its interval, so the
  * history is linearizable by construction. Then checks it, and checks it again with
  * `--corrupt` reads changed to an older value of their key. Reports times; asserts nothing.
+ *
+ * Profiles differ in how crowded each key is (operations in flight on the key when one
+ * begins, itself included): `sparse` spreads the operations over a minute (about 1.02, a
+ * near-sequential history), `dense` about 3 (what the demo records), `stress` about 15.
  */
 import { parseArgs } from 'node:util';
 import { checkHistory } from './linearizability.js';
@@ -18,8 +22,12 @@ const { values: args } = parseArgs({
     keys: { type: 'string', default: '1000' },
     corrupt: { type: 'string', default: '1000' },
     seed: { type: 'string', default: '1' },
+    profiles: { type: 'string', default: 'sparse,dense,stress' },
   },
 });
+
+/** Operations in flight per key each profile aims at; `null`: the one-minute run as generated. */
+const PROFILES: Record<string, number | null> = { sparse: null, dense: 3, stress: 15 };
 
 function positiveInt(name: string, text: string, min: number): number {
   const n = Number(text);
@@ -34,6 +42,15 @@ const totalOps = positiveInt('ops', args.ops, 1);
 const keyCount = positiveInt('keys', args.keys, 1);
 const corrupt = positiveInt('corrupt', args.corrupt, 0);
 const seed = positiveInt('seed', args.seed, 0);
+const profiles = args.profiles.split(',').map((name) => {
+  if (!Object.hasOwn(PROFILES, name)) {
+    console.error(
+      `--profiles: unknown profile ${JSON.stringify(name)} (expected ${Object.keys(PROFILES).join(', ')})`,
+    );
+    process.exit(2);
+  }
+  return name;
+});
 
 /** mulberry32: a seeded PRNG, so runs are reproducible. */
 function prng(s: number): () => number {
@@ -60,12 +77,22 @@ interface Gen {
 const BASE_NS = 1_000_000_000_000_000n;
 const SPAN_NS = 60e9; // a one-minute run
 const PROCESSES = 64;
+// Mostly sub-millisecond, with a tail of slow operations so intervals overlap a lot.
+const MEAN_DURATION_NS = 0.95 * 400_000 + 0.05 * 20_000_000;
 
-function generate(): Operation[] {
+/**
+ * The run's length for `inFlight` operations in flight per key: an operation beginning meets
+ * (arrival rate per key) x (mean duration) others besides itself.
+ */
+function spanFor(inFlight: number | null): number {
+  if (inFlight === null) return SPAN_NS;
+  return (totalOps * MEAN_DURATION_NS) / (keyCount * (inFlight - 1));
+}
+
+function generate(spanNs: number): Operation[] {
   const gens: Gen[] = new Array<Gen>(totalOps);
   for (let i = 0; i < totalOps; i++) {
-    const inv = Math.floor(rand() * SPAN_NS);
-    // Mostly sub-millisecond, with a tail of slow operations so intervals overlap a lot.
+    const inv = Math.floor(rand() * spanNs);
     const dur = Math.floor(rand() < 0.95 ? rand() * 800_000 : rand() * 40_000_000);
     const write = rand() < 0.25;
     const roll = rand();
@@ -123,41 +150,68 @@ function corruptReads(ops: Operation[], n: number): Operation[] {
   return out;
 }
 
+/** Mean operations in flight on an operation's key when it begins, itself included. */
+function meanInFlight(ops: readonly Operation[]): number {
+  const byKey = new Map<string, Operation[]>();
+  for (const op of ops) {
+    let list = byKey.get(op.key);
+    if (!list) byKey.set(op.key, (list = []));
+    list.push(op);
+  }
+  let total = 0;
+  for (const list of byKey.values()) {
+    const starts = list.map((o) => o.invokeNs).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    const ends = list.map((o) => o.completeNs).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    // At each start: starts so far (itself included) minus operations already ended.
+    let ended = 0;
+    for (let i = 0; i < starts.length; i++) {
+      while (ended < ends.length && ends[ended]! < starts[i]!) ended++;
+      total += i + 1 - ended;
+    }
+  }
+  return total / ops.length;
+}
+
 function seconds(fromNs: bigint): string {
   return (Number(process.hrtime.bigint() - fromNs) / 1e9).toFixed(2);
 }
 const fmt = (x: number): string => x.toLocaleString('en-US');
 
-let t = process.hrtime.bigint();
-const history = generate();
-console.log(
-  `generated ${fmt(history.length)} ops over ${fmt(keyCount)} keys in ${seconds(t)} s (seed ${seed})`,
-);
-
-t = process.hrtime.bigint();
-const clean = checkHistory(history);
-const cleanS = seconds(t);
-console.log(
-  `checkHistory (linearizable run): ${cleanS} s, ${fmt(Math.round(history.length / Number(cleanS)))} ops/s, ` +
-    `ok=${clean.ok}, ${fmt(clean.keysChecked)} keys, ${fmt(clean.violations.length)} violations`,
-);
-if (!clean.ok) {
-  console.error('BUG: a register simulation produced a history the checker rejects:');
-  console.error(clean.violations[0]?.message);
-  process.exitCode = 1;
-}
-
-if (corrupt > 0) {
-  const bad = corruptReads(history, corrupt);
-  t = process.hrtime.bigint();
-  const dirty = checkHistory(bad);
-  const dirtyS = seconds(t);
-  const kinds = Object.entries(countByKind(dirty.violations))
-    .filter(([, c]) => c > 0)
-    .map(([k, c]) => `${fmt(c)} ${k}`)
-    .join(', ');
+for (const profile of profiles) {
+  let t = process.hrtime.bigint();
+  const history = generate(spanFor(PROFILES[profile] ?? null));
   console.log(
-    `checkHistory (${fmt(corrupt)} read${corrupt === 1 ? '' : 's'} changed to an old value): ${dirtyS} s, ok=${dirty.ok}, ` +
-      `${fmt(dirty.violations.length)} violations (${kinds})`,
+    `${profile}: generated ${fmt(history.length)} ops over ${fmt(keyCount)} keys in ${seconds(t)} s (seed ${seed}), ` +
+      `${meanInFlight(history).toFixed(2)} in flight per key`,
   );
+
+  t = process.hrtime.bigint();
+  const clean = checkHistory(history);
+  const cleanS = seconds(t);
+  console.log(
+    `${profile}: checkHistory (linearizable run): ${cleanS} s, ${fmt(Math.round(history.length / Number(cleanS)))} ops/s, ` +
+      `ok=${clean.ok}, ${fmt(clean.keysChecked)} keys, ${fmt(clean.violations.length)} violations`,
+  );
+  if (!clean.ok) {
+    console.error(
+      `BUG: a register simulation (${profile}) produced a history the checker rejects:`,
+    );
+    console.error(clean.violations[0]?.message);
+    process.exitCode = 1;
+  }
+
+  if (corrupt > 0) {
+    const bad = corruptReads(history, corrupt);
+    t = process.hrtime.bigint();
+    const dirty = checkHistory(bad);
+    const dirtyS = seconds(t);
+    const kinds = Object.entries(countByKind(dirty.violations))
+      .filter(([, c]) => c > 0)
+      .map(([k, c]) => `${fmt(c)} ${k}`)
+      .join(', ');
+    console.log(
+      `${profile}: checkHistory (${fmt(corrupt)} read${corrupt === 1 ? '' : 's'} changed to an old value): ${dirtyS} s, ` +
+        `${fmt(Math.round(bad.length / Number(dirtyS)))} ops/s, ok=${dirty.ok}, ${fmt(dirty.violations.length)} violations (${kinds})`,
+    );
+  }
 }
