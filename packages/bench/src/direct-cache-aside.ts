@@ -1,6 +1,8 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { formatLongId } from '@keylane/protocol';
+import { itemStatements, toItem, type ItemRow } from './items-sql.js';
 import type { ItemTarget } from './phases.js';
 
 export interface DirectCacheAside extends ItemTarget {
@@ -20,35 +22,30 @@ export async function createDirectCacheAside(options: {
   /** pg pool size; the default matches one instance's lanes. */
   poolSize: number;
   ttlMs: number;
+  /** Delays for checked runs, where the engine's chaos option puts them (see bentocache-target). */
+  chaos?: { fillDelayMs: number; writeDelayMs: number };
 }): Promise<DirectCacheAside> {
+  const fillDelayMs = options.chaos?.fillDelayMs ?? 0;
+  const writeDelayMs = options.chaos?.writeDelayMs ?? 0;
   const redis = new Redis(options.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
   await redis.connect();
   const pool = new pg.Pool({ connectionString: options.databaseUrl, max: options.poolSize });
-  const table = `"${options.schema}".items`;
-  const select = `SELECT id::text AS id, value, version::text AS version FROM ${table} WHERE id = $1`;
-  const upsert = `INSERT INTO ${table} AS t (id, value, version, updated_at) VALUES ($1::bigint, $2::jsonb, 1, now())
-                  ON CONFLICT (id) DO UPDATE SET value = EXCLUDED.value, version = t.version + 1, updated_at = now()
-                  RETURNING id::text AS id, value, version::text AS version`;
+  const { select, upsert } = itemStatements(options.schema);
   const cacheKey = (key: bigint): string => `{${options.prefix}:${formatLongId(key)}}:v`;
-  const toItem = (row: { id: string; value: unknown; version: string }) => ({
-    id: row.id,
-    value: row.value,
-    version: Number(row.version),
-  });
   return {
     async read(key) {
       const k = cacheKey(key);
       const cached = await redis.get(k);
       if (cached !== null) return JSON.parse(cached) as unknown;
-      const { rows } = await pool.query<{ id: string; value: unknown; version: string }>(select, [
-        formatLongId(key),
-      ]);
+      const { rows } = await pool.query<ItemRow>(select, [formatLongId(key)]);
       const item = rows[0] ? toItem(rows[0]) : null;
+      if (fillDelayMs > 0) await sleep(fillDelayMs);
       await redis.set(k, JSON.stringify(item), 'PX', options.ttlMs);
       return item;
     },
     async write(key, value) {
-      const { rows } = await pool.query<{ id: string; value: unknown; version: string }>(upsert, [
+      if (writeDelayMs > 0) await sleep(writeDelayMs);
+      const { rows } = await pool.query<ItemRow>(upsert, [
         formatLongId(key),
         JSON.stringify(value),
       ]);

@@ -1,4 +1,5 @@
 import { createEngine } from '@keylane/engine';
+import { createEngine as createLabEngine } from '@keylane/engine/baselines';
 import { createItems } from '@keylane/engine/items';
 import type { EngineCounters } from './metrics.js';
 import type { ItemTarget } from './phases.js';
@@ -19,12 +20,17 @@ export async function createEmbeddedEngine(options: {
   prefix: string;
   /** Lanes of the one engine: the same as the direct cache-aside's pool. */
   lanes: number;
+  /** The engine's own chaos delays, for checked runs (then through the lab entry). */
+  chaos?: { fillDelayMs: number; writeDelayMs: number };
 }): Promise<EmbeddedEngine> {
-  const engine = await createEngine({
+  const base = {
     postgres: { connectionString: options.databaseUrl },
     redis: { url: options.redisUrl, keyPrefix: options.prefix },
     lanes: options.lanes,
-  });
+  };
+  const engine = options.chaos
+    ? await createLabEngine({ ...base, strategy: 'serial-guarded', chaos: options.chaos })
+    : await createEngine(base);
   const items = createItems(engine, { schema: options.schema });
   return {
     read: (key) => items.read(key),

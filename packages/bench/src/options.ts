@@ -7,6 +7,8 @@ export const SECTION_NAMES = [
   'strategies',
   'direct',
   'embedded',
+  'bentocache',
+  'checked',
   'single-flight',
   'routing',
 ] as const;

@@ -3,7 +3,8 @@ import { CEILING_NAMES, type CeilingName } from './ceilings.js';
 import { PERCENTILE_KEYS, type PercentileKey } from './latency.js';
 import type { BenchResult } from './run-bench.js';
 import type { Spread } from './stats.js';
-import { DIRECT, EMBEDDED, type SystemName, type TargetVerdict } from './summary.js';
+import { BENTOCACHE_SETUPS } from './bentocache-target.js';
+import { BENTOCACHE, DIRECT, EMBEDDED, type SystemName, type TargetVerdict } from './summary.js';
 import { PALETTE, renderBarChart } from './svg.js';
 import { WORKLOAD_LABELS, WORKLOAD_NAMES } from './workloads.js';
 
@@ -30,6 +31,8 @@ export function systemsOf(result: BenchResult): SystemName[] {
   const ordered: SystemName[] = [...result.config.strategies.filter((n) => names.has(n))];
   if (names.has(DIRECT)) ordered.push(DIRECT);
   if (names.has(EMBEDDED)) ordered.push(EMBEDDED);
+  for (const setup of BENTOCACHE_SETUPS)
+    if (names.has(BENTOCACHE[setup])) ordered.push(BENTOCACHE[setup]);
   return ordered;
 }
 
@@ -167,6 +170,23 @@ export function renderMarkdown(result: BenchResult, options: MarkdownOptions): s
       '**Sections that produced no numbers** (left out of the medians):',
       '',
       ...failures.map((f) => `- ${f}`),
+    );
+  }
+  const checked = Object.entries(s.checked);
+  if (checked.length > 0) {
+    lines.push(
+      '',
+      '## Stale reads under injected delays',
+      '',
+      "The systems that run in this process, each on the demo's workload (64 keys, 4 hot, 70% reads, 16 callers) " +
+        "with the demo's injected delays (80 ms between a miss's DB read and its fill, 10 ms before a write's DB write), " +
+        'recorded and checked for linearizability like the strategies of `keylane demo`. The throughput tables above ran without delays.',
+      '',
+      '| System | Operations | Stale reads (checker violations) |',
+      '| --- | ---: | ---: |',
+      ...checked.map(
+        ([name, c]) => `| ${name} | ${fmtSpread(c.ops, 0)} | ${fmtSpread(c.violations, 0)} |`,
+      ),
     );
   }
   if (options.notes && options.notes.trim() !== '') {
@@ -360,6 +380,20 @@ export function renderTerminal(result: BenchResult): string {
   }
   const out: string[] = [];
   if (rows.length > 1) out.push(table(rows));
+  const checked = Object.entries(s.checked);
+  if (checked.length > 0) {
+    out.push(
+      '',
+      table([
+        ['checked run (injected delays)', 'ops', 'stale reads'],
+        ...checked.map(([name, c]) => [
+          name,
+          fmtNumber(c.ops.median, 0),
+          fmtNumber(c.violations.median, 0),
+        ]),
+      ]),
+    );
+  }
   for (const r of result.runs) {
     for (const e of r.errors) out.push(`run ${r.run} failed: ${e}`);
     for (const x of r.strategies)

@@ -1,6 +1,6 @@
 import { cpus, loadavg, totalmem } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { checkDependencies, dropScratch } from '@keylane/fleet';
+import { checkDependencies, DEFAULT_CHAOS, dropScratch } from '@keylane/fleet';
 import type { StrategyName } from '@keylane/engine';
 import {
   CEILING_NAMES,
@@ -13,6 +13,11 @@ import {
 } from './ceilings.js';
 import { createDirectCacheAside } from './direct-cache-aside.js';
 import { createEmbeddedEngine } from './embedded-engine.js';
+import {
+  BENTOCACHE_SETUPS,
+  createBentocacheTarget,
+  type BentocacheSetup,
+} from './bentocache-target.js';
 import { benchStrategy, FLEET_SIZE, type StrategyRun } from './fleet-bench.js';
 import type { LoadResult } from './load.js';
 import {
@@ -21,7 +26,12 @@ import {
   type ResolvedBenchOptions,
   type SectionName,
 } from './options.js';
-import { runWorkloads, type LoadSettings, type WorkloadResults } from './phases.js';
+import {
+  runWorkloads,
+  type ItemTarget,
+  type LoadSettings,
+  type WorkloadResults,
+} from './phases.js';
 import { SILENT_PROGRESS, type BenchProgress } from './progress.js';
 import {
   measureRouting,
@@ -31,13 +41,24 @@ import {
 } from './routing.js';
 import { strategyOrder } from './order.js';
 import { resetRows, scratchNames, seedScratch } from './scratch.js';
-import { EMBEDDED, summarize, type BenchSummary } from './summary.js';
+import {
+  BENTOCACHE,
+  DIRECT,
+  EMBEDDED,
+  summarize,
+  type BenchSummary,
+  type InProcessName,
+} from './summary.js';
+import { checkedRun, type CheckedRun } from './checked-run.js';
 import { createBenchWorkloads, WORKLOAD_NAMES } from './workloads.js';
 import { createZipf } from './zipf.js';
 
 /** The engine's default cache TTL, used by the direct cache-aside too. */
 const CACHE_TTL_MS = 300_000;
 const READ_HIT_KEYS = 256;
+/** The demo's callers and the shortest checked run: long enough for the races to be met. */
+const CHECKED_CALLERS = 16;
+const CHECKED_MIN_MS = 2_000;
 
 export interface RunResult {
   run: number;
@@ -46,6 +67,10 @@ export interface RunResult {
   direct: WorkloadResults | null;
   /** The engine embedded in this process (serial-guarded), same workloads. */
   embedded: WorkloadResults | null;
+  /** bentocache in this process, per setup (a peer users would pick instead). */
+  bentocache: Partial<Record<BentocacheSetup, WorkloadResults>>;
+  /** Stale reads of each in-process system under the demo's injected delays (section `checked`). */
+  checked: Partial<Record<InProcessName, CheckedRun>>;
   routing: RoutingMeasurement[];
   /** Sections of this run that produced no numbers, and why. */
   errors: string[];
@@ -154,6 +179,8 @@ export async function runBench(
       : 0) +
     (has('direct') ? WORKLOAD_NAMES.length * 2 + 1 : 0) +
     (has('embedded') ? WORKLOAD_NAMES.length * 2 + 1 : 0) +
+    (has('bentocache') ? BENTOCACHE_SETUPS.length * (WORKLOAD_NAMES.length * 2 + 1) : 0) +
+    (has('checked') ? 2 + BENTOCACHE_SETUPS.length : 0) +
     (has('routing') ? 1 : 0);
   progress.begin(stepsPerRun * o.runs + 2);
   step(`seeding ${allKeys.length} keys in schema ${scratch.schema}`);
@@ -169,6 +196,8 @@ export async function runBench(
         strategies: [],
         direct: null,
         embedded: null,
+        bentocache: {},
+        checked: {},
         routing: [],
         errors: [],
       };
@@ -278,6 +307,96 @@ export async function runBench(
         } catch (err) {
           recordUnlessAborted(err, () => result.errors.push(`${EMBEDDED}: ${describeError(err)}`));
         }
+      }
+      if (has('bentocache')) {
+        for (const setup of BENTOCACHE_SETUPS) {
+          await resetRows(o.databaseUrl, scratch, allKeys);
+          try {
+            const bento = await createBentocacheTarget({
+              databaseUrl: o.databaseUrl,
+              redisUrl: o.redisUrl,
+              schema: scratch.schema,
+              prefix: `${scratch.prefix}-bento-${setup}-r${run}`,
+              setup,
+              poolSize: o.lanes,
+              ttlMs: CACHE_TTL_MS,
+            });
+            try {
+              result.bentocache[setup] = await runWorkloads(
+                bento,
+                workloads,
+                settings,
+                `${tag} ${BENTOCACHE[setup]}`,
+                (l) => step(l),
+                (s) => progress.tick(s),
+              );
+            } finally {
+              await bento.close();
+            }
+          } catch (err) {
+            recordUnlessAborted(err, () =>
+              result.errors.push(`${BENTOCACHE[setup]}: ${describeError(err)}`),
+            );
+          }
+        }
+      }
+      if (has('checked')) {
+        // The same question the demo asks of the fleet's strategies, for the systems that run
+        // in this process: with the demo's delays widening the races, what does a checker find?
+        const base = {
+          databaseUrl: o.databaseUrl,
+          redisUrl: o.redisUrl,
+          schema: scratch.schema,
+          chaos: { ...DEFAULT_CHAOS },
+        };
+        type Create = (prefix: string) => Promise<ItemTarget & { close(): Promise<void> }>;
+        const systems: (readonly [InProcessName, Create])[] = [
+          [
+            DIRECT,
+            (prefix) =>
+              createDirectCacheAside({ ...base, prefix, poolSize: o.lanes, ttlMs: CACHE_TTL_MS }),
+          ],
+          [EMBEDDED, (prefix) => createEmbeddedEngine({ ...base, prefix, lanes: o.lanes })],
+          ...BENTOCACHE_SETUPS.map(
+            (setup) =>
+              [
+                BENTOCACHE[setup],
+                (prefix: string) =>
+                  createBentocacheTarget({
+                    ...base,
+                    prefix,
+                    setup,
+                    poolSize: o.lanes,
+                    ttlMs: CACHE_TTL_MS,
+                  }),
+              ] as const,
+          ),
+        ];
+        for (const [name, create] of systems) {
+          step(`${tag} checked run (injected delays): ${name}`);
+          // Absent keys, the checker's initial state.
+          await resetRows(o.databaseUrl, scratch, []);
+          try {
+            const target = await create(
+              `${scratch.prefix}-checked-${result.run}-${Object.keys(result.checked).length}`,
+            );
+            try {
+              result.checked[name] = await checkedRun(target, {
+                seed: o.seed,
+                callers: CHECKED_CALLERS,
+                durationMs: Math.max(CHECKED_MIN_MS, o.durationMs * 2),
+                ...(signal ? { signal } : {}),
+              });
+            } finally {
+              await target.close();
+            }
+          } catch (err) {
+            recordUnlessAborted(err, () =>
+              result.errors.push(`checked run of ${name}: ${describeError(err)}`),
+            );
+          }
+        }
+        await resetRows(o.databaseUrl, scratch, allKeys);
       }
       if (has('routing')) {
         step(

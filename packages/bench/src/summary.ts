@@ -3,6 +3,8 @@ import type { CeilingName } from './ceilings.js';
 import { CEILING_NAMES } from './ceilings.js';
 import type { LoadResult } from './load.js';
 import { PERCENTILE_KEYS, type PercentileKey } from './latency.js';
+import { BENTOCACHE_SETUPS, type BentocacheSetup } from './bentocache-target.js';
+import type { WorkloadResults } from './phases.js';
 import type { RunResult } from './run-bench.js';
 import { ratioSpread, spread, type Spread } from './stats.js';
 import { WORKLOAD_NAMES, type WorkloadName } from './workloads.js';
@@ -11,8 +13,16 @@ import { WORKLOAD_NAMES, type WorkloadName } from './workloads.js';
 export const DIRECT = 'direct cache-aside';
 /** The name of the engine embedded in the bench process (serial-guarded, no fleet). */
 export const EMBEDDED = 'embedded serial-guarded';
-/** A strategy through a fleet, the direct cache-aside, or the engine embedded. */
-export type SystemName = StrategyName | typeof DIRECT | typeof EMBEDDED;
+/** The names of bentocache's two setups (a peer: the library users pick instead). */
+export const BENTOCACHE = {
+  l2: 'bentocache (Redis)',
+  'l1-l2-bus': 'bentocache (L1 + Redis + bus)',
+} as const satisfies Record<BentocacheSetup, string>;
+export type BentocacheName = (typeof BENTOCACHE)[BentocacheSetup];
+/** Systems that run in the bench process, beside the fleet's strategies. */
+export type InProcessName = typeof DIRECT | typeof EMBEDDED | BentocacheName;
+/** A strategy through a fleet, or a system in the bench process. */
+export type SystemName = StrategyName | InProcessName;
 
 export interface LoadSpread {
   throughput: Spread;
@@ -41,12 +51,14 @@ export interface BenchSummary {
   /** Engine counters of the closed loops, per strategy and workload (medians over runs). */
   engine: Partial<
     Record<
-      Exclude<SystemName, typeof DIRECT>,
+      StrategyName | typeof EMBEDDED,
       Partial<Record<WorkloadName, { hitRatio: Spread; dbReadsPerOp: Spread }>>
     >
   >;
   readHit: Partial<Record<StrategyName, LoadSpread & { hitRatio: Spread | null }>>;
   singleFlight: Partial<Record<StrategyName, { maxPerInstance: Spread; mean: Spread }>>;
+  /** Checked runs under the demo's injected delays, per in-process system. */
+  checked: Partial<Record<InProcessName, { ops: Spread; violations: Spread }>>;
   routing: { instances: number; strategy: string; wallNs: Spread; cpuNs: Spread }[];
   targets: TargetVerdict[];
 }
@@ -61,7 +73,7 @@ export interface TargetVerdict {
   bound: number;
   /** Median over runs (with min and max); null when the sections it needs did not run. */
   measured: Spread | null;
-  unit: 'x' | 'ns' | 'DB reads';
+  unit: 'x' | 'ns' | 'DB reads' | 'stale reads';
   /** null: not measured in this run. */
   met: boolean | null;
 }
@@ -77,6 +89,11 @@ function loadSpread(results: readonly LoadResult[]): LoadSpread {
   };
 }
 
+/** Systems with Keylane's engine inside, whose counters the summary reads. */
+function runsAnEngine(system: SystemName): system is StrategyName | typeof EMBEDDED {
+  return system !== DIRECT && !(Object.values(BENTOCACHE) as string[]).includes(system);
+}
+
 function present<T>(values: readonly (T | null | undefined)[]): T[] {
   return values.filter((v): v is T => v !== null && v !== undefined);
 }
@@ -90,21 +107,42 @@ export function summarize(runs: readonly RunResult[]): BenchSummary {
     engine: {},
     readHit: {},
     singleFlight: {},
+    checked: {},
     routing: [],
     targets: [],
   };
+  const inProcess: InProcessName[] = [
+    DIRECT,
+    EMBEDDED,
+    ...BENTOCACHE_SETUPS.map((b) => BENTOCACHE[b]),
+  ];
+  for (const name of inProcess) {
+    const checked = present(runs.map((r) => r.checked[name]));
+    if (checked.length > 0) {
+      summary.checked[name] = {
+        ops: spread(checked.map((c) => c.ops)),
+        violations: spread(checked.map((c) => c.violations)),
+      };
+    }
+  }
   for (const name of CEILING_NAMES) {
     const results = present(runs.map((r) => r.ceilings[name]));
     if (results.length > 0) summary.ceilings[name] = loadSpread(results);
   }
   const strategies = [...new Set(runs.flatMap((r) => r.strategies.map((s) => s.strategy)))];
-  const systems: SystemName[] = [...strategies, DIRECT, EMBEDDED];
-  const workloadsOf = (run: RunResult, system: SystemName) =>
-    system === DIRECT
-      ? run.direct
-      : system === EMBEDDED
-        ? run.embedded
-        : (run.strategies.find((s) => s.strategy === system)?.workloads ?? null);
+  const systems: SystemName[] = [
+    ...strategies,
+    DIRECT,
+    EMBEDDED,
+    ...BENTOCACHE_SETUPS.map((b) => BENTOCACHE[b]),
+  ];
+  const workloadsOf = (run: RunResult, system: SystemName): WorkloadResults | null => {
+    if (system === DIRECT) return run.direct;
+    if (system === EMBEDDED) return run.embedded;
+    const setup = BENTOCACHE_SETUPS.find((b) => BENTOCACHE[b] === system);
+    if (setup) return run.bentocache[setup] ?? null;
+    return run.strategies.find((s) => s.strategy === system)?.workloads ?? null;
+  };
 
   for (const system of systems) {
     for (const workload of WORKLOAD_NAMES) {
@@ -121,7 +159,7 @@ export function summarize(runs: readonly RunResult[]): BenchSummary {
           errors: open.reduce((sum, r) => sum + r.errors, 0),
         };
       }
-      if (system !== DIRECT) {
+      if (runsAnEngine(system)) {
         const engines = present(closed.map((r) => r.engine));
         if (engines.length > 0) {
           (summary.engine[system] ??= {})[workload] = {
@@ -172,6 +210,12 @@ export function summarize(runs: readonly RunResult[]): BenchSummary {
 }
 
 /** Per-run series of one figure, NaN where a run lacks it (pairwise ratios skip those). */
+/** One figure over the runs (a sum), when any run measured it. */
+function totalOrNull(values: readonly (number | undefined)[]): Spread | null {
+  const measured = present(values);
+  return measured.length > 0 ? spread([measured.reduce((a, b) => a + b, 0)]) : null;
+}
+
 function series(
   runs: readonly RunResult[],
   pick: (run: RunResult) => number | undefined,
@@ -248,6 +292,43 @@ export function evaluateTargets(runs: readonly RunResult[]): TargetVerdict[] {
         series(runs, (r) => r.direct?.closed['read-heavy'].throughput),
       ),
       unit: 'x',
+    }),
+  );
+  const bento = BENTOCACHE.l2;
+  out.push(
+    verdict({
+      id: 'embedded-vs-bentocache-throughput',
+      statement: `embedded serial-guarded read-heavy throughput >= 1.0x ${bento}`,
+      measure: `${EMBEDDED} / ${bento}, closed-loop ops/s, read-heavy Zipfian (both in the bench process)`,
+      comparison: '>=',
+      bound: 1,
+      measured: ratioSpread(
+        series(runs, (r) => r.embedded?.closed['read-heavy'].throughput),
+        series(runs, (r) => r.bentocache.l2?.closed['read-heavy'].throughput),
+      ),
+      unit: 'x',
+    }),
+    verdict({
+      id: 'embedded-vs-bentocache-p99',
+      statement: `embedded serial-guarded read-heavy p99 <= 1.2x ${bento}`,
+      measure: `${EMBEDDED} / ${bento}, open-loop p99 (CO-corrected), read-heavy Zipfian`,
+      comparison: '<=',
+      bound: 1.2,
+      measured: ratioSpread(
+        series(runs, (r) => r.embedded?.open['read-heavy'].latency.p99Ms),
+        series(runs, (r) => r.bentocache.l2?.open['read-heavy'].latency.p99Ms),
+      ),
+      unit: 'x',
+    }),
+    verdict({
+      id: 'embedded-stale-reads',
+      statement:
+        "embedded serial-guarded: 0 stale reads under the demo's injected delays, in every run",
+      measure: `checker violations in the checked runs of ${EMBEDDED}, summed over the runs (fill 80 ms, write 10 ms)`,
+      comparison: '<=',
+      bound: 0,
+      measured: totalOrNull(runs.map((r) => r.checked[EMBEDDED]?.violations)),
+      unit: 'stale reads',
     }),
   );
   for (const name of ['serial', 'serial-guarded'] as const) {

@@ -121,8 +121,18 @@ describe('keylane-bench --quick', () => {
     for (const r of result.summary.routing) expect(r.wallNs.median).toBeGreaterThan(0);
   });
 
+  it("checked each in-process system under the demo's delays: the engine clean, the hand-written cache-aside and bentocache caught", () => {
+    const checked = result.summary.checked;
+    expect(checked['embedded serial-guarded']!.ops.median).toBeGreaterThan(200);
+    expect(checked['embedded serial-guarded']!.violations.median).toBe(0);
+    // The unguarded peers in the same harness: the checker finds their stale fills.
+    expect(checked['direct cache-aside']!.violations.median).toBeGreaterThan(0);
+    expect(checked['bentocache (Redis)']!.violations.median).toBeGreaterThan(0);
+    expect(checked['bentocache (L1 + Redis + bus)']!.ops.median).toBeGreaterThan(0);
+  });
+
   it('gave every target a measured value and a verdict', () => {
-    expect(result.summary.targets).toHaveLength(9);
+    expect(result.summary.targets).toHaveLength(12);
     for (const t of result.summary.targets) {
       expect(t.measured).not.toBeNull();
       expect(typeof t.met).toBe('boolean');

@@ -71,6 +71,8 @@ function run(
     ],
     direct: null,
     embedded: null,
+    bentocache: {},
+    checked: {},
     errors: [],
     routing: [
       { instances: 128, strategy: 'modulo', wallNs: 150, cpuNs: 140 },
@@ -93,6 +95,9 @@ describe('evaluateTargets', () => {
       'read-heavy-p99',
       'hot-key-vs-locked',
       'embedded-vs-direct',
+      'embedded-vs-bentocache-throughput',
+      'embedded-vs-bentocache-p99',
+      'embedded-stale-reads',
       'single-flight-serial',
       'single-flight-serial-guarded',
       'read-hit-path',
@@ -122,7 +127,9 @@ describe('evaluateTargets', () => {
   it('says "not measured" when a section did not run', () => {
     const partial = evaluateTargets([
       { run: 1, ceilings: {}, strategies: [], direct: null,
-    embedded: null, routing: [], errors: [] },
+    embedded: null,
+    bentocache: {},
+    checked: {}, routing: [], errors: [] },
     ]);
     expect(partial.every((t) => t.met === null && t.measured === null)).toBe(true);
   });

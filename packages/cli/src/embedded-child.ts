@@ -8,9 +8,8 @@ import { once } from 'node:events';
 import { HistoryRecorder, writeJsonlFile } from '@keylane/checker';
 import { createEngine } from '@keylane/engine/baselines';
 import { createItems } from '@keylane/engine/items';
-import { createWorkload } from '@keylane/fleet';
+import { createWorkload, runWorkload } from '@keylane/fleet';
 import type { EmbeddedChildConfig, EmbeddedChildMessage } from './embedded.js';
-import { runWorkload } from './run-workload.js';
 
 /** Resolves once the message is handed to the IPC channel: exit() right after send() can lose it. */
 function send(message: EmbeddedChildMessage): Promise<void> {

@@ -4,8 +4,8 @@ export {
   type RunWorkloadOptions,
   type RunWorkloadResult,
   type WorkloadCaller,
-} from './run-workload.js';
-export { outcomeOfError } from './outcome.js';
+} from '@keylane/fleet';
+export { outcomeOfError } from '@keylane/fleet';
 export {
   findLostAckedWrites,
   percentile,

@@ -21,11 +21,15 @@ import {
   resetScratch,
   startFleet,
   type Fleet,
+  DEFAULT_CHAOS,
+  runWorkload,
   type FleetChaos,
+  type RunWorkloadResult,
+  type WorkloadCaller,
   type WorkloadOptions,
 } from '@keylane/fleet';
 import { findLostAckedWrites, summarizeFault, summarizeLatency } from './analysis.js';
-import { runWorkload, type RunWorkloadResult, type WorkloadCaller } from './run-workload.js';
+
 
 /**
  * - `plain`: every caller sees all instances.
@@ -72,26 +76,9 @@ export interface ScenarioRunOptions {
 
 export type ScenarioOptions = ScenarioFleetOptions & ScenarioRunOptions;
 
-/**
- * 80 ms between a miss's DB read and its fill, 10 ms between a write's invalidation and its
- * DB write; the same for every strategy.
- *
- * The fill delay is the window that matters most. cache-aside goes stale only when a write
- * commits and deletes while a miss's fill is in flight (miss reads the DB, the write commits
- * and DELs, the fill lands with the old value); misses happen only right after a DEL, so that
- * needs two writes on one key within about one fill delay. The write delay does not widen
- * that race at all (it comes before the commit), it only slows writes. At 30/30 the odds
- * therefore fell steeply with throughput: --quick runs (short, on cold fleets, beside the
- * next fleet's start-up, on a busy machine) caught cache-aside 0 to 8 times in 415
- * operations, where a full run at 3x the throughput caught it 627 times in 6,335. 80 ms
- * covers the gap between hot-key writes even at a busy machine's throughput.
- * invalidate-first's window (DEL .. commit) still gets 10 ms plus the DB write, and its
- * stale fill then stays until the next write, so it is caught anyway; serial under split
- * view races across fill delay + write delay, which grows from 60 to 90 ms. The serial
- * strategies' lanes hold both delays, so they get slower; the short write delay pays for
- * part of that.
- */
-export const DEFAULT_CHAOS: Readonly<Required<FleetChaos>> = { fillDelayMs: 80, writeDelayMs: 10 };
+// The injected delays every run uses, in the fleet package beside FleetChaos (the bench's
+// checked runs use them too).
+export { DEFAULT_CHAOS };
 
 /**
  * How long the data gets to come to rest after the last caller returned before the cache is

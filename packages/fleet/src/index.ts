@@ -1,5 +1,6 @@
 export {
   startFleet,
+  DEFAULT_CHAOS,
   DEFAULT_FLEET_OPTIONS,
   type Fleet,
   type FleetChaos,
@@ -40,3 +41,11 @@ export {
   ServiceBinMissingError,
   errorText,
 } from './errors.js';
+export {
+  runWorkload,
+  type ItemClient,
+  type RunWorkloadOptions,
+  type RunWorkloadResult,
+  type WorkloadCaller,
+} from './run-workload.js';
+export { outcomeOfError } from './outcome.js';

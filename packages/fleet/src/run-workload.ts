@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { HistoryRecorder } from '@keylane/checker';
 import { formatLongId, KeylaneError, type Item } from '@keylane/protocol';
-import type { Workload } from '@keylane/fleet';
+import type { Workload } from './workload.js';
 import { outcomeOfError } from './outcome.js';
 
 /** The part of an `@keylane/sdk` client the workload drives. */
