@@ -18,7 +18,7 @@ const base: FleetOptions = {
   stopGraceMs: 1_000,
 };
 
-function listeningPid(line: string): number[] {
+function pidOf(line: string): number[] {
   const match = / pid (\d+)$/.exec(line);
   return match ? [Number(match[1])] : [];
 }
@@ -52,7 +52,7 @@ describe('startFleet (process management, against a stand-in service)', () => {
     const err = await startFleet({
       ...base,
       env: { FAKE_MODE: 'exit' },
-      onOutput: (_id, line) => pids.push(...listeningPid(line)),
+      onOutput: (_id, line) => pids.push(...pidOf(line)),
     }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(InstanceStartError);
     const startError = err as InstanceStartError;
@@ -60,7 +60,8 @@ describe('startFleet (process management, against a stand-in service)', () => {
     expect(startError.instanceId).toBe('item-2');
     expect(startError.message).toContain('item-2 exited with code 3 before it was ready');
     expect(startError.message).toContain('cannot connect to the database (a made-up reason)');
-    expect(pids.length).toBeGreaterThan(0); // the healthy ones had started
+    // The healthy ones had started (each prints its pid first thing), and were stopped.
+    expect(new Set(pids).size).toBe(3);
     expect(pids.filter(alive)).toEqual([]);
   });
 
@@ -71,10 +72,10 @@ describe('startFleet (process management, against a stand-in service)', () => {
       count: 2,
       readyTimeoutMs: 800,
       env: { FAKE_MODE: 'never-ready' },
-      onOutput: (_id, line) => pids.push(...listeningPid(line)),
+      onOutput: (_id, line) => pids.push(...pidOf(line)),
     }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(InstanceStartError);
-    expect(pids).toHaveLength(2);
+    expect(new Set(pids).size).toBe(2);
     expect(pids.filter(alive)).toEqual([]);
     expect((err as Error).message).toMatch(
       /was not ready at http:\/\/127\.0\.0\.1:\d+ within 800 ms \(GET \/healthz\/ready answered 503\)/,
