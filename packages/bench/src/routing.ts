@@ -1,5 +1,5 @@
 import type { RoutingStrategy } from '@keylane/sdk';
-import { measureRouting as timeRouting } from '@keylane/sdk/bench';
+import { measureRouting as timeRouting } from './measure-routing.js';
 
 export const ROUTING_SIZES = [3, 16, 128] as const;
 export const ROUTING_STRATEGIES: readonly RoutingStrategy[] = ['modulo', 'consistent'];
@@ -15,7 +15,7 @@ export interface RoutingMeasurement {
 
 /**
  * ns per `getServiceConnection` with bigint keys: the SDK's own routing benchmark loop
- * (`@keylane/sdk/bench`, also behind `pnpm run bench` in packages/sdk), run against the SDK's
+ * (measure-routing.ts, also behind `pnpm run bench:routing`), run against the SDK's
  * built output, `samples` timed runs of `calls` calls each.
  */
 export async function measureRouting(

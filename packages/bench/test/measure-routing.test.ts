@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import { InvalidOptionsError } from '../src/index.js';
-import { measureRouting } from '../src/bench/measure-routing.js';
+import { InvalidOptionsError } from '@keylane/sdk';
+import { measureRouting } from '../src/measure-routing.js';
 
 describe('measureRouting (the routing benchmark loop)', () => {
   it('times every size, strategy and key type it is asked for', async () => {

@@ -1,11 +1,7 @@
-// Reports ns per getServiceConnection for 3, 16 and 128 healthy instances and each routing
-// strategy. A script, not a test: run `pnpm run bench` in packages/sdk. The loop itself is
-// src/bench/measure-routing.ts, which `keylane bench` runs too.
-import {
-  measureRouting,
-  ROUTING_KEY_COUNT,
-  type RoutingTiming,
-} from '../src/bench/measure-routing.js';
+// Reports ns per getServiceConnection of @keylane/sdk for 3, 16 and 128 healthy instances and
+// each routing strategy, bigint and number keys. A script, not a test: `pnpm run bench:routing`
+// in packages/bench. The loop is measure-routing.ts, which `keylane bench` runs too.
+import { measureRouting, ROUTING_KEY_COUNT, type RoutingTiming } from './measure-routing.js';
 
 const CALLS = 2_000_000;
 const SAMPLES = 5;

@@ -1,8 +1,6 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createClient } from '../client/keylane-client.js';
-import { InvalidOptionsError } from '../core/errors.js';
-import type { RoutingStrategy } from '../routing/router.js';
+import { createClient, InvalidOptionsError, type RoutingStrategy } from '@keylane/sdk';
 
 /** How the keys are held: the SDK routes safe-integer numbers without BigInt arithmetic. */
 export type RoutingKeyType = 'bigint' | 'number';
@@ -45,7 +43,7 @@ export const ROUTING_KEY_COUNT = 65_536;
  * ns per `getServiceConnection`: for each size and strategy a real client whose instances all
  * point at one local server (so this times routing, not HTTP), one warm-up sample to let the
  * JIT settle, then the median of `samples` timed samples of `calls` calls over random ids.
- * The loop behind `pnpm run bench` here and the routing section of `keylane bench`.
+ * The loop behind `pnpm run bench:routing` here and the routing section of `keylane bench`.
  */
 export async function measureRouting(
   options: MeasureRoutingOptions = {},
