@@ -1,10 +1,6 @@
-export {
-  runBench,
-  type BenchResult,
-  type MachineInfo,
-  type RunBenchHooks,
-  type RunResult,
-} from './run-bench.js';
+export { runBench, type RunBenchHooks } from './run-bench.js';
+export type { BenchResult } from './bench-result.js';
+export type { MachineInfo, RunResult } from './run-result.js';
 export {
   resolveBenchOptions,
   DEFAULT_BENCH_OPTIONS,

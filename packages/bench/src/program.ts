@@ -11,7 +11,8 @@ import {
 } from './options.js';
 import { createProgress } from './progress.js';
 import { renderTerminal } from './report.js';
-import { runBench, type BenchResult } from './run-bench.js';
+import type { BenchResult } from './bench-result.js';
+import { runBench } from './run-bench.js';
 import { DEFAULT_OUTPUT_PATHS, writeOutputs } from './write-output.js';
 
 function int(name: string) {

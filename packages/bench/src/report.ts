@@ -1,7 +1,7 @@
 import type { StrategyName } from '@keylane/engine';
 import { CEILING_NAMES, type CeilingName } from './ceilings.js';
 import { PERCENTILE_KEYS, type PercentileKey } from './latency.js';
-import type { BenchResult } from './run-bench.js';
+import type { BenchResult } from './bench-result.js';
 import type { Spread } from './stats.js';
 import { BENTOCACHE_SETUPS } from './bentocache-target.js';
 import { BENTOCACHE, DIRECT, EMBEDDED, type SystemName, type TargetVerdict } from './summary.js';

@@ -13,43 +13,20 @@ import {
 } from './ceilings.js';
 import { createDirectCacheAside } from './direct-cache-aside.js';
 import { createEmbeddedEngine } from './embedded-engine.js';
-import {
-  BENTOCACHE_SETUPS,
-  createBentocacheTarget,
-  type BentocacheSetup,
-} from './bentocache-target.js';
+import { BENTOCACHE_SETUPS, createBentocacheTarget } from './bentocache-target.js';
 import { benchStrategy, FLEET_SIZE, type StrategyRun } from './fleet-bench.js';
 import type { LoadResult } from './load.js';
-import {
-  resolveBenchOptions,
-  type BenchOptions,
-  type ResolvedBenchOptions,
-  type SectionName,
-} from './options.js';
-import {
-  runWorkloads,
-  type ItemTarget,
-  type LoadSettings,
-  type WorkloadResults,
-} from './phases.js';
+import { resolveBenchOptions, type BenchOptions, type SectionName } from './options.js';
+import { runWorkloads, type ItemTarget, type LoadSettings } from './phases.js';
 import { SILENT_PROGRESS, type BenchProgress } from './progress.js';
-import {
-  measureRouting,
-  ROUTING_SIZES,
-  ROUTING_STRATEGIES,
-  type RoutingMeasurement,
-} from './routing.js';
+import { measureRouting, ROUTING_SIZES, ROUTING_STRATEGIES } from './routing.js';
 import { strategyOrder } from './order.js';
 import { resetRows, scratchNames, seedScratch } from './scratch.js';
-import {
-  BENTOCACHE,
-  DIRECT,
-  EMBEDDED,
-  summarize,
-  type BenchSummary,
-  type InProcessName,
-} from './summary.js';
-import { checkedRun, type CheckedRun } from './checked-run.js';
+import type { BenchResult } from './bench-result.js';
+import { checkedRun } from './checked-run.js';
+import type { RunResult } from './run-result.js';
+import { summarize } from './summary.js';
+import { BENTOCACHE, DIRECT, EMBEDDED, type InProcessName } from './system-names.js';
 import { createBenchWorkloads, WORKLOAD_NAMES } from './workloads.js';
 import { createZipf } from './zipf.js';
 
@@ -59,53 +36,6 @@ const READ_HIT_KEYS = 256;
 /** The demo's callers and the shortest checked run: long enough for the races to be met. */
 const CHECKED_CALLERS = 16;
 const CHECKED_MIN_MS = 2_000;
-
-export interface RunResult {
-  run: number;
-  ceilings: Partial<Record<CeilingName, LoadResult>>;
-  strategies: StrategyRun[];
-  direct: WorkloadResults | null;
-  /** The engine embedded in this process (serial-guarded), same workloads. */
-  embedded: WorkloadResults | null;
-  /** bentocache in this process, per setup (a peer users would pick instead). */
-  bentocache: Partial<Record<BentocacheSetup, WorkloadResults>>;
-  /** Stale reads of each in-process system under the demo's injected delays (section `checked`). */
-  checked: Partial<Record<InProcessName, CheckedRun>>;
-  routing: RoutingMeasurement[];
-  /** Sections of this run that produced no numbers, and why. */
-  errors: string[];
-}
-
-export interface MachineInfo {
-  node: string;
-  platform: string;
-  cpus: number;
-  cpuModel: string;
-  totalMemoryMb: number;
-  /** os.loadavg() (1, 5, 15 minutes) when the bench started and when it finished. */
-  loadAverageAtStart: number[];
-  loadAverageAtEnd: number[];
-}
-
-export interface BenchResult {
-  schemaVersion: 1;
-  /** The command line that produced it, when run from the bin. */
-  command?: string;
-  startedAt: string;
-  finishedAt: string;
-  durationMs: number;
-  machine: MachineInfo;
-  /** The schema and Redis prefix it created (and dropped before returning). */
-  scratch: { schema: string; prefix: string };
-  config: Omit<ResolvedBenchOptions, 'databaseUrl' | 'redisUrl'> & {
-    fleetSize: number;
-    lanesPerInstance: number;
-    /** Share of traffic the hottest 1% of keys get under the Zipf law used. */
-    top1PercentShare: number;
-  };
-  runs: RunResult[];
-  summary: BenchSummary;
-}
 
 function describeError(err: unknown): string {
   if (err instanceof Error) {

@@ -3,26 +3,22 @@ import type { CeilingName } from './ceilings.js';
 import { CEILING_NAMES } from './ceilings.js';
 import type { LoadResult } from './load.js';
 import { PERCENTILE_KEYS, type PercentileKey } from './latency.js';
-import { BENTOCACHE_SETUPS, type BentocacheSetup } from './bentocache-target.js';
+import { BENTOCACHE_SETUPS } from './bentocache-target.js';
 import type { WorkloadResults } from './phases.js';
-import type { RunResult } from './run-bench.js';
+import type { RunResult } from './run-result.js';
+import {
+  BENTOCACHE,
+  DIRECT,
+  EMBEDDED,
+  type BentocacheName,
+  type InProcessName,
+  type SystemName,
+} from './system-names.js';
 import { ratioSpread, spread, type Spread } from './stats.js';
 import { WORKLOAD_NAMES, type WorkloadName } from './workloads.js';
 
-/** The name of the in-process cache-aside in tables and charts. */
-export const DIRECT = 'direct cache-aside';
-/** The name of the engine embedded in the bench process (serial-guarded, no fleet). */
-export const EMBEDDED = 'embedded serial-guarded';
-/** The names of bentocache's two setups (a peer: the library users pick instead). */
-export const BENTOCACHE = {
-  l2: 'bentocache (Redis)',
-  'l1-l2-bus': 'bentocache (L1 + Redis + bus)',
-} as const satisfies Record<BentocacheSetup, string>;
-export type BentocacheName = (typeof BENTOCACHE)[BentocacheSetup];
-/** Systems that run in the bench process, beside the fleet's strategies. */
-export type InProcessName = typeof DIRECT | typeof EMBEDDED | BentocacheName;
-/** A strategy through a fleet, or a system in the bench process. */
-export type SystemName = StrategyName | InProcessName;
+// The systems' names live in system-names.ts (run-result.ts needs them without this module).
+export { BENTOCACHE, DIRECT, EMBEDDED, type BentocacheName, type InProcessName, type SystemName };
 
 export interface LoadSpread {
   throughput: Spread;

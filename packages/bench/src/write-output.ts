@@ -1,7 +1,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { renderCharts, renderMarkdown } from './report.js';
-import type { BenchResult } from './run-bench.js';
+import type { BenchResult } from './bench-result.js';
 
 export interface OutputPaths {
   /** Directory of the results JSON (named after the run's start, UTC). */
