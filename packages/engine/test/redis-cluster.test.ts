@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { checkConvergence, checkHistory, countByKind, HistoryRecorder, type CheckResult, type ConvergenceResult } from '@keylane/checker';
-import { createTestContext, startRedisCluster, type RedisClusterHandle, type TestContext } from '@keylane/test-kit';
+import { createTestContext, startRedisCluster, startRedisServer, type RedisClusterHandle, type TestContext } from '@keylane/test-kit';
+import { Redis } from 'ioredis';
 import type { Cluster } from 'ioredis';
 import pg from 'pg';
 import { isDeepStrictEqual } from 'node:util';
@@ -343,6 +344,35 @@ describe('write markers through a master failover', () => {
     expect(out.diverged).toBe(0);
     expect(out.writesOk).toBeGreaterThan(10);
   }, 120_000);
+});
+
+describe('markerReplicas on a standalone Redis (the url form)', () => {
+  it('refuses writes while the master has no replica, and runs them once one is in sync', async () => {
+    const [master, replica] = [await startRedisServer(), await startRedisServer()];
+    const engine = await createEngine({
+      postgres: { connectionString: ctx.databaseUrl },
+      redis: { url: master.url, keyPrefix: `${ctx.prefix}_standalone`, markerReplicas: 1, markerReplicationTimeoutMs: 100 },
+      lanes: 1,
+    });
+    const items = createItems(engine, { schema: ctx.schema });
+    const link = new Redis(replica.url);
+    try {
+      const refused = await items.write(900, 'alone').then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      expect(refused).toBeInstanceOf(MarkerNotReplicatedError);
+      expect((await items.inspect(900)).stored).toBeNull();
+      await link.replicaof('127.0.0.1', master.port);
+      await waitFor(async () => /master_link_status:up/.test(await link.info('replication')));
+      expect((await items.write(900, 'replicated')).value).toBe('replicated');
+      expect((await items.read(900))?.value).toBe('replicated');
+    } finally {
+      await engine.close();
+      await link.quit();
+      await Promise.all([master.stop(), replica.stop()]);
+    }
+  });
 });
 
 interface WorkloadResult {
