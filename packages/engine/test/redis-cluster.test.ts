@@ -363,8 +363,24 @@ describe('markerReplicas on a standalone Redis (the url form)', () => {
       );
       expect(refused).toBeInstanceOf(MarkerNotReplicatedError);
       expect((await items.inspect(900)).stored).toBeNull();
+      // Diskless both ways: these servers have no dir of their own, and a full sync would leave an RDB in the cwd.
+      const onMaster = new Redis(master.url);
+      await onMaster.config('SET', 'repl-diskless-sync', 'yes', 'repl-diskless-sync-delay', '0');
+      await link.config('SET', 'repl-diskless-load', 'on-empty-db');
       await link.replicaof('127.0.0.1', master.port);
-      await waitFor(async () => /master_link_status:up/.test(await link.info('replication')));
+      await onMaster.quit();
+      // Refused until the replica has loaded the sync and acknowledges; then accepted.
+      let attempts = 0;
+      await waitFor(async () => {
+        attempts += 1;
+        return items.write(900, `replicated${attempts}`).then(
+          () => true,
+          (err: unknown) => {
+            if (err instanceof MarkerNotReplicatedError) return false;
+            throw err;
+          },
+        );
+      });
       expect((await items.write(900, 'replicated')).value).toBe('replicated');
       expect((await items.read(900))?.value).toBe('replicated');
     } finally {
