@@ -32,6 +32,23 @@ export class WriteExpiredError extends UnavailableError {
 }
 
 /**
+ * A write marker (or an invalidation) did not reach `redis.markerReplicas` replicas within
+ * `redis.markerReplicationTimeoutMs`: a failover could lose it, so the write was refused
+ * before its transaction began. Nothing was committed; retry once the replicas are back.
+ * Code `unavailable`.
+ */
+export class MarkerNotReplicatedError extends UnavailableError {
+  readonly acknowledged: number;
+  readonly required: number;
+
+  constructor(message: string, acknowledged: number, required: number, options?: ErrorOptions) {
+    super(message, options);
+    this.acknowledged = acknowledged;
+    this.required = required;
+  }
+}
+
+/**
  * The caller's own deadline (`deadline` of get/mutate) passed before the work could be done:
  * the lane reached the job too late, or a mutation could not commit in time (the fence holds
  * it to the earlier of the caller's and the marker's deadline). Nothing was committed. Code

@@ -16,6 +16,8 @@ export const DEFAULTS = {
   doubleDeleteDelayMs: 100,
   lockTtlMs: 5_000,
   redisCommandTimeoutMs: 2_000,
+  markerReplicas: 0,
+  markerReplicationTimeoutMs: 100,
   statementTimeoutMs: 30_000,
   healthTimeoutMs: 1_000,
 } as const;
@@ -66,9 +68,16 @@ export interface LabOptions {
 
 export type LabEngineOptions = EngineOptions & LabOptions;
 
-export type ResolvedRedis =
+/** `WAIT` after each marker: 0 replicas means none is sent. */
+export interface MarkerReplication {
+  readonly replicas: number;
+  readonly timeoutMs: number;
+}
+
+export type ResolvedRedis = (
   | { readonly kind: 'url'; readonly url: string; readonly commandTimeoutMs: number }
-  | { readonly kind: 'client'; readonly client: Redis | Cluster };
+  | { readonly kind: 'client'; readonly client: Redis | Cluster }
+) & { readonly markerReplication: MarkerReplication };
 
 /** Options after validation: every field present, frozen. */
 export interface ResolvedOptions {
@@ -205,13 +214,33 @@ function resolveRedis(value: unknown): { redis: ResolvedRedis; keyPrefix: string
   if (typeof value !== 'object' || value === null) {
     throw new InvalidOptionsError('redis', 'expected { url } or { client } (an ioredis Redis or Cluster you own)');
   }
-  const options = value as { url?: unknown; client?: unknown; keyPrefix?: unknown; commandTimeoutMs?: unknown };
+  const options = value as {
+    url?: unknown;
+    client?: unknown;
+    keyPrefix?: unknown;
+    commandTimeoutMs?: unknown;
+    markerReplicas?: unknown;
+    markerReplicationTimeoutMs?: unknown;
+  };
   const keyPrefix = options.keyPrefix ?? DEFAULTS.keyPrefix;
   if (typeof keyPrefix !== 'string' || !KEY_PREFIX.test(keyPrefix)) {
     throw new InvalidOptionsError(
       'redis.keyPrefix',
       `expected 1-64 characters without braces or whitespace, got ${JSON.stringify(keyPrefix)}`,
     );
+  }
+  const markerReplication: MarkerReplication = Object.freeze({
+    replicas: int('redis.markerReplicas', options.markerReplicas, DEFAULTS.markerReplicas, 0, 64),
+    timeoutMs: int(
+      'redis.markerReplicationTimeoutMs',
+      options.markerReplicationTimeoutMs,
+      DEFAULTS.markerReplicationTimeoutMs,
+      1,
+      60_000,
+    ),
+  });
+  if (options.markerReplicationTimeoutMs !== undefined && markerReplication.replicas === 0) {
+    throw new InvalidOptionsError('redis.markerReplicationTimeoutMs', 'takes effect only with redis.markerReplicas of 1 or more');
   }
   if (options.client !== undefined) {
     if (options.url !== undefined) throw new InvalidOptionsError('redis', 'give either url or client, not both');
@@ -221,7 +250,7 @@ function resolveRedis(value: unknown): { redis: ResolvedRedis; keyPrefix: string
     if (!isRedisClient(options.client)) {
       throw new InvalidOptionsError('redis.client', 'expected an ioredis Redis or Cluster instance');
     }
-    return { redis: { kind: 'client', client: options.client }, keyPrefix };
+    return { redis: { kind: 'client', client: options.client, markerReplication }, keyPrefix };
   }
   const { url } = options;
   if (typeof url !== 'string' || !/^rediss?:\/\//.test(url)) {
@@ -232,6 +261,7 @@ function resolveRedis(value: unknown): { redis: ResolvedRedis; keyPrefix: string
       kind: 'url',
       url,
       commandTimeoutMs: int('redis.commandTimeoutMs', options.commandTimeoutMs, DEFAULTS.redisCommandTimeoutMs, 10, 60_000),
+      markerReplication,
     },
     keyPrefix,
   };

@@ -120,11 +120,25 @@ export interface PostgresOptions extends Omit<pg.ClientConfig, 'statement_timeou
   statementTimeoutMs?: number;
 }
 
-/** Redis by URL: the engine creates, configures (fail fast, no offline queue) and closes its client. */
-export interface RedisUrlOptions {
-  url: string;
+/** What both forms of the Redis options take. */
+export interface RedisGuardOptions {
   /** Goes first inside every key's hash tag: `{<keyPrefix>:<entity>:<id>}:v`. @default 'kl' */
   keyPrefix?: string;
+  /**
+   * Replicas a write marker (and an `invalidate`) must reach before the DB write goes ahead:
+   * the engine sends `WAIT markerReplicas markerReplicationTimeoutMs` after the begin script,
+   * on the connection to the master of the key's slot. Fewer acknowledgements refuse the write
+   * (`MarkerNotReplicatedError`, nothing committed). 0: no WAIT (a failover to a replica that
+   * missed the marker can then let a reader fill an old value during the write). @default 0
+   */
+  markerReplicas?: number;
+  /** How long the WAIT may take before the write is refused. @default 100 */
+  markerReplicationTimeoutMs?: number;
+}
+
+/** Redis by URL: the engine creates, configures (fail fast, no offline queue) and closes its client. */
+export interface RedisUrlOptions extends RedisGuardOptions {
+  url: string;
   /**
    * Per-command timeout. With the offline queue off, commands fail at once while Redis is
    * unreachable; this bounds the ones sent into a connection that hangs. @default 2_000
@@ -137,10 +151,8 @@ export interface RedisUrlOptions {
  * closes it. For the engine's fail-fast behaviour while Redis is down, turn its offline
  * queue off and give it a command timeout.
  */
-export interface RedisClientOptions {
+export interface RedisClientOptions extends RedisGuardOptions {
   client: Redis | Cluster;
-  /** @default 'kl' */
-  keyPrefix?: string;
 }
 
 export type RedisOptions = RedisUrlOptions | RedisClientOptions;

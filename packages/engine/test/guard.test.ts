@@ -10,7 +10,7 @@ import { engineFor, itemMarkersKey, rejection, sleep, type ItemsEngine } from '.
 /** A started Cache on the suite's Redis; closed by the suite. */
 async function openCache(ctx: TestContext, opened: Cache[], markerTtlMs: number, leaseTtlMs = 5_000): Promise<Cache> {
   const c = new Cache({
-    redis: { kind: 'url', url: ctx.redisUrl, commandTimeoutMs: 2_000 },
+    redis: { kind: 'url', url: ctx.redisUrl, commandTimeoutMs: 2_000, markerReplication: { replicas: 0, timeoutMs: 100 } },
     leaseTtlMs,
     markerTtlMs,
     onError: () => undefined,

@@ -35,6 +35,10 @@ describe('options', () => {
     ['redis.url', { redis: { url: 'http://127.0.0.1:6379' } }],
     ['redis.keyPrefix', { redis: { url: 'redis://x', keyPrefix: 'a{b}' } }],
     ['redis.commandTimeoutMs', { redis: { url: 'redis://x', commandTimeoutMs: 0 } }],
+    ['redis.markerReplicas', { redis: { url: 'redis://x', markerReplicas: -1 } }],
+    ['redis.markerReplicas', { redis: { url: 'redis://x', markerReplicas: 1.5 } }],
+    ['redis.markerReplicationTimeoutMs', { redis: { url: 'redis://x', markerReplicas: 1, markerReplicationTimeoutMs: 0 } }],
+    ['redis.markerReplicationTimeoutMs', { redis: { url: 'redis://x', markerReplicationTimeoutMs: 50 } }],
   ];
 
   it.each(cases)('rejects a bad %s, naming it', async (option, patch) => {

@@ -5,6 +5,12 @@ export {
   type TestContextOptions,
 } from './test-context.js';
 export { startRedisServer, type RedisServerHandle } from './redis-server.js';
+export {
+  startRedisCluster,
+  type ClusterNode,
+  type RedisClusterHandle,
+  type RedisClusterOptions,
+} from './redis-cluster.js';
 export { getFreePort } from './free-port.js';
 export { startTcpProxy, type TcpProxy } from './tcp-proxy.js';
 export { TEST_DATABASE_URL, TEST_REDIS_URL } from './env.js';

@@ -60,7 +60,8 @@ export async function startRedisServer(): Promise<RedisServerHandle> {
   };
 }
 
-async function waitForPing(port: number): Promise<void> {
+/** Resolves once a redis-server on `port` answers PING (5 s at most). */
+export async function waitForPing(port: number): Promise<void> {
   const deadline = Date.now() + 5_000;
   for (;;) {
     const redis = new Redis({

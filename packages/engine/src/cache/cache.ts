@@ -1,6 +1,7 @@
 import { UnavailableError } from '@keylane/protocol';
 import { randomBytes } from 'node:crypto';
-import { Redis, type Cluster } from 'ioredis';
+import { Redis, type ChainableCommander, type Cluster } from 'ioredis';
+import { MarkerNotReplicatedError } from '../errors.js';
 import type { ResolvedRedis } from '../options.js';
 import { guardKeys, valueKey, type GuardKeys } from './keys.js';
 import { FILL, FillCode, LEASE, UNLOCK, WRITE_BEGIN, WRITE_END, type LeaseCode, type Script } from './scripts.js';
@@ -45,11 +46,21 @@ export class Cache {
   #runId: string | undefined;
   /** Write ends that failed: their value and lease are deleted again once Redis is back. */
   readonly #unfinished = new Set<string>();
+  /**
+   * With `markerReplicas`, the begin scripts and invalidations go over a connection of their
+   * own: `WAIT` blocks the connection it is sent on until the replicas answer (up to its
+   * timeout), and the cache hits must not queue behind it.
+   */
+  readonly #marker: Redis | Cluster | undefined;
+  #replayTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: CacheOptions) {
+    const replicated = options.redis.markerReplication.replicas > 0;
     if (options.redis.kind === 'client') {
       this.redis = options.redis.client;
       this.owned = false;
+      this.#marker = replicated ? this.redis.duplicate() : undefined;
+      this.#marker?.on('error', () => undefined);
       this.watchConnection();
       return;
     }
@@ -73,6 +84,8 @@ export class Cache {
     this.redis.on('error', (err: Error) => {
       this.lastError = err.message;
     });
+    this.#marker = replicated ? this.redis.duplicate({ enableAutoPipelining: false }) : undefined;
+    this.#marker?.on('error', () => undefined);
     this.watchConnection();
   }
 
@@ -89,10 +102,38 @@ export class Cache {
       this.#holdUntil = performance.now() + this.options.markerTtlMs;
     }
     this.#unfinished.add(tag);
+    if (!(this.redis instanceof Redis)) this.scheduleReplay();
+  }
+
+  /**
+   * A Cluster has no one 'ready' to replay failed write ends on (each node reconnects on its
+   * own, a failover moves slots): retry them on a timer until they go through.
+   */
+  private scheduleReplay(): void {
+    if (this.#replayTimer !== undefined) return;
+    this.#replayTimer = setTimeout(() => {
+      this.#replayTimer = undefined;
+      void (async () => {
+        for (const tag of [...this.#unfinished]) {
+          const k = guardKeys(tag);
+          try {
+            await this.redis.del(k.value, k.lease, k.soloWriter);
+            this.#unfinished.delete(tag);
+          } catch {
+            this.scheduleReplay();
+            return;
+          }
+        }
+      })();
+    }, REPLAY_INTERVAL_MS);
+    this.#replayTimer.unref();
   }
 
   private watchConnection(): void {
-    // Only a standalone Redis has one run_id to compare; a Cluster's nodes each have their own.
+    // Only a standalone Redis has one run_id to compare. A Cluster's masters each have their
+    // own, and a fill can land on a promoted replica (through a MOVED redirect) before any
+    // event tells this process the slot changed hands: there `markerReplicas` is what keeps
+    // markers through a failover (README "Scaling out").
     if (!(this.redis instanceof Redis)) {
       this.#verified = true;
       return;
@@ -138,6 +179,7 @@ export class Cache {
   async start(): Promise<void> {
     if (this.owned) await (this.redis as Redis).connect();
     else if (this.redis.status === 'wait') await this.redis.connect();
+    if (this.#marker?.status === 'wait') await this.#marker.connect();
     if (this.redis instanceof Redis) await this.verify(this.redis);
     // A Cluster routes SCRIPT LOAD to one node only; there EVALSHA falls back to EVAL per node.
     if (this.redis instanceof Redis) {
@@ -171,7 +213,19 @@ export class Cache {
    */
   async invalidate(tag: string): Promise<void> {
     const k = guardKeys(tag);
-    await this.call(() => this.redis.del(k.value, k.lease, k.soloWriter));
+    if (this.#marker === undefined) {
+      await this.call(() => this.redis.del(k.value, k.lease, k.soloWriter));
+      return;
+    }
+    const { acknowledged, required } = await this.replicated((p) => p.del(k.value, k.lease, k.soloWriter));
+    if (acknowledged < required) {
+      throw new MarkerNotReplicatedError(
+        `${tag}: the invalidation reached ${acknowledged} of the ${required} Redis replicas required (redis.markerReplicas) ` +
+          `within ${this.options.redis.markerReplication.timeoutMs} ms; it holds on the master, but a failover could lose it: retry`,
+        acknowledged,
+        required,
+      );
+    }
   }
 
   /** Asks for a fill lease; `token` is meaningful only when `code` is Granted. */
@@ -192,8 +246,52 @@ export class Cache {
   /** Puts up a write marker; returns Redis' clock (ms) at that moment. */
   async beginWrite(tag: string, token: string): Promise<number> {
     const k = guardKeys(tag);
-    const now = await this.eval(WRITE_BEGIN, [k.writes, k.value, k.lease, k.soloWriter], [token, this.options.markerTtlMs]);
-    return Number(now);
+    const keys = [k.writes, k.value, k.lease, k.soloWriter];
+    const args = [token, this.options.markerTtlMs];
+    if (this.#marker === undefined) return Number(await this.eval(WRITE_BEGIN, keys, args));
+    const { result, acknowledged, required } = await this.replicated((p, lua) =>
+      lua ? p.eval(WRITE_BEGIN.lua, WRITE_BEGIN.keys, ...keys, ...args) : p.evalsha(WRITE_BEGIN.sha, WRITE_BEGIN.keys, ...keys, ...args),
+    );
+    if (acknowledged < required) {
+      // The marker is up on the master only; take it down again (best effort: it expires anyway).
+      await this.endWrite(tag, token, true, undefined, 1).catch(() => undefined);
+      throw new MarkerNotReplicatedError(
+        `${tag}: the write marker reached ${acknowledged} of the ${required} Redis replicas required (redis.markerReplicas) ` +
+          `within ${this.options.redis.markerReplication.timeoutMs} ms, so the write was not attempted (nothing was committed); retry`,
+        acknowledged,
+        required,
+      );
+    }
+    return Number(result);
+  }
+
+  /**
+   * One command then `WAIT replicas timeout`, in one pipeline on the marker connection: a
+   * Cluster sends a pipeline to the master of its keys' slot, and WAIT counts the replicas
+   * that acknowledged this connection's writes, so it answers for that command. `lua`: the
+   * script's text instead of its sha (after NOSCRIPT).
+   */
+  private async replicated(
+    command: (p: ChainableCommander, lua: boolean) => ChainableCommander,
+  ): Promise<{ result: unknown; acknowledged: number; required: number }> {
+    const marker = this.#marker!;
+    const { replicas, timeoutMs } = this.options.redis.markerReplication;
+    return this.call(async () => {
+      let lua = false;
+      for (;;) {
+        const replies = await command(marker.pipeline(), lua).wait(replicas, timeoutMs).exec();
+        const [first, wait] = replies ?? [];
+        if (!first || !wait) throw new Error('redis answered no replies to a pipeline');
+        const [err, result] = first;
+        if (err && !lua && err.message.startsWith('NOSCRIPT')) {
+          lua = true;
+          continue;
+        }
+        if (err) throw err;
+        if (wait[0]) throw wait[0];
+        return { result, acknowledged: Number(wait[1]), required: replicas };
+      }
+    });
   }
 
   /**
@@ -225,6 +323,9 @@ export class Cache {
   }
 
   async close(): Promise<void> {
+    clearTimeout(this.#replayTimer);
+    const marker = this.#marker;
+    if (marker) await marker.quit().catch(() => marker.disconnect());
     if (!this.owned) return;
     const redis = this.redis as Redis;
     if (redis.status === 'ready') {
@@ -260,6 +361,7 @@ export class Cache {
 }
 
 const MAX_UNFINISHED = 100_000;
+const REPLAY_INTERVAL_MS = 250;
 
 export function newToken(): string {
   return randomBytes(12).toString('base64url');

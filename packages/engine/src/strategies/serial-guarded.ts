@@ -4,6 +4,7 @@ import type { Admission } from '../db/lane.js';
 import type { Session } from '../db/session.js';
 import type { Fence, MutationPlan, TransactionOutcome } from '../db/transaction.js';
 import type { KeyRef } from '../entity/key-ref.js';
+import { MarkerNotReplicatedError } from '../errors.js';
 import { SerialStrategy } from './serial.js';
 import { loadText, notAttempted, settle, sleep, transaction } from './strategy.js';
 
@@ -124,6 +125,7 @@ export class SerialGuardedStrategy extends SerialStrategy {
       redisNow = await cache.beginWrite(ref.tag, token);
     } catch (err) {
       // No marker, no transaction: a write must never commit without its invalidation.
+      if (err instanceof MarkerNotReplicatedError) throw err;
       throw notAttempted(err);
     }
     const began = performance.now();
