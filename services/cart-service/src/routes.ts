@@ -7,8 +7,11 @@ export const CARTS_PATH = '/v1/carts';
 export const CART_ROUTE = `${CARTS_PATH}/:id`;
 export const LINE_ROUTE = `${CARTS_PATH}/:id/lines/:sku`;
 
-/** A sku is a short code, never free text: it names a row and goes into a log line unquoted. */
-export const SKU_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+/**
+ * A sku is a short code, never free text: it names a row and goes into a log line unquoted. It
+ * starts with a letter or digit so `.` and `..` (which URLs resolve away) are never skus.
+ */
+export const SKU_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 /** Quantities and prices the service stores; the database also refuses `qty <= 0`. */
 export const MAX_QTY = 10_000;
 /** 10^12 cents: far below 2^53, so every price is exact as a JSON number. */
@@ -45,7 +48,7 @@ export class InvalidSkuError extends KeylaneError {
   declare readonly code: 'invalid_id';
 
   constructor(raw: string) {
-    super('invalid_id', `invalid sku ${JSON.stringify(raw.slice(0, 80))}: expected 1-64 characters from [A-Za-z0-9._-]`);
+    super('invalid_id', `invalid sku ${JSON.stringify(raw.slice(0, 80))}: expected 1-64 characters from [A-Za-z0-9._-], the first a letter or digit`);
   }
 }
 

@@ -179,7 +179,7 @@ export function createServiceShell(options: ServiceShellOptions): EngineService 
     return503OnClosing: false,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
     clientErrorHandler: (err, socket) => {
-      const { reason, answer } = clientErrorReply(err);
+      const { reason, answer } = clientErrorReply(err, options.keyedPath);
       metrics.countClientError(reason);
       if (answer === null) {
         socket.destroy();
