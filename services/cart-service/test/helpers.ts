@@ -1,4 +1,7 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 import { loadConfig, type ServiceConfig } from '@keylane/item-service';
 import type { TestContext } from '@keylane/test-kit';
 import { pino, type Logger } from 'pino';
@@ -82,4 +85,33 @@ export async function tablesDigest(ctx: TestContext): Promise<string> {
          || '/' || coalesce((SELECT md5(string_agg(cart_id || ':' || sku || ':' || qty || ':' || price_cents, ',' ORDER BY cart_id, sku)) FROM "${ctx.schema}".cart_lines), 'none') AS d`,
   );
   return rows[0]!.d;
+}
+
+/** The built bin (the `test` task builds first under turbo). */
+export const BIN = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
+
+/** The bin as a real process; `url` resolves with its `listening` line. Pushed onto `children` for cleanup. */
+export function startBin(env: Record<string, string>, children: ChildProcess[]) {
+  const child = spawn(process.execPath, [BIN], { env: { PATH: process.env['PATH'] ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  let resolveUrl: (url: string) => void = () => undefined;
+  const url = new Promise<string>((resolve) => {
+    resolveUrl = resolve;
+  });
+  let pending = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    pending += chunk;
+    const lines = pending.split('\n');
+    pending = lines.pop() ?? '';
+    for (const line of lines) {
+      stdout.push(line);
+      const parsed = JSON.parse(line) as { msg?: string; url?: string };
+      if (parsed.msg === 'listening' && parsed.url) resolveUrl(parsed.url);
+    }
+  });
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => stderr.push(chunk));
+  const exit = once(child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }));
+  return { child, stdout, stderr, exit, url };
 }

@@ -1,42 +1,15 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { EXIT_BAD_CONFIG } from '@keylane/item-service';
 import { createTestContext, type TestContext } from '@keylane/test-kit';
 import { Agent, request } from 'undici';
-import { testEnv } from './helpers.js';
+import { BIN, startBin, testEnv } from './helpers.js';
 
 /** The built bin as a real process: a bad environment, and a SIGTERM while clients keep writing lines. */
 
-const BIN = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
 const children: ChildProcess[] = [];
-
-function start(env: Record<string, string>) {
-  const child = spawn(process.execPath, [BIN], { env: { PATH: process.env['PATH'] ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  let resolveUrl: (url: string) => void = () => undefined;
-  const url = new Promise<string>((resolve) => {
-    resolveUrl = resolve;
-  });
-  let pending = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-    pending += chunk;
-    const lines = pending.split('\n');
-    pending = lines.pop() ?? '';
-    for (const line of lines) {
-      stdout.push(line);
-      const parsed = JSON.parse(line) as { msg?: string; url?: string };
-      if (parsed.msg === 'listening' && parsed.url) resolveUrl(parsed.url);
-    }
-  });
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => stderr.push(chunk));
-  const exit = once(child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }));
-  return { child, stdout, stderr, exit, url };
-}
+const start = (env: Record<string, string>) => startBin(env, children);
 
 let ctx: TestContext;
 
