@@ -183,7 +183,7 @@ build_program() { # program [docker build args...]
 
 build_project() {
   local program t
-  for program in item-service example-caller; do
+  for program in item-service cart-service example-caller; do
     t=$(date +%s)
     build_program "$program" -t "keylane/$program:local" >/dev/null ||
       die "building keylane/$program:local failed (rerun without -q to see why: $DOCKER build -f docker/$program.Dockerfile .)"

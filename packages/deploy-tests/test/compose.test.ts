@@ -19,6 +19,7 @@ import {
 } from '@keylane/test-kit';
 import {
   callerEntries,
+  cartServiceEntries,
   checkCompose,
   environmentOf,
   itemServiceEntries,
@@ -70,6 +71,17 @@ describe('docker/compose.yaml, read as Compose reads it', () => {
     expect(callerEntries(COMPOSE).map(([name]) => name)).toEqual(['example-caller']);
   });
 
+  it('gives the cart-service entries the shared environment with their own schema, prefix and lanes', () => {
+    const carts = cartServiceEntries(COMPOSE);
+    expect(carts.map(([name]) => name)).toEqual(['cart-1', 'cart-2']);
+    const items = environmentOf(itemServiceEntries(COMPOSE)[0]![1]).env;
+    for (const [name, service] of carts) {
+      const { env } = environmentOf(service);
+      expect(env).toEqual({ ...items, KEYLANE_INSTANCE_ID: name, KEYLANE_DB_SCHEMA: 'carts', KEYLANE_CACHE_PREFIX: 'kc', KEYLANE_LANES: '4' });
+      expect(service['stop_grace_period']).toBe('30s');
+    }
+  });
+
   it('sets only variables the item service accepts, every one it needs, with values loadConfig takes', () => {
     expect(checkCompose(COMPOSE, CHECK_OPTIONS)).toEqual([]);
     // Not vacuous: the entries do set KEYLANE_ variables, all of them known.
@@ -86,6 +98,8 @@ describe('docker/compose.yaml, read as Compose reads it', () => {
       'compose service item-1: sets KEYLANE_TYPO, which the item service does not accept',
       'compose service item-2: sets KEYLANE_TYPO, which the item service does not accept',
       'compose service item-3: sets KEYLANE_TYPO, which the item service does not accept',
+      'compose service cart-1: sets KEYLANE_TYPO, which the item service does not accept',
+      'compose service cart-2: sets KEYLANE_TYPO, which the item service does not accept',
     ]);
   });
 
@@ -125,6 +139,18 @@ describe('docker/compose.yaml, read as Compose reads it', () => {
         ((doc.services['item-1']!.environment as Record<string, unknown>)['KEYLANE_DATABASE_URL'] =
           'postgres://keylane:keylane@db:5432/keylane'),
       'KEYLANE_DATABASE_URL names host "db", which is no service of this file',
+    ],
+    [
+      'a cart instance id equal to an item instance id',
+      (doc) =>
+        ((doc.services['cart-2']!.environment as Record<string, unknown>)['KEYLANE_INSTANCE_ID'] =
+          'item-2'),
+      'compose services item-2, cart-2 share KEYLANE_INSTANCE_ID=item-2',
+    ],
+    [
+      'a cart stop grace period shorter than drain + shutdown grace',
+      (doc) => (doc.services['cart-1']!['stop_grace_period'] = '10s'),
+      'compose service cart-1: stop_grace_period "10s" is not above',
     ],
     [
       'a published port other than KEYLANE_PORT',

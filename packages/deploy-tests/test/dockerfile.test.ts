@@ -30,6 +30,12 @@ const ITEM_SERVICE: Image = {
   packageName: '@keylane/item-service',
   binName: 'keylane-item-service',
 };
+const CART_SERVICE: Image = {
+  dockerfile: 'docker/cart-service.Dockerfile',
+  packageDir: 'services/cart-service',
+  packageName: '@keylane/cart-service',
+  binName: 'keylane-cart-service',
+};
 const CALLER: Image = {
   dockerfile: 'docker/example-caller.Dockerfile',
   packageDir: 'services/example-caller',
@@ -51,7 +57,7 @@ function runtimeOf(file: Dockerfile): ReturnType<typeof stage> {
   return file.stages.at(-1)!;
 }
 
-describe.each([ITEM_SERVICE, CALLER])('$dockerfile as text', (image) => {
+describe.each([ITEM_SERVICE, CART_SERVICE, CALLER])('$dockerfile as text', (image) => {
   const file = parseDockerfile(readRepoFile(image.dockerfile));
   const runtime = runtimeOf(file);
   const manifest = readJson<Manifest>(`${image.packageDir}/package.json`);
@@ -127,7 +133,7 @@ describe.each([ITEM_SERVICE, CALLER])('$dockerfile as text', (image) => {
     }
   });
 
-  if (image === ITEM_SERVICE) {
+  if (image === ITEM_SERVICE || image === CART_SERVICE) {
     it('checks liveness in exec form and exposes the port it listens on', () => {
       const check = lastOf(runtime, 'HEALTHCHECK');
       expect(check?.exec?.[0]).toBe('node');

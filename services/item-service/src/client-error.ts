@@ -16,13 +16,13 @@ export interface ParserError {
  * What to answer when Node's HTTP parser refuses a request before Fastify sees it.
  * `null`: say nothing (the peer is gone or timed out), just drop the socket.
  */
-export function clientErrorReply(err: ParserError): { reason: string; answer: ErrorReply | null } {
+export function clientErrorReply(err: ParserError, keyedPath: string = ITEMS_PATH): { reason: string; answer: ErrorReply | null } {
   if (err.code === 'ECONNRESET') return { reason: 'reset', answer: null };
   if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') return { reason: 'timeout', answer: null };
   if (err.code === 'HPE_HEADER_OVERFLOW') {
-    // The registry has no 414/431. A head this long on an item path can only be an
-    // over-long id, which is invalid_id; anywhere else the request is simply too large.
-    if (targetsItemPath(err.rawPacket)) {
+    // The registry has no 414/431. A head this long on a keyed path (items, carts) can only
+    // be an over-long key, which is invalid_id; anywhere else the request is simply too large.
+    if (targetsKeyedPath(err.rawPacket, keyedPath)) {
       return {
         reason: 'header_overflow',
         answer: reply(
@@ -45,13 +45,13 @@ export function clientErrorReply(err: ParserError): { reason: string; answer: Er
   };
 }
 
-// True when the over-long part is the request line of an item path (so: the id), not a
+// True when the over-long part is the request line of a keyed path (so: the key), not a
 // header after a short request line.
-function targetsItemPath(packet: unknown): boolean {
+function targetsKeyedPath(packet: unknown, keyedPath: string): boolean {
   if (!Buffer.isBuffer(packet)) return false;
   const start = packet.subarray(0, 64).toString('latin1');
   const space = start.indexOf(' ');
-  if (space <= 0 || !start.startsWith(`${ITEMS_PATH}/`, space + 1)) return false;
+  if (space <= 0 || !start.startsWith(`${keyedPath}/`, space + 1)) return false;
   const lineEnd = packet.indexOf('\r\n');
   return lineEnd === -1 || lineEnd > LONGEST_ITEM_REQUEST_LINE;
 }

@@ -12,14 +12,30 @@ export {
 } from './config.js';
 export { engineOptionsFrom } from './engine-options.js';
 export { createLogger } from './logger.js';
-export { createMetrics, type MetricsOptions, type ServiceMetrics } from './metrics.js';
-export { EXIT_BAD_CONFIG, EXIT_FORCED, EXIT_START_FAILED, EXIT_UNCLEAN, main } from './main.js';
+export { createMetrics, type EngineStats, type MetricsOptions, type ServiceMetrics } from './metrics.js';
+export {
+  EXIT_BAD_CONFIG,
+  EXIT_FORCED,
+  EXIT_START_FAILED,
+  EXIT_UNCLEAN,
+  main,
+  runService,
+  type ServiceProgram,
+} from './main.js';
 export {
   createServer,
+  createServiceShell,
+  startEngine,
   type CreateServerOptions,
+  type EngineService,
   type ItemService,
+  type ServiceShellOptions,
   type ServiceState,
   type ShutdownOutcome,
 } from './server.js';
 export { PUT_BODY_SCHEMA, ITEM_ROUTE } from './routes/items.js';
 export type { HealthSnapshot, DependencyState } from './health-monitor.js';
+// For other services built on the engine (cart-service): the same edge rules, one copy.
+export { InvalidHeaderError, requestDeadline } from './deadline.js';
+export { reply as errorAnswer, type ErrorReply } from './error-reply.js';
+export { sendError } from './send-error.js';

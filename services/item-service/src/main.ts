@@ -1,6 +1,7 @@
-import { ConfigError, loadConfig, unknownVariables, type Environment } from './config.js';
+import { ConfigError, loadConfig, unknownVariables, type Environment, type ServiceConfig } from './config.js';
 import { createLogger } from './logger.js';
-import { createServer } from './server.js';
+import type { Logger } from 'pino';
+import { createServer, type EngineService } from './server.js';
 
 /** sysexits.h EX_CONFIG: the configuration is wrong, restarting will not help. */
 export const EXIT_BAD_CONFIG = 78;
@@ -13,14 +14,25 @@ export const EXIT_FORCED = 130;
  * The whole process: validate the environment, start, and shut down on SIGTERM/SIGINT.
  * Exits on its own; resolves once listening.
  */
-export async function main(env: Environment = process.env): Promise<void> {
+export function main(env: Environment = process.env): Promise<void> {
+  return runService(env, { program: 'keylane-item-service', create: createServer });
+}
+
+/** What {@link runService} runs: the program's name (its config error line) and how to build it. */
+export interface ServiceProgram {
+  program: string;
+  create: (config: ServiceConfig, options: { logger: Logger }) => Promise<EngineService>;
+}
+
+/** {@link main} for any service built on {@link createServiceShell}: same exit codes, same signals. */
+export async function runService(env: Environment, { program, create }: ServiceProgram): Promise<void> {
   let config;
   try {
     config = loadConfig(env);
   } catch (err) {
     if (err instanceof ConfigError) {
       // Exactly one line, plain text: it is what an operator sees in `docker logs`.
-      process.stderr.write(`keylane-item-service: ${err.message}\n`);
+      process.stderr.write(`${program}: ${err.message}\n`);
       process.exit(EXIT_BAD_CONFIG);
     }
     throw err;
@@ -41,7 +53,7 @@ export async function main(env: Environment = process.env): Promise<void> {
 
   let service;
   try {
-    service = await createServer(config, { logger });
+    service = await create(config, { logger });
   } catch (err) {
     logger.fatal({ err }, 'could not start: the engine did not come up');
     process.exit(EXIT_START_FAILED);

@@ -17,7 +17,7 @@ import type { ServiceConfig } from './config.js';
 import { engineOptionsFrom } from './engine-options.js';
 import { errorReply, logLevelOf, reply as codeReply, type ErrorReply } from './error-reply.js';
 import { createLogger } from './logger.js';
-import { createMetrics, type ServiceMetrics } from './metrics.js';
+import { createMetrics, type EngineStats, type ServiceMetrics } from './metrics.js';
 import { HealthMonitor } from './health-monitor.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerItemRoutes } from './routes/items.js';
@@ -45,12 +45,15 @@ export interface ShutdownOutcome {
   durationMs: number;
 }
 
-export interface ItemService {
+/**
+ * One instance of a service built on the engine: the HTTP shell (error registry, body bounds,
+ * health, metrics, drain) around the routes a service registers. The item service is one;
+ * `@keylane/cart-service` is another.
+ */
+export interface EngineService {
   /** The Fastify app; `app.inject()` works without listening. */
   readonly app: FastifyInstance;
   readonly engine: Engine;
-  /** The items entity the routes serve. */
-  readonly items: Items;
   readonly config: ServiceConfig;
   readonly metrics: ServiceMetrics;
   readonly logger: Logger;
@@ -65,6 +68,28 @@ export interface ItemService {
   shutdown(reason?: string): Promise<ShutdownOutcome>;
   /** Immediate close without the drain period (tests); same order otherwise. */
   close(): Promise<void>;
+}
+
+export interface ItemService extends EngineService {
+  /** The items entity the routes serve. */
+  readonly items: Items;
+}
+
+/** What {@link createServiceShell} wraps: an engine, the service's routes and its counters. */
+export interface ServiceShellOptions {
+  config: ServiceConfig;
+  engine: Engine;
+  /** Close the engine after the last request (it was made for this service). */
+  ownsEngine: boolean;
+  logger: Logger;
+  /** @default true */
+  processMetrics?: boolean;
+  /** Read at scrape time: the engine's counters plus the service's write counters. */
+  stats: () => EngineStats;
+  /** Requests under this path whose URL the router cannot decode name a bad key: `invalid_id`. */
+  keyedPath: string;
+  /** Registers the service's own routes on the app, before health and metrics. */
+  registerRoutes(app: FastifyInstance): void;
 }
 
 // Readiness answers from the monitor's state; this is how fresh that state is.
@@ -93,7 +118,17 @@ export async function createServer(
   const engine = options.engine ?? (await startEngine(config, logger));
   try {
     const items = createItems(engine, { schema: config.dbSchema });
-    return buildService(config, engine, items, ownsEngine, logger, options.processMetrics ?? true);
+    const shell = createServiceShell({
+      config,
+      engine,
+      ownsEngine,
+      logger,
+      processMetrics: options.processMetrics ?? true,
+      stats: () => ({ ...engine.stats(), ...items.stats() }),
+      keyedPath: ITEMS_PATH,
+      registerRoutes: (app) => registerItemRoutes(app, items, { clockSkewMs: config.clockSkewMs }),
+    });
+    return Object.assign(shell, { items });
   } catch (err) {
     if (ownsEngine) await engine.close().catch(() => undefined);
     throw err;
@@ -101,7 +136,7 @@ export async function createServer(
 }
 
 /** The production engine, or the lab one when the config asks for a baseline or chaos (allowed by loadConfig). */
-async function startEngine(config: ServiceConfig, logger: Logger): Promise<Engine> {
+export async function startEngine(config: ServiceConfig, logger: Logger): Promise<Engine> {
   const built = engineOptionsFrom(config);
   // Losing and regaining Postgres goes to the service's log (warn / info).
   if (!built.lab) return createEngine({ ...built.options, logger });
@@ -109,21 +144,16 @@ async function startEngine(config: ServiceConfig, logger: Logger): Promise<Engin
   return baselines.createEngine({ ...built.options, logger });
 }
 
-function buildService(
-  config: ServiceConfig,
-  engine: Engine,
-  items: Items,
-  ownsEngine: boolean,
-  logger: Logger,
-  processMetrics: boolean,
-): ItemService {
+/** The HTTP shell every engine service shares, around `options.registerRoutes`. Does not listen. */
+export function createServiceShell(options: ServiceShellOptions): EngineService {
+  const { config, engine, ownsEngine, logger, processMetrics = true } = options;
   let state: ServiceState = 'created';
   let requestCounter = 0;
   const startedAt = Date.now();
   const metrics = createMetrics({
     instanceId: config.instanceId,
     strategy: engine.strategy,
-    stats: () => ({ ...engine.stats(), ...items.stats() }),
+    stats: options.stats,
     processMetrics,
   });
 
@@ -149,7 +179,7 @@ function buildService(
     return503OnClosing: false,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
     clientErrorHandler: (err, socket) => {
-      const { reason, answer } = clientErrorReply(err);
+      const { reason, answer } = clientErrorReply(err, options.keyedPath);
       metrics.countClientError(reason);
       if (answer === null) {
         socket.destroy();
@@ -163,7 +193,7 @@ function buildService(
     },
     frameworkErrors: (err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
       // A bad percent-encoding or an over-long segment under /v1/items/ is a bad id.
-      const underItems = request.url.startsWith(`${ITEMS_PATH}/`);
+      const underItems = request.url.startsWith(`${options.keyedPath}/`);
       const answer =
         underItems && (err.code === 'FST_ERR_BAD_URL' || err.code === 'FST_ERR_MAX_PARAM_LENGTH')
           ? codeReply(
@@ -283,7 +313,7 @@ function buildService(
     sendError(reply, codeReply('not_found', `no route ${request.method} ${shortUrl(request.url)}`)),
   );
 
-  registerItemRoutes(app, items, { clockSkewMs: config.clockSkewMs });
+  options.registerRoutes(app);
   const monitor = new HealthMonitor({ engine, logger, intervalMs: HEALTH_INTERVAL_MS });
   registerHealthRoutes(app, {
     engine,
@@ -305,10 +335,9 @@ function buildService(
 
   let shutdownPromise: Promise<ShutdownOutcome> | undefined;
 
-  const service: ItemService = {
+  const service: EngineService = {
     app,
     engine,
-    items,
     config,
     metrics,
     logger,

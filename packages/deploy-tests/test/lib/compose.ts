@@ -6,6 +6,8 @@ import { DOCKER_DIR } from './repo.js';
 
 export const ITEM_SERVICE_DOCKERFILE = 'docker/item-service.Dockerfile';
 export const CALLER_DOCKERFILE = 'docker/example-caller.Dockerfile';
+/** The cart service takes the item service's config (its loadConfig), so its entries are checked the same way. */
+export const CART_SERVICE_DOCKERFILE = 'docker/cart-service.Dockerfile';
 
 export interface ComposeService {
   image?: string;
@@ -74,6 +76,13 @@ export function itemServiceEntries(doc: ComposeFile): Array<[string, ComposeServ
   );
 }
 
+/** The services built from the cart-service Dockerfile, by name. */
+export function cartServiceEntries(doc: ComposeFile): Array<[string, ComposeService]> {
+  return Object.entries(doc.services).filter(
+    ([, s]) => dockerfileOf(s) === resolve(DOCKER_DIR, '..', CART_SERVICE_DOCKERFILE),
+  );
+}
+
 export function callerEntries(doc: ComposeFile): Array<[string, ComposeService]> {
   return Object.entries(doc.services).filter(
     ([, s]) => dockerfileOf(s) === resolve(DOCKER_DIR, '..', CALLER_DOCKERFILE),
@@ -113,8 +122,10 @@ export function checkCompose(doc: ComposeFile, options: ComposeCheckOptions): st
   if (items.length === 0) problems.push(`no service is built from ${ITEM_SERVICE_DOCKERFILE}`);
 
   const ids = new Map<string, string[]>();
+  // Instances the example caller must list: the item fleet's (the carts are another service).
   const origins: string[] = [];
-  for (const [name, service] of items) {
+  const itemNames = new Set(items.map(([name]) => name));
+  for (const [name, service] of [...items, ...cartServiceEntries(doc)]) {
     const where = `compose service ${name}`;
     const { env, fromShell } = environmentOf(service);
     for (const variable of fromShell)
@@ -125,7 +136,7 @@ export function checkCompose(doc: ComposeFile, options: ComposeCheckOptions): st
     if (env['KEYLANE_INSTANCE_ID'] !== undefined) {
       ids.set(config.instanceId, [...(ids.get(config.instanceId) ?? []), name]);
     }
-    origins.push(`http://${name}:${config.port}`);
+    if (itemNames.has(name)) origins.push(`http://${name}:${config.port}`);
 
     const published = containerPorts(service);
     if (published.length > 0 && !published.includes(config.port)) {

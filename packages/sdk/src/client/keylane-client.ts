@@ -35,6 +35,7 @@ import type { RoutingStrategy } from '../routing/router.js';
 import { errorFromAnswer, parseErrorBody, type FailedAnswer } from './response-errors.js';
 import { assertJsonValue } from './json-value.js';
 import { TransportFailure, classifyTransportError } from './transport-failure.js';
+import { routedOperation, type RoutedRequestOptions, type RoutedResponse } from './routed-request.js';
 
 /** Events a client emits. */
 export interface ClientEvents {
@@ -98,12 +99,14 @@ export interface ClientStats {
 }
 
 /** The outcome of one answered request, decided per operation. */
-type Answer<T> = { readonly value: T } | { readonly error: KeylaneError };
+export type Answer<T> = { readonly value: T } | { readonly error: KeylaneError };
 
-interface Operation<T> {
-  readonly method: 'GET' | 'PUT' | 'DELETE';
+export interface Operation<T> {
+  readonly method: string;
   readonly path: string;
   readonly body?: string;
+  /** Added to the SDK's own headers (`client.request`); never the deadline header. */
+  readonly headers?: Readonly<Record<string, string>>;
   /** May be sent twice: only after a connection failure, and only reads. */
   readonly idempotent: boolean;
   answer(status: number, text: string, headers: IncomingHttpHeaders, instance: Instance): Answer<T>;
@@ -293,6 +296,17 @@ export class KeylaneClient extends EventEmitter<ClientEvents> {
     );
   }
 
+  /**
+   * A request to any route of a service built on the engine, sent to the key's owner with the
+   * same routing, health, deadline, timeout and retry rules as `get`/`put`: safe methods (GET,
+   * HEAD, OPTIONS) go to the next owner after a broken connection, others only when nothing
+   * was sent. See routed-request.ts.
+   */
+  async request(key: LongIdInput | string, options: RoutedRequestOptions): Promise<RoutedResponse> {
+    const { key: routed, operation, signal } = routedOperation(key, options);
+    return this.#execute(operation, routed, signal);
+  }
+
   /** A snapshot of every instance's state, counters and pool. */
   stats(): ClientStats {
     return {
@@ -345,7 +359,7 @@ export class KeylaneClient extends EventEmitter<ClientEvents> {
 
   async #execute<T>(
     operation: Operation<T>,
-    key: bigint,
+    key: bigint | string,
     callerSignal: AbortSignal | undefined,
   ): Promise<T> {
     if (this.#closing !== undefined) throw new ClientClosedError();
@@ -358,6 +372,7 @@ export class KeylaneClient extends EventEmitter<ClientEvents> {
     // its writes cannot commit after it, so a write we give up on cannot land later.
     const deadlineAt = Date.now() + requestTimeoutMs;
     const headers = requestHeaders(operation.body !== undefined, deadlineAt);
+    if (operation.headers !== undefined) Object.assign(headers, operation.headers);
     const deadline = new Deadline();
     const timer = setTimeout(() => deadline.abort(), requestTimeoutMs);
     const onCallerAbort = (): void => deadline.abort();

@@ -1,0 +1,140 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import { DEADLINE_HEADER, parseLongId, routingKey, type LongIdInput } from '@keylane/protocol';
+import { InvalidOptionsError, ServiceError } from '../core/errors.js';
+import { describeError } from '../core/describe-error.js';
+import type { Instance } from '../pool/instance.js';
+import { assertJsonValue } from './json-value.js';
+import type { Answer, Operation } from './keylane-client.js';
+import { errorFromAnswer } from './response-errors.js';
+
+/** What `client.request(key, options)` sends: any route of a service built on the engine. */
+export interface RoutedRequestOptions {
+  /** @default 'GET' */
+  method?: string;
+  /** Origin-relative, starting with `/`: `/v1/carts/42/lines/apple?x=1`. */
+  path: string;
+  /** A JSON value, sent as `application/json`. */
+  body?: unknown;
+  /** Extra request headers; the SDK sets `accept`, `content-type` and the deadline header itself. */
+  headers?: Readonly<Record<string, string>>;
+  /** Aborts the call; the promise then rejects with the signal's `reason`. */
+  signal?: AbortSignal;
+}
+
+/** A service's answer below 500: the status, the headers and the body. */
+export interface RoutedResponse {
+  status: number;
+  headers: IncomingHttpHeaders;
+  /** The parsed JSON when the answer says it is JSON; `undefined` for an empty body. */
+  body: unknown;
+  /** The body as received (UTF-8), for answers that are not JSON. */
+  text: string;
+  /** The instance that answered. */
+  instanceId: string;
+}
+
+/**
+ * Methods a service must not change anything for (RFC 9110 §9.2.1): only these are sent again
+ * to the key's next owner after a connection broke with the request possibly delivered.
+ * Every other method is retried only when it surely never left this process.
+ */
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+const METHOD = /^[A-Z]{1,16}$/;
+// Headers the SDK or undici owns: a caller's value would contradict the body or the connection.
+const OWNED_HEADERS = new Set([DEADLINE_HEADER, 'host', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'te', 'trailer']);
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$/;
+
+function hasControl(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f) return true;
+  }
+  return false;
+}
+
+/** The key as the router takes it: long ids parsed, other strings routed by their hash as engines route string keys. */
+function keyOf(id: LongIdInput | string): bigint | string {
+  if (typeof id === 'string') {
+    routingKey(id); // InvalidKeyError now, not after a timer exists
+    return id;
+  }
+  return parseLongId(id);
+}
+
+/** Validates `options` and builds the operation the client's retry loop runs. */
+export function routedOperation(
+  id: LongIdInput | string,
+  options: RoutedRequestOptions,
+): { key: bigint | string; operation: Operation<RoutedResponse>; signal: AbortSignal | undefined } {
+  if (typeof options !== 'object' || options === null) throw new InvalidOptionsError('options', 'expected { method, path, body?, headers? }');
+  const key = keyOf(id);
+  const method = options.method ?? 'GET';
+  if (typeof method !== 'string' || !METHOD.test(method)) {
+    throw new InvalidOptionsError('method', `expected an upper-case HTTP method, got ${JSON.stringify(method)}`);
+  }
+  const { path } = options;
+  if (typeof path !== 'string' || !path.startsWith('/') || path.startsWith('//') || /\s/.test(path) || hasControl(path)) {
+    throw new InvalidOptionsError('path', `expected an origin-relative path starting with one "/", without spaces or control characters, got ${JSON.stringify(path)?.slice(0, 80)}`);
+  }
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(options.headers ?? {})) {
+    if (!HEADER_NAME.test(name)) throw new InvalidOptionsError('headers', `not a header name: ${JSON.stringify(name).slice(0, 80)}`);
+    const lower = name.toLowerCase();
+    if (OWNED_HEADERS.has(lower)) throw new InvalidOptionsError('headers', `${lower} is set by the SDK`);
+    if (typeof value !== 'string' || hasControl(value)) throw new InvalidOptionsError('headers', `the value of ${lower} must be a string without control characters`);
+    headers[lower] = value;
+  }
+  let body: string | undefined;
+  if (options.body !== undefined) {
+    assertJsonValue(options.body);
+    try {
+      body = JSON.stringify(options.body);
+    } catch (err) {
+      throw new InvalidOptionsError('body', `not serializable as JSON: ${describeError(err)}`);
+    }
+    headers['content-type'] = 'application/json';
+  }
+  const { signal } = options;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidOptionsError('signal', 'expected an AbortSignal');
+  const operation: Operation<RoutedResponse> = {
+    method,
+    path,
+    headers,
+    ...(body === undefined ? {} : { body }),
+    idempotent: SAFE_METHODS.has(method),
+    answer: (status, text, responseHeaders, instance) => routedAnswer(status, text, responseHeaders, instance, key),
+  };
+  return { key, operation, signal };
+}
+
+/**
+ * Below 500 the answer is the service's word about this request (a 404 included): it resolves.
+ * A 5xx rejects with the same errors `get` and `put` reject with (`OverloadedError`,
+ * `UnavailableError`, `DeadlineExceededError`, `OutcomeUnknownError`, `ServiceError`), and
+ * counts against the instance's health the same way.
+ */
+function routedAnswer(status: number, text: string, headers: IncomingHttpHeaders, instance: Instance, key: bigint | string): Answer<RoutedResponse> {
+  if (status >= 500) {
+    const retryAfter: unknown = headers['retry-after'];
+    return {
+      error: errorFromAnswer({
+        instanceId: instance.id,
+        status,
+        body: text,
+        retryAfter: typeof retryAfter === 'string' ? retryAfter : Array.isArray(retryAfter) ? String(retryAfter[0]) : undefined,
+        id: String(key),
+        ifVersion: undefined,
+      }),
+    };
+  }
+  const type = headers['content-type'];
+  let body: unknown;
+  if (text !== '' && typeof type === 'string' && /^application\/([a-z.+-]*\+)?json\b/i.test(type)) {
+    try {
+      body = JSON.parse(text) as unknown;
+    } catch {
+      return { error: new ServiceError(instance.id, status, null, 'the answer says application/json but is not JSON') };
+    }
+  }
+  return { value: { status, headers, body, text, instanceId: instance.id } };
+}
