@@ -1,7 +1,13 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { createProgram as createBenchProgram } from '@keylane/bench';
 import { STRATEGY_NAMES, type StrategyName } from '@keylane/engine/baselines';
-import { DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, redact } from '@keylane/fleet';
+import {
+  DEFAULT_DATABASE_URL,
+  DEFAULT_REDIS_URL,
+  FLEET_SERVICE_NAMES,
+  redact,
+  type FleetService,
+} from '@keylane/fleet';
 import { KeylaneError } from '@keylane/protocol';
 import { DEFAULT_DEMO_SEED, EMBEDDED_PROCESSES, runDemo } from './demo.js';
 import { DEFAULT_DEMO_OUT_DIR, writeDemoOutputs } from './demo-output.js';
@@ -94,6 +100,7 @@ function passThroughEnv(): Record<string, string> {
 
 interface UpFlags {
   instances: number;
+  service: FleetService;
   strategy: StrategyName;
   databaseUrl: string;
   redisUrl: string;
@@ -140,12 +147,22 @@ export function createProgram(
 
   program
     .command('up')
-    .description('start N item-service instances on 127.0.0.1 and keep them running until Ctrl-C')
+    .description(
+      'start N instances of the item service (or the cart service) on 127.0.0.1 and keep them running until Ctrl-C',
+    )
     .showHelpAfterError(usageHint('keylane up'))
     .addOption(
       new Option('-n, --instances <n>', 'how many instances')
         .argParser(integerIn(1, 64))
         .default(3),
+    )
+    .addOption(
+      new Option(
+        '--service <name>',
+        'items: the item service (one items table); carts: the relational example (carts + cart_lines)',
+      )
+        .choices(FLEET_SERVICE_NAMES)
+        .default('items'),
     )
     .addOption(
       new Option('--strategy <name>', 'cache strategy of every instance')
@@ -155,7 +172,7 @@ export function createProgram(
     .addOption(databaseUrlOption())
     .addOption(redisUrlOption())
     .addOption(
-      new Option('--schema <name>', 'Postgres schema for the items table').default(
+      new Option('--schema <name>', "Postgres schema of the service's tables").default(
         env('KEYLANE_DB_SCHEMA') ?? 'keylane',
       ),
     )
@@ -205,6 +222,7 @@ export function createProgram(
         await runUp({
           env: passThroughEnv(),
           count: flags.instances,
+          service: flags.service,
           strategy: flags.strategy,
           databaseUrl: flags.databaseUrl,
           redisUrl: flags.redisUrl,

@@ -1,10 +1,12 @@
 import type { StrategyName } from '@keylane/engine';
 import {
   checkDependencies,
+  FLEET_SERVICES,
   redact,
   startFleet,
   type Fleet,
   type FleetOptions,
+  type FleetService,
 } from '@keylane/fleet';
 
 export interface UpOptions extends Omit<FleetOptions, 'onOutput' | 'onExit'> {
@@ -14,7 +16,10 @@ export interface UpOptions extends Omit<FleetOptions, 'onOutput' | 'onExit'> {
 }
 
 /** The snippet `keylane up` prints: what a caller pastes to talk to this fleet. */
-export function clientSnippet(fleet: Pick<Fleet, 'instances'>): string {
+export function clientSnippet(
+  fleet: Pick<Fleet, 'instances'>,
+  service: FleetService = 'items',
+): string {
   const lines = fleet.instances.map((i) => `    { id: '${i.id}', url: '${i.url}' },`);
   return [
     "import { createClient } from '@keylane/sdk';",
@@ -25,6 +30,13 @@ export function clientSnippet(fleet: Pick<Fleet, 'instances'>): string {
     '  ],',
     '});',
     'await client.ready();',
+    // The cart service has routes of its own: reached through the same routing with request().
+    ...(service === 'carts'
+      ? [
+          "await client.request(42n, { method: 'PUT', path: '/v1/carts/42/lines/tea', body: { qty: 2, priceCents: 450 } });",
+          "const { body: cart } = await client.request(42n, { path: '/v1/carts/42' });",
+        ]
+      : []),
   ].join('\n');
 }
 
@@ -57,7 +69,7 @@ export async function runUp(
   started = true;
   out.write(
     [
-      `keylane: ${fleet.instances.length} item-service instance${fleet.instances.length === 1 ? '' : 's'} ready ` +
+      `keylane: ${fleet.instances.length} ${FLEET_SERVICES[options.service ?? 'items'].package.replace('@keylane/', '')} instance${fleet.instances.length === 1 ? '' : 's'} ready ` +
         `(strategy ${options.strategy}, schema ${options.schema}, key prefix ${options.prefix})`,
       `  Postgres ${redact(options.databaseUrl)}`,
       `  Redis    ${redact(options.redisUrl)}`,
@@ -66,7 +78,7 @@ export async function runUp(
       '',
       'Paste into a caller:',
       '',
-      clientSnippet(fleet)
+      clientSnippet(fleet, options.service)
         .split('\n')
         .map((l) => (l ? `  ${l}` : l))
         .join('\n'),

@@ -16,6 +16,7 @@ import {
   TEST_REDIS_URL,
 } from '@keylane/test-kit';
 import { STRATEGY_NAMES } from '@keylane/engine/baselines';
+import { createClient } from '@keylane/sdk';
 import { SCENARIO_NAMES, type DemoReport } from '../src/index.js';
 
 // These run the built CLI (dist/bin.js) as a user would: `pnpm test` builds first (turbo).
@@ -339,68 +340,106 @@ describe('keylane usage', () => {
 });
 
 describe('keylane up', () => {
-  it('starts the fleet, prints the URLs and a createClient snippet, and stops everything on SIGTERM', async () => {
-    const ctx = await createTestContext({ name: 'cli_up' });
-    try {
-      const child = spawn(
-        process.execPath,
-        [
-          BIN,
-          'up',
-          '--instances',
-          '2',
-          '--database-url',
-          ctx.databaseUrl,
-          '--redis-url',
-          ctx.redisUrl,
-          '--schema',
-          ctx.schema,
-          '--prefix',
-          ctx.prefix,
-          '--lanes',
-          '2',
-        ],
-        { stdio: ['ignore', 'pipe', 'pipe'] },
-      );
-      let stdout = '';
-      let stderr = '';
-      child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-      const exited = once(child, 'close') as Promise<[number | null]>;
-      const deadline = Date.now() + 45_000;
-      while (!stdout.includes('Ctrl-C') && Date.now() < deadline && child.exitCode === null) {
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      expect({ stdout, stderr: stdout.includes('Ctrl-C') ? '' : stderr }).toEqual({
-        stdout: expect.stringContaining('Ctrl-C'),
-        stderr: '',
-      });
+  it.each([
+    ['items', 'item'],
+    ['carts', 'cart'],
+  ] as const)(
+    '--service %s: starts the fleet, prints the URLs and a createClient snippet that works, and stops everything on SIGTERM',
+    async (service, idPrefix) => {
+      const ctx = await createTestContext({ name: `cli_up_${service}` });
+      try {
+        const child = spawn(
+          process.execPath,
+          [
+            BIN,
+            'up',
+            '--service',
+            service,
+            '--instances',
+            '2',
+            '--database-url',
+            ctx.databaseUrl,
+            '--redis-url',
+            ctx.redisUrl,
+            '--schema',
+            ctx.schema,
+            '--prefix',
+            ctx.prefix,
+            '--lanes',
+            '2',
+          ],
+          { stdio: ['ignore', 'pipe', 'pipe'] },
+        );
+        let stdout = '';
+        let stderr = '';
+        child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+        child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+        const exited = once(child, 'close') as Promise<[number | null]>;
+        const deadline = Date.now() + 45_000;
+        while (!stdout.includes('Ctrl-C') && Date.now() < deadline && child.exitCode === null) {
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        expect({ stdout, stderr: stdout.includes('Ctrl-C') ? '' : stderr }).toEqual({
+          stdout: expect.stringContaining('Ctrl-C'),
+          stderr: '',
+        });
 
-      const instances = [
-        ...stdout.matchAll(/(item-\d)\s+(http:\/\/127\.0\.0\.1:\d+)\s+\(pid (\d+)\)/g),
-      ].map((m) => ({
-        id: m[1]!,
-        url: m[2]!,
-        pid: Number(m[3]),
-      }));
-      expect(instances.map((i) => i.id)).toEqual(['item-1', 'item-2']);
-      expect(stdout).toContain("import { createClient } from '@keylane/sdk';");
-      for (const i of instances) {
-        expect(stdout).toContain(`{ id: '${i.id}', url: '${i.url}' },`);
-        const res = await fetch(`${i.url}/healthz/ready`, { headers: { connection: 'close' } });
-        await res.arrayBuffer();
-        expect(res.status).toBe(200);
-      }
+        const instances = [
+          ...stdout.matchAll(/((?:item|cart)-\d)\s+(http:\/\/127\.0\.0\.1:\d+)\s+\(pid (\d+)\)/g),
+        ].map((m) => ({
+          id: m[1]!,
+          url: m[2]!,
+          pid: Number(m[3]),
+        }));
+        expect(instances.map((i) => i.id)).toEqual([`${idPrefix}-1`, `${idPrefix}-2`]);
+        expect(stdout).toContain("import { createClient } from '@keylane/sdk';");
+        for (const i of instances) {
+          expect(stdout).toContain(`{ id: '${i.id}', url: '${i.url}' },`);
+          const res = await fetch(`${i.url}/healthz/ready`, { headers: { connection: 'close' } });
+          await res.arrayBuffer();
+          expect(res.status).toBe(200);
+        }
+        // What the snippet says to do, done: through the SDK's routing to the key's owner.
+        const client = createClient({ instances: instances.map(({ id, url }) => ({ id, url })) });
+        try {
+          await client.ready();
+          if (service === 'carts') {
+            expect(stdout).toContain(
+              "await client.request(42n, { method: 'PUT', path: '/v1/carts/42/lines/tea'",
+            );
+            const put = await client.request(42n, {
+              method: 'PUT',
+              path: '/v1/carts/42/lines/tea',
+              body: { qty: 2, priceCents: 450 },
+            });
+            expect(put.status).toBe(200);
+            const { body } = await client.request(42n, { path: '/v1/carts/42' });
+            expect(body).toMatchObject({
+              id: '42',
+              lines: [{ sku: 'tea', qty: 2, priceCents: 450 }],
+            });
+          } else {
+            expect(await client.put(42n, 'tea')).toMatchObject({
+              id: '42',
+              value: 'tea',
+              version: 1,
+            });
+          }
+        } finally {
+          await client.close();
+        }
 
-      child.kill('SIGTERM');
-      const [code] = await exited;
-      expect(code).toBe(0);
-      expect(stderr).toContain('all instances stopped');
-      expect(instances.filter((i) => alive(i.pid))).toEqual([]);
-    } finally {
-      await ctx.dispose();
-    }
-  }, 60_000);
+        child.kill('SIGTERM');
+        const [code] = await exited;
+        expect(code).toBe(0);
+        expect(stderr).toContain('all instances stopped');
+        expect(instances.filter((i) => alive(i.pid))).toEqual([]);
+      } finally {
+        await ctx.dispose();
+      }
+    },
+    60_000,
+  );
 });
 
 describe('keylane bench', () => {

@@ -5,7 +5,12 @@ import type { StrategyName } from '@keylane/engine';
 import { HEALTH_READY_PATH, InvalidOptionsError } from '@keylane/protocol';
 import { InstanceStartError } from './errors.js';
 import { getFreePort } from './free-port.js';
-import { resolveServiceBin } from './service-bin.js';
+import {
+  FLEET_SERVICE_NAMES,
+  FLEET_SERVICES,
+  resolveServiceBin,
+  type FleetService,
+} from './service-bin.js';
 
 /** Test-only fault injection passed to every instance (KEYLANE_ALLOW_CHAOS=1). */
 export interface FleetChaos {
@@ -68,7 +73,9 @@ export interface FleetOptions {
   readyTimeoutMs?: number;
   /** How long a stopping instance gets after SIGTERM before SIGKILL. @default 15_000 */
   stopGraceMs?: number;
-  /** The service entry script. @default the `keylane-item-service` bin of @keylane/item-service */
+  /** Which service the instances run (ids `item-N` or `cart-N`). @default 'items' */
+  service?: FleetService;
+  /** The service entry script. @default the bin of `service`'s package */
   serviceBin?: string;
   /** Every line an instance writes (stdout and stderr). */
   onOutput?: (instanceId: string, line: string) => void;
@@ -115,18 +122,19 @@ export interface Fleet {
 const OUTPUT_TAIL_LINES = 40;
 const TERMINATING = new Set<NodeJS.Signals>(['SIGKILL', 'SIGTERM', 'SIGINT']);
 
-/** Starts `count` item-service processes and waits until every one is ready. */
+/** Starts `count` processes of the service (the item service unless `service` says) and waits until every one is ready. */
 export async function startFleet(options: FleetOptions): Promise<Fleet> {
   validateFleetOptions(options);
   const host = options.host ?? DEFAULT_FLEET_OPTIONS.host;
   const readyTimeoutMs = options.readyTimeoutMs ?? DEFAULT_FLEET_OPTIONS.readyTimeoutMs;
   const stopGraceMs = options.stopGraceMs ?? DEFAULT_FLEET_OPTIONS.stopGraceMs;
-  const bin = options.serviceBin ?? resolveServiceBin();
+  const service = options.service ?? 'items';
+  const bin = options.serviceBin ?? resolveServiceBin(service);
 
   const instances: ManagedInstance[] = [];
   for (let i = 0; i < options.count; i += 1) {
     const port = options.basePort === undefined ? await getFreePort(host) : options.basePort + i;
-    const id = `item-${i + 1}`;
+    const id = `${FLEET_SERVICES[service].idPrefix}-${i + 1}`;
     instances.push(
       new ManagedInstance(id, host, port, bin, serviceEnv(options, id, host, port), options),
     );
@@ -176,6 +184,12 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
 }
 
 function validateFleetOptions(options: FleetOptions): void {
+  if (options.service !== undefined && !Object.hasOwn(FLEET_SERVICES, options.service)) {
+    throw new InvalidOptionsError(
+      'service',
+      `unknown service "${String(options.service)}"; expected ${FLEET_SERVICE_NAMES.join(', ')}`,
+    );
+  }
   if (!Number.isInteger(options.count) || options.count < 1 || options.count > 64) {
     throw new InvalidOptionsError('count', `must be an integer in [1, 64], got ${options.count}`);
   }

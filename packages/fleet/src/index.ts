@@ -8,7 +8,12 @@ export {
   type FleetOptions,
 } from './fleet.js';
 export { getFreePort } from './free-port.js';
-export { resolveServiceBin } from './service-bin.js';
+export {
+  FLEET_SERVICE_NAMES,
+  FLEET_SERVICES,
+  resolveServiceBin,
+  type FleetService,
+} from './service-bin.js';
 export {
   checkDependencies,
   checkPostgres,

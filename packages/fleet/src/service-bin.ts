@@ -3,14 +3,22 @@ import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import { ServiceBinMissingError } from './errors.js';
 
-const SERVICE_PACKAGE = '@keylane/item-service';
-const SERVICE_BIN = 'keylane-item-service';
+/** The services a fleet can run: each an engine-based HTTP service with the item service's shell. */
+export const FLEET_SERVICES = {
+  /** The items table (the item service). */
+  items: { package: '@keylane/item-service', bin: 'keylane-item-service', idPrefix: 'item' },
+  /** The relational example: carts + cart_lines (the cart service). */
+  carts: { package: '@keylane/cart-service', bin: 'keylane-cart-service', idPrefix: 'cart' },
+} as const;
+export type FleetService = keyof typeof FLEET_SERVICES;
+export const FLEET_SERVICE_NAMES = Object.keys(FLEET_SERVICES) as FleetService[];
 
 /**
- * The item service's entry script, read from its package.json `bin` so the launcher follows
- * wherever that package puts it. Throws with the build command when it has not been built.
+ * A service's entry script, read from its package.json `bin` so the launcher follows wherever
+ * that package puts it. Throws with the build command when it has not been built.
  */
-export function resolveServiceBin(): string {
+export function resolveServiceBin(service: FleetService = 'items'): string {
+  const { package: SERVICE_PACKAGE, bin: SERVICE_BIN } = FLEET_SERVICES[service];
   const require = createRequire(import.meta.url);
   let manifestPath: string;
   try {
@@ -30,8 +38,8 @@ export function resolveServiceBin(): string {
   const bin = resolve(dirname(manifestPath), relative);
   if (!existsSync(bin)) {
     throw new ServiceBinMissingError(
-      `${bin} does not exist: build the item service first ("pnpm build" at the repository root, ` +
-        `or "turbo run build --filter=@keylane/item-service")`,
+      `${bin} does not exist: build ${SERVICE_PACKAGE} first ("pnpm build" at the repository root, ` +
+        `or "turbo run build --filter=${SERVICE_PACKAGE}")`,
     );
   }
   return bin;
