@@ -5,6 +5,7 @@ import { STRATEGY_NAMES, type StrategyName } from '@keylane/engine/baselines';
 import { checkDependencies, DEFAULT_WORKLOAD_OPTIONS } from '@keylane/fleet';
 import { InvalidOptionsError } from '@keylane/protocol';
 import { runEmbedded } from './embedded.js';
+import { entityAdapter, type DemoEntity } from './entities.js';
 import { SILENT_PROGRESS, type ProgressSink } from './progress.js';
 import {
   DEPLOYMENTS,
@@ -48,6 +49,8 @@ export interface DemoOptions {
    * @default 'routed'
    */
   deployment?: Deployment;
+  /** What the registers live in: the items table, or the cart service's carts + lines. @default 'items' */
+  entity?: DemoEntity;
 }
 
 export const DEFAULT_DEMO_SEED = 42;
@@ -108,8 +111,11 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
       `unknown deployment "${String(deployment)}"; expected ${DEPLOYMENTS.join(', ')}`,
     );
   }
+  const entity = options.entity ?? 'items';
+  entityAdapter(entity); // refuses an unknown one before anything starts
   const config: DemoConfig = {
     deployment,
+    entity,
     instances: deployment === 'embedded' ? EMBEDDED_PROCESSES : 3,
     callers,
     ...DEFAULT_WORKLOAD_OPTIONS,
@@ -145,6 +151,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
           databaseUrl: options.databaseUrl,
           redisUrl: options.redisUrl,
           processes: EMBEDDED_PROCESSES,
+          entity,
           callers,
           seed,
           durationMs: timings.plainMs,
@@ -208,6 +215,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
       redisUrl: options.redisUrl,
       instances: config.instances,
       chaos: config.chaos,
+      entity,
     });
     next.catch(() => undefined); // awaited (and reported) when its turn comes
   };

@@ -7,9 +7,9 @@
 import { once } from 'node:events';
 import { HistoryRecorder, writeJsonlFile } from '@keylane/checker';
 import { createEngine } from '@keylane/engine/baselines';
-import { createItems } from '@keylane/engine/items';
 import { createWorkload, runWorkload } from '@keylane/fleet';
 import type { EmbeddedChildConfig, EmbeddedChildMessage } from './embedded.js';
+import { entityAdapter } from './entities.js';
 
 /** Resolves once the message is handed to the IPC channel: exit() right after send() can lose it. */
 function send(message: EmbeddedChildMessage): Promise<void> {
@@ -32,11 +32,7 @@ async function main(): Promise<void> {
     chaos: config.chaos,
   });
   try {
-    const items = createItems(engine, { schema: config.schema });
-    const client = {
-      get: (id: bigint) => items.read(id),
-      put: (id: bigint, value: unknown) => items.write(id, value),
-    };
+    const client = entityAdapter(config.entity).embedded(engine, config.schema);
     const workload = createWorkload({ seed: config.seed });
     const recorder = new HistoryRecorder();
     const started = once(process, 'message');

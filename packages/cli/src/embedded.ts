@@ -5,7 +5,6 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readJsonlFile, type Operation } from '@keylane/checker';
 import { createEngine, type StrategyName } from '@keylane/engine/baselines';
-import { createItems, ensureItemsTable } from '@keylane/engine/items';
 import {
   createScratchNames,
   DEFAULT_FLEET_OPTIONS,
@@ -13,6 +12,7 @@ import {
   type FleetChaos,
 } from '@keylane/fleet';
 import { InvalidOptionsError } from '@keylane/protocol';
+import { entityAdapter, type DemoEntity } from './entities.js';
 import {
   analyzeRun,
   DEFAULT_CHAOS,
@@ -27,6 +27,7 @@ export interface EmbeddedChildConfig {
   schema: string;
   prefix: string;
   strategy: StrategyName;
+  entity: DemoEntity;
   lanes: number;
   chaos: Required<FleetChaos>;
   seed: number;
@@ -57,6 +58,8 @@ export interface EmbeddedRunOptions {
   chaos?: FleetChaos;
   /** Lanes per process. @default DEFAULT_FLEET_OPTIONS.lanes */
   lanes?: number;
+  /** @default 'items' */
+  entity?: DemoEntity;
   keepHistory?: boolean;
   onProgress?: (progress: ScenarioProgress) => void;
   signal?: AbortSignal;
@@ -85,18 +88,19 @@ export async function runEmbedded(options: EmbeddedRunOptions): Promise<Scenario
     );
   }
   const { strategy, databaseUrl, redisUrl, seed, durationMs } = options;
+  const entity = options.entity ?? 'items';
+  const adapter = entityAdapter(entity);
   const report = (phase: ScenarioProgress['phase'], elapsedMs: number): void =>
     options.onProgress?.({ phase, elapsedMs, durationMs, ops: 0, notOk: 0 });
   const space = createScratchNames(`${strategy}-embedded`);
   const dir = await mkdtemp(join(tmpdir(), 'keylane-embedded-'));
   const children: ChildProcess[] = [];
-  const inspector = await ensureItemsTable({ connectionString: databaseUrl }, space.schema).then(
-    () =>
-      createEngine({
-        postgres: { connectionString: databaseUrl },
-        redis: { url: redisUrl, keyPrefix: space.prefix },
-        lanes: 1,
-      }),
+  const inspector = await adapter.ensureTables(databaseUrl, space.schema).then(() =>
+    createEngine({
+      postgres: { connectionString: databaseUrl },
+      redis: { url: redisUrl, keyPrefix: space.prefix },
+      lanes: 1,
+    }),
   );
   try {
     report('starting', 0);
@@ -107,6 +111,7 @@ export async function runEmbedded(options: EmbeddedRunOptions): Promise<Scenario
       schema: space.schema,
       prefix: space.prefix,
       strategy,
+      entity,
       lanes: options.lanes ?? DEFAULT_FLEET_OPTIONS.lanes,
       chaos: { ...DEFAULT_CHAOS, ...options.chaos },
       seed,
@@ -164,7 +169,7 @@ export async function runEmbedded(options: EmbeddedRunOptions): Promise<Scenario
       seed,
       ops,
       run,
-      items: createItems(inspector, { schema: space.schema }),
+      inspect: adapter.inspector(inspector, space.schema),
       keepHistory: options.keepHistory ?? false,
     });
     report('done', Date.now() - startedAt);

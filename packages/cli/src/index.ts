@@ -37,6 +37,13 @@ export {
 } from './demo.js';
 export { runEmbedded, type EmbeddedRunOptions } from './embedded.js';
 export {
+  DEMO_ENTITIES,
+  entityAdapter,
+  REGISTER_SKU,
+  type DemoEntity,
+  type EntityAdapter,
+} from './entities.js';
+export {
   evaluateClaims,
   renderReport,
   renderScenarioTable,

@@ -10,6 +10,7 @@ import {
 } from '@keylane/fleet';
 import { KeylaneError } from '@keylane/protocol';
 import { DEFAULT_DEMO_SEED, EMBEDDED_PROCESSES, runDemo } from './demo.js';
+import { DEMO_ENTITIES, type DemoEntity } from './entities.js';
 import { DEFAULT_DEMO_OUT_DIR, writeDemoOutputs } from './demo-output.js';
 import { createProgressSink, SILENT_PROGRESS } from './progress.js';
 import { DEPLOYMENTS, renderReport, type DemoReport, type Deployment } from './report.js';
@@ -124,6 +125,7 @@ interface DemoFlags {
   callers: number;
   historyDir?: string;
   deployment: Deployment;
+  entity: DemoEntity;
   progress: boolean;
 }
 
@@ -258,6 +260,14 @@ export function createProgram(
         .choices(DEPLOYMENTS)
         .default('routed'),
     )
+    .addOption(
+      new Option(
+        '--entity <name>',
+        "items: the item service's table; carts: the cart service's carts + cart_lines (the relational example)",
+      )
+        .choices(DEMO_ENTITIES)
+        .default('items'),
+    )
     .option(
       '--history-dir <dir>',
       "write each run's recorded history there (checker JSONL, one file per run) to check it again elsewhere",
@@ -297,6 +307,7 @@ export function createProgram(
           ...(flags.strategies ? { strategies: flags.strategies } : {}),
           ...(flags.historyDir !== undefined ? { historyDir: flags.historyDir } : {}),
           deployment: flags.deployment,
+          entity: flags.entity,
         });
       } catch (err) {
         if (!controller.signal.aborted) throw err;

@@ -1,4 +1,5 @@
 import type { StrategyName } from '@keylane/engine';
+import type { DemoEntity } from './entities.js';
 import type { ScenarioResult } from './scenario.js';
 import { formatCount, formatMs, renderTable } from './table.js';
 
@@ -29,6 +30,8 @@ export interface DemoReport {
 export interface DemoConfig {
   /** See `DemoOptions.deployment`. */
   deployment: Deployment;
+  /** See `DemoOptions.entity`. */
+  entity: DemoEntity;
   /** Fleet instances (routed) or processes embedding the engine (embedded). */
   instances: number;
   callers: number;
@@ -142,7 +145,7 @@ export function renderReport(report: DemoReport): string {
   const c = report.config;
   const out: string[] = [];
   out.push(
-    `keylane demo: seed ${report.seed}${report.quick ? ' (quick)' : ''}, ${c.deployment === 'embedded' ? `${c.instances} processes each embedding the engine (no fleet)` : `${c.instances} instances`}, ${c.callers} callers, ` +
+    `keylane demo: seed ${report.seed}${report.quick ? ' (quick)' : ''}, ${c.deployment === 'embedded' ? `${c.instances} processes each embedding the engine (no fleet)` : `${c.instances} instances`}, ${c.entity === 'carts' ? 'carts + cart_lines (a register per cart in its lines), ' : ''}${c.callers} callers, ` +
       `${c.keys} keys (${c.hotKeys} hot take ${Math.round(c.hotShare * 100)}%), ${Math.round(c.readShare * 100)}% reads, ` +
       `chaos fill ${c.chaos.fillDelayMs} ms / write ${c.chaos.writeDelayMs} ms`,
     '',

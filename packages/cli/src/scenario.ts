@@ -9,8 +9,7 @@ import {
   type ViolationKind,
 } from '@keylane/checker';
 import { createEngine, type StrategyName } from '@keylane/engine/baselines';
-import { createItems, ensureItemsTable, type Items } from '@keylane/engine/items';
-import { formatLongId, InvalidOptionsError, parseLongId, type Item } from '@keylane/protocol';
+import { formatLongId, InvalidOptionsError, parseLongId } from '@keylane/protocol';
 import { createClient } from '@keylane/sdk';
 import {
   createScratchNames,
@@ -29,7 +28,12 @@ import {
   type WorkloadOptions,
 } from '@keylane/fleet';
 import { findLostAckedWrites, summarizeFault, summarizeLatency } from './analysis.js';
-
+import {
+  entityAdapter,
+  type DemoEntity,
+  type EntityAdapter,
+  type RegisterAtRest,
+} from './entities.js';
 
 /**
  * - `plain`: every caller sees all instances.
@@ -51,6 +55,8 @@ export interface ScenarioFleetOptions {
   chaos?: FleetChaos;
   /** Lanes per instance; few, to spare the shared Postgres' connections. @default DEFAULT_FLEET_OPTIONS.lanes (4) */
   lanes?: number;
+  /** What the runs' registers live in (and so which service the fleet runs). @default 'items' */
+  entity?: DemoEntity;
 }
 
 /** What one run on a fleet does. */
@@ -177,6 +183,7 @@ export async function startScenarioFleet(options: ScenarioFleetOptions): Promise
       `must be an integer in [1, 64], got ${instanceCount}`,
     );
   }
+  const adapter = entityAdapter(options.entity ?? 'items');
   const space = createScratchNames(strategy);
   const cleanups: (() => Promise<void>)[] = [];
   let disposed: Promise<void> | undefined;
@@ -190,7 +197,7 @@ export async function startScenarioFleet(options: ScenarioFleetOptions): Promise
     // The inspecting engine (for the at-rest check) starts beside the fleet; the table's DDL
     // runs under an advisory lock, so they do not trip over each other creating it.
     const [engineResult, fleetResult] = await Promise.allSettled([
-      ensureItemsTable({ connectionString: databaseUrl }, space.schema).then(() =>
+      adapter.ensureTables(databaseUrl, space.schema).then(() =>
         createEngine({
           postgres: { connectionString: databaseUrl },
           redis: { url: redisUrl, keyPrefix: space.prefix },
@@ -199,6 +206,7 @@ export async function startScenarioFleet(options: ScenarioFleetOptions): Promise
       ),
       startFleet({
         count: instanceCount,
+        service: adapter.service,
         strategy,
         databaseUrl,
         redisUrl,
@@ -214,7 +222,7 @@ export async function startScenarioFleet(options: ScenarioFleetOptions): Promise
     if (fleetResult.status === 'fulfilled') cleanups.push(() => fleetResult.value.stop());
     if (fleetResult.status === 'rejected') throw fleetResult.reason;
     if (engineResult.status === 'rejected') throw engineResult.reason;
-    const items = createItems(engineResult.value, { schema: space.schema });
+    const inspect = adapter.inspector(engineResult.value, space.schema);
     const fleet = fleetResult.value;
 
     let runs = 0;
@@ -231,7 +239,7 @@ export async function startScenarioFleet(options: ScenarioFleetOptions): Promise
         try {
           if (runs > 0) await resetScratch(databaseUrl, redisUrl, space);
           runs += 1;
-          return await execute(strategy, fleet, items, runOptions);
+          return await execute(strategy, fleet, adapter, inspect, runOptions);
         } finally {
           busy = false;
         }
@@ -248,7 +256,8 @@ type Client = ReturnType<typeof createClient>;
 async function execute(
   strategy: StrategyName,
   fleet: Fleet,
-  items: Items,
+  adapter: EntityAdapter,
+  inspect: Inspect,
   options: ScenarioRunOptions,
 ): Promise<ScenarioResult> {
   const { scenario, seed, durationMs, signal, onProgress, keepHistory = false } = options;
@@ -299,7 +308,7 @@ async function execute(
 
     const callers: WorkloadCaller[] = Array.from({ length: callerCount }, (_, i) => ({
       name: `c${i}`,
-      client: clients[i % clients.length]!,
+      client: adapter.routed(clients[i % clients.length]!),
     }));
 
     // Instance loss: kill the owner of the hottest key, so the loss hits traffic.
@@ -364,7 +373,7 @@ async function execute(
     const ops = recorder.operations;
     await sleep(settleMs(run));
 
-    const result = await analyzeRun({ strategy, scenario, seed, ops, run, items, keepHistory });
+    const result = await analyzeRun({ strategy, scenario, seed, ops, run, inspect, keepHistory });
     if (faultPlan && faultNs !== null) {
       const fault = summarizeFault(ops, faultNs, faultPlan.victimKeys);
       result.fault = { victim: faultPlan.victim, killedAtMs, restartedAtMs, ...fault };
@@ -384,14 +393,14 @@ export async function analyzeRun(input: {
   ops: readonly Operation[];
   run: Pick<RunWorkloadResult, 'startedNs' | 'endedNs'>;
   /** Reads the cache and the rows directly, for the at-rest comparison. */
-  items: Items;
+  inspect: Inspect;
   keepHistory: boolean;
 }): Promise<ScenarioResult> {
-  const { strategy, scenario, seed, ops, run, items, keepHistory } = input;
+  const { strategy, scenario, seed, ops, run, inspect, keepHistory } = input;
   const unknownOps = ops.filter((op) => op.outcome === 'unknown').length;
   const check = checkHistory(ops);
   const touched = [...new Set(ops.map((op) => op.key))];
-  const { entries, finalValues } = await inspectKeys(items, touched);
+  const { entries, finalValues } = await inspectKeys(inspect, touched);
   const convergence = checkConvergence(entries);
   const lost = findLostAckedWrites(ops, finalValues);
   const latency = summarizeLatency(ops, run.endedNs - run.startedNs);
@@ -447,27 +456,20 @@ async function waitAllHealthy(clients: Client[], expected: number[]): Promise<vo
   }
 }
 
-/** Reads each key's cached entry and DB row directly (no lane, no guard). */
+/** Reads a key's register as cached and as stored, directly (no lane, no guard). */
+export type Inspect = (key: bigint) => Promise<RegisterAtRest>;
+
+/** Every key's cached entry and DB row, for the convergence check and the lost-write count. */
 async function inspectKeys(
-  items: Items,
+  inspect: Inspect,
   keys: readonly string[],
 ): Promise<{ entries: ConvergenceEntry[]; finalValues: Map<string, string | null> }> {
   const entries: ConvergenceEntry[] = [];
   const finalValues = new Map<string, string | null>();
   for (const key of keys) {
-    const { cached, stored } = await items.inspect(parseLongId(key));
-    const storedValue = itemValue(stored);
-    entries.push({
-      key,
-      cached: cached === undefined ? undefined : itemValue(cached),
-      stored: storedValue,
-    });
-    finalValues.set(key, storedValue);
+    const { cached, stored } = await inspect(parseLongId(key));
+    entries.push({ key, cached, stored });
+    finalValues.set(key, stored);
   }
   return { entries, finalValues };
-}
-
-function itemValue(item: Item | null): string | null {
-  if (item === null) return null;
-  return typeof item.value === 'string' ? item.value : JSON.stringify(item.value);
 }

@@ -50,6 +50,26 @@ function runCli(
   });
 }
 
+/** `keylane demo --quick --json --no-out` with more flags, against the test databases; its report. */
+async function quickDemo(flags: string[]): Promise<DemoReport> {
+  const { code, stdout, stderr } = await runCli(
+    [
+      'demo',
+      '--quick',
+      '--json',
+      '--no-out',
+      ...flags,
+      '--database-url',
+      TEST_DATABASE_URL,
+      '--redis-url',
+      TEST_REDIS_URL,
+    ],
+    120_000,
+  );
+  expect({ code, stderr: code === 0 ? '' : stderr }).toEqual({ code: 0, stderr: '' });
+  return JSON.parse(stdout) as DemoReport;
+}
+
 describe('keylane demo --quick --json', () => {
   it('reports every strategy and scenario, the report satisfies the claims, and is written with its chart', async () => {
     const started = Date.now();
@@ -188,31 +208,17 @@ describe('keylane demo --quick --json', () => {
 
   it('--deployment embedded: 4 processes each embedding the engine on the same keys; serial-guarded clean over several seeds, serial and invalidate-first caught', async () => {
     const out = await mkdtemp(join(tmpdir(), 'keylane-cli-embedded-'));
-    const demo = async (seed: number, strategies: string) => {
-      const { code, stdout, stderr } = await runCli(
-        [
-          'demo',
-          '--quick',
-          '--json',
-          '--no-out',
-          '--deployment',
-          'embedded',
-          '--strategies',
-          strategies,
-          '--seed',
-          String(seed),
-          '--history-dir',
-          join(out, String(seed)),
-          '--database-url',
-          TEST_DATABASE_URL,
-          '--redis-url',
-          TEST_REDIS_URL,
-        ],
-        120_000,
-      );
-      expect({ code, stderr: code === 0 ? '' : stderr }).toEqual({ code: 0, stderr: '' });
-      return JSON.parse(stdout) as DemoReport;
-    };
+    const demo = (seed: number, strategies: string) =>
+      quickDemo([
+        '--deployment',
+        'embedded',
+        '--strategies',
+        strategies,
+        '--seed',
+        String(seed),
+        '--history-dir',
+        join(out, String(seed)),
+      ]);
     try {
       const first = await demo(42, 'invalidate-first,serial,serial-guarded');
       expect(first.config).toMatchObject({ deployment: 'embedded', instances: 4 });
@@ -255,6 +261,59 @@ describe('keylane demo --quick --json', () => {
       await rm(out, { recursive: true, force: true });
     }
   }, 240_000);
+
+  it.each(['routed', 'embedded'] as const)(
+    '--entity carts, %s: the registers live in carts + cart_lines; serial-guarded clean, cache-aside caught',
+    async (deployment) => {
+      const report = await quickDemo([
+        '--entity',
+        'carts',
+        '--deployment',
+        deployment,
+        '--strategies',
+        'cache-aside,serial-guarded',
+      ]);
+      expect(report.config).toMatchObject({ entity: 'carts', deployment });
+      const runs = [...report.strategies, ...report.scenarios];
+      // Routed: split view and instance loss on the serial strategies too; embedded: none.
+      expect(runs.map((r) => `${r.strategy}/${r.scenario}`)).toEqual(
+        deployment === 'routed'
+          ? [
+              'cache-aside/plain',
+              'serial-guarded/plain',
+              'split-view/serial',
+              'split-view/serial-guarded',
+              'instance-loss/serial',
+              'instance-loss/serial-guarded',
+            ].map((r) =>
+              r.startsWith('split') || r.startsWith('instance')
+                ? `${r.split('/')[1]}/${r.split('/')[0]}`
+                : r,
+            )
+          : ['cache-aside/plain', 'serial-guarded/plain'],
+      );
+      for (const r of runs.filter((x) => x.strategy === 'serial-guarded')) {
+        expect({
+          run: r.scenario,
+          ops: r.ops > 100,
+          violations: r.violations,
+          diverged: r.divergedKeys,
+          lost: r.ackedWritesLost,
+        }).toEqual({
+          run: r.scenario,
+          ops: true,
+          violations: 0,
+          diverged: 0,
+          lost: 0,
+        });
+      }
+      expect(
+        report.strategies.find((r) => r.strategy === 'cache-aside')!.violations,
+      ).toBeGreaterThan(0);
+      expect(report.claims.serialGuardedSafe).toBe(true);
+    },
+    180_000,
+  );
 
   it('says what to do when Redis is not reachable, before starting anything', async () => {
     const port = await getFreePort();

@@ -41,6 +41,7 @@ const BASE_REPORT: Omit<DemoReport, 'strategies' | 'scenarios' | 'claims'> = {
   totalMs: 1000,
   config: {
     deployment: 'routed',
+    entity: 'items',
     instances: 3,
     callers: 16,
     keys: 64,

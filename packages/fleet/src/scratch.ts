@@ -49,8 +49,13 @@ export async function resetScratch(
       'SELECT table_name FROM information_schema.tables WHERE table_schema = $1',
       [space.schema],
     );
-    for (const { table_name } of rows) {
-      await client.query(`TRUNCATE "${space.schema}"."${table_name.replace(/"/g, '""')}"`);
+    // One statement for all of them: tables that reference each other (carts and their
+    // lines) can only be emptied together.
+    if (rows.length > 0) {
+      const tables = rows.map(
+        ({ table_name }) => `"${space.schema}"."${table_name.replace(/"/g, '""')}"`,
+      );
+      await client.query(`TRUNCATE ${tables.join(', ')}`);
     }
     await deleteKeys(redis, space.prefix);
   });
