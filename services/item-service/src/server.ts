@@ -124,6 +124,7 @@ function buildService(
     strategy: engine.strategy,
     stats: () => ({ ...engine.stats(), ...items.stats() }),
     processMetrics,
+    engineId: engine.id,
   });
 
   // Typed as Fastify's logger so the app is a plain FastifyInstance for the route modules.
@@ -174,6 +175,7 @@ function buildService(
           : errorReply(err, String(request.id));
       // Replies from here skip the route hooks: count and log them on their own.
       metrics.countRequest('unmatched', request.method, answer.status);
+      metrics.countError(answer.body.error.code);
       request.log.info(
         {
           method: request.method,
@@ -235,6 +237,7 @@ function buildService(
       return;
     }
     const code = errorCodeOf(reply);
+    if (code !== undefined) metrics.countError(code);
     const fields = { method: request.method, url: shortUrl(request.url), status, code };
     request.log[logLevelOf(code)](fields, status >= 500 ? 'request failed' : 'request refused');
   });
@@ -346,6 +349,7 @@ function buildService(
     }
     const clean = outcome === true;
     await monitor.stop();
+    metrics.close();
     state = 'closed';
     const durationMs = Date.now() - began;
     logger.info({ durationMs, clean }, 'closed');
