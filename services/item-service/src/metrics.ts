@@ -14,7 +14,9 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 
 /** The item service's version, from its package.json (dist/ and src/ both sit one folder below it). */
 export const SERVICE_VERSION: string = (
-  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  }
 ).version;
 
 /** What one scrape reads: the engine's counters plus the items entity's own. */
@@ -51,8 +53,12 @@ export interface MetricsOptions {
 
 // Seconds. Lane waits and transactions run from sub-millisecond to the marker TTL (seconds);
 // statements and scripts are mostly loopback round trips.
-const WAIT_BUCKETS = [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
-const ROUND_TRIP_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
+const WAIT_BUCKETS = [
+  0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
+];
+const ROUND_TRIP_BUCKETS = [
+  0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1,
+];
 
 // Engine counters exported as Prometheus counters: [metric name, help, how to read it].
 const ENGINE_COUNTERS: readonly (readonly [string, string, (s: EngineStats) => number])[] = [
@@ -104,8 +110,16 @@ const ENGINE_COUNTERS: readonly (readonly [string, string, (s: EngineStats) => n
     'Misses and write ends that did not fill because Redis came back as another server within a marker TTL.',
     (s) => s.fillsHeld,
   ],
-  ['keylane_engine_mutations_total', 'Mutations committed (writes and deletes).', (s) => s.mutations],
-  ['keylane_cache_invalidations_total', 'invalidate calls that reached Redis.', (s) => s.invalidations],
+  [
+    'keylane_engine_mutations_total',
+    'Mutations committed (writes and deletes).',
+    (s) => s.mutations,
+  ],
+  [
+    'keylane_cache_invalidations_total',
+    'invalidate calls that reached Redis.',
+    (s) => s.invalidations,
+  ],
   ['keylane_redis_errors_total', 'Redis commands that failed.', (s) => s.redisErrors],
   ['keylane_db_errors_total', 'PostgreSQL queries that failed.', (s) => s.dbErrors],
 ];
@@ -210,15 +224,30 @@ export function createMetrics(options: MetricsOptions): ServiceMetrics {
   // The outcomes known in advance start at zero, so rate() and the panels see them before the first one.
   for (const outcome of ['started', 'left']) laneWait.zero({ outcome });
   for (const committed of ['yes', 'no', 'unknown']) transactions.zero({ committed });
-  for (const connection of ['lane', 'pool']) for (const outcome of ['ok', 'error']) statements.zero({ connection, outcome });
-  const unsubscribe = options.engineId === undefined ? () => undefined : observeEngine(options.engineId, {
-    laneWait: (c: LaneWaitContext, seconds) => laneWait.observe({ outcome: c.error === undefined ? 'started' : 'left' }, seconds),
-    query: (c: QueryContext, seconds) =>
-      statements.observe({ connection: c.lane === null ? 'pool' : 'lane', outcome: c.error === undefined ? 'ok' : 'error' }, seconds),
-    transaction: (c: TransactionContext, seconds) => transactions.observe({ committed: c.committed ?? 'unknown' }, seconds),
-    redisScript: (c: RedisScriptContext, seconds) =>
-      scripts.observe({ script: c.script, outcome: c.error === undefined ? 'ok' : 'error' }, seconds),
-  });
+  for (const connection of ['lane', 'pool'])
+    for (const outcome of ['ok', 'error']) statements.zero({ connection, outcome });
+  const unsubscribe =
+    options.engineId === undefined
+      ? () => undefined
+      : observeEngine(options.engineId, {
+          laneWait: (c: LaneWaitContext, seconds) =>
+            laneWait.observe({ outcome: c.error === undefined ? 'started' : 'left' }, seconds),
+          query: (c: QueryContext, seconds) =>
+            statements.observe(
+              {
+                connection: c.lane === null ? 'pool' : 'lane',
+                outcome: c.error === undefined ? 'ok' : 'error',
+              },
+              seconds,
+            ),
+          transaction: (c: TransactionContext, seconds) =>
+            transactions.observe({ committed: c.committed ?? 'unknown' }, seconds),
+          redisScript: (c: RedisScriptContext, seconds) =>
+            scripts.observe(
+              { script: c.script, outcome: c.error === undefined ? 'ok' : 'error' },
+              seconds,
+            ),
+        });
 
   for (const [name, help, read] of ENGINE_COUNTERS) {
     new Counter({
