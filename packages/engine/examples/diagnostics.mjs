@@ -11,7 +11,7 @@ for (const name of Object.values(ENGINE_CHANNELS)) {
     end: () => {},
     asyncStart: () => {},
     asyncEnd: (ctx) => {
-      const { engine, result, error, ...fields } = ctx;
+      const { engine: _engine, result: _result, error, ...fields } = ctx;
       const ms = (performance.now() - began.get(ctx)).toFixed(2);
       console.log(`${name.padEnd(28)} ${ms.padStart(6)} ms ${JSON.stringify(fields)}${error ? ` error: ${error.code ?? error.message}` : ''}`);
     },
