@@ -7,6 +7,7 @@ export type {
   PutOptions,
   RequestOptions,
 } from './client/keylane-client.js';
+export { SDK_CHANNELS, type RequestContext } from './core/diagnostics.js';
 export type { DiscoveryStats } from './discovery/dns-discovery.js';
 export { createRouter, type Router, type RoutingStrategy } from './routing/router.js';
 export { RING_POINTS_PER_INSTANCE } from './routing/consistent-ring.js';

@@ -1,11 +1,15 @@
+import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { IncomingHttpHeaders } from 'node:http';
 import {
   DEADLINE_HEADER,
   formatLongId,
   itemPath,
+  MAX_REQUEST_ID_LENGTH,
   OverloadedError,
   parseLongId,
+  REQUEST_ID_HEADER,
+  REQUEST_ID_PATTERN,
   routingKey,
   type Item,
   type KeylaneError,
@@ -28,6 +32,7 @@ import {
 } from '../core/options.js';
 import type { DiscoveryError } from '../core/errors.js';
 import { describeError } from '../core/describe-error.js';
+import { requestChannel, type RequestContext } from '../core/diagnostics.js';
 import { DnsDiscovery, type DiscoveryStats } from '../discovery/dns-discovery.js';
 import type { Instance, InstanceState, ServiceConnection } from '../pool/instance.js';
 import { InstanceSet } from '../pool/instance-set.js';
@@ -59,6 +64,25 @@ export interface InstancesChange {
 export interface RequestOptions {
   /** Aborts the call; the promise then rejects with the signal's `reason`. */
   signal?: AbortSignal;
+  /**
+   * Sent as `x-request-id` (the item service logs under it and echoes it): visible ASCII, at
+   * most 128 characters. @default a random UUID per call
+   */
+  requestId?: string;
+  /**
+   * A W3C trace context to send as `traceparent` (and `tracestate`), e.g. from your tracer's
+   * propagator. The SDK depends on no tracing library. @default none sent
+   */
+  traceparent?: string;
+  tracestate?: string;
+}
+
+/** One call's checked options. */
+interface Call {
+  readonly signal: AbortSignal | undefined;
+  readonly requestId: string;
+  readonly traceparent: string | undefined;
+  readonly tracestate: string | undefined;
 }
 
 export interface PutOptions extends RequestOptions {
@@ -118,10 +142,13 @@ interface ReadyWaiter {
 /** Reads that meet their instance being marked down are rerouted; this bounds the tries. */
 const MAX_ATTEMPTS = 3;
 
-function requestHeaders(withBody: boolean, deadline: number): Record<string, string> {
-  return withBody
-    ? { accept: 'application/json', 'content-type': 'application/json', [DEADLINE_HEADER]: String(deadline) }
-    : { accept: 'application/json', [DEADLINE_HEADER]: String(deadline) };
+function requestHeaders(withBody: boolean, deadline: number, call: Call): Record<string, string> {
+  const headers: Record<string, string> = withBody
+    ? { accept: 'application/json', 'content-type': 'application/json', [DEADLINE_HEADER]: String(deadline), [REQUEST_ID_HEADER]: call.requestId }
+    : { accept: 'application/json', [DEADLINE_HEADER]: String(deadline), [REQUEST_ID_HEADER]: call.requestId };
+  if (call.traceparent !== undefined) headers['traceparent'] = call.traceparent;
+  if (call.tracestate !== undefined) headers['tracestate'] = call.tracestate;
+  return headers;
 }
 
 /** An attempt ended because its instance was marked down while it was in flight (reads only). */
@@ -240,7 +267,7 @@ export class KeylaneClient extends EventEmitter<ClientEvents> {
         },
       },
       key,
-      checkSignal(options),
+      checkCall(options),
     );
   }
 
@@ -268,7 +295,7 @@ export class KeylaneClient extends EventEmitter<ClientEvents> {
             : { error: errorFromAnswer(failed(instance, status, text, headers, key, ifVersion)) },
       },
       key,
-      checkSignal(options),
+      checkCall(options),
     );
   }
 
@@ -289,7 +316,7 @@ export class KeylaneClient extends EventEmitter<ClientEvents> {
         },
       },
       key,
-      checkSignal(options),
+      checkCall(options),
     );
   }
 
@@ -343,11 +370,8 @@ export class KeylaneClient extends EventEmitter<ClientEvents> {
     await this.#set.close();
   }
 
-  async #execute<T>(
-    operation: Operation<T>,
-    key: bigint,
-    callerSignal: AbortSignal | undefined,
-  ): Promise<T> {
+  async #execute<T>(operation: Operation<T>, key: bigint, call: Call): Promise<T> {
+    const callerSignal = call.signal;
     if (this.#closing !== undefined) throw new ClientClosedError();
     callerSignal?.throwIfAborted();
     const routeKey = routingKey(key);
@@ -357,7 +381,7 @@ export class KeylaneClient extends EventEmitter<ClientEvents> {
     // The deadline travels with the request: the service never starts its work after it and
     // its writes cannot commit after it, so a write we give up on cannot land later.
     const deadlineAt = Date.now() + requestTimeoutMs;
-    const headers = requestHeaders(operation.body !== undefined, deadlineAt);
+    const headers = requestHeaders(operation.body !== undefined, deadlineAt, call);
     const deadline = new Deadline();
     const timer = setTimeout(() => deadline.abort(), requestTimeoutMs);
     const onCallerAbort = (): void => deadline.abort();
@@ -365,7 +389,8 @@ export class KeylaneClient extends EventEmitter<ClientEvents> {
     try {
       for (let attempt = 1; ; attempt++) {
         try {
-          return await this.#attempt(operation, instance, deadline, headers, deadlineAt);
+          if (!requestChannel.hasSubscribers) return await this.#attempt(operation, instance, deadline, headers, deadlineAt);
+          return await this.#tracedAttempt(operation, key, call, attempt, instance, deadline, headers, deadlineAt);
         } catch (err) {
           if (callerSignal?.aborted === true) throw callerSignal.reason;
           if (deadline.aborted)
@@ -397,12 +422,56 @@ export class KeylaneClient extends EventEmitter<ClientEvents> {
     }
   }
 
+  /** One attempt inside a `keylane:sdk:request` span (only built while someone subscribes). */
+  async #tracedAttempt<T>(
+    operation: Operation<T>,
+    key: bigint,
+    call: Call,
+    attempt: number,
+    instance: Instance,
+    deadline: Deadline,
+    headers: Record<string, string>,
+    deadlineAt: number,
+  ): Promise<T> {
+    const context: RequestContext = {
+      method: operation.method,
+      key: formatLongId(key),
+      instance: instance.id,
+      attempt,
+      requestId: call.requestId,
+      traceparent: call.traceparent,
+    };
+    requestChannel.start.publish(context);
+    let promise: Promise<T>;
+    try {
+      promise = this.#attempt(operation, instance, deadline, headers, deadlineAt, context);
+    } finally {
+      requestChannel.end.publish(context);
+    }
+    try {
+      const value = await promise;
+      context.outcome = 'ok';
+      context.result = value;
+      return value;
+    } catch (err) {
+      context.outcome = 'error';
+      context.error = err;
+      context.code = attemptCode(err);
+      requestChannel.error.publish(context);
+      throw err;
+    } finally {
+      requestChannel.asyncStart.publish(context);
+      requestChannel.asyncEnd.publish(context);
+    }
+  }
+
   async #attempt<T>(
     operation: Operation<T>,
     instance: Instance,
     deadline: Deadline,
     headers: Record<string, string>,
     deadlineAt: number,
+    context?: RequestContext,
   ): Promise<T> {
     // Backpressure on our side too: when every connection to the instance is busy and the
     // requests already waiting for one would keep this one past its deadline, say so now
@@ -451,6 +520,7 @@ export class KeylaneClient extends EventEmitter<ClientEvents> {
         signal,
       });
       status = response.statusCode;
+      if (context) context.status = status;
       responseHeaders = response.headers;
       text = await response.body.text();
     } catch (err) {
@@ -620,12 +690,33 @@ function encodeBody(body: PutItemBody): string {
   }
 }
 
-function checkSignal(options: RequestOptions): AbortSignal | undefined {
-  const { signal } = options;
+/** What an attempt's span says it failed with: the code the caller would see for it. */
+function attemptCode(err: unknown): string {
+  if (err instanceof TransportFailure) return 'connection_failed';
+  if (err instanceof InstanceDown) return 'instance_down';
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : 'unknown';
+}
+
+// W3C Trace Context, version 00: version-traceid-parentid-flags, lowercase hex.
+const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
+
+function checkCall(options: RequestOptions): Call {
+  if (typeof options !== 'object' || options === null) throw new InvalidOptionsError('options', 'expected an object');
+  const { signal, requestId, traceparent, tracestate } = options;
   if (signal !== undefined && !(signal instanceof AbortSignal)) {
     throw new InvalidOptionsError('signal', 'expected an AbortSignal');
   }
-  return signal;
+  if (requestId !== undefined && (typeof requestId !== 'string' || !REQUEST_ID_PATTERN.test(requestId))) {
+    throw new InvalidOptionsError('requestId', `expected 1 to ${MAX_REQUEST_ID_LENGTH} visible ASCII characters, got ${JSON.stringify(requestId)}`);
+  }
+  if (traceparent !== undefined && (typeof traceparent !== 'string' || !TRACEPARENT.test(traceparent))) {
+    throw new InvalidOptionsError('traceparent', `expected a W3C traceparent (00-<32 hex>-<16 hex>-<2 hex>), got ${JSON.stringify(traceparent)}`);
+  }
+  if (tracestate !== undefined && (typeof tracestate !== 'string' || traceparent === undefined || !/^[\x20-\x7e]{0,512}$/.test(tracestate))) {
+    throw new InvalidOptionsError('tracestate', 'expected at most 512 visible ASCII characters, and only with traceparent');
+  }
+  return { signal, requestId: requestId ?? randomUUID(), traceparent, tracestate };
 }
 
 function describeStates(instances: readonly Instance[]): string {
