@@ -387,11 +387,18 @@ export class KeylaneClient extends EventEmitter<ClientEvents> {
     const onCallerAbort = (): void => deadline.abort();
     callerSignal?.addEventListener('abort', onCallerAbort, { once: true });
     try {
+      const { metrics } = this.#options;
       for (let attempt = 1; ; attempt++) {
+        const sentAt = metrics === null ? 0 : performance.now();
         try {
-          if (!requestChannel.hasSubscribers) return await this.#attempt(operation, instance, deadline, headers, deadlineAt);
-          return await this.#tracedAttempt(operation, key, call, attempt, instance, deadline, headers, deadlineAt);
+          const value = requestChannel.hasSubscribers
+            ? await this.#tracedAttempt(operation, key, call, attempt, instance, deadline, headers, deadlineAt)
+            : await this.#attempt(operation, instance, deadline, headers, deadlineAt);
+          metrics?.request({ instance: instance.id, method: operation.method, outcome: 'ok', code: undefined, seconds: (performance.now() - sentAt) / 1000 });
+          return value;
         } catch (err) {
+          metrics?.request({ instance: instance.id, method: operation.method, outcome: 'error', code: attemptCode(err), seconds: (performance.now() - sentAt) / 1000 });
+          const from = instance;
           if (callerSignal?.aborted === true) throw callerSignal.reason;
           if (deadline.aborted)
             throw new RequestTimeoutError(instance.id, requestTimeoutMs, { cause: err });
@@ -399,6 +406,7 @@ export class KeylaneClient extends EventEmitter<ClientEvents> {
             // A read in flight to an instance just marked down: ask the key's new owner.
             if (attempt >= MAX_ATTEMPTS) throw new ConnectionError(instance.id, true, { cause: err });
             instance = this.#set.route(routeKey);
+            if (instance !== from) metrics?.reroute({ from: from.id, to: instance.id, code: 'instance_down' });
             continue;
           }
           if (!(err instanceof TransportFailure)) throw err;
@@ -410,6 +418,7 @@ export class KeylaneClient extends EventEmitter<ClientEvents> {
           if (attempt > 1 || (!operation.idempotent && err.sent)) throw failure;
           try {
             instance = err.refused ? this.#set.route(routeKey) : this.#set.routeExcluding(routeKey, instance);
+            if (instance !== from) metrics?.reroute({ from: from.id, to: instance.id, code: 'connection_failed' });
           } catch (noneLeft) {
             if (noneLeft instanceof NoHealthyInstanceError) throw failure;
             throw noneLeft;
