@@ -145,6 +145,10 @@ describe(`${ALERTS_FILE}`, () => {
       'keylane_http_requests_total',
       'keylane_http_request_duration_seconds_bucket',
       'keylane_draining',
+      'keylane_writes_unknown_total',
+      'keylane_lane_wait_seconds_bucket',
+      'keylane_errors_total',
+      'keylane_build_info',
     ])
       expect(exprs).toContain(metric);
   });
@@ -183,8 +187,8 @@ describe('the checks fail on doctored copies', () => {
     ],
     [
       'a metric the service does not export yet',
-      'rate(keylane_writes_unknown_total[5m])',
-      'keylane_writes_unknown_total is not exported',
+      'rate(keylane_redis_restarts_total[5m])',
+      'keylane_redis_restarts_total is not exported',
     ],
     [
       'a label the metric does not have',

@@ -4,6 +4,7 @@ import { Cache } from './cache/cache.js';
 import { clientConfig } from './db/lane.js';
 import { LaneSet } from './db/lane-set.js';
 import { Session } from './db/session.js';
+import { nextEngineId } from './diagnostics.js';
 import { createEntity } from './entity/entity.js';
 import { DEFAULTS, resolveOptions, type LabEngineOptions } from './options.js';
 import { errorMessage, PostgresLink } from './postgres-link.js';
@@ -20,6 +21,7 @@ import type { DBConnection, Engine, EngineHealth, EngineStats, EntityOptions, Ke
  */
 export async function startEngine(options: LabEngineOptions, lab: boolean): Promise<Engine> {
   const opts = resolveOptions(options, lab);
+  const id = nextEngineId();
   const background = new Set<Promise<unknown>>();
   const track = (work: Promise<unknown>): void => {
     background.add(work);
@@ -30,6 +32,7 @@ export async function startEngine(options: LabEngineOptions, lab: boolean): Prom
   const unattributed: Counters = sum([]);
 
   const cache = new Cache({
+    engine: id,
     redis: opts.redis,
     leaseTtlMs: opts.leaseTtlMs,
     markerTtlMs: opts.markerTtlMs,
@@ -45,6 +48,7 @@ export async function startEngine(options: LabEngineOptions, lab: boolean): Prom
   };
   const lanes: LaneSet = new LaneSet({
     count: opts.lanes,
+    engine: id,
     postgres: opts.postgres,
     statementTimeoutMs: opts.statementTimeoutMs,
     maxQueuePerLane: opts.maxQueuePerLane,
@@ -80,7 +84,7 @@ export async function startEngine(options: LabEngineOptions, lab: boolean): Prom
     });
   }
 
-  const ctx: StrategyContext = { options: opts, cache, lanes, pool, track };
+  const ctx: StrategyContext = { engine: id, options: opts, cache, lanes, pool, track };
   const strategy = createStrategy(opts.strategy, ctx);
 
   let closing: Promise<void> | undefined;
@@ -97,7 +101,7 @@ export async function startEngine(options: LabEngineOptions, lab: boolean): Prom
   };
   const outsideLanes = async <T>(fn: (db: Queryable) => Promise<T>): Promise<T> => {
     const client = await pool.connect();
-    const session = new Session(client, () => undefined);
+    const session = new Session(client, () => undefined, undefined, { engine: id, lane: null });
     try {
       return await fn(session);
     } finally {
@@ -107,9 +111,10 @@ export async function startEngine(options: LabEngineOptions, lab: boolean): Prom
   };
 
   const entities = new Map<string, Counters>();
-  const host = { keyPrefix: opts.keyPrefix, cacheTtlMs: opts.cacheTtlMs, cache, lanes, strategy, admit, outsideLanes };
+  const host = { engine: id, keyPrefix: opts.keyPrefix, cacheTtlMs: opts.cacheTtlMs, cache, lanes, strategy, admit, outsideLanes };
 
   const engine: Engine = {
+    id,
     strategy: opts.strategy,
 
     entity<V, K extends KeyKind = 'long'>(entityOptions: EntityOptions<V, K>) {

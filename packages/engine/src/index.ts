@@ -20,6 +20,18 @@ export {
   WriteOutcomeUnknownError,
 } from './errors.js';
 export { DEFAULTS } from './options.js';
+export { ENGINE_CHANNELS } from './diagnostics.js';
+export type {
+  FillContext,
+  LaneWaitContext,
+  LeaseContext,
+  MissContext,
+  MutateContext,
+  QueryContext,
+  ReadContext,
+  RedisScriptContext,
+  TransactionContext,
+} from './diagnostics.js';
 export type { EngineLogger } from './postgres-link.js';
 export { jsonCodec } from './entity/codec.js';
 export type {

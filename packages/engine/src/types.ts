@@ -272,6 +272,8 @@ export type StrategyName =
   | 'serial-guarded';
 
 export interface Engine {
+  /** Process-unique; the `engine` field of its diagnostics events (ENGINE_CHANNELS). */
+  readonly id: number;
   /** `serial-guarded`, unless built by `@keylane/engine/baselines`. */
   readonly strategy: StrategyName;
   /** Declares a cached entity. Names are unique per engine. */

@@ -44,6 +44,16 @@ export interface ReadinessBody {
  */
 export const DEADLINE_HEADER = 'x-keylane-deadline';
 
+/**
+ * The request's id: the SDK sends one on every request (the caller's, or a generated UUID), and
+ * the item service logs under it and echoes it in its answer, so a caller's log line and the
+ * instance's can be joined. At most {@link MAX_REQUEST_ID_LENGTH} visible ASCII characters.
+ */
+export const REQUEST_ID_HEADER = 'x-request-id';
+export const MAX_REQUEST_ID_LENGTH = 128;
+/** What a request id may be: visible ASCII, no spaces (it goes into headers and log lines as is). */
+export const REQUEST_ID_PATTERN = new RegExp(`^[\\x21-\\x7e]{1,${MAX_REQUEST_ID_LENGTH}}$`);
+
 export function itemPath(id: bigint): string {
   return `${ITEMS_PATH}/${formatLongId(id)}`;
 }

@@ -8,6 +8,7 @@ export type {
   RequestOptions,
 } from './client/keylane-client.js';
 export type { RoutedRequestOptions, RoutedResponse } from './client/routed-request.js';
+export { SDK_CHANNELS, type RequestContext } from './core/diagnostics.js';
 export type { DiscoveryStats } from './discovery/dns-discovery.js';
 export { createRouter, type Router, type RoutingStrategy } from './routing/router.js';
 export { RING_POINTS_PER_INSTANCE } from './routing/consistent-ring.js';
@@ -17,7 +18,10 @@ export {
   DEFAULT_HEALTH_CHECK_OPTIONS,
   DEFAULT_DNS_DISCOVERY_OPTIONS,
   MIN_REFRESH_MS,
+  type ClientMetrics,
   type ClientOptions,
+  type RequestEvent,
+  type RerouteEvent,
   type DnsDiscoveryOptions,
   type DnsFamily,
   type HealthCheckOptions,

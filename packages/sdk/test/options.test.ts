@@ -23,6 +23,7 @@ describe('createClient options', () => {
         { id: 'item-2', url: 'http://127.0.0.1:7002' },
       ],
       discovery: null,
+      metrics: null,
       routing: DEFAULT_CLIENT_OPTIONS.routing,
       healthCheck: DEFAULT_HEALTH_CHECK_OPTIONS,
       connectionsPerInstance: DEFAULT_CLIENT_OPTIONS.connectionsPerInstance,

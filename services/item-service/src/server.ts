@@ -1,7 +1,14 @@
 import type { AddressInfo } from 'node:net';
 import { createEngine, type Engine } from '@keylane/engine';
 import { assertItemsTable, createItems, ensureItemsTable, type Items } from '@keylane/engine/items';
-import { HEALTH_READY_PATH, ITEMS_PATH, OverloadedError, UnavailableError } from '@keylane/protocol';
+import {
+  HEALTH_READY_PATH,
+  ITEMS_PATH,
+  OverloadedError,
+  REQUEST_ID_HEADER,
+  REQUEST_ID_PATTERN,
+  UnavailableError,
+} from '@keylane/protocol';
 import Fastify, {
   errorCodes,
   LogController,
@@ -155,6 +162,7 @@ export function createServiceShell(options: ServiceShellOptions): EngineService 
     strategy: engine.strategy,
     stats: options.stats,
     processMetrics,
+    engineId: engine.id,
   });
 
   // Typed as Fastify's logger so the app is a plain FastifyInstance for the route modules.
@@ -163,7 +171,15 @@ export function createServiceShell(options: ServiceShellOptions): EngineService 
     loggerInstance,
     // One line per refused request at info, none per served one: metrics count those.
     logController: new LogController({ disableRequestLogging: true }),
-    genReqId: () => `${config.instanceId}-${(++requestCounter).toString(36)}`,
+    // The caller's x-request-id (the SDK sends one on every request), so its log lines and
+    // ours join; one that is not a plain token (spaces, control bytes, too long) is replaced
+    // rather than logged as sent.
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const sent = req.headers[REQUEST_ID_HEADER];
+      if (typeof sent === 'string' && REQUEST_ID_PATTERN.test(sent)) return sent;
+      return `${config.instanceId}-${(++requestCounter).toString(36)}`;
+    },
     bodyLimit: config.maxBodyBytes,
     // Time to receive a whole request (not to answer it): a client trickling a body cannot
     // hold a socket for ever. Fastify's default of 0 would turn Node's limit off.
@@ -205,6 +221,7 @@ export function createServiceShell(options: ServiceShellOptions): EngineService 
           : errorReply(err, String(request.id));
       // Replies from here skip the route hooks: count and log them on their own.
       metrics.countRequest('unmatched', request.method, answer.status);
+      metrics.countError(answer.body.error.code);
       request.log.info(
         {
           method: request.method,
@@ -222,7 +239,7 @@ export function createServiceShell(options: ServiceShellOptions): EngineService 
   app.removeContentTypeParser('text/plain');
 
   app.addHook('onRequest', async (request, reply) => {
-    void reply.header('x-request-id', request.id);
+    void reply.header(REQUEST_ID_HEADER, request.id);
   });
 
   // Memory is bounded by what the lanes hold and by the bodies being received: refuse a body
@@ -299,6 +316,7 @@ export function createServiceShell(options: ServiceShellOptions): EngineService 
       return;
     }
     const code = errorCodeOf(reply);
+    if (code !== undefined) metrics.countError(code);
     const fields = { method: request.method, url: shortUrl(request.url), status, code };
     request.log[logLevelOf(code)](fields, status >= 500 ? 'request failed' : 'request refused');
   });
@@ -409,6 +427,7 @@ export function createServiceShell(options: ServiceShellOptions): EngineService 
     }
     const clean = outcome === true;
     await monitor.stop();
+    metrics.close();
     state = 'closed';
     const durationMs = Date.now() - began;
     logger.info({ durationMs, clean }, 'closed');

@@ -1,6 +1,7 @@
 import { UnavailableError } from '@keylane/protocol';
 import { randomBytes } from 'node:crypto';
 import { Redis, type ChainableCommander, type Cluster } from 'ioredis';
+import { channels, traceCall } from '../diagnostics.js';
 import { MarkerNotReplicatedError } from '../errors.js';
 import type { ResolvedRedis } from '../options.js';
 import { guardKeys, valueKey, type GuardKeys } from './keys.js';
@@ -14,6 +15,8 @@ export type CacheLookup = string | null;
 
 export interface CacheOptions {
   redis: ResolvedRedis;
+  /** The engine's id, for diagnostics events. @default 0 */
+  engine?: number;
   leaseTtlMs: number;
   markerTtlMs: number;
   /** Test-only (the unsafe twin): fill right after Redis came back with another run_id. */
@@ -336,7 +339,14 @@ export class Cache {
   }
 
   /** EVALSHA, falling back to EVAL when Redis lost its script cache (restart, SCRIPT FLUSH). */
-  private async eval(s: Script, keys: string[], args: (string | number)[]): Promise<unknown> {
+  private eval(s: Script, keys: string[], args: (string | number)[]): Promise<unknown> {
+    if (!channels.redisScript.hasSubscribers) return this.evalScript(s, keys, args);
+    return traceCall(channels.redisScript, { engine: this.options.engine ?? 0, script: s.name }, () =>
+      this.evalScript(s, keys, args),
+    ) as Promise<unknown>;
+  }
+
+  private async evalScript(s: Script, keys: string[], args: (string | number)[]): Promise<unknown> {
     return this.call(async () => {
       try {
         return await this.redis.evalsha(s.sha, s.keys, ...keys, ...args);

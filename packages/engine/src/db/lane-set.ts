@@ -6,6 +6,8 @@ import { STALL_AFTER_MS, StallWatch, type StallVerdict } from './stall-watch.js'
 
 export interface LaneSetOptions {
   count: number;
+  /** The engine's id, for diagnostics events. */
+  engine: number;
   postgres: pg.ClientConfig;
   statementTimeoutMs: number;
   maxQueuePerLane: number;
@@ -29,6 +31,7 @@ export class LaneSet {
       (_, index) =>
         new Lane({
           index,
+          engine: options.engine,
           postgres: options.postgres,
           statementTimeoutMs: options.statementTimeoutMs,
           maxQueue: options.maxQueuePerLane,

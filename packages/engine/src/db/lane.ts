@@ -1,6 +1,7 @@
 import { OverloadedError, UnavailableError } from '@keylane/protocol';
 import PQueue from 'p-queue';
 import pg from 'pg';
+import { channels, type LaneWaitContext } from '../diagnostics.js';
 import type { LaneStats } from '../types.js';
 import { FENCE_SETUP } from './fence.js';
 import { Session } from './session.js';
@@ -49,6 +50,8 @@ export interface Admission {
 
 export interface LaneOptions {
   index: number;
+  /** The engine's id, for diagnostics events. */
+  engine: number;
   postgres: pg.ClientConfig;
   /** Postgres' statement_timeout for the lane's connection; 0 for none. */
   statementTimeoutMs: number;
@@ -141,6 +144,11 @@ export class Lane {
         signal.addEventListener('abort', onCallerGone, { once: true });
       }
     }
+    const waited: LaneWaitContext | undefined = channels.laneWait.hasSubscribers
+      ? { engine: this.options.engine, lane: this.index, ahead: this.queue.size + this.queue.pending }
+      : undefined;
+    if (waited) channels.laneWait.start.publish(waited);
+    let begun = false;
     const started = (): void => {
       // From here on the job runs to its end: nothing may abort it half-way.
       clearTimeout(timer);
@@ -148,6 +156,11 @@ export class Lane {
     };
     const run = async (): Promise<T> => {
       started();
+      begun = true;
+      if (waited) {
+        channels.laneWait.asyncStart.publish(waited);
+        channels.laneWait.asyncEnd.publish(waited);
+      }
       const began = performance.now();
       await this.ensureConnected();
       const client = this.current;
@@ -157,6 +170,7 @@ export class Lane {
         (sent) => {
           this.sentAt = sent ? Date.now() : undefined;
         },
+        { engine: this.options.engine, lane: this.index },
       );
       try {
         return await job(session);
@@ -172,7 +186,18 @@ export class Lane {
       }
     };
     const queued = abort ? this.queue.add(run, { signal: abort.signal }) : this.queue.add(run);
-    return queued.finally(started);
+    if (!waited) return queued.finally(started);
+    channels.laneWait.end.publish(waited);
+    return queued.finally(started).catch((err: unknown) => {
+      // Left the queue without running (its deadline, its caller gone): the wait failed.
+      if (!begun) {
+        waited.error = err;
+        channels.laneWait.error.publish(waited);
+        channels.laneWait.asyncStart.publish(waited);
+        channels.laneWait.asyncEnd.publish(waited);
+      }
+      throw err;
+    });
   }
 
   /** How long a job added now would wait: the jobs ahead times the lane's recent job time. */

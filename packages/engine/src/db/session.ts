@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { channels, traceCall } from '../diagnostics.js';
 import type { Queryable } from '../types.js';
 
 // pg's query_timeout rejects the query but leaves it running on the socket, so the connection
@@ -26,6 +27,8 @@ export class Session implements Queryable {
     private readonly onReadTimeout: (client: pg.ClientBase) => void,
     /** Told when a statement is sent and when its answer (or failure) came: the stall watch's input. */
     private readonly waiting?: (sent: boolean) => void,
+    /** Who runs it, for the query channel's events; lane null: a pool connection. */
+    private readonly origin: { engine: number; lane: number | null } = { engine: 0, lane: null },
   ) {}
 
   // Every overload of pg's query goes straight through (text and values, a config object, a
@@ -34,7 +37,11 @@ export class Session implements Queryable {
     if (this.#closed) {
       return refuse(args, 'this query handle belongs to a Keylane job that has ended; use it only inside its callback');
     }
-    const result = (this.client.query as (...a: unknown[]) => unknown).apply(this.client, args);
+    const result = channels.query.hasSubscribers
+      ? traceCall(channels.query, { engine: this.origin.engine, lane: this.origin.lane, text: statementText(args[0]) }, () =>
+          (this.client.query as (...a: unknown[]) => unknown).apply(this.client, args),
+        )
+      : (this.client.query as (...a: unknown[]) => unknown).apply(this.client, args);
     if (result instanceof Promise) {
       this.waiting?.(true);
       return result
@@ -80,6 +87,12 @@ export class Session implements Queryable {
     this.broken = true;
     if (err instanceof Error && err.message === PG_QUERY_TIMEOUT) this.onReadTimeout(this.client);
   }
+}
+
+function statementText(first: unknown): string | undefined {
+  if (typeof first === 'string') return first;
+  const text = (first as { text?: unknown } | null)?.text;
+  return typeof text === 'string' ? text : undefined;
 }
 
 /** Fails a query the way pg would: through its callback if it has one, else a rejected promise. */

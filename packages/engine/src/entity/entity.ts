@@ -10,6 +10,7 @@ import {
 import { TOMBSTONE, type Cache } from '../cache/cache.js';
 import { hashTag } from '../cache/keys.js';
 import type { Admission } from '../db/lane.js';
+import { channels, traceCall, type MissContext, type ReadContext } from '../diagnostics.js';
 import type { LaneSet } from '../db/lane-set.js';
 import type { MutationPlan } from '../db/transaction.js';
 import { InvalidValueError } from '../errors.js';
@@ -31,6 +32,8 @@ import type { EntityRuntime, KeyRef } from './key-ref.js';
 
 /** What an entity needs of its engine. */
 export interface EntityHost {
+  /** The engine's id, for diagnostics events. */
+  readonly engine: number;
   readonly keyPrefix: string;
   readonly cacheTtlMs: number;
   readonly cache: Cache;
@@ -115,6 +118,31 @@ export function createEntity<V, K extends KeyKind>(host: EntityHost, options: En
       throw err;
     });
 
+  const miss = (ref: KeyRef, cacheUsable: boolean, admission: Admission): Promise<string> => {
+    if (!channels.miss.hasSubscribers) return counted(strategy.readMiss(ref, cacheUsable, admission));
+    const context: MissContext = { engine: host.engine, entity: name, key: ref.text, lane: ref.lane, cacheUsable };
+    return traceCall(channels.miss, context, () => counted(strategy.readMiss(ref, cacheUsable, admission))) as Promise<string>;
+  };
+  // The hit path: one GET, and with nobody subscribed nothing else (no context, no closure).
+  const read = async (ref: KeyRef, admission: Admission, context: ReadContext | undefined): Promise<V | null> => {
+    counters.reads += 1;
+    let cacheUsable = true;
+    try {
+      const found = await cache.get(ref.tag);
+      if (found !== null) {
+        counters.hits += 1;
+        if (context) context.hit = true;
+        return decode(found);
+      }
+    } catch {
+      cacheUsable = false;
+    }
+    counters.misses += 1;
+    if (context) context.hit = false;
+    // A miss answers what a hit would: the value as the codec brings it back.
+    return decode(await miss(ref, cacheUsable, admission));
+  };
+
   return {
     name,
     key,
@@ -123,22 +151,9 @@ export function createEntity<V, K extends KeyKind>(host: EntityHost, options: En
     async get(input: KeyInput<K>, callOptions: CallOptions = {}): Promise<V | null> {
       const ref = resolve(input);
       const admission = checkCallOptions(callOptions);
-      return host.admit(async () => {
-        counters.reads += 1;
-        let cacheUsable = true;
-        try {
-          const found = await cache.get(ref.tag);
-          if (found !== null) {
-            counters.hits += 1;
-            return decode(found);
-          }
-        } catch {
-          cacheUsable = false;
-        }
-        counters.misses += 1;
-        // A miss answers what a hit would: the value as the codec brings it back.
-        return decode(await counted(strategy.readMiss(ref, cacheUsable, admission)));
-      });
+      if (!channels.read.hasSubscribers) return host.admit(() => read(ref, admission, undefined));
+      const context: ReadContext = { engine: host.engine, entity: name, key: ref.text, lane: ref.lane };
+      return host.admit(() => traceCall(channels.read, context, () => read(ref, admission, context)) as Promise<V | null>);
     },
 
     async mutate<R extends MutationResult<V>>(
@@ -153,7 +168,9 @@ export function createEntity<V, K extends KeyKind>(host: EntityHost, options: En
         run: (tx) => fn(tx, ref.id as KeyOf<K>),
         fillText: (result) => (result === undefined ? undefined : result === null ? TOMBSTONE : encode(result)),
       };
-      return host.admit(() => counted(strategy.mutate(ref, plan, admission)));
+      if (!channels.mutate.hasSubscribers) return host.admit(() => counted(strategy.mutate(ref, plan, admission)));
+      const context = { engine: host.engine, entity: name, key: ref.text, lane: ref.lane };
+      return host.admit(() => traceCall(channels.mutate, context, () => counted(strategy.mutate(ref, plan, admission))) as Promise<R>);
     },
 
     async invalidate(input: KeyInput<K>): Promise<void> {

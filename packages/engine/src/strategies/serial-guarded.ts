@@ -1,12 +1,19 @@
 import { newToken } from '../cache/cache.js';
 import { LeaseCode } from '../cache/scripts.js';
+import { channels, traceCall, type LeaseContext } from '../diagnostics.js';
 import type { Admission } from '../db/lane.js';
 import type { Session } from '../db/session.js';
 import type { Fence, MutationPlan, TransactionOutcome } from '../db/transaction.js';
 import type { KeyRef } from '../entity/key-ref.js';
 import { MarkerNotReplicatedError } from '../errors.js';
 import { SerialStrategy } from './serial.js';
-import { loadText, notAttempted, settle, sleep, transaction } from './strategy.js';
+import { fillContext, loadText, notAttempted, settle, sleep, transaction } from './strategy.js';
+
+const LEASE_OUTCOMES: Record<LeaseCode, NonNullable<LeaseContext['outcome']>> = {
+  [LeaseCode.Granted]: 'granted',
+  [LeaseCode.WriteInProgress]: 'write_in_progress',
+  [LeaseCode.Busy]: 'busy',
+};
 
 /**
  * Serial plus the Redis guard (README "The guard"): misses fill only under a lease that no
@@ -28,7 +35,16 @@ export class SerialGuardedStrategy extends SerialStrategy {
     }
     let lease: { code: LeaseCode; token: string };
     try {
-      lease = await cache.lease(ref.tag);
+      if (channels.lease.hasSubscribers) {
+        const context: LeaseContext = { engine: this.ctx.engine, entity: ref.entity.name, key: ref.text };
+        lease = (await traceCall(channels.lease, context, async () => {
+          const answer = await cache.lease(ref.tag);
+          context.outcome = LEASE_OUTCOMES[answer.code];
+          return answer;
+        })) as { code: LeaseCode; token: string };
+      } else {
+        lease = await cache.lease(ref.tag);
+      }
     } catch {
       return loadText(ref, session);
     }
@@ -50,12 +66,23 @@ export class SerialGuardedStrategy extends SerialStrategy {
     await sleep(options.chaos.fillDelayMs);
     try {
       if (!cache.fillsAllowed) counters.fillsHeld += 1;
-      else if (await cache.fill(ref.tag, lease.token, text, ref.entity.ttlMs)) counters.fills += 1;
+      else if (await this.fill(ref, lease.token, text)) counters.fills += 1;
       else counters.fillsRejected += 1;
     } catch {
       // Redis failed the fill: the lease expires on its own, the reader has its answer.
     }
     return text;
+  }
+
+  private fill(ref: KeyRef, token: string, text: string): Promise<boolean> {
+    const { cache } = this.ctx;
+    if (!channels.fill.hasSubscribers) return cache.fill(ref.tag, token, text, ref.entity.ttlMs);
+    const context = fillContext(this.ctx, ref);
+    return traceCall(channels.fill, context, async () => {
+      const filled = await cache.fill(ref.tag, token, text, ref.entity.ttlMs);
+      context.outcome = filled ? 'stored' : 'rejected';
+      return filled;
+    }) as Promise<boolean>;
   }
 
   /**

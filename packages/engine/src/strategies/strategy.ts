@@ -13,11 +13,14 @@ import {
   WriteExpiredError,
   WriteOutcomeUnknownError,
 } from '../errors.js';
+import { channels, traceCall, type FillContext, type TransactionContext } from '../diagnostics.js';
 import type { ResolvedOptions } from '../options.js';
 import type { StrategyName } from '../types.js';
 
 /** What a strategy works with; one per engine. */
 export interface StrategyContext {
+  /** The engine's id, for diagnostics events. */
+  readonly engine: number;
   readonly options: ResolvedOptions;
   readonly cache: Cache;
   readonly lanes: LaneSet;
@@ -92,7 +95,7 @@ export async function inPool<T>(ctx: StrategyContext, job: (session: Session) =>
     throw new UnavailableError(`postgres is unreachable (nothing was sent): ${errorMessage(err)}`, { cause: err });
   }
   // pg-pool destroys a client released with an error, so a broken one is not reused.
-  const session = new Session(client, () => undefined);
+  const session = new Session(client, () => undefined, undefined, { engine: ctx.engine, lane: null });
   try {
     return await job(session);
   } finally {
@@ -110,14 +113,22 @@ export function transaction<R>(
   fence: Fence | null,
 ): Promise<TransactionOutcome<R>> {
   const { chaos, statementTimeoutMs } = ctx.options;
-  return runTransaction(session, plan, {
-    fence,
-    statementTimeoutMs,
-    entity: ref.entity.name,
-    id: ref.text,
-    onFenceLost: () => ctx.lanes.lane(ref.lane).markFenceLost(),
-    chaos: { commitDelayMs: chaos.commitDelayMs, clientSideFence: chaos.clientSideFence },
-  });
+  const run = (): Promise<TransactionOutcome<R>> =>
+    runTransaction(session, plan, {
+      fence,
+      statementTimeoutMs,
+      entity: ref.entity.name,
+      id: ref.text,
+      onFenceLost: () => ctx.lanes.lane(ref.lane).markFenceLost(),
+      chaos: { commitDelayMs: chaos.commitDelayMs, clientSideFence: chaos.clientSideFence },
+    });
+  if (!channels.transaction.hasSubscribers) return run();
+  const context: TransactionContext = { engine: ctx.engine, entity: ref.entity.name, key: ref.text, lane: ref.lane };
+  return traceCall(channels.transaction, context, async () => {
+    const outcome = await run();
+    context.committed = outcome.ok ? 'yes' : outcome.committed;
+    return outcome;
+  }) as Promise<TransactionOutcome<R>>;
 }
 
 /** Counts a mutation's outcome on its entity and returns its result or throws its error. */
@@ -184,7 +195,15 @@ export function notAttempted(err: unknown): UnavailableError {
 export async function plainFill(ctx: StrategyContext, ref: KeyRef, text: string): Promise<void> {
   await sleep(ctx.options.chaos.fillDelayMs);
   try {
-    await ctx.cache.set(ref.tag, text, ref.entity.ttlMs);
+    if (channels.fill.hasSubscribers) {
+      const context = fillContext(ctx, ref);
+      await traceCall(channels.fill, context, async () => {
+        await ctx.cache.set(ref.tag, text, ref.entity.ttlMs);
+        context.outcome = 'stored';
+      });
+    } else {
+      await ctx.cache.set(ref.tag, text, ref.entity.ttlMs);
+    }
     ref.entity.counters.fills += 1;
   } catch {
     // Counted by the cache layer; the reader already has its answer.
@@ -194,3 +213,9 @@ export async function plainFill(ctx: StrategyContext, ref: KeyRef, text: string)
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
+
+/** The fill channel's context for `ref`. */
+export function fillContext(ctx: StrategyContext, ref: KeyRef): FillContext {
+  return { engine: ctx.engine, entity: ref.entity.name, key: ref.text };
+}
+

@@ -1,11 +1,15 @@
+import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { IncomingHttpHeaders } from 'node:http';
 import {
   DEADLINE_HEADER,
   formatLongId,
   itemPath,
+  MAX_REQUEST_ID_LENGTH,
   OverloadedError,
   parseLongId,
+  REQUEST_ID_HEADER,
+  REQUEST_ID_PATTERN,
   routingKey,
   type Item,
   type KeylaneError,
@@ -28,6 +32,7 @@ import {
 } from '../core/options.js';
 import type { DiscoveryError } from '../core/errors.js';
 import { describeError } from '../core/describe-error.js';
+import { requestChannel, type RequestContext } from '../core/diagnostics.js';
 import { DnsDiscovery, type DiscoveryStats } from '../discovery/dns-discovery.js';
 import type { Instance, InstanceState, ServiceConnection } from '../pool/instance.js';
 import { InstanceSet } from '../pool/instance-set.js';
@@ -60,6 +65,25 @@ export interface InstancesChange {
 export interface RequestOptions {
   /** Aborts the call; the promise then rejects with the signal's `reason`. */
   signal?: AbortSignal;
+  /**
+   * Sent as `x-request-id` (the item service logs under it and echoes it): visible ASCII, at
+   * most 128 characters. @default a random UUID per call
+   */
+  requestId?: string;
+  /**
+   * A W3C trace context to send as `traceparent` (and `tracestate`), e.g. from your tracer's
+   * propagator. The SDK depends on no tracing library. @default none sent
+   */
+  traceparent?: string;
+  tracestate?: string;
+}
+
+/** One call's checked options. */
+interface Call {
+  readonly signal: AbortSignal | undefined;
+  readonly requestId: string;
+  readonly traceparent: string | undefined;
+  readonly tracestate: string | undefined;
 }
 
 export interface PutOptions extends RequestOptions {
@@ -121,10 +145,13 @@ interface ReadyWaiter {
 /** Reads that meet their instance being marked down are rerouted; this bounds the tries. */
 const MAX_ATTEMPTS = 3;
 
-function requestHeaders(withBody: boolean, deadline: number): Record<string, string> {
-  return withBody
-    ? { accept: 'application/json', 'content-type': 'application/json', [DEADLINE_HEADER]: String(deadline) }
-    : { accept: 'application/json', [DEADLINE_HEADER]: String(deadline) };
+function requestHeaders(withBody: boolean, deadline: number, call: Call): Record<string, string> {
+  const headers: Record<string, string> = withBody
+    ? { accept: 'application/json', 'content-type': 'application/json', [DEADLINE_HEADER]: String(deadline), [REQUEST_ID_HEADER]: call.requestId }
+    : { accept: 'application/json', [DEADLINE_HEADER]: String(deadline), [REQUEST_ID_HEADER]: call.requestId };
+  if (call.traceparent !== undefined) headers['traceparent'] = call.traceparent;
+  if (call.tracestate !== undefined) headers['tracestate'] = call.tracestate;
+  return headers;
 }
 
 /** An attempt ended because its instance was marked down while it was in flight (reads only). */
@@ -243,7 +270,7 @@ export class KeylaneClient extends EventEmitter<ClientEvents> {
         },
       },
       key,
-      checkSignal(options),
+      checkCall(options),
     );
   }
 
@@ -271,7 +298,7 @@ export class KeylaneClient extends EventEmitter<ClientEvents> {
             : { error: errorFromAnswer(failed(instance, status, text, headers, key, ifVersion)) },
       },
       key,
-      checkSignal(options),
+      checkCall(options),
     );
   }
 
@@ -292,7 +319,7 @@ export class KeylaneClient extends EventEmitter<ClientEvents> {
         },
       },
       key,
-      checkSignal(options),
+      checkCall(options),
     );
   }
 
@@ -303,8 +330,8 @@ export class KeylaneClient extends EventEmitter<ClientEvents> {
    * was sent. See routed-request.ts.
    */
   async request(key: LongIdInput | string, options: RoutedRequestOptions): Promise<RoutedResponse> {
-    const { key: routed, operation, signal } = routedOperation(key, options);
-    return this.#execute(operation, routed, signal);
+    const { key: routed, operation } = routedOperation(key, options);
+    return this.#execute(operation, routed, checkCall(options));
   }
 
   /** A snapshot of every instance's state, counters and pool. */
@@ -357,11 +384,8 @@ export class KeylaneClient extends EventEmitter<ClientEvents> {
     await this.#set.close();
   }
 
-  async #execute<T>(
-    operation: Operation<T>,
-    key: bigint | string,
-    callerSignal: AbortSignal | undefined,
-  ): Promise<T> {
+  async #execute<T>(operation: Operation<T>, key: bigint | string, call: Call): Promise<T> {
+    const callerSignal = call.signal;
     if (this.#closing !== undefined) throw new ClientClosedError();
     callerSignal?.throwIfAborted();
     const routeKey = routingKey(key);
@@ -371,17 +395,25 @@ export class KeylaneClient extends EventEmitter<ClientEvents> {
     // The deadline travels with the request: the service never starts its work after it and
     // its writes cannot commit after it, so a write we give up on cannot land later.
     const deadlineAt = Date.now() + requestTimeoutMs;
-    const headers = requestHeaders(operation.body !== undefined, deadlineAt);
+    const headers = requestHeaders(operation.body !== undefined, deadlineAt, call);
     if (operation.headers !== undefined) Object.assign(headers, operation.headers);
     const deadline = new Deadline();
     const timer = setTimeout(() => deadline.abort(), requestTimeoutMs);
     const onCallerAbort = (): void => deadline.abort();
     callerSignal?.addEventListener('abort', onCallerAbort, { once: true });
     try {
+      const { metrics } = this.#options;
       for (let attempt = 1; ; attempt++) {
+        const sentAt = metrics === null ? 0 : performance.now();
         try {
-          return await this.#attempt(operation, instance, deadline, headers, deadlineAt);
+          const value = requestChannel.hasSubscribers
+            ? await this.#tracedAttempt(operation, key, call, attempt, instance, deadline, headers, deadlineAt)
+            : await this.#attempt(operation, instance, deadline, headers, deadlineAt);
+          metrics?.request({ instance: instance.id, method: operation.method, outcome: 'ok', code: undefined, seconds: (performance.now() - sentAt) / 1000 });
+          return value;
         } catch (err) {
+          metrics?.request({ instance: instance.id, method: operation.method, outcome: 'error', code: attemptCode(err), seconds: (performance.now() - sentAt) / 1000 });
+          const from = instance;
           if (callerSignal?.aborted === true) throw callerSignal.reason;
           if (deadline.aborted)
             throw new RequestTimeoutError(instance.id, requestTimeoutMs, { cause: err });
@@ -389,6 +421,7 @@ export class KeylaneClient extends EventEmitter<ClientEvents> {
             // A read in flight to an instance just marked down: ask the key's new owner.
             if (attempt >= MAX_ATTEMPTS) throw new ConnectionError(instance.id, true, { cause: err });
             instance = this.#set.route(routeKey);
+            if (instance !== from) metrics?.reroute({ from: from.id, to: instance.id, code: 'instance_down' });
             continue;
           }
           if (!(err instanceof TransportFailure)) throw err;
@@ -400,6 +433,7 @@ export class KeylaneClient extends EventEmitter<ClientEvents> {
           if (attempt > 1 || (!operation.idempotent && err.sent)) throw failure;
           try {
             instance = err.refused ? this.#set.route(routeKey) : this.#set.routeExcluding(routeKey, instance);
+            if (instance !== from) metrics?.reroute({ from: from.id, to: instance.id, code: 'connection_failed' });
           } catch (noneLeft) {
             if (noneLeft instanceof NoHealthyInstanceError) throw failure;
             throw noneLeft;
@@ -412,12 +446,56 @@ export class KeylaneClient extends EventEmitter<ClientEvents> {
     }
   }
 
+  /** One attempt inside a `keylane:sdk:request` span (only built while someone subscribes). */
+  async #tracedAttempt<T>(
+    operation: Operation<T>,
+    key: bigint | string,
+    call: Call,
+    attempt: number,
+    instance: Instance,
+    deadline: Deadline,
+    headers: Record<string, string>,
+    deadlineAt: number,
+  ): Promise<T> {
+    const context: RequestContext = {
+      method: operation.method,
+      key: typeof key === 'bigint' ? formatLongId(key) : key,
+      instance: instance.id,
+      attempt,
+      requestId: call.requestId,
+      traceparent: call.traceparent,
+    };
+    requestChannel.start.publish(context);
+    let promise: Promise<T>;
+    try {
+      promise = this.#attempt(operation, instance, deadline, headers, deadlineAt, context);
+    } finally {
+      requestChannel.end.publish(context);
+    }
+    try {
+      const value = await promise;
+      context.outcome = 'ok';
+      context.result = value;
+      return value;
+    } catch (err) {
+      context.outcome = 'error';
+      context.error = err;
+      context.code = attemptCode(err);
+      requestChannel.error.publish(context);
+      throw err;
+    } finally {
+      requestChannel.asyncStart.publish(context);
+      requestChannel.asyncEnd.publish(context);
+    }
+  }
+
   async #attempt<T>(
     operation: Operation<T>,
     instance: Instance,
     deadline: Deadline,
     headers: Record<string, string>,
     deadlineAt: number,
+    context?: RequestContext,
   ): Promise<T> {
     // Backpressure on our side too: when every connection to the instance is busy and the
     // requests already waiting for one would keep this one past its deadline, say so now
@@ -466,6 +544,7 @@ export class KeylaneClient extends EventEmitter<ClientEvents> {
         signal,
       });
       status = response.statusCode;
+      if (context) context.status = status;
       responseHeaders = response.headers;
       text = await response.body.text();
     } catch (err) {
@@ -635,12 +714,33 @@ function encodeBody(body: PutItemBody): string {
   }
 }
 
-function checkSignal(options: RequestOptions): AbortSignal | undefined {
-  const { signal } = options;
+/** What an attempt's span says it failed with: the code the caller would see for it. */
+function attemptCode(err: unknown): string {
+  if (err instanceof TransportFailure) return 'connection_failed';
+  if (err instanceof InstanceDown) return 'instance_down';
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : 'unknown';
+}
+
+// W3C Trace Context, version 00: version-traceid-parentid-flags, lowercase hex.
+const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
+
+function checkCall(options: RequestOptions): Call {
+  if (typeof options !== 'object' || options === null) throw new InvalidOptionsError('options', 'expected an object');
+  const { signal, requestId, traceparent, tracestate } = options;
   if (signal !== undefined && !(signal instanceof AbortSignal)) {
     throw new InvalidOptionsError('signal', 'expected an AbortSignal');
   }
-  return signal;
+  if (requestId !== undefined && (typeof requestId !== 'string' || !REQUEST_ID_PATTERN.test(requestId))) {
+    throw new InvalidOptionsError('requestId', `expected 1 to ${MAX_REQUEST_ID_LENGTH} visible ASCII characters, got ${JSON.stringify(requestId)}`);
+  }
+  if (traceparent !== undefined && (typeof traceparent !== 'string' || !TRACEPARENT.test(traceparent))) {
+    throw new InvalidOptionsError('traceparent', `expected a W3C traceparent (00-<32 hex>-<16 hex>-<2 hex>), got ${JSON.stringify(traceparent)}`);
+  }
+  if (tracestate !== undefined && (typeof tracestate !== 'string' || traceparent === undefined || !/^[\x20-\x7e]{0,512}$/.test(tracestate))) {
+    throw new InvalidOptionsError('tracestate', 'expected at most 512 visible ASCII characters, and only with traceparent');
+  }
+  return { signal, requestId: requestId ?? randomUUID(), traceparent, tracestate };
 }
 
 function describeStates(instances: readonly Instance[]): string {

@@ -4,11 +4,14 @@ import { InvalidOptionsError, ServiceError } from '../core/errors.js';
 import { describeError } from '../core/describe-error.js';
 import type { Instance } from '../pool/instance.js';
 import { assertJsonValue } from './json-value.js';
-import type { Answer, Operation } from './keylane-client.js';
+import type { Answer, Operation, RequestOptions } from './keylane-client.js';
 import { errorFromAnswer } from './response-errors.js';
 
-/** What `client.request(key, options)` sends: any route of a service built on the engine. */
-export interface RoutedRequestOptions {
+/**
+ * What `client.request(key, options)` sends: any route of a service built on the engine, with
+ * the call's options of `get`/`put` (`signal`, `requestId`, trace context).
+ */
+export interface RoutedRequestOptions extends RequestOptions {
   /** @default 'GET' */
   method?: string;
   /** Origin-relative, starting with `/`: `/v1/carts/42/lines/apple?x=1`. */
@@ -17,8 +20,6 @@ export interface RoutedRequestOptions {
   body?: unknown;
   /** Extra request headers; the SDK sets `accept`, `content-type` and the deadline header itself. */
   headers?: Readonly<Record<string, string>>;
-  /** Aborts the call; the promise then rejects with the signal's `reason`. */
-  signal?: AbortSignal;
 }
 
 /** A service's answer below 500: the status, the headers and the body. */

@@ -117,6 +117,38 @@ export interface ClientOptions {
    * @default 5000
    */
   readyTimeoutMs?: number;
+  /**
+   * Told about every attempt and reroute: per-instance requests, failures by code, reroutes.
+   * `prometheusMetrics(registry)` from `@keylane/sdk/prometheus` makes one for a prom-client
+   * registry. @default none
+   */
+  metrics?: ClientMetrics;
+}
+
+/** One attempt of a call, settled. */
+export interface RequestEvent {
+  readonly instance: string;
+  /** `GET`, `PUT`, `DELETE`, or any method `client.request` sent. */
+  readonly method: string;
+  readonly outcome: 'ok' | 'error';
+  /** Why it failed (as the `keylane:sdk:request` span's `code`); undefined when it succeeded. */
+  readonly code: string | undefined;
+  /** From sending to the answer (or the failure). */
+  readonly seconds: number;
+}
+
+/** A call that moved to another instance after an attempt failed (reads only). */
+export interface RerouteEvent {
+  readonly from: string;
+  readonly to: string;
+  /** Why the attempt on `from` failed. */
+  readonly code: string;
+}
+
+/** What the client reports its requests to; called synchronously, so keep it cheap. */
+export interface ClientMetrics {
+  request(event: RequestEvent): void;
+  reroute(event: RerouteEvent): void;
 }
 
 export const DEFAULT_CLIENT_OPTIONS = Object.freeze({
@@ -124,7 +156,7 @@ export const DEFAULT_CLIENT_OPTIONS = Object.freeze({
   connectionsPerInstance: 16,
   requestTimeoutMs: 2000,
   readyTimeoutMs: 5000,
-} as const satisfies Omit<Required<ClientOptions>, 'instances' | 'healthCheck'>);
+} as const satisfies Omit<Required<ClientOptions>, 'instances' | 'healthCheck' | 'metrics'>);
 
 export interface ResolvedInstance {
   readonly id: string;
@@ -150,9 +182,11 @@ export interface ResolvedOptions {
   readonly connectionsPerInstance: number;
   readonly requestTimeoutMs: number;
   readonly readyTimeoutMs: number;
+  readonly metrics: ClientMetrics | null;
 }
 
 const CLIENT_KEYS = new Set<string>([
+  'metrics',
   'instances',
   'routing',
   'healthCheck',
@@ -233,9 +267,21 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     ),
   });
 
+  const { metrics } = options;
+  if (
+    metrics !== undefined &&
+    (typeof metrics !== 'object' ||
+      metrics === null ||
+      typeof (metrics as Partial<ClientMetrics>).request !== 'function' ||
+      typeof (metrics as Partial<ClientMetrics>).reroute !== 'function')
+  ) {
+    throw new InvalidOptionsError('metrics', `expected { request(event), reroute(event) }, got ${typeName(metrics)}`);
+  }
+
   return Object.freeze({
     instances,
     discovery,
+    metrics: (metrics as ClientMetrics | undefined) ?? null,
     routing: routing as RoutingStrategy,
     healthCheck,
     connectionsPerInstance: integer(
