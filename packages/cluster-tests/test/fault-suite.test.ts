@@ -56,7 +56,16 @@ describe('the compose cluster (serial-guarded) under faults', () => {
 
 // The same harness against a fleet that is known to be unsafe (compose.unsafe.yaml: plain
 // cache-aside with the demo's chaos delays). If it saw nothing here, its zeros above would
-// prove nothing.
+// prove nothing. Its stale reads come from the delays whatever the fault (every row of the
+// full table shows hundreds), so by default it runs three faults of different kinds (an
+// instance lost, an instance frozen with writes inside, the cache emptied), which keeps CI
+// inside its budget; KEYLANE_CLUSTER_CONTRAST=all runs every one.
+const CONTRAST_FAULTS = ['kill', 'pause', 'redis-restart'];
+const contrastFaults =
+  ONLY || process.env.KEYLANE_CLUSTER_CONTRAST === 'all'
+    ? faults
+    : faults.filter((f) => CONTRAST_FAULTS.includes(f.id));
+
 describe('the same suite against an unsafe fleet (cache-aside, chaos delays) finds failures', () => {
   let cluster: Cluster;
   const results: FaultResult[] = [];
@@ -69,7 +78,7 @@ describe('the same suite against an unsafe fleet (cache-aside, chaos delays) fin
     if (results.length > 0) process.stdout.write(`\n${await saveResults('cache-aside', results)}\n`);
   });
 
-  it.each(faults.map((f, i) => [f.id, f, i] as const))(
+  it.each(contrastFaults.map((f) => [f.id, f, faults.indexOf(f)] as const))(
     '%s: stale reads or keys diverged at rest',
     async (_id, fault, i) => {
       const r = await runFault(cluster, fault, SEED + i);

@@ -20,7 +20,13 @@ export interface Fault {
   /** A graceful drain promises that no request fails; the others only that none is wrong. */
   expectNoFailedRequests: boolean;
   /** Injects the fault, waits, ends it; resolves once it has ended. */
-  inject(cluster: Cluster): Promise<FaultWindow>;
+  inject(cluster: Cluster, workload: WorkloadView): Promise<FaultWindow>;
+}
+
+/** What a fault may ask of the running workload. */
+export interface WorkloadView {
+  /** Writes the host callers have sent to `instance` and not yet heard back from. */
+  writesInFlightTo(instance: string): number;
 }
 
 const now = (): bigint => process.hrtime.bigint();
@@ -76,9 +82,15 @@ export const FAULTS: readonly Fault[] = [
     label: 'docker pause of an instance for markerTtlMs + 1.5 s, writes in flight',
     victim: VICTIM,
     expectNoFailedRequests: false,
-    async inject(cluster) {
+    async inject(cluster, workload) {
       const markerTtlMs = await containerNumber(cluster, VICTIM, 'KEYLANE_MARKER_TTL_MS');
       await cluster.pause(VICTIM);
+      // The fault is about writes frozen inside the instance: when none happened to be in
+      // flight at the freeze (a slow moment on a busy machine), the next ones the callers send
+      // it are, so the window starts once one is.
+      for (const giveUp = Date.now() + 2_000; workload.writesInFlightTo(VICTIM) === 0 && Date.now() < giveUp; ) {
+        await sleep(5);
+      }
       const startNs = now();
       await sleep(markerTtlMs + 1_500);
       await cluster.unpause(VICTIM);

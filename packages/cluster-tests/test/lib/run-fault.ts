@@ -78,11 +78,16 @@ const ms = (d: bigint): number => Number(d) / 1e6;
 /** Each caller's routing at invocation, in call order (a caller runs one operation at a time). */
 class RoutingLog {
   private readonly byCaller = new Map<string, string[]>();
+  private readonly writesInFlight = new Map<string, number>();
+
+  writesInFlightTo(instance: string): number {
+    return this.writesInFlight.get(instance) ?? 0;
+  }
 
   wrap(name: string, client: KeylaneClient): ItemClient {
     const routed: string[] = [];
     this.byCaller.set(name, routed);
-    const note = (id: bigint): void => {
+    const note = (id: bigint): string => {
       let instance = '(none)';
       try {
         instance = client.getServiceConnection(id).instanceId;
@@ -90,6 +95,7 @@ class RoutingLog {
         // no healthy instance: the SDK refuses the call itself
       }
       routed.push(instance);
+      return instance;
     };
     return {
       get: (id) => {
@@ -97,8 +103,11 @@ class RoutingLog {
         return client.get(id);
       },
       put: (id, value) => {
-        note(id);
-        return client.put(id, value);
+        const instance = note(id);
+        this.writesInFlight.set(instance, this.writesInFlightTo(instance) + 1);
+        return client.put(id, value).finally(() => {
+          this.writesInFlight.set(instance, this.writesInFlightTo(instance) - 1);
+        });
       },
     };
   }
@@ -265,7 +274,7 @@ export async function runFault(cluster: Cluster, fault: Fault, seed: number): Pr
     rotation.start();
     const faultTask = (async () => {
       await sleep(RUN_TIMING.warmMs);
-      const window = await fault.inject(cluster);
+      const window = await fault.inject(cluster, routing);
       rotation.faultEnded(window.endNs);
       await rotation.waitBack(RUN_TIMING.backTimeoutMs);
       await sleep(RUN_TIMING.afterMs);
