@@ -1,6 +1,5 @@
 import type { Engine } from '@keylane/engine';
-import { createServiceShell, startEngine, type EngineService, type ServiceConfig } from '@keylane/item-service';
-import { UnavailableError } from '@keylane/protocol';
+import { createEntityService, type EngineService, type ServiceConfig } from '@keylane/item-service';
 import type { Logger } from 'pino';
 import { createCarts, type Carts } from './carts.js';
 import { CARTS_PATH, registerCartRoutes } from './routes.js';
@@ -24,31 +23,13 @@ export interface CreateCartServerOptions {
  * tables instead of the items table.
  */
 export async function createCartServer(config: ServiceConfig, options: CreateCartServerOptions): Promise<CartService> {
-  const { logger } = options;
-  const ownsEngine = options.engine === undefined;
-  const postgres = { connectionString: config.databaseUrl, connectionTimeoutMillis: 5_000 };
-  try {
-    if (config.dbMigrate) await ensureCartTables(postgres, config.dbSchema);
-    else await assertCartTables(postgres, config.dbSchema);
-  } catch (err) {
-    throw new UnavailableError(`cart tables: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
-  }
-  const engine = options.engine ?? (await startEngine(config, logger));
-  try {
-    const carts = createCarts(engine, { schema: config.dbSchema });
-    const shell = createServiceShell({
-      config,
-      engine,
-      ownsEngine,
-      logger,
-      processMetrics: options.processMetrics ?? true,
-      stats: () => ({ ...engine.stats(), ...carts.stats() }),
-      keyedPath: CARTS_PATH,
-      registerRoutes: (app) => registerCartRoutes(app, carts, { clockSkewMs: config.clockSkewMs }),
-    });
-    return Object.assign(shell, { carts });
-  } catch (err) {
-    if (ownsEngine) await engine.close().catch(() => undefined);
-    throw err;
-  }
+  const service = await createEntityService(config, options, {
+    tables: 'cart tables',
+    ensureTables: ensureCartTables,
+    assertTables: assertCartTables,
+    createEntity: (engine, schema) => createCarts(engine, { schema }),
+    keyedPath: CARTS_PATH,
+    registerRoutes: registerCartRoutes,
+  });
+  return Object.assign(service, { carts: service.entity });
 }

@@ -23,10 +23,13 @@ export {
   type ServiceProgram,
 } from './main.js';
 export {
+  createEntityService,
   createServer,
   createServiceShell,
   startEngine,
   type CreateServerOptions,
+  type EntityServiceSpec,
+  type TablesConnection,
   type EngineService,
   type ItemService,
   type ServiceShellOptions,

@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import { createEngine, type Engine } from '@keylane/engine';
-import { assertItemsTable, createItems, ensureItemsTable, type Items } from '@keylane/engine/items';
+import { assertItemsTable, createItems, ensureItemsTable, type Items, type ItemsStats } from '@keylane/engine/items';
 import {
   HEALTH_READY_PATH,
   ITEMS_PATH,
@@ -106,40 +106,83 @@ const HEALTH_INTERVAL_MS = 250;
 // (answered invalid_id), and longer paths elsewhere simply match no route.
 const MAX_PARAM_LENGTH = 64;
 
+/** How the tables are made or checked: a pg client config, on a connection of its own. */
+export interface TablesConnection {
+  connectionString: string;
+  connectionTimeoutMillis: number;
+}
+
+/** What {@link createEntityService} needs to know of one service built on the shell. */
+export interface EntityServiceSpec<E extends { stats(): ItemsStats }> {
+  /** For the error when the tables are missing or cannot be created, e.g. `items table`. */
+  tables: string;
+  /** Creates the tables (KEYLANE_DB_MIGRATE) ... */
+  ensureTables(postgres: TablesConnection, schema: string): Promise<void>;
+  /** ... or checks they are there. */
+  assertTables(postgres: TablesConnection, schema: string): Promise<void>;
+  /** The service's entity on the engine, with its write counters (the /metrics names of the items'). */
+  createEntity(engine: Engine, schema: string): E;
+  /** The path under which every route takes a key (for errors answered before routing). */
+  keyedPath: string;
+  registerRoutes(app: FastifyInstance, entity: E, options: { clockSkewMs: number }): void;
+}
+
 /**
- * Builds the service without listening. Creates an engine from `config` unless one is given.
+ * A service built on the engine, without listening: its tables made or checked, the engine
+ * started (unless given), and the shell (error registry, body bounds, health, metrics, drain)
+ * around its routes. The item service and the cart service are two of these.
  */
-export async function createServer(
+export async function createEntityService<E extends { stats(): ItemsStats }>(
   config: ServiceConfig,
-  options: CreateServerOptions = {},
-): Promise<ItemService> {
+  options: CreateServerOptions,
+  spec: EntityServiceSpec<E>,
+): Promise<EngineService & { readonly entity: E }> {
   const logger = options.logger ?? createLogger(config);
   const ownsEngine = options.engine === undefined;
   const postgres = { connectionString: config.databaseUrl, connectionTimeoutMillis: 5_000 };
   try {
-    if (config.dbMigrate) await ensureItemsTable(postgres, config.dbSchema);
-    else await assertItemsTable(postgres, config.dbSchema);
+    if (config.dbMigrate) await spec.ensureTables(postgres, config.dbSchema);
+    else await spec.assertTables(postgres, config.dbSchema);
   } catch (err) {
-    throw new UnavailableError(`items table: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    throw new UnavailableError(`${spec.tables}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
   const engine = options.engine ?? (await startEngine(config, logger));
   try {
-    const items = createItems(engine, { schema: config.dbSchema });
+    const entity = spec.createEntity(engine, config.dbSchema);
     const shell = createServiceShell({
       config,
       engine,
       ownsEngine,
       logger,
       processMetrics: options.processMetrics ?? true,
-      stats: () => ({ ...engine.stats(), ...items.stats() }),
-      keyedPath: ITEMS_PATH,
-      registerRoutes: (app) => registerItemRoutes(app, items, { clockSkewMs: config.clockSkewMs }),
+      stats: () => ({ ...engine.stats(), ...entity.stats() }),
+      keyedPath: spec.keyedPath,
+      registerRoutes: (app) => spec.registerRoutes(app, entity, { clockSkewMs: config.clockSkewMs }),
     });
-    return Object.assign(shell, { items });
+    return Object.assign(shell, { entity });
   } catch (err) {
     if (ownsEngine) await engine.close().catch(() => undefined);
     throw err;
   }
+}
+
+/**
+ * Builds the item service without listening (the items entity's routes in the shell). Creates
+ * an engine from `config` unless one is given.
+ */
+export async function createServer(
+  config: ServiceConfig,
+  options: CreateServerOptions = {},
+): Promise<ItemService> {
+  const service = await createEntityService(config, options, {
+    tables: 'items table',
+    ensureTables: ensureItemsTable,
+    assertTables: assertItemsTable,
+    createEntity: (engine, schema) => createItems(engine, { schema }),
+    keyedPath: ITEMS_PATH,
+    registerRoutes: registerItemRoutes,
+  });
+  return Object.assign(service, { items: service.entity });
 }
 
 /** The production engine, or the lab one when the config asks for a baseline or chaos (allowed by loadConfig). */
