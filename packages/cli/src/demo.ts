@@ -127,6 +127,18 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
     minOperations: timings.minOperations,
   };
 
+  const finish = (plain: ScenarioResult[], scenarios: ScenarioResult[]): DemoReport => ({
+    reportVersion: 1,
+    startedAt: new Date(started).toISOString(),
+    seed,
+    quick,
+    config,
+    strategies: plain,
+    scenarios,
+    claims: evaluateClaims(plain, scenarios, deployment),
+    totalMs: Date.now() - started,
+  });
+
   const saveHistory = async (result: ScenarioResult, index: number): Promise<void> => {
     if (historyDir === undefined || !result.history) return;
     // Written as each run ends, and dropped from the report: a full demo records hundreds of
@@ -169,17 +181,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
         throw err;
       }
     }
-    return {
-      reportVersion: 1,
-      startedAt: new Date(started).toISOString(),
-      seed,
-      quick,
-      config,
-      strategies: plain,
-      scenarios: [],
-      claims: evaluateClaims(plain, [], deployment),
-      totalMs: Date.now() - started,
-    };
+    return finish(plain, []);
   }
 
   // One fleet per strategy, in table order; the serial strategies also run the scenarios
@@ -280,17 +282,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
     .filter((r) => r.scenario !== 'plain')
     .sort((a, b) => order(a) - order(b));
 
-  return {
-    reportVersion: 1,
-    startedAt: new Date(started).toISOString(),
-    seed,
-    quick,
-    config,
-    strategies: plain,
-    scenarios,
-    claims: evaluateClaims(plain, scenarios, deployment),
-    totalMs: Date.now() - started,
-  };
+  return finish(plain, scenarios);
 }
 
 function validateStrategies(names: readonly string[], option: string): StrategyName[] {
