@@ -17,7 +17,12 @@ import { BENTOCACHE_SETUPS, createBentocacheTarget } from './bentocache-target.j
 import { benchStrategy, FLEET_SIZE, type StrategyRun } from './fleet-bench.js';
 import type { LoadResult } from './load.js';
 import { resolveBenchOptions, type BenchOptions, type SectionName } from './options.js';
-import { runWorkloads, type ItemTarget, type LoadSettings } from './phases.js';
+import {
+  runWorkloads,
+  type ItemTarget,
+  type LoadSettings,
+  type WorkloadResults,
+} from './phases.js';
 import { SILENT_PROGRESS, type BenchProgress } from './progress.js';
 import { measureRouting, ROUTING_SIZES, ROUTING_STRATEGIES } from './routing.js';
 import { strategyOrder } from './order.js';
@@ -33,6 +38,16 @@ import { createZipf } from './zipf.js';
 /** The engine's default cache TTL, used by the direct cache-aside too. */
 const CACHE_TTL_MS = 300_000;
 const READ_HIT_KEYS = 256;
+type Chaos = { fillDelayMs: number; writeDelayMs: number };
+type InProcessTarget = ItemTarget & { close(): Promise<void> };
+/** A system the bench runs in its own process: how to make one, and where its results go. */
+interface InProcessSystem {
+  name: InProcessName;
+  section: SectionName;
+  create(prefix: string): Promise<InProcessTarget>;
+  store(results: WorkloadResults): void;
+}
+
 /** The demo's callers and the shortest checked run: long enough for the races to be met. */
 const CHECKED_CALLERS = 16;
 const CHECKED_MIN_MS = 2_000;
@@ -185,146 +200,103 @@ export async function runBench(
           );
         }
       }
-      if (has('direct')) {
-        await resetRows(o.databaseUrl, scratch, allKeys);
-        const direct = await createDirectCacheAside({
-          databaseUrl: o.databaseUrl,
-          redisUrl: o.redisUrl,
-          schema: scratch.schema,
-          prefix: `${scratch.prefix}-direct-r${run}`,
-          poolSize: o.lanes,
-          ttlMs: CACHE_TTL_MS,
-        });
-        try {
-          result.direct = await runWorkloads(
-            direct,
-            workloads,
-            settings,
-            `${tag} direct cache-aside`,
-            (l) => step(l),
-            (s) => progress.tick(s),
-          );
-        } catch (err) {
-          recordUnlessAborted(err, () =>
-            result.errors.push(`direct cache-aside: ${describeError(err)}`),
-          );
-        } finally {
-          await direct.close();
-        }
-      }
-      if (has('embedded')) {
-        await resetRows(o.databaseUrl, scratch, allKeys);
-        try {
-          const embedded = await createEmbeddedEngine({
-            databaseUrl: o.databaseUrl,
-            redisUrl: o.redisUrl,
-            schema: scratch.schema,
-            prefix: `${scratch.prefix}-embedded-r${run}`,
-            lanes: o.lanes,
-          });
-          try {
-            result.embedded = await runWorkloads(
-              embedded,
-              workloads,
-              settings,
-              `${tag} ${EMBEDDED}`,
-              (l) => step(l),
-              (s) => progress.tick(s),
-            );
-          } finally {
-            await embedded.close();
-          }
-        } catch (err) {
-          recordUnlessAborted(err, () => result.errors.push(`${EMBEDDED}: ${describeError(err)}`));
-        }
-      }
-      if (has('bentocache')) {
-        for (const setup of BENTOCACHE_SETUPS) {
-          await resetRows(o.databaseUrl, scratch, allKeys);
-          try {
-            const bento = await createBentocacheTarget({
-              databaseUrl: o.databaseUrl,
-              redisUrl: o.redisUrl,
-              schema: scratch.schema,
-              prefix: `${scratch.prefix}-bento-${setup}-r${run}`,
-              setup,
-              poolSize: o.lanes,
-              ttlMs: CACHE_TTL_MS,
-            });
-            try {
-              result.bentocache[setup] = await runWorkloads(
-                bento,
-                workloads,
-                settings,
-                `${tag} ${BENTOCACHE[setup]}`,
-                (l) => step(l),
-                (s) => progress.tick(s),
-              );
-            } finally {
-              await bento.close();
-            }
-          } catch (err) {
-            recordUnlessAborted(err, () =>
-              result.errors.push(`${BENTOCACHE[setup]}: ${describeError(err)}`),
-            );
-          }
-        }
-      }
-      if (has('checked')) {
-        // The same question the demo asks of the fleet's strategies, for the systems that run
-        // in this process: with the demo's delays widening the races, what does a checker find?
+      // The systems that run in this process, beside the fleet: each measured on the same
+      // workloads (its own section), and each checked under the demo's delays (`checked`).
+      const inProcess = (chaos?: Chaos): InProcessSystem[] => {
         const base = {
           databaseUrl: o.databaseUrl,
           redisUrl: o.redisUrl,
           schema: scratch.schema,
-          chaos: { ...DEFAULT_CHAOS },
+          ...(chaos ? { chaos } : {}),
         };
-        type Create = (prefix: string) => Promise<ItemTarget & { close(): Promise<void> }>;
-        const systems: (readonly [InProcessName, Create])[] = [
-          [
-            DIRECT,
-            (prefix) =>
+        return [
+          {
+            name: DIRECT,
+            section: 'direct',
+            create: (prefix) =>
               createDirectCacheAside({ ...base, prefix, poolSize: o.lanes, ttlMs: CACHE_TTL_MS }),
-          ],
-          [EMBEDDED, (prefix) => createEmbeddedEngine({ ...base, prefix, lanes: o.lanes })],
-          ...BENTOCACHE_SETUPS.map(
-            (setup) =>
-              [
-                BENTOCACHE[setup],
-                (prefix: string) =>
-                  createBentocacheTarget({
-                    ...base,
-                    prefix,
-                    setup,
-                    poolSize: o.lanes,
-                    ttlMs: CACHE_TTL_MS,
-                  }),
-              ] as const,
-          ),
+            store: (w) => (result.direct = w),
+          },
+          {
+            name: EMBEDDED,
+            section: 'embedded',
+            create: (prefix) => createEmbeddedEngine({ ...base, prefix, lanes: o.lanes }),
+            store: (w) => (result.embedded = w),
+          },
+          ...BENTOCACHE_SETUPS.map((setup): InProcessSystem => ({
+            name: BENTOCACHE[setup],
+            section: 'bentocache',
+            create: (prefix) =>
+              createBentocacheTarget({
+                ...base,
+                prefix,
+                setup,
+                poolSize: o.lanes,
+                ttlMs: CACHE_TTL_MS,
+              }),
+            store: (w) => (result.bentocache[setup] = w),
+          })),
         ];
-        for (const [name, create] of systems) {
-          step(`${tag} checked run (injected delays): ${name}`);
+      };
+      /** Runs `use` on a fresh target of `system`; a failure is recorded, not thrown. */
+      const withTarget = async (
+        system: InProcessSystem,
+        prefix: string,
+        use: (target: InProcessTarget) => Promise<void>,
+        what: string,
+      ): Promise<void> => {
+        try {
+          const target = await system.create(prefix);
+          try {
+            await use(target);
+          } finally {
+            await target.close();
+          }
+        } catch (err) {
+          recordUnlessAborted(err, () => result.errors.push(`${what}: ${describeError(err)}`));
+        }
+      };
+      for (const [index, system] of inProcess().entries()) {
+        if (!has(system.section)) continue;
+        await resetRows(o.databaseUrl, scratch, allKeys);
+        await withTarget(
+          system,
+          `${scratch.prefix}-${system.section}-${index}-r${run}`,
+          async (target) => {
+            system.store(
+              await runWorkloads(
+                target,
+                workloads,
+                settings,
+                `${tag} ${system.name}`,
+                (l) => step(l),
+                (x) => progress.tick(x),
+              ),
+            );
+          },
+          system.name,
+        );
+      }
+      if (has('checked')) {
+        // The same question the demo asks of the fleet's strategies, for the systems that run
+        // in this process: with the demo's delays widening the races, what does a checker find?
+        for (const [index, system] of inProcess({ ...DEFAULT_CHAOS }).entries()) {
+          step(`${tag} checked run (injected delays): ${system.name}`);
           // Absent keys, the checker's initial state.
           await resetRows(o.databaseUrl, scratch, []);
-          try {
-            const target = await create(
-              `${scratch.prefix}-checked-${result.run}-${Object.keys(result.checked).length}`,
-            );
-            try {
-              result.checked[name] = await checkedRun(target, {
+          await withTarget(
+            system,
+            `${scratch.prefix}-checked-${index}-r${run}`,
+            async (target) => {
+              result.checked[system.name] = await checkedRun(target, {
                 seed: o.seed,
                 callers: CHECKED_CALLERS,
                 durationMs: Math.max(CHECKED_MIN_MS, o.durationMs * 2),
                 ...(signal ? { signal } : {}),
               });
-            } finally {
-              await target.close();
-            }
-          } catch (err) {
-            recordUnlessAborted(err, () =>
-              result.errors.push(`checked run of ${name}: ${describeError(err)}`),
-            );
-          }
+            },
+            `checked run of ${system.name}`,
+          );
         }
         await resetRows(o.databaseUrl, scratch, allKeys);
       }
