@@ -1,6 +1,6 @@
-import { requestDeadline, errorAnswer, sendError } from '@keylane/item-service';
-import { DeadlineExceededError, KeylaneError, parseLongId } from '@keylane/protocol';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { errorAnswer, keyedRequestHooks, sendError } from '@keylane/item-service';
+import { KeylaneError, parseLongId } from '@keylane/protocol';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Carts } from './carts.js';
 
 export const CARTS_PATH = '/v1/carts';
@@ -58,32 +58,13 @@ export function parseSku(raw: string): string {
 }
 
 export function registerCartRoutes(app: FastifyInstance, carts: Carts, options: { clockSkewMs: number }): void {
-  const deadlines = new WeakMap<FastifyRequest, number>();
-  // Keys and the deadline are checked before the body is read: a bad key costs nothing and
-  // never reaches the database, and a request whose caller already gave up starts nothing.
-  const onRequest = (request: FastifyRequest<{ Params: CartParams }>, _reply: FastifyReply, done: (err?: Error) => void): void => {
-    try {
-      parseLongId(request.params.id);
-      if (request.params.sku !== undefined) parseSku(request.params.sku);
-      const deadline = requestDeadline(request, options.clockSkewMs);
-      if (deadline !== undefined) deadlines.set(request, deadline);
-    } catch (err) {
-      done(err as Error);
-      return;
-    }
-    done();
-  };
-  /** What the engine needs to know of a caller: its deadline, and whether it is gone. */
-  const callOf = (request: FastifyRequest, reply: FastifyReply): { deadline?: number; signal: AbortSignal } => {
-    const controller = new AbortController();
-    reply.raw.once('close', () => {
-      if (!reply.raw.writableFinished) {
-        controller.abort(new DeadlineExceededError('the caller closed its connection before its work started; nothing was done'));
-      }
-    });
-    const deadline = deadlines.get(request);
-    return deadline === undefined ? { signal: controller.signal } : { deadline, signal: controller.signal };
-  };
+  const { onRequest, callOf } = keyedRequestHooks<CartParams>({
+    clockSkewMs: options.clockSkewMs,
+    checkParams: (params) => {
+      parseLongId(params.id);
+      if (params.sku !== undefined) parseSku(params.sku);
+    },
+  });
   const noCart = (reply: FastifyReply, id: string) => sendError(reply, errorAnswer('not_found', `cart ${id} does not exist`));
 
   app.get<{ Params: CartParams }>(CART_ROUTE, { onRequest }, async (request, reply) => {

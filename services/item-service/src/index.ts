@@ -40,5 +40,6 @@ export { PUT_BODY_SCHEMA, ITEM_ROUTE } from './routes/items.js';
 export type { HealthSnapshot, DependencyState } from './health-monitor.js';
 // For other services built on the engine (cart-service): the same edge rules, one copy.
 export { InvalidHeaderError, requestDeadline } from './deadline.js';
+export { keyedRequestHooks, type CallerOf } from './routes/keyed-request.js';
 export { reply as errorAnswer, type ErrorReply } from './error-reply.js';
 export { sendError } from './send-error.js';

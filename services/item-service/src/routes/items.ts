@@ -1,9 +1,9 @@
 import type { Items } from '@keylane/engine/items';
-import { DeadlineExceededError, ITEMS_PATH, parseLongId, type PutItemBody } from '@keylane/protocol';
-import { requestDeadline } from '../deadline.js';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ITEMS_PATH, parseLongId, type PutItemBody } from '@keylane/protocol';
+import type { FastifyInstance } from 'fastify';
 import { reply as errorReply } from '../error-reply.js';
 import { sendError } from '../send-error.js';
+import { keyedRequestHooks } from './keyed-request.js';
 
 interface IdParams {
   id: string;
@@ -32,39 +32,15 @@ export interface ItemRoutesOptions {
 }
 
 export function registerItemRoutes(app: FastifyInstance, items: Items, options: ItemRoutesOptions): void {
-  const deadlines = new WeakMap<FastifyRequest, number>();
-  // The id and the deadline are checked before the body is read: a bad id costs nothing and
-  // answers invalid_id whatever the body holds, and a request whose caller already gave up
-  // starts nothing.
-  const onRequest = (
-    request: FastifyRequest<{ Params: IdParams }>,
-    _reply: FastifyReply,
-    done: (err?: Error) => void,
-  ): void => {
-    try {
-      parseLongId(request.params.id);
-      const deadline = requestDeadline(request, options.clockSkewMs);
-      if (deadline !== undefined) deadlines.set(request, deadline);
-    } catch (err) {
-      done(err as Error);
-      return;
-    }
-    done();
-  };
-  /** What the engine needs to know of a write's caller: its deadline, and whether it is gone. */
-  const callOf = (request: FastifyRequest, reply: FastifyReply): { deadline?: number; signal: AbortSignal } => {
-    const controller = new AbortController();
-    reply.raw.once('close', () => {
-      if (!reply.raw.writableFinished) {
-        controller.abort(new DeadlineExceededError('the caller closed its connection before its write started; nothing was done'));
-      }
-    });
-    const deadline = deadlines.get(request);
-    return deadline === undefined ? { signal: controller.signal } : { deadline, signal: controller.signal };
-  };
+  // The id and the deadline are checked before the body is read: a bad id answers invalid_id
+  // whatever the body holds.
+  const { onRequest, callOf, deadlineOf } = keyedRequestHooks<IdParams>({
+    clockSkewMs: options.clockSkewMs,
+    checkParams: (params) => void parseLongId(params.id),
+  });
 
   app.get<{ Params: IdParams }>(ITEM_ROUTE, { onRequest }, async (request, reply) => {
-    const deadline = deadlines.get(request);
+    const deadline = deadlineOf(request);
     const item = await items.read(parseLongId(request.params.id), deadline === undefined ? {} : { deadline });
     if (item === null)
       return sendError(reply, errorReply('not_found', `item ${request.params.id} does not exist`));
