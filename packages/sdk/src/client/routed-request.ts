@@ -66,7 +66,7 @@ function keyOf(id: LongIdInput | string): bigint | string {
 export function routedOperation(
   id: LongIdInput | string,
   options: RoutedRequestOptions,
-): { key: bigint | string; operation: Operation<RoutedResponse>; signal: AbortSignal | undefined } {
+): { key: bigint | string; operation: Operation<RoutedResponse> } {
   if (typeof options !== 'object' || options === null) throw new InvalidOptionsError('options', 'expected { method, path, body?, headers? }');
   const key = keyOf(id);
   const method = options.method ?? 'GET';
@@ -95,8 +95,6 @@ export function routedOperation(
     }
     headers['content-type'] = 'application/json';
   }
-  const { signal } = options;
-  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidOptionsError('signal', 'expected an AbortSignal');
   const operation: Operation<RoutedResponse> = {
     method,
     path,
@@ -105,7 +103,7 @@ export function routedOperation(
     idempotent: SAFE_METHODS.has(method),
     answer: (status, text, responseHeaders, instance) => routedAnswer(status, text, responseHeaders, instance, key),
   };
-  return { key, operation, signal };
+  return { key, operation };
 }
 
 /**
