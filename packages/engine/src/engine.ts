@@ -3,15 +3,19 @@ import pg from 'pg';
 import { Cache } from './cache/cache.js';
 import { clientConfig } from './db/lane.js';
 import { LaneSet } from './db/lane-set.js';
+import { CURRENT_LSN_SQL } from './db/lsn.js';
+import { ReplicaSet } from './db/replicas.js';
 import { Session } from './db/session.js';
 import { nextEngineId } from './diagnostics.js';
 import { createEntity } from './entity/entity.js';
-import { DEFAULTS, resolveOptions, type LabEngineOptions } from './options.js';
+import { DEFAULTS, resolveOptions, type LabEngineOptions } from './options/index.js';
 import { errorMessage, PostgresLink } from './postgres-link.js';
 import { snapshot, sum, type Counters } from './stats.js';
 import { createStrategy, isSerialized } from './strategies/index.js';
 import type { StrategyContext } from './strategies/strategy.js';
-import type { DBConnection, Engine, EngineHealth, EngineStats, EntityOptions, KeyKind, Queryable } from './types.js';
+import { TransactionAbortedError } from './errors.js';
+import { registerInternals } from './internals.js';
+import type { CallOptions, Engine, EngineHealth, EngineStats, EntityOptions, KeyKind, Queryable } from './types.js';
 
 /**
  * Connects to Postgres (one connection per lane, each with its commit fence) and Redis
@@ -36,6 +40,7 @@ export async function startEngine(options: LabEngineOptions, lab: boolean): Prom
     redis: opts.redis,
     leaseTtlMs: opts.leaseTtlMs,
     markerTtlMs: opts.markerTtlMs,
+    watermarkTtlMs: opts.watermarkTtlMs,
     ignoreRestarts: opts.chaos.ignoreRedisRestarts,
     onError: () => {
       redisErrors += 1;
@@ -70,13 +75,31 @@ export async function startEngine(options: LabEngineOptions, lab: boolean): Prom
   // serialized strategies use it only for inspect() and health().
   const pool = new pg.Pool({ ...clientConfig(opts.postgres, opts.statementTimeoutMs), max: isSerialized(opts.strategy) ? 2 : opts.lanes });
   pool.on('error', (err) => onDbError(err));
+  const replicas =
+    opts.replicas.length === 0
+      ? undefined
+      : new ReplicaSet({
+          replicas: opts.replicas,
+          lanes: opts.lanes,
+          engine: id,
+          statementTimeoutMs: opts.statementTimeoutMs,
+          mode: opts.chaos.replicaReads,
+          floorWindowMs: opts.floorWindowMs,
+          sampleLsn: async () => {
+            const { rows } = await pool.query<{ lsn: string }>(CURRENT_LSN);
+            return rows[0]!.lsn;
+          },
+          redisRestarts: () => cache.restarts,
+        });
 
   const shutdown = async (): Promise<void> => {
-    await Promise.allSettled([lanes.close(), pool.end(), cache.close()]);
+    await Promise.allSettled([lanes.close(), pool.end(), cache.close(), replicas?.close()]);
   };
   try {
     await cache.start();
     await lanes.start();
+    // Replicas are not needed to start: one that is down is tried again by each lane later.
+    await replicas?.start();
   } catch (err) {
     await shutdown();
     throw new UnavailableError(`engine could not start: ${err instanceof Error ? err.message : String(err)}`, {
@@ -84,7 +107,7 @@ export async function startEngine(options: LabEngineOptions, lab: boolean): Prom
     });
   }
 
-  const ctx: StrategyContext = { engine: id, options: opts, cache, lanes, pool, track };
+  const ctx: StrategyContext = { engine: id, options: opts, cache, lanes, pool, replicas, track };
   const strategy = createStrategy(opts.strategy, ctx);
 
   let closing: Promise<void> | undefined;
@@ -113,6 +136,18 @@ export async function startEngine(options: LabEngineOptions, lab: boolean): Prom
   const entities = new Map<string, Counters>();
   const host = { engine: id, keyPrefix: opts.keyPrefix, cacheTtlMs: opts.cacheTtlMs, cache, lanes, strategy, admit, outsideLanes };
 
+  /** The lane's next job must not run inside a transaction this one left open: roll it back. */
+  const leaveTransaction = async (session: Session): Promise<'T' | 'E' | undefined> => {
+    const status = session.transactionStatus();
+    if (status === 'I' || status === null) return undefined;
+    // A broken connection is dropped by the lane anyway, and its transaction with it.
+    if (!session.broken) await session.query('ROLLBACK').catch((err: unknown) => session.observe(err));
+    return status;
+  };
+
+  const laneOf = (key: LongIdInput): number =>
+    lanes.indexOf(typeof key === 'string' ? routingKey(key) : routingKey(parseLongId(key)));
+
   const engine: Engine = {
     id,
     strategy: opts.strategy,
@@ -127,10 +162,30 @@ export async function startEngine(options: LabEngineOptions, lab: boolean): Prom
       return entity;
     },
 
-    getDBConnection(key: LongIdInput): DBConnection {
-      const routing = typeof key === 'string' ? routingKey(key) : routingKey(parseLongId(key));
-      const lane = lanes.lane(lanes.indexOf(routing));
-      return { index: lane.index, client: lane.client };
+    laneOf,
+
+    runInLane<T>(key: LongIdInput, work: (db: Queryable) => Promise<T>, call: CallOptions = {}): Promise<T> {
+      const index = laneOf(key);
+      return admit(() =>
+        lanes.run(
+          index,
+          async (session) => {
+            let result: T;
+            try {
+              result = await work(session);
+            } catch (err) {
+              await leaveTransaction(session);
+              throw err;
+            }
+            const left = await leaveTransaction(session);
+            if (left === undefined) return result;
+            throw new TransactionAbortedError(
+              `runInLane work returned inside ${left === 'E' ? 'a failed' : 'an open'} transaction; it was rolled back, nothing of it committed`,
+            );
+          },
+          call,
+        ),
+      );
     },
 
     stats(): EngineStats {
@@ -189,8 +244,11 @@ export async function startEngine(options: LabEngineOptions, lab: boolean): Prom
       return closing;
     },
   };
+  registerInternals(engine, { laneClient: (key) => lanes.lane(laneOf(key)).client });
   return engine;
 }
+
+const CURRENT_LSN = { text: CURRENT_LSN_SQL, query_timeout: DEFAULTS.healthTimeoutMs } as pg.QueryConfig;
 
 const HEALTH_QUERY = { text: 'SELECT 1', query_timeout: DEFAULTS.healthTimeoutMs } as pg.QueryConfig;
 

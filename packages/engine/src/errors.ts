@@ -6,13 +6,15 @@ export { InvalidOptionsError } from '@keylane/protocol';
 /**
  * A value that cannot be stored or cached faithfully: a write's value that is not JSON, or a
  * loader's/mutation's value the entity's codec refuses (a Map, a function, a cycle). Nothing
- * was committed: a mutation's value is encoded before its COMMIT.
+ * was committed: a mutation's value is encoded before its COMMIT. Code `invalid_value`, the
+ * SDK's for the same refusal; a service built on the engine answers it as its own wire code
+ * (the item service: 400 `invalid_body`), since only the service knows the value came in a body.
  */
 export class InvalidValueError extends KeylaneError {
-  declare readonly code: 'invalid_body';
+  declare readonly code: 'invalid_value';
 
   constructor(message: string, options?: ErrorOptions) {
-    super('invalid_body', message, options);
+    super('invalid_value', message, options);
   }
 }
 

@@ -19,7 +19,7 @@ export {
   WriteExpiredError,
   WriteOutcomeUnknownError,
 } from './errors.js';
-export { DEFAULTS } from './options.js';
+export { DEFAULTS, ENGINE_OPTIONS, MAX_TIMER_MS, type EngineOptionName, type IntegerOption } from './options/index.js';
 export { ENGINE_CHANNELS } from './diagnostics.js';
 export type {
   FillContext,
@@ -36,7 +36,6 @@ export type { EngineLogger } from './postgres-link.js';
 export { jsonCodec } from './entity/codec.js';
 export type {
   Codec,
-  DBConnection,
   Engine,
   EngineHealth,
   EngineOptions,
@@ -48,6 +47,7 @@ export type {
   KeyKind,
   KeyOf,
   LaneStats,
+  ReplicaReadStats,
   CallOptions,
   MutationResult,
   PostgresOptions,

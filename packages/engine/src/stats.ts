@@ -22,27 +22,30 @@ export function newCounters(): Counters {
     writesUnknown: 0,
     overloaded: 0,
     dbErrors: 0,
+    groupedMutations: 0,
+    replicaReads: { served: 0, lagging: 0, unsettled: 0, noFloor: 0, unavailable: 0, notStandby: 0 },
   };
 }
 
 /** A snapshot copy (counters keep moving; callers must not see them change under them). */
 export function snapshot(c: Counters): EntityStats {
-  return { ...c, leases: { ...c.leases } };
+  return { ...c, leases: { ...c.leases }, replicaReads: { ...c.replicaReads } };
 }
 
-/** Field by field sum of several entities' counters. */
+/** Field by field sum of several entities' counters (one level of nesting: leases, replicaReads). */
 export function sum(all: Iterable<Counters>): EntityStats {
   const total = newCounters();
   for (const c of all) {
     for (const key of Object.keys(total) as (keyof EntityStats)[]) {
-      if (key === 'leases') {
-        total.leases.granted += c.leases.granted;
-        total.leases.writeInProgress += c.leases.writeInProgress;
-        total.leases.busy += c.leases.busy;
-      } else {
-        total[key] += c[key];
-      }
+      const into = total[key];
+      const from = c[key];
+      if (typeof into === 'number') (total[key] as number) = into + (from as number);
+      else addInto(into as unknown as Record<string, number>, from as unknown as Record<string, number>);
     }
   }
   return total;
+}
+
+function addInto(into: Record<string, number>, from: Record<string, number>): void {
+  for (const field of Object.keys(into)) into[field] = (into[field] ?? 0) + (from[field] ?? 0);
 }

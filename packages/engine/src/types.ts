@@ -53,6 +53,16 @@ export interface EntityOptions<V, K extends KeyKind = 'long'> {
    * statements (a parent row, then its children) sees one snapshot. @default false
    */
   snapshot?: boolean;
+  /**
+   * Group commit (serial-guarded): mutations of one key queued behind each other in its lane
+   * run in ONE transaction, each callback behind its own savepoint (a throw rolls back only its
+   * statements), under one write marker, one fenced COMMIT and one end script; each caller
+   * still gets its own result or error. Members share what a transaction shares: `now()`,
+   * `SET LOCAL` settings, locks, a failure of the COMMIT itself. At most 32 per group; a
+   * mutation joins only if its caller's deadline is no earlier than the first one's.
+   * @default false
+   */
+  groupCommit?: boolean;
 }
 
 /**
@@ -81,6 +91,12 @@ export interface Entity<V, K extends KeyKind = 'long'> {
   readonly key: K;
   /** Hit: one Redis GET. Miss: the key's lane, a fill lease, your `load`, a guarded fill. */
   get(id: KeyInput<K>, options?: CallOptions): Promise<V | null>;
+  /**
+   * `get` without the decode: the value's text as the codec wrote it (what the cache holds),
+   * `null` when there is no row. For a server whose codec writes its wire form: a hit's bytes
+   * go out as they came from Redis, nothing parsed or re-encoded.
+   */
+  getText(id: KeyInput<K>, options?: CallOptions): Promise<string | null>;
   /**
    * Runs `fn` in the key's lane inside ONE transaction on the lane's connection, under a
    * write marker whose deadline Postgres enforces at COMMIT. A throw rolls back and rejects
@@ -118,6 +134,14 @@ export interface PostgresOptions extends Omit<pg.ClientConfig, 'statement_timeou
    * for twice that (at least 1 s more) drops its connection. @default 30_000
    */
   statementTimeoutMs?: number;
+  /**
+   * Streaming replicas of this primary that cache misses may read (README "Replica reads"):
+   * a miss reads one only once it has replayed the key's last commit (its watermark), else
+   * the primary; writes always go to the primary. Lane i reads replica i mod n over a
+   * connection of its own, so each replica holds about lanes / n connections per engine.
+   * @default [] (the primary only)
+   */
+  replicas?: ReadonlyArray<Omit<pg.ClientConfig, 'statement_timeout' | 'query_timeout'>>;
 }
 
 /** What both forms of the Redis options take. */
@@ -185,12 +209,6 @@ export interface EngineOptions {
   logger?: EngineLogger;
 }
 
-/** The lane a key's serialized work runs on (the article's `GetDBConnection(longId)`). */
-export interface DBConnection {
-  readonly index: number;
-  readonly client: pg.Client;
-}
-
 export interface LaneStats {
   index: number;
   /** Jobs waiting (not counting the running one). */
@@ -243,6 +261,32 @@ export interface EntityStats {
   overloaded: number;
   /** Failed loader runs and failed mutations (any reason but a refusal by the caller's own code). */
   dbErrors: number;
+  /** Mutations that ran in another's transaction (`groupCommit`): each group of n counts n - 1. */
+  groupedMutations: number;
+  /**
+   * With `postgres.replicas`: granted-lease misses a replica served, and those sent to the
+   * primary by why (README "Replica reads"). All zero without replicas.
+   */
+  replicaReads: ReplicaReadStats;
+}
+
+/** Where the misses that may use a replica were read, and why not on one. */
+export interface ReplicaReadStats {
+  /** Read on a replica that had replayed the key's watermark. */
+  served: number;
+  /** The replica had not replayed the key's watermark yet. */
+  lagging: number;
+  /**
+   * A write of the key ended with an unknown outcome, without ending (a crash), or outside
+   * Keylane (`invalidate`): its commit LSN is unknown, so the primary read also settles it.
+   */
+  unsettled: number;
+  /** No watermark and no recent primary LSN to bound it with (the floor sampler has none). */
+  noFloor: number;
+  /** The replica's connection failed or could not be opened (retried after a pause). */
+  unavailable: number;
+  /** The server is no longer in recovery (promoted): it may be ahead of or apart from the primary. */
+  notStandby: number;
 }
 
 /** Engine-wide: every entity's counters added up, plus what belongs to no entity. */
@@ -279,10 +323,21 @@ export interface Engine {
   /** Declares a cached entity. Names are unique per engine. */
   entity<V, K extends KeyKind = 'long'>(options: EntityOptions<V, K>): Entity<V, K>;
   /**
-   * The key's lane and its current `pg.Client`. A long id, or a string key (which routes as
-   * `routingKey` from `@keylane/protocol` says).
+   * The key's lane (the article's `GetDBConnection(longId)`): a long id, or a string key (which
+   * routes as `routingKey` from `@keylane/protocol` says). Every entity's work on that key runs there.
    */
-  getDBConnection(key: LongIdInput): DBConnection;
+  laneOf(key: LongIdInput): number;
+  /**
+   * Runs `work` in the key's lane: after what is already queued there, before what comes
+   * later, on the lane's connection, through a handle that refuses queries once `work` has
+   * settled (the connection itself is never handed out: it would be a way around the lane).
+   * For statements that must be ordered with the key's guarded reads and writes without being
+   * one (a lock probe, a one-key backfill). It neither reads nor touches the cache and sets no
+   * write marker: change an entity's rows with `entity.mutate`, or call `entity.invalidate`
+   * after. Admitted like entity calls (`deadline`, `signal`, `maxQueuePerLane`). A `work` that
+   * returns inside a transaction is rolled back and rejects with `TransactionAbortedError`.
+   */
+  runInLane<T>(key: LongIdInput, work: (db: Queryable) => Promise<T>, options?: CallOptions): Promise<T>;
   stats(): EngineStats;
   /** Pings Postgres and Redis (bounded by a short timeout) for readiness probes. */
   health(): Promise<EngineHealth>;

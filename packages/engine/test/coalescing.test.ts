@@ -11,7 +11,7 @@ function countSelects(engine: ItemsEngine, ids: bigint[]): { count: () => number
   let selects = 0;
   const restores: (() => void)[] = [];
   for (const id of ids) {
-    const { client } = engine.getDBConnection(id);
+    const client = engine.laneClient(id);
     const original = client.query.bind(client) as (...args: unknown[]) => unknown;
     const patched = (...args: unknown[]): unknown => {
       if (typeof args[0] === 'string' && /^SELECT .* FROM "[^"]+"\.items WHERE id/s.test(args[0])) selects += 1;
@@ -136,6 +136,48 @@ describe('coalescing misses', () => {
     expect(await refused).toMatchObject({ code: 'version_conflict' });
     expect((await Promise.all(waiting)).map((r) => r?.value)).toEqual(Array(5).fill('kept'));
   });
+
+  it('serial-guarded: misses queued behind one that met another engine\'s lease share its DB read', async () => {
+    const e = await engineFor(ctx, { strategy: 'serial-guarded' }, '_busy');
+    open.push(e);
+    const id = 80n;
+    await e.write(id, { hot: true });
+    await ctx.redis.del(itemValueKey(`${ctx.prefix}_busy`, id));
+    // Another engine holds the fill lease: every miss here reads without filling.
+    await ctx.redis.set(`{${ctx.prefix}_busy:items:${id}}:lease`, 'another-engine', 'PX', 5_000);
+    const before = e.stats();
+    const results = await Promise.all(Array.from({ length: 20 }, () => e.read(id)));
+    expect(new Set(results.map((r) => JSON.stringify(r))).size).toBe(1);
+    const after = e.stats();
+    expect(after.dbReads - before.dbReads).toBe(1);
+    expect(after.leases.busy - before.leases.busy).toBe(1);
+    expect(after.coalesced - before.coalesced).toBe(19);
+  });
+
+  it.each([false, true])(
+    'a miss asked after a write was acknowledged never takes the answer of a miss that began before it (shareEarlierReads: %s, the unsafe twin)',
+    async (shareEarlierReads) => {
+      const suffix = `_late_${String(shareEarlierReads)}`;
+      // The reader's fill waits 300 ms after its load: its lane job is still running when the
+      // writer (another engine) commits and acknowledges.
+      const reader = await engineFor(ctx, { strategy: 'serial-guarded', lanes: 1, chaos: { fillDelayMs: 300, shareEarlierReads } }, suffix);
+      const writer = await engineFor(ctx, { strategy: 'serial-guarded', lanes: 1 }, suffix);
+      open.push(reader, writer);
+      const id = 81n;
+      await writer.write(id, 'v1');
+      await ctx.redis.del(itemValueKey(`${ctx.prefix}${suffix}`, id));
+      const first = reader.read(id);
+      await sleep(50);
+      await writer.write(id, 'v2');
+      // Evicted again (as a TTL would), so the next read misses and queues behind the first.
+      await ctx.redis.del(itemValueKey(`${ctx.prefix}${suffix}`, id));
+      // Asked after v2 was acknowledged: it must see v2.
+      const second = await reader.read(id);
+      expect((await first)?.value).toBe('v1');
+      if (shareEarlierReads) expect(second?.value).toBe('v1');
+      else expect(second?.value).toBe('v2');
+    },
+  );
 
   it('cache-aside, unserialized, sends one DB read per concurrent miss (the contrast)', async () => {
     const e = await engineFor(ctx, { strategy: 'cache-aside', chaos: { fillDelayMs: 20 } }, '_aside');

@@ -69,14 +69,14 @@ describe('engine diagnostics channels (real Postgres and Redis)', () => {
     expect(order.every((i) => i >= 0)).toBe(true);
     expect([...order].sort((a, b) => a - b)).toEqual(order);
     const mutate = events.find((e) => e.channel === 'mutate' && e.event === 'asyncEnd')!.context;
-    expect(mutate).toMatchObject({ entity: 'items', key: '7', lane: engine.getDBConnection(7n).index });
+    expect(mutate).toMatchObject({ entity: 'items', key: '7', lane: engine.laneOf(7n) });
     expect(events.find((e) => e.channel === 'transaction' && e.event === 'asyncEnd')!.context['committed']).toBe('yes');
     const scripts = events.filter((e) => e.channel === 'redisScript' && e.event === 'start').map((e) => e.context['script']);
     expect(scripts).toEqual(['writeBegin', 'writeEnd']);
     const statements = events.filter((e) => e.channel === 'query' && e.event === 'start').map((e) => e.context['text']);
     expect(statements[0]).toMatch(/^BEGIN/);
     expect(statements.at(-1)).toMatch(/COMMIT/);
-    expect(events.find((e) => e.channel === 'query')!.context['lane']).toBe(engine.getDBConnection(7n).index);
+    expect(events.find((e) => e.channel === 'query')!.context['lane']).toBe(engine.laneOf(7n));
     expect(events.some((e) => e.event === 'error')).toBe(false);
   });
 
@@ -138,10 +138,10 @@ describe('engine diagnostics channels (real Postgres and Redis)', () => {
   });
 
   it('a job that leaves its lane at its deadline ends its lane wait with error', async () => {
-    const lane = engine.getDBConnection(10n).index;
+    const lane = engine.laneOf(10n);
     // Another key on the same lane (a read of 10n itself would wait for the mutation's value instead).
     let other = 11n;
-    while (engine.getDBConnection(other).index !== lane) other += 1n;
+    while (engine.laneOf(other) !== lane) other += 1n;
     // Hold the lane with a slow mutation, then queue a read that cannot wait that long.
     const slow = engine.items.entity.mutate(10n, async (tx) => {
       await tx.query('SELECT pg_sleep(0.4)');

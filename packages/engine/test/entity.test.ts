@@ -215,7 +215,7 @@ describe('an entity on your own tables', () => {
     // The protocol's vectors, pinned here too: lane = routing key mod lanes.
     for (const [key, routing] of STRING_KEY_VECTORS) {
       expect(sessions.laneOf(key)).toBe(Number(routing % 4n));
-      expect(engine.getDBConnection(key).index).toBe(Number(routing % 4n));
+      expect(engine.laneOf(key)).toBe(Number(routing % 4n));
     }
     await expect(sessions.get('')).rejects.toMatchObject({ code: 'invalid_id' });
     await expect(sessions.get('a\ud800')).rejects.toMatchObject({ code: 'invalid_id' });

@@ -352,7 +352,7 @@ describe('the deadline at commit', () => {
       CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT OR UPDATE ON items
         DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION slow_commit()`);
     try {
-      const { client } = e.getDBConnection(12n);
+      const client = e.laneClient(12n);
       const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
       const write = rejection(e.write(12n, 'maybe'));
       await waitForActivity(ctx, rows[0]!.pid, 'COMMIT');
@@ -373,7 +373,7 @@ describe('the deadline at commit', () => {
   it('removes the marker when the connection breaks before COMMIT: nothing was committed', async () => {
     const e = await engineFor(ctx, { lanes: 1, markerTtlMs: 5_000 }, '_before_commit');
     open.push(e);
-    const { client } = e.getDBConnection(14n);
+    const client = e.laneClient(14n);
     const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
     // The write's BEGIN queues behind this statement on the same connection, then it dies.
     const sleeping = rejection(client.query('SELECT pg_sleep(5)'));

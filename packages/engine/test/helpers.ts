@@ -1,7 +1,9 @@
 import type { Item, LongIdInput } from '@keylane/protocol';
 import type { TestContext } from '@keylane/test-kit';
 import { createEngine, type LabEngineOptions } from '../src/baselines.js';
-import type { DBConnection, Engine, EngineHealth, EngineStats, StrategyName } from '../src/index.js';
+import type { Engine, EngineHealth, EngineStats, StrategyName } from '../src/index.js';
+import { laneClient } from '../src/testing.js';
+import type pg from 'pg';
 import { createItems, ensureItemsTable, type Items, type ItemsStats, type WriteOptions } from '../src/items/index.js';
 
 export type Overrides = Omit<Partial<LabEngineOptions>, 'postgres' | 'redis'> & {
@@ -18,7 +20,9 @@ export interface ItemsEngine {
   write(id: LongIdInput, value: unknown, options?: WriteOptions): Promise<Item>;
   delete(id: LongIdInput): Promise<boolean>;
   inspect(id: LongIdInput): Promise<{ cached: Item | null | undefined; stored: Item | null }>;
-  getDBConnection(id: LongIdInput): DBConnection;
+  laneOf(id: LongIdInput): number;
+  /** The lane's raw connection (`@keylane/engine/testing`), for fault injection. */
+  laneClient(id: LongIdInput): pg.Client;
   stats(): EngineStats & ItemsStats;
   health(): Promise<EngineHealth>;
   close(): Promise<void>;
@@ -48,7 +52,8 @@ export async function engineFor(ctx: TestContext, overrides: Overrides = {}, pre
     write: (id, value, options) => items.write(id, value, options),
     delete: (id) => items.delete(id),
     inspect: (id) => items.inspect(id),
-    getDBConnection: (id) => engine.getDBConnection(id),
+    laneOf: (id) => engine.laneOf(id),
+    laneClient: (id) => laneClient(engine, id),
     stats: () => ({ ...engine.stats(), ...items.stats() }),
     health: () => engine.health(),
     close: () => engine.close(),

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { OverloadedError } from '@keylane/protocol';
 import { createTestContext, type TestContext } from '@keylane/test-kit';
-import { WriteOutcomeUnknownError } from '../src/index.js';
+import { TransactionAbortedError, WriteOutcomeUnknownError, type Queryable } from '../src/index.js';
 import { engineFor, rejection, waitFor, type ItemsEngine, type Overrides } from './helpers.js';
 
 describe('lanes', () => {
@@ -23,12 +23,12 @@ describe('lanes', () => {
 
   it('picks lane routingKey(id) % lanes, negative ids included', async () => {
     const e = await engine({ lanes: 4, strategy: 'serial' });
-    expect(e.getDBConnection(5n).index).toBe(1);
-    expect(e.getDBConnection(8n).index).toBe(0);
+    expect(e.laneOf(5n)).toBe(1);
+    expect(e.laneOf(8n)).toBe(0);
     // -1 is 2^64-1 as a routing key: 3 mod 4.
-    expect(e.getDBConnection(-1n).index).toBe(3);
-    expect(e.getDBConnection('9223372036854775807').index).toBe(3);
-    expect(e.getDBConnection(5n).client).toBe(e.getDBConnection(9n).client);
+    expect(e.laneOf(-1n)).toBe(3);
+    expect(e.laneOf('9223372036854775807')).toBe(3);
+    expect(e.laneClient(5n)).toBe(e.laneClient(9n));
   });
 
   it("completes one key's writes in submission order", async () => {
@@ -55,8 +55,8 @@ describe('lanes', () => {
       await Promise.all(ids.flatMap((id) => Array.from({ length: 4 }, (_, i) => e.write(id, i))));
       return performance.now() - start;
     };
-    expect(e.getDBConnection(100n).index).not.toBe(e.getDBConnection(101n).index);
-    expect(e.getDBConnection(100n).index).toBe(e.getDBConnection(102n).index);
+    expect(e.laneOf(100n)).not.toBe(e.laneOf(101n));
+    expect(e.laneOf(100n)).toBe(e.laneOf(102n));
     const otherLanes = await timed([100n, 101n]);
     const sameLane = await timed([100n, 102n]);
     // Ideal ratio is 2; anything clearly above 1 shows the parallelism.
@@ -80,12 +80,12 @@ describe('lanes', () => {
   it('gets a new connection when its connection breaks and keeps serving the queue', async () => {
     const e = await engine({ lanes: 1, strategy: 'serial-guarded' });
     await e.write(300n, 'before');
-    const { client } = e.getDBConnection(300n);
+    const client = e.laneClient(300n);
     const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
     await ctx.pg.query('SELECT pg_terminate_backend($1)', [rows[0]!.pid]);
     await waitFor(() => !e.stats().lanes[0]!.connected);
     expect((await e.write(300n, 'after')).value).toBe('after');
-    expect(e.getDBConnection(300n).client).not.toBe(client);
+    expect(e.laneClient(300n)).not.toBe(client);
     expect(e.stats().lanes[0]!.connected).toBe(true);
     expect(e.stats().dbErrors).toBeGreaterThan(0);
   });
@@ -93,7 +93,7 @@ describe('lanes', () => {
   it('fails a job caught by the break with unavailable, then recovers on the next job', async () => {
     const e = await engineFor(ctx, { lanes: 1, strategy: 'serial' });
     open.push(e);
-    const { client } = e.getDBConnection(1n);
+    const client = e.laneClient(1n);
     const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
     const slow = rejection(client.query('SELECT pg_sleep(5)'));
     // The write queues behind the sleeping statement on the same connection, then the
@@ -159,4 +159,65 @@ describe('lanes', () => {
       expect((await e.inspect(stuckId)).stored?.value).toBe(bounded ? 'before' : 'blocked');
     },
   );
+
+  describe('runInLane: your own statements in the key\'s order, without the raw connection', () => {
+    const valueOf = async (db: Queryable, id: bigint): Promise<unknown> => {
+      const { rows } = await db.query<{ value: unknown }>(`SELECT value FROM "${ctx.schema}".items WHERE id = $1`, [id]);
+      return rows[0]?.value ?? null;
+    };
+
+    it("runs after the key's queued write and before the next; the same statement sent beside the lane reads before the first committed", async () => {
+      // Each write holds its lane ~80 ms (test-only chaos) before its transaction.
+      const e = await engine({ lanes: 1, strategy: 'serial-guarded', chaos: { writeDelayMs: 80 } });
+      const first = e.write(410n, 'first');
+      const inLane = e.engine.runInLane(410n, (db) => valueOf(db, 410n));
+      const second = e.write(410n, 'second');
+      // The contrast: the same statement on a connection of its own, sent at the same moment.
+      const beside = valueOf(ctx.pg, 410n);
+      expect(await inLane).toBe('first');
+      expect(await beside).toBeNull();
+      await Promise.all([first, second]);
+      expect(await e.engine.runInLane(410n, (db) => valueOf(db, 410n))).toBe('second');
+    });
+
+    it('hands out a handle that refuses queries once the work has settled', async () => {
+      const e = await engine({ lanes: 1, strategy: 'serial-guarded' });
+      let kept: Queryable | undefined;
+      await e.engine.runInLane(411n, async (db) => {
+        kept = db;
+        await db.query('SELECT 1');
+      });
+      await expect(kept!.query('SELECT 1')).rejects.toThrow(/has ended/);
+    });
+
+    it('rolls back a transaction the work left open or failed, so the next job runs outside it', async () => {
+      const e = await engine({ lanes: 1, strategy: 'serial-guarded' });
+      const insert = `INSERT INTO "${ctx.schema}".items VALUES ($1, '"stray"', 1, now())`;
+      await expect(
+        e.engine.runInLane(412n, async (db) => {
+          await db.query('BEGIN');
+          await db.query(insert, [412n]);
+        }),
+      ).rejects.toBeInstanceOf(TransactionAbortedError);
+      const failed = e.engine.runInLane(412n, async (db) => {
+        await db.query('BEGIN');
+        await db.query(insert, [413n]);
+        await db.query('SELECT 1/0');
+      });
+      await expect(failed).rejects.toMatchObject({ code: '22012' });
+      // Neither insert committed, and the lane's next job (a guarded write) commits on its own.
+      expect((await ctx.pg.query(`SELECT id FROM "${ctx.schema}".items WHERE id IN (412, 413)`)).rows).toEqual([]);
+      expect((await e.write(412n, 'after')).value).toBe('after');
+      expect(await valueOf(ctx.pg, 412n)).toBe('after');
+    });
+
+    it('is admitted like entity calls: a past deadline is refused before it runs', async () => {
+      const e = await engine({ lanes: 1, strategy: 'serial-guarded' });
+      let ran = false;
+      await expect(
+        e.engine.runInLane(414n, () => Promise.resolve(void (ran = true)), { deadline: Date.now() - 1 }),
+      ).rejects.toMatchObject({ code: 'overloaded' });
+      expect(ran).toBe(false);
+    });
+  });
 });

@@ -39,6 +39,12 @@ describe('options', () => {
     ['redis.markerReplicas', { redis: { url: 'redis://x', markerReplicas: 1.5 } }],
     ['redis.markerReplicationTimeoutMs', { redis: { url: 'redis://x', markerReplicas: 1, markerReplicationTimeoutMs: 0 } }],
     ['redis.markerReplicationTimeoutMs', { redis: { url: 'redis://x', markerReplicationTimeoutMs: 50 } }],
+    ['postgres.replicas', { postgres: { connectionString: 'postgres://x', replicas: { connectionString: 'postgres://r' } } }],
+    ['postgres.replicas[1]', { postgres: { connectionString: 'postgres://x', replicas: [{ connectionString: 'postgres://r' }, 'postgres://r2'] } }],
+    ['postgres.replicas[0].connectionString', { postgres: { connectionString: 'postgres://x', replicas: [{ connectionString: '' }] } }],
+    ['postgres.replicas[0].query_timeout', { postgres: { connectionString: 'postgres://x', replicas: [{ query_timeout: 5 }] } }],
+    ['postgres.replicas', { strategy: 'cache-aside', postgres: { connectionString: 'postgres://x', replicas: [{ connectionString: 'postgres://r' }] } }],
+    ['chaos.replicaReads', { chaos: { replicaReads: 'sometimes' } }],
   ];
 
   it.each(cases)('rejects a bad %s, naming it', async (option, patch) => {
@@ -94,7 +100,7 @@ describe('keys, versions and values', () => {
   it('rejects ids outside the signed 64-bit range or in a non-canonical form', async () => {
     await expect(e.read(2n ** 63n)).rejects.toBeInstanceOf(InvalidKeyError);
     await expect(e.write('007', 1)).rejects.toMatchObject({ code: 'invalid_id' });
-    expect(() => e.getDBConnection(-(2n ** 63n) - 1n)).toThrow(InvalidKeyError);
+    expect(() => e.laneOf(-(2n ** 63n) - 1n)).toThrow(InvalidKeyError);
   });
 
   it('applies ifVersion: 0 means must not exist, n means must be at n', async () => {
@@ -119,16 +125,16 @@ describe('keys, versions and values', () => {
   });
 
   it('rejects values JSON cannot carry and bad ifVersion', async () => {
-    await expect(e.write(502n, undefined)).rejects.toMatchObject({ code: 'invalid_body' });
-    await expect(e.write(502n, 1n)).rejects.toMatchObject({ code: 'invalid_body' });
-    await expect(e.write(502n, 1, { ifVersion: -1 })).rejects.toMatchObject({ code: 'invalid_body' });
+    await expect(e.write(502n, undefined)).rejects.toMatchObject({ code: 'invalid_value' });
+    await expect(e.write(502n, 1n)).rejects.toMatchObject({ code: 'invalid_value' });
+    await expect(e.write(502n, 1, { ifVersion: -1 })).rejects.toMatchObject({ code: 'invalid_value' });
     expect((await e.inspect(502n)).stored).toBeNull();
   });
 
   it('refuses U+0000 in strings and keys (jsonb cannot store it) before touching the DB, and only that', async () => {
     const before = e.stats().dbErrors;
     for (const bad of ['a\u0000b', { ['k\u0000']: 1 }, [['\u0000']]]) {
-      await expect(e.write(505n, bad)).rejects.toMatchObject({ code: 'invalid_body', message: /U\+0000/ });
+      await expect(e.write(505n, bad)).rejects.toMatchObject({ code: 'invalid_value', message: /U\+0000/ });
     }
     expect(e.stats().dbErrors).toBe(before);
     expect((await e.inspect(505n)).stored).toBeNull();

@@ -12,6 +12,7 @@ import { createEngine, type LabEngineOptions } from '../src/baselines.js';
 import { MarkerNotReplicatedError, type Engine, type EngineStats, type Entity, type StrategyName } from '../src/index.js';
 import { createItems, ensureItemsTable, type Items } from '../src/items/index.js';
 import { sleep, waitFor } from './helpers.js';
+import { runCheckedWorkload, type CheckedWorkloadResult } from './support/checked-workload.js';
 import { createUserTables, insertUser, loadUser, renameAndAddEmail, usersEntity, type User } from './support/users.js';
 
 /**
@@ -393,16 +394,7 @@ describe('markerReplicas on a standalone Redis (the url form)', () => {
   });
 });
 
-interface WorkloadResult {
-  ops: number;
-  writesOk: number;
-  writesFailed: number;
-  writesUnknown: number;
-  readsFailed: number;
-  check: CheckResult;
-  diverged: number;
-  fault?: string;
-}
+type WorkloadResult = CheckedWorkloadResult & { fault?: string };
 
 /**
  * Two engines (each on its own Cluster client), 8 callers alternating between them, reads and
@@ -425,62 +417,11 @@ async function workload(options: {
   const sides = [await make(), await make()];
   const base = 10_000 + Math.floor(Math.random() * 1_000_000) * 100;
   const ids = [...(await idsOnEveryMaster(prefix, 'items', 4, base)).values()].flat();
-  const rec = new HistoryRecorder();
-  const stop = Date.now() + options.ms;
-  let seq = 0;
-  const counts = { writesOk: 0, writesFailed: 0, writesUnknown: 0, readsFailed: 0 };
-  const caller = async (n: number): Promise<void> => {
-    for (let i = 0; Date.now() < stop; i += 1) {
-      const side = sides[(n + i) % 2]!;
-      const id = ids[Math.floor(Math.random() * ids.length)]!;
-      if (Math.random() < 1 / 3) {
-        const value = `c${n}-${(seq += 1)}`;
-        const op = rec.begin(`c${n}`, String(id), 'write', value);
-        try {
-          await side.write(id, value);
-          op.ok();
-          counts.writesOk += 1;
-        } catch (err) {
-          if ((err as { outcomeUnknown?: boolean }).outcomeUnknown) {
-            op.unknown();
-            counts.writesUnknown += 1;
-          } else {
-            op.fail();
-            counts.writesFailed += 1;
-          }
-          await sleep(50);
-        }
-      } else {
-        const op = rec.begin(`c${n}`, String(id), 'read');
-        try {
-          const item = await side.read(id);
-          op.ok(item === null ? null : String(item.value));
-        } catch {
-          op.fail();
-          counts.readsFailed += 1;
-          await sleep(50);
-        }
-      }
-    }
-  };
-  const [, fault] = await Promise.all([Promise.all(Array.from({ length: 8 }, (_, n) => caller(n))), options.fault?.(ids)]);
-  const entries = await Promise.all(
-    ids.map(async (id) => {
-      const { cached, stored } = await sides[0]!.inspect(id);
-      return {
-        key: String(id),
-        cached: cached === undefined ? undefined : cached === null ? null : String(cached.value),
-        stored: stored === null ? null : String(stored.value),
-      };
-    }),
-  );
-  return {
-    ops: rec.operations.length,
-    ...counts,
-    check: checkHistory(rec.operations),
-    diverged: checkConvergence(entries).diverged.length,
-    ...(fault === undefined ? {} : { fault }),
-  };
+  const [result, fault] = await Promise.all([
+    runCheckedWorkload({ sides, ids, callers: 8, ms: options.ms, writeShare: 1 / 3, failedPauseMs: 50 }),
+    options.fault?.(ids),
+  ]);
+  return { ...result, ...(fault === undefined ? {} : { fault }) };
 }
 
 interface FailoverOutcome {

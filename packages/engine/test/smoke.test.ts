@@ -29,7 +29,7 @@ describe('createEngine (every strategy)', () => {
       expect(second.version).toBe(2);
       expect(await engine.delete(id)).toBe(true);
       expect(await engine.read(id)).toBeNull();
-      expect(engine.getDBConnection(id).index).toBe(0);
+      expect(engine.laneOf(id)).toBe(0);
     } finally {
       await engine.close();
     }

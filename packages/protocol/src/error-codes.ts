@@ -1,6 +1,7 @@
 /**
  * What an error says happened to the data: `none` (nothing was committed), `unknown` (it may or
- * may not have committed), or `n/a` (a read, or refused before any work).
+ * may not have committed), or `n/a` (a read, or refused before any work: the request itself
+ * was wrong, so repeating it cannot help).
  */
 export type ErrorEffect = 'none' | 'unknown' | 'n/a';
 
@@ -8,8 +9,9 @@ export type ErrorEffect = 'none' | 'unknown' | 'n/a';
  * The one registry of error codes that cross the wire: the HTTP status each travels with,
  * whether repeating the same request is safe and may succeed (`retryable`), and what it says
  * about the data (`effect`). The item service answers with these; the SDK maps them back to
- * errors and decides its retries from `retryable`. README.md lists the same table, and a test
- * keeps the two in step.
+ * errors and decides its retries from `retryable`. The codes raised only inside a process are
+ * in `LOCAL_ERROR_CODES`; `KEYLANE_ERROR_CODES` is both. README.md lists the same tables, and a
+ * test keeps them in step.
  */
 export const ERROR_CODES = {
   invalid_id: {
@@ -85,14 +87,6 @@ export function isErrorCode(value: unknown): value is ErrorCode {
 
 export function httpStatusOf(code: ErrorCode): number {
   return ERROR_CODES[code].status;
-}
-
-export function isRetryable(code: ErrorCode): boolean {
-  return ERROR_CODES[code].retryable;
-}
-
-export function effectOf(code: ErrorCode): ErrorEffect {
-  return ERROR_CODES[code].effect;
 }
 
 export function errorBody(code: ErrorCode, message: string): ErrorBody {

@@ -1,16 +1,31 @@
-import { isErrorCode, type ErrorCode } from './error-codes.js';
+import { isErrorCode, type ErrorCode, type ErrorEffect } from './error-codes.js';
+import { KEYLANE_ERROR_CODES, isKeylaneErrorCode, type KeylaneErrorCode } from './error-registry.js';
 
 /**
  * Base of every error Keylane throws on purpose. Match on `code`, never on `message`:
  * codes are stable, messages are for people.
  */
 export class KeylaneError extends Error {
-  readonly code: string;
+  readonly code: KeylaneErrorCode;
 
-  constructor(code: string, message: string, options?: ErrorOptions) {
+  constructor(code: KeylaneErrorCode, message: string, options?: ErrorOptions) {
     super(message, options);
     this.code = code;
     this.name = new.target.name;
+  }
+
+  /**
+   * What this error says happened to the data, from the registry. Subclasses that know more
+   * than their code (whether a request was sent, which code the service answered) refine it.
+   */
+  get effect(): ErrorEffect {
+    // A code from another version of the registry: doubt goes to `unknown`.
+    return isKeylaneErrorCode(this.code) ? KEYLANE_ERROR_CODES[this.code].effect : 'unknown';
+  }
+
+  /** Whether repeating the same call is safe and may succeed, from the registry. */
+  get retryable(): boolean {
+    return isKeylaneErrorCode(this.code) && KEYLANE_ERROR_CODES[this.code].retryable;
   }
 }
 

@@ -2,6 +2,7 @@ export {
   MIN_LONG_ID,
   MAX_LONG_ID,
   parseLongId,
+  longIdText,
   routingKey,
   formatLongId,
   type LongIdInput,
@@ -9,16 +10,23 @@ export {
 export { MAX_STRING_KEY_BYTES, parseStringKey, stringRoutingKey } from './string-key.js';
 export {
   ERROR_CODES,
-  effectOf,
   errorBody,
   httpStatusOf,
   isErrorBody,
   isErrorCode,
-  isRetryable,
   type ErrorBody,
   type ErrorEffect,
   type ErrorCode,
 } from './error-codes.js';
+export { LOCAL_ERROR_CODES, type LocalErrorCode } from './local-error-codes.js';
+export {
+  KEYLANE_ERROR_CODES,
+  effectOf,
+  isKeylaneErrorCode,
+  isRetryable,
+  type ErrorCodeInfo,
+  type KeylaneErrorCode,
+} from './error-registry.js';
 export {
   KeylaneError,
   InvalidKeyError,

@@ -48,6 +48,28 @@ export function parseLongId(input: unknown): bigint {
   }
 }
 
+/**
+ * The canonical decimal text of a key, checked as `parseLongId` checks it (same errors), but
+ * without making a BigInt unless the input is one: the hit path of a server needs the key
+ * only as text (its cache key), and most keys are safe integers or already canonical strings.
+ */
+export function longIdText(input: LongIdInput): string;
+export function longIdText(input: unknown): string;
+export function longIdText(input: unknown): string {
+  if (typeof input === 'number' && Number.isSafeInteger(input)) return String(input);
+  if (typeof input === 'string' && input.length <= MAX_DECIMAL_LENGTH && CANONICAL_DECIMAL.test(input)) {
+    const digits = input.startsWith('-') ? input.length - 1 : input.length;
+    if (digits < 19) return input;
+    // 19 digits: compare with the bound as text (same length, so lexicographic is numeric).
+    if (digits === 19 && input <= (input.startsWith('-') ? MIN_TEXT : MAX_TEXT)) return input;
+  }
+  // Every refusal, and bigints, as parseLongId words them.
+  return formatLongId(parseLongId(input));
+}
+
+const MAX_TEXT = MAX_LONG_ID.toString(10);
+const MIN_TEXT = MIN_LONG_ID.toString(10);
+
 function checkRange(id: bigint, input: unknown): bigint {
   if (id < MIN_LONG_ID || id > MAX_LONG_ID) {
     throw new InvalidKeyError(input, 'outside the signed 64-bit range [-2^63, 2^63-1]');

@@ -3,12 +3,18 @@ import { randomBytes } from 'node:crypto';
 import { Redis, type ChainableCommander, type Cluster } from 'ioredis';
 import { channels, traceCall } from '../diagnostics.js';
 import { MarkerNotReplicatedError } from '../errors.js';
-import type { ResolvedRedis } from '../options.js';
+import { watermarkTtlMs, type ResolvedRedis } from '../options/index.js';
 import { guardKeys, valueKey, type GuardKeys } from './keys.js';
-import { FILL, FillCode, LEASE, UNLOCK, WRITE_BEGIN, WRITE_END, type LeaseCode, type Script } from './scripts.js';
+import { FILL, FillCode, INVALIDATE, LEASE, UNLOCK, WRITE_BEGIN, WRITE_END, type LeaseCode, type Script, type WatermarkState } from './scripts.js';
 
 /** Absence is cached too, so misses of ids with no row do not reach the DB every time. */
 export const TOMBSTONE = '-';
+
+/** A key's watermark as a lease saw it: the highest recorded commit LSN ('' for none) and whether every write ended cleanly. */
+export interface Watermark {
+  readonly lsn: string;
+  readonly state: WatermarkState;
+}
 
 /** What a cache lookup found: nothing, or an entry (the codec's text, or TOMBSTONE). */
 export type CacheLookup = string | null;
@@ -19,6 +25,8 @@ export interface CacheOptions {
   engine?: number;
   leaseTtlMs: number;
   markerTtlMs: number;
+  /** How long a key's watermark outlives its last write. @default watermarkTtlMs(markerTtlMs) */
+  watermarkTtlMs?: number;
   /** Test-only (the unsafe twin): fill right after Redis came back with another run_id. */
   ignoreRestarts?: boolean;
   /** A command failed (counted as a Redis error). */
@@ -56,8 +64,10 @@ export class Cache {
    */
   readonly #marker: Redis | Cluster | undefined;
   #replayTimer: NodeJS.Timeout | undefined;
+  readonly #watermarkTtlMs: number;
 
   constructor(private readonly options: CacheOptions) {
+    this.#watermarkTtlMs = options.watermarkTtlMs ?? watermarkTtlMs(options.markerTtlMs);
     const replicated = options.redis.markerReplication.replicas > 0;
     if (options.redis.kind === 'client') {
       this.redis = options.redis.client;
@@ -186,7 +196,7 @@ export class Cache {
     if (this.redis instanceof Redis) await this.verify(this.redis);
     // A Cluster routes SCRIPT LOAD to one node only; there EVALSHA falls back to EVAL per node.
     if (this.redis instanceof Redis) {
-      for (const s of [WRITE_BEGIN, WRITE_END, LEASE, FILL, UNLOCK]) await this.redis.script('LOAD', s.lua);
+      for (const s of [WRITE_BEGIN, WRITE_END, LEASE, FILL, INVALIDATE, UNLOCK]) await this.redis.script('LOAD', s.lua);
     } else {
       await this.redis.ping();
     }
@@ -216,11 +226,15 @@ export class Cache {
    */
   async invalidate(tag: string): Promise<void> {
     const k = guardKeys(tag);
+    const keys = [k.value, k.lease, k.soloWriter, k.watermark];
+    const args = [this.#watermarkTtlMs];
     if (this.#marker === undefined) {
-      await this.call(() => this.redis.del(k.value, k.lease, k.soloWriter));
+      await this.eval(INVALIDATE, keys, args);
       return;
     }
-    const { acknowledged, required } = await this.replicated((p) => p.del(k.value, k.lease, k.soloWriter));
+    const { acknowledged, required } = await this.replicated((p, lua) =>
+      lua ? p.eval(INVALIDATE.lua, INVALIDATE.keys, ...keys, ...args) : p.evalsha(INVALIDATE.sha, INVALIDATE.keys, ...keys, ...args),
+    );
     if (acknowledged < required) {
       throw new MarkerNotReplicatedError(
         `${tag}: the invalidation reached ${acknowledged} of the ${required} Redis replicas required (redis.markerReplicas) ` +
@@ -231,26 +245,34 @@ export class Cache {
     }
   }
 
-  /** Asks for a fill lease; `token` is meaningful only when `code` is Granted. */
-  async lease(tag: string): Promise<{ code: LeaseCode; token: string }> {
+  /**
+   * Asks for a fill lease; `token` is meaningful only when `code` is Granted. With `report`,
+   * also the key's watermark as it stood when the lease was decided.
+   */
+  async lease(tag: string, report = false): Promise<{ code: LeaseCode; token: string; watermark?: Watermark }> {
     const k = guardKeys(tag);
     const token = newToken();
-    const code = await this.eval(LEASE, [k.writes, k.lease], [token, this.options.leaseTtlMs]);
-    return { code: code as LeaseCode, token };
+    const answer = await this.eval(LEASE, [k.writes, k.lease, k.watermark], [token, this.options.leaseTtlMs, report ? '1' : '0']);
+    if (!Array.isArray(answer)) return { code: answer as LeaseCode, token };
+    const [code, lsn, state] = answer as [LeaseCode, string, WatermarkState];
+    return { code, token, watermark: { lsn, state } };
   }
 
-  /** Fills only while the lease still holds `token`; true when it filled. */
-  async fill(tag: string, token: string, text: string, ttlMs: number): Promise<boolean> {
+  /**
+   * Fills only while the lease still holds `token`; true when it filled. `settleLsn`: an LSN
+   * read after the lease was granted, which then becomes the watermark of every write so far.
+   */
+  async fill(tag: string, token: string, text: string, ttlMs: number, settleLsn = ''): Promise<boolean> {
     const k = guardKeys(tag);
-    const code = await this.eval(FILL, [k.lease, k.value], [token, text, ttlMs]);
+    const code = await this.eval(FILL, [k.lease, k.value, k.watermark], [token, text, ttlMs, settleLsn, this.#watermarkTtlMs]);
     return code === FillCode.Filled;
   }
 
   /** Puts up a write marker; returns Redis' clock (ms) at that moment. */
   async beginWrite(tag: string, token: string): Promise<number> {
     const k = guardKeys(tag);
-    const keys = [k.writes, k.value, k.lease, k.soloWriter];
-    const args = [token, this.options.markerTtlMs];
+    const keys = [k.writes, k.value, k.lease, k.soloWriter, k.watermark];
+    const args = [token, this.options.markerTtlMs, this.#watermarkTtlMs];
     if (this.#marker === undefined) return Number(await this.eval(WRITE_BEGIN, keys, args));
     const { result, acknowledged, required } = await this.replicated((p, lua) =>
       lua ? p.eval(WRITE_BEGIN.lua, WRITE_BEGIN.keys, ...keys, ...args) : p.evalsha(WRITE_BEGIN.sha, WRITE_BEGIN.keys, ...keys, ...args),
@@ -300,14 +322,22 @@ export class Cache {
   /**
    * Ends a write. `committed` is the text of the value it left, or `undefined` when nothing
    * may be filled (refused, failed or unknown outcome, or no value given); it is filled only
-   * if no other write overlapped this one. True when it filled.
+   * if no other write overlapped this one. `lsn`: the commit's LSN, for the watermark. True
+   * when it filled.
    */
-  async endWrite(tag: string, token: string, removeMarker: boolean, committed: string | undefined, ttlMs: number): Promise<boolean> {
+  async endWrite(
+    tag: string,
+    token: string,
+    removeMarker: boolean,
+    committed: string | undefined,
+    ttlMs: number,
+    lsn = '',
+  ): Promise<boolean> {
     const k = guardKeys(tag);
     const code = await this.eval(
       WRITE_END,
-      [k.writes, k.value, k.lease, k.soloWriter],
-      [token, removeMarker ? '1' : '0', committed ?? '', ttlMs],
+      [k.writes, k.value, k.lease, k.soloWriter, k.watermark],
+      [token, removeMarker ? '1' : '0', committed ?? '', ttlMs, lsn, this.#watermarkTtlMs],
     );
     return code === FillCode.Filled;
   }

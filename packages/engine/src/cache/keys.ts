@@ -15,6 +15,12 @@ export interface GuardKeys {
    * deleted by any writer (or invalidate) that begins while another is live. Only that writer may fill.
    */
   readonly soloWriter: string;
+  /**
+   * The key's commit watermark, a hash: `lsn` (the highest commit LSN a clean write end
+   * recorded), `b` and `e` (writes begun, writes ended cleanly). PX: the watermark TTL, never
+   * shortened. What lets a miss read a replica (README "Replica reads").
+   */
+  readonly watermark: string;
   /** The `locked` baseline's per-key mutex. */
   readonly lock: string;
 }
@@ -30,5 +36,5 @@ export function valueKey(tag: string): string {
 }
 
 export function guardKeys(tag: string): GuardKeys {
-  return { value: `${tag}:v`, lease: `${tag}:lease`, writes: `${tag}:w`, soloWriter: `${tag}:ws`, lock: `${tag}:lock` };
+  return { value: `${tag}:v`, lease: `${tag}:lease`, writes: `${tag}:w`, soloWriter: `${tag}:ws`, watermark: `${tag}:lsn`, lock: `${tag}:lock` };
 }

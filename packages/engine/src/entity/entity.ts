@@ -1,8 +1,7 @@
 import {
-  formatLongId,
   InvalidOptionsError,
+  longIdText,
   OverloadedError,
-  parseLongId,
   parseStringKey,
   routingKey,
   stringRoutingKey,
@@ -14,7 +13,7 @@ import { channels, traceCall, type MissContext, type ReadContext } from '../diag
 import type { LaneSet } from '../db/lane-set.js';
 import type { MutationPlan } from '../db/transaction.js';
 import { InvalidValueError } from '../errors.js';
-import { cacheTtl } from '../options.js';
+import { cacheTtl } from '../options/index.js';
 import { newCounters, snapshot, type Counters } from '../stats.js';
 import type { Strategy } from '../strategies/strategy.js';
 import type {
@@ -60,7 +59,7 @@ function checkCallOptions(options: CallOptions): Admission {
 /** Validates the options and builds the entity; the engine checks the name is unused. */
 export function createEntity<V, K extends KeyKind>(host: EntityHost, options: EntityOptions<V, K>): Entity<V, K> & { readonly counters: Counters } {
   if (typeof options !== 'object' || options === null) throw new InvalidOptionsError('entity', 'expected an object');
-  const { name, load, snapshot: snapshotReads = false } = options;
+  const { name, load, snapshot: snapshotReads = false, groupCommit = false } = options;
   const key = (options.key ?? 'long') as K;
   if (typeof name !== 'string' || !ENTITY_NAME.test(name)) {
     throw new InvalidOptionsError('entity.name', `expected a name matching ${String(ENTITY_NAME)}, got ${JSON.stringify(name)}`);
@@ -71,6 +70,9 @@ export function createEntity<V, K extends KeyKind>(host: EntityHost, options: En
   if (typeof load !== 'function') throw new InvalidOptionsError('entity.load', 'expected a function (db, id) => Promise<value | null>');
   if (typeof snapshotReads !== 'boolean') {
     throw new InvalidOptionsError('entity.snapshot', `expected a boolean, got ${JSON.stringify(snapshotReads)}`);
+  }
+  if (typeof groupCommit !== 'boolean') {
+    throw new InvalidOptionsError('entity.groupCommit', `expected a boolean, got ${JSON.stringify(groupCommit)}`);
   }
   const codec = options.codec ?? jsonCodec<V>();
   if (typeof codec !== 'object' || codec === null || typeof codec.encode !== 'function' || typeof codec.decode !== 'function') {
@@ -91,25 +93,23 @@ export function createEntity<V, K extends KeyKind>(host: EntityHost, options: En
     encode,
     ttlMs,
     snapshot: snapshotReads,
+    groupCommit,
     counters,
   };
   const { cache, lanes, strategy } = host;
 
-  /** Parses a key, once per call, into what the strategies need. */
+  /**
+   * Checks a key, once per call, into what the strategies need. A cache hit needs only its
+   * tag: the parsed id and the lane (BigInt arithmetic for long keys) are worked out the first
+   * time a miss or a mutation asks for them.
+   */
   const resolve = (input: KeyInput<K>): KeyRef => {
-    let id: bigint | string;
-    let text: string;
-    let routing: bigint;
     if (key === 'long') {
-      id = parseLongId(input);
-      text = formatLongId(id);
-      routing = routingKey(id);
-    } else {
-      id = parseStringKey(input);
-      text = id;
-      routing = stringRoutingKey(id);
+      const text = longIdText(input);
+      return new LazyKeyRef(runtime, text, hashTag(host.keyPrefix, name, text), () => BigInt(text), (id) => lanes.indexOf(routingKey(id)));
     }
-    return { entity: runtime, id, text, tag: hashTag(host.keyPrefix, name, text), lane: lanes.indexOf(routing) };
+    const id = parseStringKey(input);
+    return new LazyKeyRef(runtime, id, hashTag(host.keyPrefix, name, id), () => id, (k) => lanes.indexOf(stringRoutingKey(k as string)));
   };
   const decode = (text: string): V | null => (text === TOMBSTONE ? null : codec.decode(text));
   const counted = <T>(work: Promise<T>): Promise<T> =>
@@ -124,7 +124,8 @@ export function createEntity<V, K extends KeyKind>(host: EntityHost, options: En
     return traceCall(channels.miss, context, () => counted(strategy.readMiss(ref, cacheUsable, admission))) as Promise<string>;
   };
   // The hit path: one GET, and with nobody subscribed nothing else (no context, no closure).
-  const read = async (ref: KeyRef, admission: Admission, context: ReadContext | undefined): Promise<V | null> => {
+  // Answers the value's text as the cache holds it (TOMBSTONE: no row).
+  const read = async (ref: KeyRef, admission: Admission, context: ReadContext | undefined): Promise<string> => {
     counters.reads += 1;
     let cacheUsable = true;
     try {
@@ -132,15 +133,21 @@ export function createEntity<V, K extends KeyKind>(host: EntityHost, options: En
       if (found !== null) {
         counters.hits += 1;
         if (context) context.hit = true;
-        return decode(found);
+        return found;
       }
     } catch {
       cacheUsable = false;
     }
     counters.misses += 1;
     if (context) context.hit = false;
-    // A miss answers what a hit would: the value as the codec brings it back.
-    return decode(await miss(ref, cacheUsable, admission));
+    return miss(ref, cacheUsable, admission);
+  };
+  const readTraced = (input: KeyInput<K>, callOptions: CallOptions): Promise<string> => {
+    const ref = resolve(input);
+    const admission = checkCallOptions(callOptions);
+    if (!channels.read.hasSubscribers) return host.admit(() => read(ref, admission, undefined));
+    const context: ReadContext = { engine: host.engine, entity: name, key: ref.text, lane: ref.lane };
+    return host.admit(() => traceCall(channels.read, context, () => read(ref, admission, context)) as Promise<string>);
   };
 
   return {
@@ -149,11 +156,13 @@ export function createEntity<V, K extends KeyKind>(host: EntityHost, options: En
     counters,
 
     async get(input: KeyInput<K>, callOptions: CallOptions = {}): Promise<V | null> {
-      const ref = resolve(input);
-      const admission = checkCallOptions(callOptions);
-      if (!channels.read.hasSubscribers) return host.admit(() => read(ref, admission, undefined));
-      const context: ReadContext = { engine: host.engine, entity: name, key: ref.text, lane: ref.lane };
-      return host.admit(() => traceCall(channels.read, context, () => read(ref, admission, context)) as Promise<V | null>);
+      // A miss answers what a hit would: the value as the codec brings it back.
+      return decode(await readTraced(input, callOptions));
+    },
+
+    async getText(input: KeyInput<K>, callOptions: CallOptions = {}): Promise<string | null> {
+      const text = await readTraced(input, callOptions);
+      return text === TOMBSTONE ? null : text;
     },
 
     async mutate<R extends MutationResult<V>>(
@@ -201,4 +210,26 @@ export function createEntity<V, K extends KeyKind>(host: EntityHost, options: En
       return snapshot(counters);
     },
   };
+}
+
+/** A KeyRef whose id and lane are computed on first use (see resolve). */
+class LazyKeyRef implements KeyRef {
+  #id: bigint | string | undefined;
+  #lane: number | undefined;
+
+  constructor(
+    readonly entity: EntityRuntime,
+    readonly text: string,
+    readonly tag: string,
+    private readonly parse: () => bigint | string,
+    private readonly laneOf: (id: bigint | string) => number,
+  ) {}
+
+  get id(): bigint | string {
+    return (this.#id ??= this.parse());
+  }
+
+  get lane(): number {
+    return (this.#lane ??= this.laneOf(this.id));
+  }
 }

@@ -9,6 +9,8 @@ export interface EntityRuntime {
   readonly encode: (value: unknown) => string;
   readonly ttlMs: number;
   readonly snapshot: boolean;
+  /** Queued mutations of one key may share a transaction (serial-guarded). */
+  readonly groupCommit: boolean;
   readonly counters: Counters;
 }
 

@@ -20,6 +20,12 @@ export interface ItemsOptions {
   schema?: string;
   /** The entity's name (its namespace in Redis). @default 'items' */
   name?: string;
+  /**
+   * Group commit of queued writes of one item (the entity option): a write is one UPSERT, so
+   * members share only `now()` as `updated_at`; each gets its own version. The item service
+   * turns it on (`KEYLANE_GROUP_COMMIT`). @default false
+   */
+  groupCommit?: boolean;
 }
 
 export interface WriteOptions extends CallOptions {
@@ -40,6 +46,8 @@ export interface Items {
   /** `"<schema>".items`, quoted. */
   readonly table: string;
   read(id: LongIdInput, options?: CallOptions): Promise<Item | null>;
+  /** `read` as the item's wire JSON, `{"id":...,"value":...,"version":...}`, straight from the cache on a hit. */
+  readText(id: LongIdInput, options?: CallOptions): Promise<string | null>;
   /** Bumps `version` (1 on the first write) and returns the row; a failed `ifVersion` throws `VersionConflictError`. */
   write(id: LongIdInput, value: unknown, options?: WriteOptions): Promise<Item>;
   /** `true` if a row was deleted. */
@@ -143,6 +151,7 @@ export function createItems(engine: Engine, options: ItemsOptions = {}): Items {
     name: options.name ?? 'items',
     key: 'long',
     codec: ITEM_CODEC,
+    groupCommit: options.groupCommit ?? false,
     load: async (db, id) => {
       try {
         const { rows } = await db.query<Row>(select, [formatLongId(id)]);
@@ -189,6 +198,7 @@ export function createItems(engine: Engine, options: ItemsOptions = {}): Items {
     entity,
     table,
     read: (id, options) => entity.get(id, options),
+    readText: (id, options) => entity.getText(id, options),
 
     async write(id, value, writeOptions = {}) {
       const json = encodeItemValue(value);

@@ -22,17 +22,52 @@ export class SerialStrategy implements Strategy {
 
   constructor(protected readonly ctx: StrategyContext) {}
 
+  /**
+   * The latest miss of each key whose lane job started, while misses of that key wait: a miss
+   * asked before that job started may take its answer instead of reading again.
+   */
+  private readonly flights = new Map<string, Flight>();
+
   readMiss(ref: KeyRef, cacheUsable: boolean, admission: Admission): Promise<string> {
-    return this.ctx.lanes.run(
-      ref.lane,
-      async (session) => {
-        if (!cacheUsable) return loadText(ref, session);
-        const cached = await this.recheck(ref);
-        if (cached !== undefined) return cached;
-        return this.missInLane(session, ref);
-      },
-      admission,
-    );
+    const askedAt = performance.now();
+    let flight = this.flights.get(ref.tag);
+    if (!flight) {
+      flight = { startedAt: -Infinity, answer: undefined, waiting: 0 };
+      this.flights.set(ref.tag, flight);
+    }
+    const own = flight;
+    own.waiting += 1;
+    return this.ctx.lanes
+      .run(
+        ref.lane,
+        async (session) => {
+          // A miss of this key that began in the lane after this one was asked answers with
+          // what the DB (or the guarded cache) held at some moment after that: within this
+          // read's own interval. Without it, a process whose lease was busy (another holds it)
+          // would read once per queued miss until the holder's fill lands.
+          if (own.answer && (own.startedAt > askedAt || this.ctx.options.chaos.shareEarlierReads)) {
+            const shared = await own.answer.catch(() => undefined);
+            if (shared !== undefined) {
+              ref.entity.counters.coalesced += 1;
+              return shared;
+            }
+          }
+          own.startedAt = performance.now();
+          const answer = (async () => {
+            if (!cacheUsable) return loadText(ref, session);
+            const cached = await this.recheck(ref);
+            if (cached !== undefined) return cached;
+            return this.missInLane(session, ref);
+          })();
+          own.answer = answer;
+          return answer;
+        },
+        admission,
+      )
+      .finally(() => {
+        own.waiting -= 1;
+        if (own.waiting === 0 && this.flights.get(ref.tag) === own) this.flights.delete(ref.tag);
+      });
   }
 
   mutate<R>(ref: KeyRef, plan: MutationPlan<R>, admission: Admission): Promise<R> {
@@ -68,4 +103,11 @@ export class SerialStrategy implements Strategy {
     await plainFill(this.ctx, ref, text);
     return text;
   }
+}
+
+/** A key's latest miss in its lane, and how many misses of the key are still on their way. */
+interface Flight {
+  startedAt: number;
+  answer: Promise<string> | undefined;
+  waiting: number;
 }

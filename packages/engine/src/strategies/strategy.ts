@@ -4,8 +4,9 @@ import { TOMBSTONE, type Cache } from '../cache/cache.js';
 import type { Admission } from '../db/lane.js';
 import type { LaneSet } from '../db/lane-set.js';
 import { Session } from '../db/session.js';
-import { runTransaction, type Fence, type MutationPlan, type TransactionOutcome } from '../db/transaction.js';
+import { runTransactionGroup, type Fence, type GroupOutcome, type MarkerGate, type MutationPlan, type TransactionOptions, type TransactionOutcome } from '../db/transaction.js';
 import type { KeyRef } from '../entity/key-ref.js';
+import type { ReplicaSet } from '../db/replicas.js';
 import {
   CallerDeadlineError,
   InvalidValueError,
@@ -14,7 +15,7 @@ import {
   WriteOutcomeUnknownError,
 } from '../errors.js';
 import { channels, traceCall, type FillContext, type TransactionContext } from '../diagnostics.js';
-import type { ResolvedOptions } from '../options.js';
+import type { ResolvedOptions } from '../options/index.js';
 import type { StrategyName } from '../types.js';
 
 /** What a strategy works with; one per engine. */
@@ -26,6 +27,8 @@ export interface StrategyContext {
   readonly lanes: LaneSet;
   /** Connections for work that does not run in a lane (the unserialized baselines). */
   readonly pool: pg.Pool;
+  /** The streaming replicas misses may read (serial-guarded only); undefined: none configured. */
+  readonly replicas: ReplicaSet | undefined;
   /** Keeps background work (double-delete's second DEL) alive until close() waits for it. */
   readonly track: (work: Promise<unknown>) => void;
 }
@@ -105,30 +108,48 @@ export async function inPool<T>(ctx: StrategyContext, job: (session: Session) =>
 }
 
 /** Runs a mutation's transaction with the engine's options for `ref`. */
-export function transaction<R>(
+export async function transaction<R>(
   ctx: StrategyContext,
   ref: KeyRef,
   session: Session,
   plan: MutationPlan<R>,
   fence: Fence | null,
 ): Promise<TransactionOutcome<R>> {
+  const [outcome] = await transactionGroup(ctx, ref, session, [plan], fence);
+  if (outcome === undefined || typeof outcome === 'symbol') throw new Error('unreachable: a single plan was left to run again');
+  return outcome;
+}
+
+/** Runs several mutations of `ref` in one transaction (group commit; one plan: a plain transaction). */
+export function transactionGroup<R>(
+  ctx: StrategyContext,
+  ref: KeyRef,
+  session: Session,
+  plans: readonly MutationPlan<R>[],
+  fence: Fence | null,
+  marker?: MarkerGate,
+): Promise<GroupOutcome<R>[]> {
   const { chaos, statementTimeoutMs } = ctx.options;
-  const run = (): Promise<TransactionOutcome<R>> =>
-    runTransaction(session, plan, {
-      fence,
-      statementTimeoutMs,
-      entity: ref.entity.name,
-      id: ref.text,
-      onFenceLost: () => ctx.lanes.lane(ref.lane).markFenceLost(),
-      chaos: { commitDelayMs: chaos.commitDelayMs, clientSideFence: chaos.clientSideFence },
-    });
-  if (!channels.transaction.hasSubscribers) return run();
+  const options: TransactionOptions = {
+    fence,
+    statementTimeoutMs,
+    entity: ref.entity.name,
+    id: ref.text,
+    onFenceLost: () => ctx.lanes.lane(ref.lane).markFenceLost(),
+    chaos: { commitDelayMs: chaos.commitDelayMs, clientSideFence: chaos.clientSideFence },
+    // A guarded write's commit LSN goes into the key's watermark, replicas or not: an engine
+    // that reads replicas can then share a key prefix with one that does not.
+    recordLsn: fence !== null,
+    ...(marker ? { marker } : {}),
+  };
+  if (!channels.transaction.hasSubscribers) return runTransactionGroup(session, plans, options);
   const context: TransactionContext = { engine: ctx.engine, entity: ref.entity.name, key: ref.text, lane: ref.lane };
   return traceCall(channels.transaction, context, async () => {
-    const outcome = await run();
-    context.committed = outcome.ok ? 'yes' : outcome.committed;
-    return outcome;
-  }) as Promise<TransactionOutcome<R>>;
+    const outcomes = await runTransactionGroup(session, plans, options);
+    const first = outcomes.find((o): o is TransactionOutcome<R> => typeof o !== 'symbol' && (o.ok || o.committed !== 'no'));
+    context.committed = first === undefined ? 'no' : first.ok ? 'yes' : first.committed;
+    return outcomes;
+  }) as Promise<GroupOutcome<R>[]>;
 }
 
 /** Counts a mutation's outcome on its entity and returns its result or throws its error. */

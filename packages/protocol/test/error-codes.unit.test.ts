@@ -2,14 +2,20 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from '@jest/globals';
 import {
   ERROR_CODES,
+  KEYLANE_ERROR_CODES,
+  KeylaneError,
+  LOCAL_ERROR_CODES,
+  UnavailableError,
   VersionConflictError,
   errorBody,
   httpStatusOf,
   isErrorBody,
   isWireError,
   effectOf,
+  isKeylaneErrorCode,
   isRetryable,
   type ErrorCode,
+  type KeylaneErrorCode,
 } from '../src/index.js';
 
 describe('error code registry', () => {
@@ -47,6 +53,29 @@ describe('error code registry', () => {
     expect(documented).toEqual(registered);
   });
 
+  it('documents the local codes in the README, beside the wire ones', () => {
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    const documented = new Map<string, string>();
+    for (const match of readme.matchAll(/^\| `([a-z_]+)` \| (yes|no) \| (none|unknown|n\/a) \| ([^|]+) \|/gm)) {
+      documented.set(match[1]!, `${match[2]} ${match[3]} ${match[4]!.trim()}`);
+    }
+    const registered = new Map(
+      Object.entries(LOCAL_ERROR_CODES).map(([code, { retryable, effect, raisedBy }]) => [
+        code,
+        `${retryable ? 'yes' : 'no'} ${effect} ${raisedBy}`,
+      ]),
+    );
+    expect(documented).toEqual(registered);
+  });
+
+  it('registers each code once: a local code is never also a wire code', () => {
+    const wire = Object.keys(ERROR_CODES);
+    expect(Object.keys(LOCAL_ERROR_CODES).filter((code) => wire.includes(code))).toEqual([]);
+    expect(Object.keys(KEYLANE_ERROR_CODES).sort()).toEqual([...wire, ...Object.keys(LOCAL_ERROR_CODES)].sort());
+    expect(isKeylaneErrorCode('request_timeout')).toBe(true);
+    expect(isKeylaneErrorCode('teapot')).toBe(false);
+  });
+
   it('builds and recognises error bodies', () => {
     const body = errorBody('not_found', 'no item 42');
     expect(body).toEqual({ error: { code: 'not_found', message: 'no item 42' } });
@@ -74,5 +103,20 @@ describe('error code registry', () => {
     expect(isRetryable('outcome_unknown')).toBe(false);
     expect(effectOf('unavailable')).toBe('none');
     expect(isRetryable('deadline_exceeded')).toBe(true);
+  });
+
+  it('holds the local codes to the same rule, and every error answers from the registry', () => {
+    for (const [code, { retryable, effect }] of Object.entries(LOCAL_ERROR_CODES)) {
+      if (retryable) expect([code, effect]).toEqual([code, 'none']);
+    }
+    expect(effectOf('request_timeout' satisfies KeylaneErrorCode)).toBe('unknown');
+    const down = new UnavailableError('redis down');
+    expect([down.effect, down.retryable]).toEqual(['none', true]);
+    const conflict = new VersionConflictError('1', 1, 2);
+    expect([conflict.effect, conflict.retryable]).toEqual(['none', false]);
+    const late = new KeylaneError('request_timeout', 'late');
+    expect([late.effect, late.retryable]).toEqual(['unknown', false]);
+    // Not a property of its own: errors still compare and serialize as they did.
+    expect(Object.keys(late)).toEqual(['code', 'name']);
   });
 });

@@ -1,26 +1,10 @@
 import type { Cluster, Redis } from 'ioredis';
 import type pg from 'pg';
-import { InvalidOptionsError } from './errors.js';
-import type { EngineOptions, StrategyName } from './types.js';
+import { InvalidOptionsError } from '../errors.js';
+import type { EngineOptions, StrategyName } from '../types.js';
+import { DEFAULTS, ENGINE_OPTIONS, integerRange, MAX_TIMER_MS, type IntegerOption } from './schema.js';
 
-/** Every default in one place; types.ts documents each with `@default`. */
-export const DEFAULTS = {
-  keyPrefix: 'kl',
-  lanes: 16,
-  strategy: 'serial-guarded' as StrategyName,
-  cacheTtlMs: 300_000,
-  leaseTtlMs: 5_000,
-  markerTtlMs: 10_000,
-  maxQueuePerLane: 10_000,
-  maxQueueWaitMs: 0,
-  doubleDeleteDelayMs: 100,
-  lockTtlMs: 5_000,
-  redisCommandTimeoutMs: 2_000,
-  markerReplicas: 0,
-  markerReplicationTimeoutMs: 100,
-  statementTimeoutMs: 30_000,
-  healthTimeoutMs: 1_000,
-} as const;
+export { DEFAULTS, ENGINE_OPTIONS, MAX_TIMER_MS, type EngineOptionName, type IntegerOption } from './schema.js';
 
 export const STRATEGY_NAMES: readonly StrategyName[] = [
   'cache-aside',
@@ -47,6 +31,17 @@ export interface ChaosOptions {
    * flight may have lost their markers. For the test that shows why.
    */
   ignoreRedisRestarts?: boolean;
+  /**
+   * The unsafe twin of the replica watermark: a miss reads the replica whatever it has
+   * replayed ('naive'), as a hand-written read-replica split would. For the test that shows why.
+   */
+  replicaReads?: 'watermark' | 'naive';
+  /**
+   * The unsafe twin of sharing a miss's answer only with misses asked before it began: any
+   * queued miss of the key takes the last answer, even one read before it was asked (so before
+   * a write it should see). For the test that shows why.
+   */
+  shareEarlierReads?: boolean;
   /**
    * The unsafe twin of the commit fence: check the deadline in this process just before
    * COMMIT instead of having Postgres refuse a late COMMIT. For the test that shows why.
@@ -81,8 +76,10 @@ export type ResolvedRedis = (
 
 /** Options after validation: every field present, frozen. */
 export interface ResolvedOptions {
-  /** The user's pg config, minus the engine's own `statementTimeoutMs`. */
+  /** The user's pg config, minus the engine's own `statementTimeoutMs` and `replicas`. */
   readonly postgres: Readonly<pg.ClientConfig>;
+  /** Streaming replicas misses may read (README "Replica reads"); empty: the primary only. */
+  readonly replicas: readonly Readonly<pg.ClientConfig>[];
   /** 0: none. */
   readonly statementTimeoutMs: number;
   readonly redis: ResolvedRedis;
@@ -97,11 +94,34 @@ export interface ResolvedOptions {
    * Postgres' clock): the clock skew plus commit latency the guard tolerates.
    */
   readonly markerMarginMs: number;
+  /** See watermarkTtlMs(). */
+  readonly watermarkTtlMs: number;
+  /** See floorWindowMs(). */
+  readonly floorWindowMs: number;
   readonly maxQueuePerLane: number;
   readonly maxQueueWaitMs: number;
   readonly doubleDeleteDelayMs: number;
   readonly lockTtlMs: number;
   readonly chaos: Readonly<Required<ChaosOptions>>;
+}
+
+/**
+ * How long a key's watermark outlives its last touch: six marker lives. Its absence from Redis
+ * then means no write touched the key for that long (or Redis lost it, which the engine sees
+ * as a restart). Every engine sharing a key prefix must use the same markerTtlMs.
+ */
+export function watermarkTtlMs(markerTtlMs: number): number {
+  return 6 * markerTtlMs;
+}
+
+/**
+ * The window of the floor LSN that keys without a watermark are read against: a write that
+ * last touched such a key did so at least watermarkTtlMs ago and committed at most one marker
+ * life later, so a primary LSN sampled within the last four marker lives covers its commit
+ * (the sixth life is margin for clock rates and the sampling interval).
+ */
+export function floorWindowMs(markerTtlMs: number): number {
+  return 4 * markerTtlMs;
 }
 
 // Key prefixes sit inside a hash tag `{prefix:...}`: braces would move the tag.
@@ -128,7 +148,7 @@ export function resolveOptions(options: LabEngineOptions, lab: boolean): Resolve
       }
     }
   }
-  const { postgres, statementTimeoutMs } = resolvePostgres(options.postgres);
+  const { postgres, statementTimeoutMs, replicas } = resolvePostgres(options.postgres);
   const { redis, keyPrefix } = resolveRedis(options.redis);
   const strategy = options.strategy ?? DEFAULTS.strategy;
   if (!STRATEGY_NAMES.includes(strategy)) {
@@ -137,7 +157,10 @@ export function resolveOptions(options: LabEngineOptions, lab: boolean): Resolve
       `expected one of ${STRATEGY_NAMES.join(', ')}, got ${JSON.stringify(strategy)}`,
     );
   }
-  const markerTtlMs = int('markerTtlMs', options.markerTtlMs, DEFAULTS.markerTtlMs, 100, 3_600_000);
+  if (replicas.length > 0 && strategy !== 'serial-guarded') {
+    throw new InvalidOptionsError('postgres.replicas', `replica reads need the guard's watermarks: serial-guarded only, not ${strategy}`);
+  }
+  const markerTtlMs = option(ENGINE_OPTIONS.markerTtlMs, options.markerTtlMs);
   const { logger } = options;
   if (
     logger !== undefined &&
@@ -150,64 +173,99 @@ export function resolveOptions(options: LabEngineOptions, lab: boolean): Resolve
     throw new InvalidOptionsError('chaos', 'expected an object');
   }
   const c = chaos as ChaosOptions;
-  for (const flag of ['clientSideFence', 'ignoreRedisRestarts'] as const) {
+  if (c.replicaReads !== undefined && c.replicaReads !== 'watermark' && c.replicaReads !== 'naive') {
+    throw new InvalidOptionsError('chaos.replicaReads', `expected 'watermark' or 'naive', got ${JSON.stringify(c.replicaReads)}`);
+  }
+  for (const flag of ['clientSideFence', 'ignoreRedisRestarts', 'shareEarlierReads'] as const) {
     if (c[flag] !== undefined && typeof c[flag] !== 'boolean') {
       throw new InvalidOptionsError(`chaos.${flag}`, `expected a boolean, got ${JSON.stringify(c[flag])}`);
     }
   }
   return Object.freeze({
     postgres,
+    replicas,
     statementTimeoutMs,
     redis,
     keyPrefix,
-    lanes: int('lanes', options.lanes, DEFAULTS.lanes, 1, 1024),
+    lanes: option(ENGINE_OPTIONS.lanes, options.lanes),
     strategy,
-    cacheTtlMs: cacheTtl('cacheTtlMs', options.cacheTtlMs, DEFAULTS.cacheTtlMs),
-    leaseTtlMs: int('leaseTtlMs', options.leaseTtlMs, DEFAULTS.leaseTtlMs, 10, 3_600_000),
+    cacheTtlMs: option(ENGINE_OPTIONS.cacheTtlMs, options.cacheTtlMs),
+    leaseTtlMs: option(ENGINE_OPTIONS.leaseTtlMs, options.leaseTtlMs),
     markerTtlMs,
     // A tenth of the marker's life, at most a second: skew beyond that is an ops problem.
     markerMarginMs: Math.min(1_000, Math.floor(markerTtlMs / 10)),
-    maxQueuePerLane: int('maxQueuePerLane', options.maxQueuePerLane, DEFAULTS.maxQueuePerLane, 1, 10_000_000),
-    maxQueueWaitMs: int('maxQueueWaitMs', options.maxQueueWaitMs, DEFAULTS.maxQueueWaitMs, 0, 3_600_000),
-    doubleDeleteDelayMs: int('doubleDeleteDelayMs', options.doubleDeleteDelayMs, DEFAULTS.doubleDeleteDelayMs, 0, 60_000),
-    lockTtlMs: int('lockTtlMs', options.lockTtlMs, DEFAULTS.lockTtlMs, 10, 3_600_000),
+    watermarkTtlMs: watermarkTtlMs(markerTtlMs),
+    floorWindowMs: floorWindowMs(markerTtlMs),
+    maxQueuePerLane: option(ENGINE_OPTIONS.maxQueuePerLane, options.maxQueuePerLane),
+    maxQueueWaitMs: option(ENGINE_OPTIONS.maxQueueWaitMs, options.maxQueueWaitMs),
+    doubleDeleteDelayMs: option(ENGINE_OPTIONS.doubleDeleteDelayMs, options.doubleDeleteDelayMs),
+    lockTtlMs: option(ENGINE_OPTIONS.lockTtlMs, options.lockTtlMs),
     chaos: Object.freeze({
-      fillDelayMs: int('chaos.fillDelayMs', c.fillDelayMs, 0, 0, 600_000),
-      writeDelayMs: int('chaos.writeDelayMs', c.writeDelayMs, 0, 0, 600_000),
-      commitDelayMs: int('chaos.commitDelayMs', c.commitDelayMs, 0, 0, 600_000),
+      fillDelayMs: option(ENGINE_OPTIONS.chaosFillDelayMs, c.fillDelayMs),
+      writeDelayMs: option(ENGINE_OPTIONS.chaosWriteDelayMs, c.writeDelayMs),
+      commitDelayMs: option(ENGINE_OPTIONS.chaosCommitDelayMs, c.commitDelayMs),
       clientSideFence: c.clientSideFence ?? false,
       ignoreRedisRestarts: c.ignoreRedisRestarts ?? false,
+      replicaReads: c.replicaReads ?? 'watermark',
+      shareEarlierReads: c.shareEarlierReads ?? false,
     }),
   });
 }
 
-function resolvePostgres(value: unknown): { postgres: Readonly<pg.ClientConfig>; statementTimeoutMs: number } {
+function resolvePostgres(value: unknown): {
+  postgres: Readonly<pg.ClientConfig>;
+  statementTimeoutMs: number;
+  replicas: readonly Readonly<pg.ClientConfig>[];
+} {
   if (typeof value !== 'object' || value === null) {
     throw new InvalidOptionsError('postgres', 'expected a node-postgres client config (an object with connectionString, or host/port/user/...)');
   }
-  const { statementTimeoutMs, ...config } = value as Record<string, unknown>;
+  const { statementTimeoutMs, replicas, ...config } = value as Record<string, unknown>;
   if ('schema' in config) {
     throw new InvalidOptionsError(
       'postgres.schema',
       'the engine no longer owns a table; the items table takes its schema: createItems(engine, { schema })',
     );
   }
+  return {
+    postgres: clientConfigOf('postgres', config),
+    statementTimeoutMs: option(ENGINE_OPTIONS.statementTimeoutMs, statementTimeoutMs),
+    replicas: resolveReplicas(replicas),
+  };
+}
+
+/** A pg client config the engine derives its timeouts into. */
+function clientConfigOf(name: string, config: Record<string, unknown>): Readonly<pg.ClientConfig> {
   for (const derived of ['statement_timeout', 'query_timeout']) {
     if (derived in config) {
       throw new InvalidOptionsError(
-        `postgres.${derived}`,
+        `${name}.${derived}`,
         'set postgres.statementTimeoutMs instead: the engine derives statement_timeout and query_timeout from it',
       );
     }
   }
   const { connectionString } = config;
   if (connectionString !== undefined && (typeof connectionString !== 'string' || connectionString.length === 0)) {
-    throw new InvalidOptionsError('postgres.connectionString', `expected a non-empty string, got ${JSON.stringify(connectionString)}`);
+    throw new InvalidOptionsError(`${name}.connectionString`, `expected a non-empty string, got ${JSON.stringify(connectionString)}`);
   }
-  return {
-    postgres: Object.freeze(config as pg.ClientConfig),
-    statementTimeoutMs: int('postgres.statementTimeoutMs', statementTimeoutMs, DEFAULTS.statementTimeoutMs, 0, 2 ** 31 - 1),
-  };
+  return Object.freeze(config as pg.ClientConfig);
+}
+
+const MAX_REPLICAS = 16;
+
+function resolveReplicas(value: unknown): readonly Readonly<pg.ClientConfig>[] {
+  if (value === undefined) return Object.freeze([]);
+  if (!Array.isArray(value) || value.length > MAX_REPLICAS) {
+    throw new InvalidOptionsError('postgres.replicas', `expected an array of at most ${MAX_REPLICAS} node-postgres client configs, one per streaming replica`);
+  }
+  return Object.freeze(
+    value.map((replica: unknown, i) => {
+      if (typeof replica !== 'object' || replica === null || Array.isArray(replica)) {
+        throw new InvalidOptionsError(`postgres.replicas[${i}]`, 'expected a node-postgres client config (an object with connectionString, or host/port/user/...)');
+      }
+      return clientConfigOf(`postgres.replicas[${i}]`, replica as Record<string, unknown>);
+    }),
+  );
 }
 
 function resolveRedis(value: unknown): { redis: ResolvedRedis; keyPrefix: string } {
@@ -230,14 +288,8 @@ function resolveRedis(value: unknown): { redis: ResolvedRedis; keyPrefix: string
     );
   }
   const markerReplication: MarkerReplication = Object.freeze({
-    replicas: int('redis.markerReplicas', options.markerReplicas, DEFAULTS.markerReplicas, 0, 64),
-    timeoutMs: int(
-      'redis.markerReplicationTimeoutMs',
-      options.markerReplicationTimeoutMs,
-      DEFAULTS.markerReplicationTimeoutMs,
-      1,
-      60_000,
-    ),
+    replicas: option(ENGINE_OPTIONS.markerReplicas, options.markerReplicas),
+    timeoutMs: option(ENGINE_OPTIONS.markerReplicationTimeoutMs, options.markerReplicationTimeoutMs),
   });
   if (options.markerReplicationTimeoutMs !== undefined && markerReplication.replicas === 0) {
     throw new InvalidOptionsError('redis.markerReplicationTimeoutMs', 'takes effect only with redis.markerReplicas of 1 or more');
@@ -260,7 +312,7 @@ function resolveRedis(value: unknown): { redis: ResolvedRedis; keyPrefix: string
     redis: {
       kind: 'url',
       url,
-      commandTimeoutMs: int('redis.commandTimeoutMs', options.commandTimeoutMs, DEFAULTS.redisCommandTimeoutMs, 10, 60_000),
+      commandTimeoutMs: option(ENGINE_OPTIONS.redisCommandTimeoutMs, options.commandTimeoutMs),
       markerReplication,
     },
     keyPrefix,
@@ -274,9 +326,14 @@ function isRedisClient(value: unknown): value is Redis | Cluster {
   return typeof c['evalsha'] === 'function' && typeof c['get'] === 'function' && typeof c['status'] === 'string';
 }
 
-/** A positive TTL in ms that Redis' PX and Node's timers both take. */
+/** An option of the table: its default when unset, else the value if it is an integer in range. */
+function option(spec: IntegerOption, value: unknown): number {
+  return int(spec.path, value, spec.default, spec.min, spec.max);
+}
+
+/** A positive TTL in ms that Redis' PX and Node's timers both take (an entity's `ttlMs`). */
 export function cacheTtl(name: string, value: unknown, fallback: number): number {
-  return int(name, value, fallback, 1, 2 ** 31 - 1);
+  return int(name, value, fallback, ENGINE_OPTIONS.cacheTtlMs.min, MAX_TIMER_MS);
 }
 
 export function int(name: string, value: unknown, fallback: number, min: number, max: number): number {
@@ -284,7 +341,7 @@ export function int(name: string, value: unknown, fallback: number, min: number,
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
     throw new InvalidOptionsError(
       name,
-      `expected an integer in [${min}, ${max}], got ${typeof value === 'number' ? String(value) : JSON.stringify(value) ?? typeof value}`,
+      `expected ${integerRange({ min, max })}, got ${typeof value === 'number' ? String(value) : JSON.stringify(value) ?? typeof value}`,
     );
   }
   return value;

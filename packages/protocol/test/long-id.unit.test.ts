@@ -6,6 +6,7 @@ import {
   MAX_LONG_ID,
   MIN_LONG_ID,
   formatLongId,
+  longIdText,
   parseLongId,
   routingKey,
 } from '../src/index.js';
@@ -173,5 +174,44 @@ describe('routingKey', () => {
 
   it('refuses ids outside the signed range instead of wrapping them', () => {
     expect(() => routingKey(2n ** 63n)).toThrow(InvalidKeyError);
+  });
+});
+
+describe('longIdText', () => {
+  const inputs: unknown[] = [
+    0, 1, -1, 42, Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER, -0,
+    '0', '42', '-42', '9223372036854775807', '-9223372036854775808', '1000000000000000000', '-999999999999999999',
+    9223372036854775807n, -9223372036854775808n, 7n,
+    // Refused, each as parseLongId refuses it:
+    '9223372036854775808', '-9223372036854775809', '10000000000000000000', '-0', '+1', '01', ' 1', '1e3', '0x10', '',
+    'x'.repeat(1_000_000), 2 ** 53, 1.5, Number.NaN, 9223372036854775808n, null, undefined, {},
+  ];
+
+  it.each(inputs.map((input) => [typeof input === 'string' && input.length > 40 ? `${input.slice(0, 10)}... (${input.length} chars)` : String(input), input]))(
+    'agrees with formatLongId(parseLongId(%s)), refusals included',
+    (_label, input) => {
+      let expected: string | Error;
+      try {
+        expected = formatLongId(parseLongId(input));
+      } catch (err) {
+        expected = err as Error;
+      }
+      if (typeof expected === 'string') {
+        expect(longIdText(input)).toBe(expected);
+      } else {
+        expect(() => longIdText(input)).toThrow(expected.message);
+      }
+    },
+  );
+});
+
+describe('longIdText, by property', () => {
+  it('is the canonical text of every bigint in range, and of its decimal string', () => {
+    fc.assert(
+      fc.property(fc.bigInt({ min: MIN_LONG_ID, max: MAX_LONG_ID }), (id) => {
+        expect(longIdText(id)).toBe(id.toString());
+        expect(longIdText(id.toString())).toBe(id.toString());
+      }),
+    );
   });
 });
