@@ -1,12 +1,8 @@
 export { createClient, KeylaneClient } from './client/keylane-client.js';
-export type {
-  ClientEvents,
-  ClientStats,
-  InstanceStats,
-  InstancesChange,
-  PutOptions,
-  RequestOptions,
-} from './client/keylane-client.js';
+export type { ClientEvents, ClientStats } from './client/keylane-client.js';
+export type { RequestOptions } from './client/call-options.js';
+export type { PutOptions } from './client/item-operations.js';
+export type { InstanceStats, InstancesChange } from './pool/instance-set.js';
 export type { RoutedRequestOptions, RoutedResponse } from './client/routed-request.js';
 export { SDK_CHANNELS, type RequestContext } from './core/diagnostics.js';
 export type { DiscoveryStats } from './discovery/dns-discovery.js';

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { resolveInstances, resolveOptions } from '../src/core/options.js';
+import { resolveInstances, resolveOptions } from '../src/core/resolve-options.js';
 import { InstanceSet } from '../src/pool/instance-set.js';
 import { startFleet, stopFleet, waitFor, type ItemServer } from './helpers/item-server.js';
 

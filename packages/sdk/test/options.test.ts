@@ -8,7 +8,7 @@ import {
   createRouter,
   type ClientOptions,
 } from '../src/index.js';
-import { resolveOptions } from '../src/core/options.js';
+import { resolveOptions } from '../src/core/resolve-options.js';
 
 const URL_A = 'http://127.0.0.1:7001';
 

@@ -1,6 +1,7 @@
 export {
   createTestContext,
   deleteKeysContaining,
+  errorText,
   type TestContext,
   type TestContextOptions,
 } from './test-context.js';
@@ -23,3 +24,16 @@ export {
   parseJsonLines,
   type Proc,
 } from './processes.js';
+export {
+  startPostgresPair,
+  type PostgresPair,
+  type PostgresPairOptions,
+  type PostgresServer,
+} from './postgres-replica.js';
+export {
+  ItemServer,
+  sendError,
+  sendJson,
+  type Intercept,
+  type ItemServerOptions,
+} from './item-stand-in.js';

@@ -114,20 +114,25 @@ async function connectPostgres(url: string, schema: string): Promise<pg.Pool> {
   });
 }
 
-/** SCAN, not KEYS: other suites share this Redis and must not be blocked. */
+/**
+ * Deletes every key containing `fragment` (a random prefix matches only its owner's keys);
+ * returns how many. SCAN, not KEYS, and UNLINK, not DEL: others share this Redis and must not
+ * be blocked.
+ */
 export async function deleteKeysContaining(redis: Redis, fragment: string): Promise<number> {
   let cursor = '0';
   let deleted = 0;
   do {
     const [next, keys] = await redis.scan(cursor, 'MATCH', `*${fragment}*`, 'COUNT', 1000);
     cursor = next;
-    if (keys.length > 0) deleted += await redis.del(...keys);
+    if (keys.length > 0) deleted += await redis.unlink(...keys);
   } while (cursor !== '0');
   return deleted;
 }
 
-function errorText(err: unknown): string {
-  if (err instanceof AggregateError) return err.errors.map(errorText).join('; ');
+/** Text for an unknown thrown value, including AggregateError members (pg/net report those). */
+export function errorText(err: unknown): string {
+  if (err instanceof AggregateError && err.errors.length > 0) return err.errors.map(errorText).join('; ');
   if (err instanceof Error) return err.message || err.name;
   return String(err);
 }

@@ -1,4 +1,5 @@
-import { InvalidValueError } from '../core/errors.js';
+import { InvalidOptionsError, InvalidValueError } from '../core/errors.js';
+import { describeError } from '../core/describe-error.js';
 
 /**
  * Checks that `value` survives JSON.stringify unchanged in meaning: plain objects, arrays,
@@ -43,4 +44,16 @@ export function assertJsonValue(value: unknown, path = '$', seen: Set<object> = 
     }
   }
   seen.delete(value);
+}
+
+/**
+ * JSON.stringify for a body that already passed {@link assertJsonValue}: what can still fail
+ * (a getter that throws, a `toJSON` that does) is the caller's option `option`.
+ */
+export function stringifyJson(value: unknown, option: string): string {
+  try {
+    return JSON.stringify(value);
+  } catch (err) {
+    throw new InvalidOptionsError(option, `not serializable as JSON: ${describeError(err)}`);
+  }
 }

@@ -1,3 +1,4 @@
+import type { IncomingHttpHeaders } from 'node:http';
 import {
   DeadlineExceededError,
   OutcomeUnknownError,
@@ -9,6 +10,7 @@ import {
   type KeylaneError,
 } from '@keylane/protocol';
 import { ServiceError } from '../core/errors.js';
+import type { ErrorAnswer } from './operation.js';
 
 /** What came back for a non-2xx answer the operation did not expect. */
 export interface FailedAnswer {
@@ -20,9 +22,34 @@ export interface FailedAnswer {
   readonly ifVersion: number | undefined;
 }
 
+/**
+ * A non-2xx answer an operation did not expect, as the dispatch takes it: the error callers
+ * see and the body's protocol code. `parsed` is the body already parsed by an operation that
+ * looked at it first (a 404 `not_found`), so no answer's body is parsed twice.
+ */
+export function errorAnswer(
+  instanceId: string,
+  status: number,
+  body: string,
+  headers: IncomingHttpHeaders,
+  id: string,
+  ifVersion: number | undefined,
+  parsed: ParsedError | null = parseErrorBody(body),
+): ErrorAnswer {
+  const retryAfter: unknown = headers['retry-after'];
+  const answer: FailedAnswer = {
+    instanceId,
+    status,
+    body,
+    retryAfter: typeof retryAfter === 'string' ? retryAfter : Array.isArray(retryAfter) ? String(retryAfter[0]) : undefined,
+    id,
+    ifVersion,
+  };
+  return { error: errorFromAnswer(answer, parsed), code: parsed?.code ?? null };
+}
+
 /** Turns an error answer into the error class callers match on (by `code`). */
-export function errorFromAnswer(answer: FailedAnswer): KeylaneError {
-  const parsed = parseErrorBody(answer.body);
+export function errorFromAnswer(answer: FailedAnswer, parsed: ParsedError | null = parseErrorBody(answer.body)): KeylaneError {
   const code = parsed?.code ?? null;
   const message = parsed?.message ?? truncate(answer.body);
   if (answer.status === 409 && code === 'version_conflict' && answer.ifVersion !== undefined) {
@@ -47,7 +74,7 @@ export function errorFromAnswer(answer: FailedAnswer): KeylaneError {
   return new ServiceError(answer.instanceId, answer.status, code, message);
 }
 
-interface ParsedError {
+export interface ParsedError {
   code: ErrorCode;
   message: string;
   actualVersion?: number | null;

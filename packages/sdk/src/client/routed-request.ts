@@ -1,11 +1,12 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { DEADLINE_HEADER, parseLongId, routingKey, type LongIdInput } from '@keylane/protocol';
+import { DEADLINE_HEADER, type LongIdInput } from '@keylane/protocol';
+import { longKey, stringKey, type RoutedKey } from './routed-key.js';
 import { InvalidOptionsError, ServiceError } from '../core/errors.js';
-import { describeError } from '../core/describe-error.js';
 import type { Instance } from '../pool/instance.js';
-import { assertJsonValue } from './json-value.js';
-import type { Answer, Operation, RequestOptions } from './keylane-client.js';
-import { errorFromAnswer } from './response-errors.js';
+import { assertJsonValue, stringifyJson } from './json-value.js';
+import type { RequestOptions } from './call-options.js';
+import type { Answer, Operation } from './operation.js';
+import { errorAnswer } from './response-errors.js';
 
 /**
  * What `client.request(key, options)` sends: any route of a service built on the engine, with
@@ -53,20 +54,16 @@ function hasControl(text: string): boolean {
   return false;
 }
 
-/** The key as the router takes it: long ids parsed, other strings routed by their hash as engines route string keys. */
-function keyOf(id: LongIdInput | string): bigint | string {
-  if (typeof id === 'string') {
-    routingKey(id); // InvalidKeyError now, not after a timer exists
-    return id;
-  }
-  return parseLongId(id);
+/** The key as the router takes it: long ids checked, other strings routed by their hash as engines route string keys. */
+function keyOf(id: LongIdInput | string): RoutedKey {
+  return typeof id === 'string' ? stringKey(id) : longKey(id);
 }
 
-/** Validates `options` and builds the operation the client's retry loop runs. */
+/** Validates `options` and builds the operation the client's dispatch runs. */
 export function routedOperation(
   id: LongIdInput | string,
   options: RoutedRequestOptions,
-): { key: bigint | string; operation: Operation<RoutedResponse> } {
+): Operation<RoutedResponse> {
   if (typeof options !== 'object' || options === null) throw new InvalidOptionsError('options', 'expected { method, path, body?, headers? }');
   const key = keyOf(id);
   const method = options.method ?? 'GET';
@@ -88,14 +85,11 @@ export function routedOperation(
   let body: string | undefined;
   if (options.body !== undefined) {
     assertJsonValue(options.body);
-    try {
-      body = JSON.stringify(options.body);
-    } catch (err) {
-      throw new InvalidOptionsError('body', `not serializable as JSON: ${describeError(err)}`);
-    }
+    body = stringifyJson(options.body, 'body');
     headers['content-type'] = 'application/json';
   }
-  const operation: Operation<RoutedResponse> = {
+  return {
+    key,
     method,
     path,
     headers,
@@ -103,7 +97,6 @@ export function routedOperation(
     idempotent: SAFE_METHODS.has(method),
     answer: (status, text, responseHeaders, instance) => routedAnswer(status, text, responseHeaders, instance, key),
   };
-  return { key, operation };
 }
 
 /**
@@ -112,27 +105,15 @@ export function routedOperation(
  * `UnavailableError`, `DeadlineExceededError`, `OutcomeUnknownError`, `ServiceError`), and
  * counts against the instance's health the same way.
  */
-function routedAnswer(status: number, text: string, headers: IncomingHttpHeaders, instance: Instance, key: bigint | string): Answer<RoutedResponse> {
-  if (status >= 500) {
-    const retryAfter: unknown = headers['retry-after'];
-    return {
-      error: errorFromAnswer({
-        instanceId: instance.id,
-        status,
-        body: text,
-        retryAfter: typeof retryAfter === 'string' ? retryAfter : Array.isArray(retryAfter) ? String(retryAfter[0]) : undefined,
-        id: String(key),
-        ifVersion: undefined,
-      }),
-    };
-  }
+function routedAnswer(status: number, text: string, headers: IncomingHttpHeaders, instance: Instance, key: RoutedKey): Answer<RoutedResponse> {
+  if (status >= 500) return errorAnswer(instance.id, status, text, headers, key.text, undefined);
   const type = headers['content-type'];
   let body: unknown;
   if (text !== '' && typeof type === 'string' && /^application\/([a-z.+-]*\+)?json\b/i.test(type)) {
     try {
       body = JSON.parse(text) as unknown;
     } catch {
-      return { error: new ServiceError(instance.id, status, null, 'the answer says application/json but is not JSON') };
+      return { error: new ServiceError(instance.id, status, null, 'the answer says application/json but is not JSON'), code: null };
     }
   }
   return { value: { status, headers, body, text, instanceId: instance.id } };

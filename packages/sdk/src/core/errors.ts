@@ -1,8 +1,9 @@
-import { KeylaneError, type ErrorCode } from '@keylane/protocol';
+import { KeylaneError, effectOf, isRetryable, type ErrorCode, type ErrorEffect } from '@keylane/protocol';
 
 // The SDK's own errors. Every one extends protocol's KeylaneError and carries a stable
-// `code`: match on `error.code`, never on `error.message`. Transport errors keep the
-// underlying undici or system error as `cause`.
+// `code`, registered in protocol's LOCAL_ERROR_CODES with its `retryable` and `effect`: match
+// on `error.code`, never on `error.message`. Transport errors keep the underlying undici or
+// system error as `cause`.
 
 // `createClient` (or a per-call option) throws the shared options error, naming the option.
 export { InvalidOptionsError } from '@keylane/protocol';
@@ -58,6 +59,16 @@ export class ConnectionError extends KeylaneError {
     this.instanceId = instanceId;
     this.sent = sent;
   }
+
+  // A request that never left this process did nothing, so repeating it is safe; the
+  // registry's `unknown` is for the one that may have reached the service.
+  override get effect(): ErrorEffect {
+    return this.sent ? super.effect : 'none';
+  }
+
+  override get retryable(): boolean {
+    return this.sent ? super.retryable : true;
+  }
 }
 
 /**
@@ -85,6 +96,16 @@ export class ServiceError extends KeylaneError {
     this.status = status;
     this.serviceCode = serviceCode;
     this.instanceId = instanceId;
+  }
+
+  /** The service's own code says it; without one, a 4xx still says the request was refused. */
+  override get effect(): ErrorEffect {
+    if (this.serviceCode !== null) return effectOf(this.serviceCode);
+    return this.status >= 400 && this.status < 500 ? 'n/a' : super.effect;
+  }
+
+  override get retryable(): boolean {
+    return this.serviceCode !== null ? isRetryable(this.serviceCode) : super.retryable;
   }
 }
 

@@ -4,6 +4,35 @@ import { buildRouteTable, type RouteTable } from '../routing/router.js';
 import { HealthChecker, type ProbeResult } from './health-checker.js';
 import { Instance, type InstanceState } from './instance.js';
 
+/** A change of membership found by DNS discovery; every list sorted by id. */
+export interface InstancesChange {
+  added: string[];
+  removed: string[];
+  /** The whole set now. */
+  instances: string[];
+}
+
+export interface InstanceStats {
+  id: string;
+  url: string;
+  state: InstanceState;
+  consecutiveFailures: number;
+  consecutiveSuccesses: number;
+  probes: { ok: number; failed: number };
+  requests: { ok: number; failed: number; connectionFailures: number };
+  /** Why the instance last failed a probe or a request, if it ever did. */
+  lastFailure: string | null;
+  /** The instance's undici `Pool` stats at this moment. */
+  pool: {
+    connected: number;
+    free: number;
+    pending: number;
+    queued: number;
+    running: number;
+    size: number;
+  };
+}
+
 export interface InstanceSetEvents {
   /** Called after every state change, once per transition. Must not throw. */
   transition(instance: Instance, previous: InstanceState, reason: string): void;
@@ -22,9 +51,10 @@ interface Member {
 }
 
 /**
- * The fleet as this client sees it: membership, health state, and the routing table built
- * from the healthy members. Membership changes only through `setInstances`; health state
- * only through `#setState`.
+ * The fleet as this client sees it: membership, health state, the routing table built from
+ * the healthy members, and each member's counters (what `stats()` reports). Membership
+ * changes only through `setInstances`; health state only through `#setState`; the request
+ * counters only through the `report*` methods the dispatch calls.
  */
 export class InstanceSet {
   readonly #options: ResolvedOptions;
@@ -68,6 +98,24 @@ export class InstanceSet {
     await Promise.all(removed.map((member) => stopMember(member)));
   }
 
+  /**
+   * `setInstances` for a discovered set: `null` when its ids are the members' ids already
+   * (nothing is touched), otherwise the members become `specs` (old pools close in the
+   * background) and the difference by id is returned. `specs` is sorted by id.
+   */
+  replace(specs: readonly ResolvedInstance[]): InstancesChange | null {
+    if (this.#closed) return null;
+    const ids = specs.map((spec) => spec.id);
+    const now = new Set(ids);
+    const added = ids.filter((id) => !this.#members.has(id));
+    const removed = this.list()
+      .map((i) => i.id)
+      .filter((id) => !now.has(id));
+    if (added.length === 0 && removed.length === 0) return null;
+    void this.setInstances(specs);
+    return { added, removed, instances: ids };
+  }
+
   /** The owner of a routing key among the healthy instances. */
   route(key: bigint): Instance {
     const route = this.#route;
@@ -107,6 +155,42 @@ export class InstanceSet {
     return [...this.#members.values()].map((m) => m.instance).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 
+  /** Every member's state, counters and pool, sorted by id. */
+  stats(): InstanceStats[] {
+    return this.list().map((instance) => {
+      const pool = instance.pool.stats;
+      return {
+        id: instance.id,
+        url: instance.url,
+        state: instance.state,
+        consecutiveFailures: instance.consecutiveFailures,
+        consecutiveSuccesses: instance.consecutiveSuccesses,
+        probes: { ok: instance.probesOk, failed: instance.probesFailed },
+        requests: {
+          ok: instance.requestsOk,
+          failed: instance.requestsFailed,
+          connectionFailures: instance.connectionFailures,
+        },
+        lastFailure: instance.lastReason,
+        pool: {
+          connected: pool.connected,
+          free: pool.free,
+          pending: pool.pending,
+          queued: pool.queued,
+          running: pool.running,
+          size: pool.size,
+        },
+      };
+    });
+  }
+
+  /** `id=state (last reason), ...` for every member: what an error says when none can serve. */
+  describeStates(): string {
+    return this.list()
+      .map((i) => `${i.id}=${i.state}${i.lastReason === null ? '' : ` (${i.lastReason})`}`)
+      .join(', ');
+  }
+
   /** True once every member has had its first probe answered (none is `unknown`). */
   settled(): boolean {
     for (const { instance } of this.#members.values()) if (instance.state === 'unknown') return false;
@@ -127,9 +211,26 @@ export class InstanceSet {
     }
   }
 
-  /** A real request got an answer the instance gave on its own: the streak of failures ends. */
-  reportRequestSuccess(instance: Instance): void {
+  /** A request got the answer its operation wanted: counted, and the streak of failures ends. */
+  reportAnswerOk(instance: Instance): void {
+    instance.requestsOk++;
     instance.requestFailureStreak = 0;
+  }
+
+  /**
+   * A request got an error answer. `sick` is why, when the answer says the instance itself is
+   * sick; `null` when it is about the request or a shared dependency: then the instance gave
+   * it on its own, alive and serving, and the streak of failures ends.
+   */
+  reportAnswerFailed(instance: Instance, sick: string | null): void {
+    instance.requestsFailed++;
+    if (sick === null) instance.requestFailureStreak = 0;
+    else this.reportRequestFailure(instance, sick, false);
+  }
+
+  /** A request failed in undici for a reason that says nothing sure about the instance: counted only. */
+  reportUnclassifiedFailure(instance: Instance): void {
+    instance.requestsFailed++;
   }
 
   /** Nothing listens at the instance's address: it is down at once, no need to wait for more. */
@@ -224,10 +325,7 @@ export class InstanceSet {
 
   #noneHealthyMessage(): string {
     if (this.#closed) return 'no healthy instance: the client is closed';
-    const states = this.list()
-      .map((i) => `${i.id}=${i.state}${i.lastReason === null ? '' : ` (${i.lastReason})`}`)
-      .join(', ');
-    return `no healthy instance to route to: ${states}`;
+    return `no healthy instance to route to: ${this.describeStates()}`;
   }
 }
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { errorFromAnswer, retryAfterMs } from '../src/client/response-errors.js';
+import { ConnectionError, NoHealthyInstanceError, RequestTimeoutError, ServiceError } from '../src/core/errors.js';
 
 describe('Retry-After', () => {
   it('reads delta-seconds and HTTP dates, and falls back to 1 s', () => {
@@ -33,5 +34,19 @@ describe('error answers', () => {
       serviceCode: null,
       message: 'instance item-1 answered 503: upstream down',
     });
+  });
+});
+
+describe('what an error says happened, from the registry', () => {
+  it('refines the registry by what the error knows: sent or not, the code the service answered', () => {
+    const facts = (err: { effect: string; retryable: boolean }): [string, boolean] => [err.effect, err.retryable];
+    expect(facts(new ConnectionError('item-1', false))).toEqual(['none', true]);
+    expect(facts(new ConnectionError('item-1', true))).toEqual(['unknown', false]);
+    expect(facts(new ServiceError('item-1', 500, 'internal', 'bug'))).toEqual(['unknown', false]);
+    expect(facts(new ServiceError('item-1', 503, 'overloaded', 'full'))).toEqual(['none', true]);
+    expect(facts(new ServiceError('item-1', 404, null, 'no route'))).toEqual(['n/a', false]);
+    expect(facts(new ServiceError('item-1', 502, null, 'proxy'))).toEqual(['unknown', false]);
+    expect(facts(new RequestTimeoutError('item-1', 100))).toEqual(['unknown', false]);
+    expect(facts(new NoHealthyInstanceError())).toEqual(['none', true]);
   });
 });
