@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { ENGINE_OPTIONS, type IntegerOption } from '@keylane/engine';
 import { STRATEGY_NAMES, type StrategyName } from '@keylane/engine/baselines';
 import { KeylaneError } from '@keylane/protocol';
 
@@ -12,6 +13,8 @@ export interface ServiceConfig {
   readonly host: string;
   readonly instanceId: string;
   readonly databaseUrl: string;
+  /** Streaming replicas of the database that cache misses may read (engine `postgres.replicas`); empty: none. */
+  readonly databaseReplicaUrls: readonly string[];
   readonly dbSchema: string;
   /** Create the items table at start if it is missing. */
   readonly dbMigrate: boolean;
@@ -25,6 +28,8 @@ export interface ServiceConfig {
   readonly markerTtlMs: number;
   readonly maxQueuePerLane: number;
   readonly maxQueueWaitMs: number;
+  /** Group commit of an item's queued writes (the engine's entity option `groupCommit`). */
+  readonly groupCommit: boolean;
   readonly doubleDeleteDelayMs: number;
   readonly lockTtlMs: number;
   readonly maxBodyBytes: number;
@@ -78,19 +83,26 @@ export interface ConfigVariable {
 
 type Parser<T> = (raw: string, variable: string) => T;
 
+/** How a variable's value is read, and written back (the inverse, for {@link toEnvironment}). */
+interface Rule<T> {
+  readonly allowed: string;
+  readonly parse: Parser<T>;
+  readonly format: (value: T) => string;
+}
+
 interface Spec<K extends keyof ServiceConfig> extends ConfigVariable {
   readonly key: K;
   readonly parse: Parser<ServiceConfig[K]>;
+  readonly format: (value: ServiceConfig[K]) => string;
   /** Computed defaults (the host name) are resolved at load time. */
   readonly resolveDefault?: () => string;
 }
 
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
-function integer(min: number, max: number): { allowed: string; parse: Parser<number> } {
+function integer(min: number, max: number): Rule<number> {
   const allowed = `expected an integer from ${min} to ${max}`;
   return {
     allowed,
+    format: String,
     parse(raw, variable) {
       // Digits only: Number() would take " 12", "1e3", "0x10" and "" without complaint.
       const value = /^[0-9]{1,16}$/.test(raw) ? Number(raw) : Number.NaN;
@@ -102,10 +114,11 @@ function integer(min: number, max: number): { allowed: string; parse: Parser<num
   };
 }
 
-function oneOf<T extends string>(values: readonly T[]): { allowed: string; parse: Parser<T> } {
+function oneOf<T extends string>(values: readonly T[]): Rule<T> {
   const allowed = `expected one of ${values.join(', ')}`;
   return {
     allowed,
+    format: (value) => value,
     parse(raw, variable) {
       const found = values.find((v) => v === raw);
       if (found === undefined) throw new ConfigError(variable, raw, allowed);
@@ -114,9 +127,10 @@ function oneOf<T extends string>(values: readonly T[]): { allowed: string; parse
   };
 }
 
-function matching(pattern: RegExp, allowed: string): { allowed: string; parse: Parser<string> } {
+function matching(pattern: RegExp, allowed: string): Rule<string> {
   return {
     allowed,
+    format: (value) => value,
     parse(raw, variable) {
       if (!pattern.test(raw)) throw new ConfigError(variable, raw, allowed);
       return raw;
@@ -124,10 +138,11 @@ function matching(pattern: RegExp, allowed: string): { allowed: string; parse: P
   };
 }
 
-function url(protocols: readonly string[]): { allowed: string; parse: Parser<string> } {
+function url(protocols: readonly string[]): Rule<string> {
   const allowed = `expected a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`;
   return {
     allowed,
+    format: (value) => value,
     parse(raw, variable) {
       let parsed: URL;
       try {
@@ -143,20 +158,43 @@ function url(protocols: readonly string[]): { allowed: string; parse: Parser<str
   };
 }
 
-const flag = {
+/** A comma-separated list of URLs, each as `url` checks it; '' for none. */
+function urlList(protocols: readonly string[]): Rule<readonly string[]> {
+  const one = url(protocols);
+  const allowed = `expected nothing, or comma-separated URLs each starting with ${protocols.map((p) => `${p}//`).join(' or ')}`;
+  return {
+    allowed,
+    format: (value) => value.join(','),
+    parse(raw, variable) {
+      if (raw === '') return Object.freeze([]);
+      return Object.freeze(
+        raw.split(',').map((part) => {
+          try {
+            return one.parse(part, variable);
+          } catch {
+            throw new ConfigError(variable, raw, allowed);
+          }
+        }),
+      );
+    },
+  };
+}
+
+const flag: Rule<boolean> = {
   allowed: 'expected 0 or 1',
-  parse(raw: string, variable: string): boolean {
+  parse(raw, variable) {
     if (raw === '0') return false;
     if (raw === '1') return true;
     throw new ConfigError(variable, raw, 'expected 0 or 1');
   },
+  format: (value) => (value ? '1' : '0'),
 };
 
 function spec<K extends keyof ServiceConfig>(
   name: string,
   key: K,
   defaultValue: string,
-  rule: { allowed: string; parse: Parser<ServiceConfig[K]> },
+  rule: Rule<ServiceConfig[K]>,
   description: string,
   resolveDefault?: () => string,
 ): Spec<K> {
@@ -166,10 +204,28 @@ function spec<K extends keyof ServiceConfig>(
     default: defaultValue,
     allowed: rule.allowed,
     parse: rule.parse,
+    format: rule.format,
     description,
     ...(resolveDefault ? { resolveDefault } : {}),
   };
 }
+
+/**
+ * A variable that sets one of the engine's options: its range, and its default unless the
+ * service has its own, are the engine's (ENGINE_OPTIONS), written nowhere else.
+ */
+function engineOption<K extends NumberKey>(
+  name: string,
+  key: K,
+  option: IntegerOption,
+  description: string,
+  serviceDefault?: number,
+): Spec<K> {
+  const rule = integer(option.min, option.max) as unknown as Rule<ServiceConfig[K]>;
+  return spec(name, key, String(serviceDefault ?? option.default), rule, description);
+}
+
+type NumberKey = { [P in keyof ServiceConfig]: ServiceConfig[P] extends number ? P : never }[keyof ServiceConfig];
 
 // Schema names become SQL identifiers and prefixes sit inside a Redis hash tag: the same
 // conservative forms the engine accepts, checked here so a typo stops the process at once.
@@ -204,6 +260,13 @@ const SPECS = [
     'PostgreSQL connection string (the source of truth).',
   ),
   spec(
+    'KEYLANE_DATABASE_REPLICA_URLS',
+    'databaseReplicaUrls',
+    '',
+    urlList(['postgres:', 'postgresql:']),
+    "Streaming replicas of that database, comma-separated: cache misses read one once it has replayed the key's last commit (engine README, Replica reads); empty: the primary only.",
+  ),
+  spec(
     'KEYLANE_DB_SCHEMA',
     'dbSchema',
     'keylane',
@@ -220,11 +283,10 @@ const SPECS = [
     flag,
     'Create the schema and items table at start if missing (under an advisory lock); 0: they must exist (apply `sql/items.sql` of @keylane/engine).',
   ),
-  spec(
+  engineOption(
     'KEYLANE_STATEMENT_TIMEOUT_MS',
     'statementTimeoutMs',
-    '30000',
-    integer(0, 2_147_483_647),
+    ENGINE_OPTIONS.statementTimeoutMs,
     'statement_timeout of every DB connection (0: none); a statement stuck behind a lock frees its lane after it, one with no answer at all (Postgres unreachable) after twice that.',
   ),
   spec(
@@ -241,11 +303,10 @@ const SPECS = [
     matching(/^[^{}\s]{1,64}$/, 'expected 1-64 characters without braces or whitespace'),
     "Prefix inside every Redis key's hash tag: `{<prefix>:items:<id>}:v`.",
   ),
-  spec(
+  engineOption(
     'KEYLANE_LANES',
     'lanes',
-    '16',
-    integer(1, 1024),
+    ENGINE_OPTIONS.lanes,
     'Keyed DB connections (lanes), each a serial queue.',
   ),
   spec(
@@ -255,53 +316,54 @@ const SPECS = [
     oneOf<StrategyName>(STRATEGY_NAMES),
     'Cache strategy. Anything but serial-guarded turns the guard off and needs KEYLANE_ALLOW_BASELINES=1: the baselines exist to be compared against it.',
   ),
-  spec(
+  engineOption(
     'KEYLANE_CACHE_TTL_MS',
     'cacheTtlMs',
-    '300000',
-    integer(1, MAX_TIMER_MS),
+    ENGINE_OPTIONS.cacheTtlMs,
     'TTL of cached values.',
   ),
-  spec(
+  engineOption(
     'KEYLANE_LEASE_TTL_MS',
     'leaseTtlMs',
-    '5000',
-    integer(10, 3_600_000),
+    ENGINE_OPTIONS.leaseTtlMs,
     'TTL of a fill lease.',
   ),
-  spec(
+  engineOption(
     'KEYLANE_MARKER_TTL_MS',
     'markerTtlMs',
-    '10000',
-    integer(100, 3_600_000),
+    ENGINE_OPTIONS.markerTtlMs,
     'TTL of a write marker; a DB write must commit within it.',
   ),
-  spec(
+  engineOption(
     'KEYLANE_MAX_QUEUE_PER_LANE',
     'maxQueuePerLane',
-    '10000',
-    integer(1, 10_000_000),
+    ENGINE_OPTIONS.maxQueuePerLane,
     'Queued jobs per lane before answering 503 overloaded.',
   ),
-  spec(
+  engineOption(
     'KEYLANE_MAX_QUEUE_WAIT_MS',
     'maxQueueWaitMs',
-    '500',
-    integer(0, 3_600_000),
+    ENGINE_OPTIONS.maxQueueWaitMs,
     "Longest expected wait in a lane's queue a request is admitted to (0: its deadline only); past it, 503 overloaded at once. Keeps a hot key's admitted requests, and the connections callers hold for them, short.",
+    500,
   ),
   spec(
+    'KEYLANE_GROUP_COMMIT',
+    'groupCommit',
+    '1',
+    flag,
+    "Writes of one item queued behind each other in its lane share one transaction, one marker and one COMMIT, each answered with its own version (engine README, Group commit); 0: one transaction per write.",
+  ),
+  engineOption(
     'KEYLANE_DOUBLE_DELETE_DELAY_MS',
     'doubleDeleteDelayMs',
-    '100',
-    integer(0, 60_000),
+    ENGINE_OPTIONS.doubleDeleteDelayMs,
     '`double-delete` only: delay before the second DEL.',
   ),
-  spec(
+  engineOption(
     'KEYLANE_LOCK_TTL_MS',
     'lockTtlMs',
-    '5000',
-    integer(10, 3_600_000),
+    ENGINE_OPTIONS.lockTtlMs,
     '`locked` only: TTL of the per-key lock.',
   ),
   spec(
@@ -361,18 +423,16 @@ const SPECS = [
     flag,
     'Allows the chaos delays below (tests and demos only).',
   ),
-  spec(
+  engineOption(
     'KEYLANE_CHAOS_FILL_DELAY_MS',
     'chaosFillDelayMs',
-    '0',
-    integer(0, 600_000),
+    ENGINE_OPTIONS.chaosFillDelayMs,
     "Pause between a miss's DB read and its cache fill. Non-zero needs KEYLANE_ALLOW_CHAOS=1.",
   ),
-  spec(
+  engineOption(
     'KEYLANE_CHAOS_WRITE_DELAY_MS',
     'chaosWriteDelayMs',
-    '0',
-    integer(0, 600_000),
+    ENGINE_OPTIONS.chaosWriteDelayMs,
     "Pause between a write's invalidation and its DB write. Non-zero needs KEYLANE_ALLOW_CHAOS=1.",
   ),
 ] as const;
@@ -425,6 +485,32 @@ export function loadConfig(env: Environment = process.env): ServiceConfig {
   return Object.freeze(result);
 }
 
+/** The variable that gives a setting. */
+export function variableOf(key: keyof ServiceConfig): string {
+  return SPECS.find((candidate) => candidate.key === key)!.name;
+}
+
+/** A setting's default, as an instance started with none of the variables set would have it. */
+export function defaultSetting<K extends keyof ServiceConfig>(key: K): ServiceConfig[K] {
+  const s = SPECS.find((candidate) => candidate.key === key)!;
+  return (s.parse as Parser<ServiceConfig[K]>)(s.resolveDefault?.() ?? s.default, s.name);
+}
+
+/**
+ * The inverse of {@link loadConfig}: the variables that give these settings, for a launcher
+ * (the fleet, the CLI) that starts instances and must not restate names or formats. Settings
+ * left out (or undefined) are left out of the result, so the instance takes its defaults there.
+ * `loadConfig(toEnvironment(config))` gives `config` back.
+ */
+export function toEnvironment(config: { readonly [K in keyof ServiceConfig]?: ServiceConfig[K] | undefined }): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const s of SPECS) {
+    const value = config[s.key];
+    if (value !== undefined) env[s.name] = (s.format as (v: unknown) => string)(value);
+  }
+  return env;
+}
+
 /**
  * KEYLANE_* variables the service does not know: most likely typos (KEYLANE_LANE=4) that
  * would otherwise be ignored in silence. Other Keylane tools' variables are listed in `ignore`.
@@ -444,17 +530,20 @@ export function unknownVariables(
 // passwords in URLs masked (the line ends up in logs).
 function shown(variable: string, value: string): string {
   let text = value;
-  if (variable.endsWith('_URL')) {
-    try {
-      const parsed = new URL(value);
-      if (parsed.password !== '') {
-        parsed.password = '***';
-        text = parsed.toString();
-      }
-    } catch {
-      // Not a URL: shown as given.
-    }
+  if (variable.endsWith('_URL') || variable.endsWith('_URLS')) {
+    text = value.split(',').map(masked).join(',');
   }
   const cut = text.length > 200 ? `${text.slice(0, 200)}…` : text;
   return JSON.stringify(cut);
+}
+
+function masked(value: string): string {
+  try {
+    const parsed = new URL(value);
+    if (parsed.password === '') return value;
+    parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return value; // Not a URL: shown as given.
+  }
 }

@@ -12,6 +12,9 @@ export function engineOptionsFrom(config: ServiceConfig): { lab: false; options:
     postgres: {
       connectionString: config.databaseUrl,
       statementTimeoutMs: config.statementTimeoutMs,
+      ...(config.databaseReplicaUrls.length === 0
+        ? {}
+        : { replicas: config.databaseReplicaUrls.map((connectionString) => ({ connectionString })) }),
     },
     redis: { url: config.redisUrl, keyPrefix: config.cachePrefix },
     lanes: config.lanes,

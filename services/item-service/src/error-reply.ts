@@ -2,6 +2,7 @@ import {
   errorBody,
   httpStatusOf,
   isWireError,
+  KeylaneError,
   OverloadedError,
   VersionConflictError,
   type ErrorBody,
@@ -82,6 +83,8 @@ export function errorReply(err: unknown, requestId: string): ErrorReply {
     if (err.code === 'internal') return internal(requestId);
     return reply(err.code, err.message);
   }
+  // The engine's refusal of a value it cannot store: here that value was the request's body.
+  if (err instanceof KeylaneError && err.code === 'invalid_value') return reply('invalid_body', err.message);
   if (typeof err === 'object' && err !== null) {
     const shape = err as ErrorShape;
     const message = typeof shape.message === 'string' ? shape.message : 'bad request';

@@ -3,8 +3,11 @@ export {
   CONFIG_VARIABLE_NAMES,
   ConfigError,
   LOG_LEVELS,
+  defaultSetting,
   loadConfig,
+  toEnvironment,
   unknownVariables,
+  variableOf,
   type ConfigVariable,
   type Environment,
   type LogLevel,
@@ -25,17 +28,14 @@ export {
 export {
   createEntityService,
   createServer,
-  createServiceShell,
   startEngine,
   type CreateServerOptions,
   type EntityServiceSpec,
   type TablesConnection,
-  type EngineService,
   type ItemService,
-  type ServiceShellOptions,
-  type ServiceState,
-  type ShutdownOutcome,
 } from './server.js';
+export { createServiceShell, type EngineService, type ServiceShellOptions } from './service-shell.js';
+export type { ServiceState, ShutdownOutcome } from './lifecycle.js';
 export { PUT_BODY_SCHEMA, ITEM_ROUTE } from './routes/items.js';
 export type { HealthSnapshot, DependencyState } from './health-monitor.js';
 // For other services built on the engine (cart-service): the same edge rules, one copy.

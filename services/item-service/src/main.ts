@@ -1,7 +1,8 @@
 import { ConfigError, loadConfig, unknownVariables, type Environment, type ServiceConfig } from './config.js';
 import { createLogger } from './logger.js';
 import type { Logger } from 'pino';
-import { createServer, type EngineService } from './server.js';
+import { createServer } from './server.js';
+import type { EngineService } from './service-shell.js';
 
 /** sysexits.h EX_CONFIG: the configuration is wrong, restarting will not help. */
 export const EXIT_BAD_CONFIG = 78;

@@ -116,6 +116,11 @@ const ENGINE_COUNTERS: readonly (readonly [string, string, (s: EngineStats) => n
     (s) => s.mutations,
   ],
   [
+    'keylane_grouped_mutations_total',
+    "Mutations that ran in another mutation's transaction (group commit of a hot key's queued writes).",
+    (s) => s.groupedMutations,
+  ],
+  [
     'keylane_cache_invalidations_total',
     'invalidate calls that reached Redis.',
     (s) => s.invalidations,
@@ -129,6 +134,16 @@ const LEASE_OUTCOMES = [
   ['write_in_progress', (s: EngineStats) => s.leases.writeInProgress],
   ['busy', (s: EngineStats) => s.leases.busy],
 ] as const;
+
+// The engine's field names as Prometheus label values.
+const REPLICA_ROUTES = [
+  ['served', 'served'],
+  ['lagging', 'lagging'],
+  ['unsettled', 'unsettled'],
+  ['noFloor', 'no_floor'],
+  ['unavailable', 'unavailable'],
+  ['notStandby', 'not_standby'],
+] as const satisfies readonly (readonly [keyof EngineStats['replicaReads'], string])[];
 
 export function createMetrics(options: MetricsOptions): ServiceMetrics {
   // One engine snapshot per scrape: prom-client runs every collect() in the same tick, so
@@ -270,6 +285,17 @@ export function createMetrics(options: MetricsOptions): ServiceMetrics {
       const current = stats();
       this.reset();
       for (const [outcome, read] of LEASE_OUTCOMES) this.inc({ outcome }, read(current));
+    },
+  });
+  new Counter({
+    name: 'keylane_replica_reads_total',
+    help: 'Misses that could use a Postgres replica: served by one, or sent to the primary and why (lagging, unsettled, no_floor, unavailable, not_standby).',
+    labelNames: ['route'] as const,
+    registers: [registry],
+    collect() {
+      const current = stats().replicaReads;
+      this.reset();
+      for (const [route, label] of REPLICA_ROUTES) this.inc({ route: label }, current[route]);
     },
   });
   const laneGauges = [

@@ -1,8 +1,11 @@
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createTestContext, startRedisServer, type TestContext } from '@keylane/test-kit';
 import { ERROR_CODES, isErrorBody, type ErrorCode } from '@keylane/protocol';
+import { laneClient } from '@keylane/engine/testing';
 import { createServer, type ItemService } from '../src/server.js';
 import { captureLogger, httpClient, rowCount, testConfig, type LogLine } from './helpers.js';
 
@@ -26,15 +29,11 @@ async function startLocal(local: ItemService): Promise<ItemService> {
   localUrls.set(local, await local.listen());
   return local;
 }
-// Error codes seen in this file's answers; the last test checks every code was produced.
-const seen = new Set<ErrorCode>();
-
 function expectError(response: { statusCode: number; body: string }, code: ErrorCode): void {
   const body: unknown = JSON.parse(response.body);
   expect(isErrorBody(body)).toBe(true);
   expect(body).toMatchObject({ error: { code } });
   expect(response.statusCode).toBe(ERROR_CODES[code].status);
-  seen.add(code);
 }
 
 beforeAll(async () => {
@@ -76,6 +75,23 @@ describe('items', () => {
       `SELECT id::text AS id FROM "${ctx.schema}".items ORDER BY items.id`,
     );
     expect(rows.map((r) => r.id)).toEqual([MIN, '-1', '0', MAX]);
+  });
+
+  it('GET answers a hit with the cached bytes as Redis holds them, as JSON, on a hit and on the miss that filled it', async () => {
+    const url = '/v1/items/4545';
+    await api.call({ method: 'PUT', url, payload: { value: { nested: [1, 'two', null], 'é': true } } });
+    const valueKey = `{${ctx.prefix}:items:4545}:v`;
+    await ctx.redis.del(valueKey); // the next GET misses and fills
+    const miss = await api.call({ method: 'GET', url });
+    const cached = await ctx.redis.get(valueKey);
+    const hit = await api.call({ method: 'GET', url });
+    expect(cached).not.toBeNull();
+    for (const answer of [miss, hit]) {
+      expect(answer.statusCode).toBe(200);
+      expect(answer.headers['content-type']).toBe('application/json; charset=utf-8');
+      expect(answer.body).toBe(cached);
+    }
+    expect(hit.json()).toEqual({ id: '4545', value: { nested: [1, 'two', null], 'é': true }, version: 1 });
   });
 
   it('GET of an absent id is 404 not_found', async () => {
@@ -228,22 +244,26 @@ describe('deadlines and honest outcomes', () => {
     expect(ok.statusCode).toBe(200);
   });
 
-  it('a value with a lone UTF-16 surrogate is 400 invalid_body and never reaches the DB', async () => {
+  // JSON text carrying an escaped lone surrogate is valid JSON, not Unicode text (the route
+  // refuses it); U+0000 is refused by the engine (invalid_value), which this edge maps.
+  it.each([
+    ['a lone UTF-16 surrogate (the route)', '7102', '{"value":"a\\ud800b"}', /lone UTF-16 surrogate/],
+    ['U+0000, which jsonb cannot store (the engine: invalid_value)', '7104', '{"value":{"k":"nul\\u0000"}}', /U\+0000/],
+  ])('a value with %s is 400 invalid_body and never reaches the DB', async (_what, id, payload, message) => {
     const before = service.engine.stats().dbErrors;
-    // JSON text carrying an escaped lone surrogate: valid JSON, not Unicode text.
     const response = await api.call({
       method: 'PUT',
-      url: '/v1/items/7102',
+      url: `/v1/items/${id}`,
       headers: { 'content-type': 'application/json' },
-      payload: '{"value":"a\\ud800b"}',
+      payload,
     });
     expectError(response, 'invalid_body');
-    expect(response.json().error.message).toMatch(/lone UTF-16 surrogate/);
+    expect(response.json().error.message).toMatch(message);
     expect(service.engine.stats().dbErrors).toBe(before);
   });
 
   it('a COMMIT cut in flight is 504 outcome_unknown, not unavailable', async () => {
-    const { client } = service.engine.getDBConnection(7103n);
+    const client = laneClient(service.engine, 7103n);
     const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
     await ctx.pg.query(`
       CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -523,8 +543,28 @@ describe('the shutdown grace', () => {
 });
 
 describe('the registry', () => {
-  // Runs last (jest keeps file order): every wire code came out of a real request above.
+  // Read from this file's text rather than gathered while the tests above run, so the check
+  // holds whatever jest runs, in whatever order (`-t`, a retried test, a reordered file): each
+  // `expectError` call is itself the test that a real request produced its code.
   it('every error code of the protocol registry was answered by some request in this file', () => {
+    const seen = codesExpectedIn(readFileSync(fileURLToPath(import.meta.url), 'utf8'));
     expect([...seen].sort()).toEqual(Object.keys(ERROR_CODES).sort());
   });
 });
+
+/** The code literal each `expectError(...)` call ends with, its arguments read to the closing parenthesis. */
+function codesExpectedIn(source: string): Set<string> {
+  const codes = new Set<string>();
+  const call = 'expectError(';
+  for (let at = source.indexOf(call); at !== -1; at = source.indexOf(call, at + call.length)) {
+    let depth = 1;
+    let end = at + call.length;
+    for (; end < source.length && depth > 0; end++) {
+      if (source[end] === '(') depth++;
+      else if (source[end] === ')') depth--;
+    }
+    const code = /'([a-z_]+)',?\s*\)$/.exec(source.slice(at, end))?.[1];
+    if (code !== undefined) codes.add(code);
+  }
+  return codes;
+}

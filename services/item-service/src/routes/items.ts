@@ -1,5 +1,5 @@
 import type { Items } from '@keylane/engine/items';
-import { ITEMS_PATH, parseLongId, type PutItemBody } from '@keylane/protocol';
+import { ITEMS_PATH, longIdText, type PutItemBody } from '@keylane/protocol';
 import type { FastifyInstance } from 'fastify';
 import { reply as errorReply } from '../error-reply.js';
 import { sendError } from '../send-error.js';
@@ -26,6 +26,8 @@ export const PUT_BODY_SCHEMA = {
 
 export const ITEM_ROUTE = `${ITEMS_PATH}/:id`;
 
+const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
+
 export interface ItemRoutesOptions {
   /** Allowance for caller-vs-instance clock skew: deadlines count as passed this much earlier. */
   clockSkewMs: number;
@@ -36,15 +38,17 @@ export function registerItemRoutes(app: FastifyInstance, items: Items, options: 
   // whatever the body holds.
   const { onRequest, callOf, deadlineOf } = keyedRequestHooks<IdParams>({
     clockSkewMs: options.clockSkewMs,
-    checkParams: (params) => void parseLongId(params.id),
+    checkParams: (params) => void longIdText(params.id),
   });
 
+  // The hit path: the id checked once (onRequest) and used as the text it already is, the
+  // cached item's wire JSON sent as it came from Redis (the items codec writes exactly that).
   app.get<{ Params: IdParams }>(ITEM_ROUTE, { onRequest }, async (request, reply) => {
     const deadline = deadlineOf(request);
-    const item = await items.read(parseLongId(request.params.id), deadline === undefined ? {} : { deadline });
-    if (item === null)
+    const text = await items.readText(request.params.id, deadline === undefined ? {} : { deadline });
+    if (text === null)
       return sendError(reply, errorReply('not_found', `item ${request.params.id} does not exist`));
-    return item;
+    return reply.header('content-type', JSON_CONTENT_TYPE).send(text);
   });
 
   app.put<{ Params: IdParams; Body: PutItemBody }>(
@@ -53,12 +57,12 @@ export function registerItemRoutes(app: FastifyInstance, items: Items, options: 
     async (request, reply) => {
       const { value, ifVersion } = request.body;
       const call = callOf(request, reply);
-      return items.write(parseLongId(request.params.id), value, ifVersion === undefined ? call : { ...call, ifVersion });
+      return items.write(request.params.id, value, ifVersion === undefined ? call : { ...call, ifVersion });
     },
   );
 
   app.delete<{ Params: IdParams }>(ITEM_ROUTE, { onRequest }, async (request, reply) => {
-    if (await items.delete(parseLongId(request.params.id), callOf(request, reply))) return reply.code(204).send();
+    if (await items.delete(request.params.id, callOf(request, reply))) return reply.code(204).send();
     return sendError(reply, errorReply('not_found', `item ${request.params.id} does not exist`));
   });
 }

@@ -1,12 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { describe, expect, it } from '@jest/globals';
+import { ENGINE_OPTIONS } from '@keylane/engine';
 import { STRATEGY_NAMES } from '@keylane/engine/baselines';
 import {
   CONFIG_VARIABLE_NAMES,
   CONFIG_VARIABLES,
   ConfigError,
   loadConfig,
+  toEnvironment,
   unknownVariables,
 } from '../src/config.js';
 import { engineOptionsFrom } from '../src/engine-options.js';
@@ -19,6 +21,7 @@ describe('loadConfig', () => {
       host: '0.0.0.0',
       instanceId: hostname(),
       databaseUrl: 'postgres://postgres@127.0.0.1:5432/postgres',
+      databaseReplicaUrls: [],
       dbSchema: 'keylane',
       dbMigrate: true,
       statementTimeoutMs: 30_000,
@@ -31,6 +34,7 @@ describe('loadConfig', () => {
       markerTtlMs: 10_000,
       maxQueuePerLane: 10_000,
       maxQueueWaitMs: 500,
+      groupCommit: true,
       doubleDeleteDelayMs: 100,
       lockTtlMs: 5_000,
       maxBodyBytes: 1_048_576,
@@ -178,6 +182,25 @@ describe('loadConfig', () => {
     expect('chaos' in engineOptionsFrom(loadConfig({})).options).toBe(false);
   });
 
+  it('reads replica URLs as a comma-separated list into postgres.replicas, refusing a bad one and masking its password', () => {
+    const config = loadConfig({ KEYLANE_DATABASE_REPLICA_URLS: 'postgres://r1:5432/x,postgresql://r2/x' });
+    expect(config.databaseReplicaUrls).toEqual(['postgres://r1:5432/x', 'postgresql://r2/x']);
+    expect(engineOptionsFrom(config).options.postgres.replicas).toEqual([
+      { connectionString: 'postgres://r1:5432/x' },
+      { connectionString: 'postgresql://r2/x' },
+    ]);
+    expect(engineOptionsFrom(loadConfig({})).options.postgres).not.toHaveProperty('replicas');
+    let message = '';
+    try {
+      loadConfig({ KEYLANE_DATABASE_REPLICA_URLS: 'postgres://u:hunter2@r1/x,,mysql://r2' });
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toContain('KEYLANE_DATABASE_REPLICA_URLS=');
+    expect(message).toContain('comma-separated URLs');
+    expect(message).not.toContain('hunter2');
+  });
+
   it('keeps a refused value on one line and masks URL passwords', () => {
     expect(() => loadConfig({ KEYLANE_INSTANCE_ID: 'a\nb' })).toThrow(
       'KEYLANE_INSTANCE_ID="a\\nb"',
@@ -190,6 +213,59 @@ describe('loadConfig', () => {
     }
     expect(message).toContain('KEYLANE_DATABASE_URL=');
     expect(message).not.toContain('hunter2');
+  });
+});
+
+describe('toEnvironment, the inverse of loadConfig', () => {
+  it('writes back every setting, defaults or not, so that loadConfig reads the same config', () => {
+    const defaults = loadConfig({});
+    expect(loadConfig(toEnvironment(defaults))).toEqual(defaults);
+    const changed = loadConfig({
+      KEYLANE_INSTANCE_ID: 'item-7',
+      KEYLANE_DATABASE_REPLICA_URLS: 'postgres://r1/x,postgresql://r2:5433/x',
+      KEYLANE_DB_MIGRATE: '0',
+      KEYLANE_STRATEGY: 'locked',
+      KEYLANE_ALLOW_BASELINES: '1',
+      KEYLANE_GROUP_COMMIT: '0',
+      KEYLANE_ALLOW_CHAOS: '1',
+      KEYLANE_CHAOS_WRITE_DELAY_MS: '10',
+    });
+    const env = toEnvironment(changed);
+    expect(Object.keys(env)).toEqual(CONFIG_VARIABLE_NAMES);
+    expect(env).toMatchObject({
+      KEYLANE_DATABASE_REPLICA_URLS: 'postgres://r1/x,postgresql://r2:5433/x',
+      KEYLANE_DB_MIGRATE: '0',
+      KEYLANE_GROUP_COMMIT: '0',
+      KEYLANE_CHAOS_WRITE_DELAY_MS: '10',
+    });
+    expect(loadConfig(env)).toEqual(changed);
+  });
+
+  it('leaves out what it is not given: the instance takes its defaults there', () => {
+    expect(toEnvironment({ lanes: 2, groupCommit: false, logLevel: 'warn' })).toEqual({
+      KEYLANE_LANES: '2',
+      KEYLANE_GROUP_COMMIT: '0',
+      KEYLANE_LOG_LEVEL: 'warn',
+    });
+  });
+
+  it('takes the default and range of each engine option from the engine (maxQueueWaitMs: the service sets 500)', () => {
+    const byKey = new Map(CONFIG_VARIABLES.map((v) => [v.key, v]));
+    for (const [key, option] of [
+      ['lanes', ENGINE_OPTIONS.lanes],
+      ['cacheTtlMs', ENGINE_OPTIONS.cacheTtlMs],
+      ['statementTimeoutMs', ENGINE_OPTIONS.statementTimeoutMs],
+      ['chaosFillDelayMs', ENGINE_OPTIONS.chaosFillDelayMs],
+    ] as const) {
+      expect([key, byKey.get(key)?.default, byKey.get(key)?.allowed]).toEqual([
+        key,
+        String(option.default),
+        `expected an integer from ${option.min} to ${option.max}`,
+      ]);
+    }
+    expect(byKey.get('maxQueueWaitMs')?.allowed).toBe(
+      `expected an integer from ${ENGINE_OPTIONS.maxQueueWaitMs.min} to ${ENGINE_OPTIONS.maxQueueWaitMs.max}`,
+    );
   });
 });
 
