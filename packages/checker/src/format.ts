@@ -8,11 +8,22 @@ import {
 
 /** Violations counted by kind, every kind present (0 when none). */
 export function countByKind(violations: Iterable<Violation>): Record<ViolationKind, number> {
-  const counts = Object.fromEntries(VIOLATION_KINDS.map((k) => [k, 0])) as Record<
+  const zeros = Object.fromEntries(VIOLATION_KINDS.map((k) => [k, 0])) as Record<
     ViolationKind,
     number
   >;
-  for (const v of violations) counts[v.kind]++;
+  return { ...zeros, ...countKindsFound(violations) };
+}
+
+/**
+ * Violations counted by kind, only the kinds found (`{}` for a clean history), in the order
+ * they first occur: the shape a report stores, where zeros would only add noise.
+ */
+export function countKindsFound(
+  violations: Iterable<Violation>,
+): Partial<Record<ViolationKind, number>> {
+  const counts: Partial<Record<ViolationKind, number>> = {};
+  for (const v of violations) counts[v.kind] = (counts[v.kind] ?? 0) + 1;
   return counts;
 }
 

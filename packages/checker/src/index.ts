@@ -35,6 +35,7 @@ export {
 } from './convergence.js';
 export {
   countByKind,
+  countKindsFound,
   formatViolation,
   formatCheckResult,
   formatConvergenceResult,

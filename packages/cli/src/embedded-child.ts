@@ -24,12 +24,17 @@ function send(message: EmbeddedChildMessage): Promise<void> {
 
 async function main(): Promise<void> {
   const config = JSON.parse(process.argv[2] ?? '') as EmbeddedChildConfig;
+  const { replica } = config;
   const engine = await createEngine({
-    postgres: { connectionString: config.databaseUrl },
+    postgres: {
+      connectionString: config.databaseUrl,
+      ...(replica ? { replicas: [{ connectionString: replica.url }] } : {}),
+    },
     redis: { url: config.redisUrl, keyPrefix: config.prefix },
     lanes: config.lanes,
     strategy: config.strategy,
-    chaos: config.chaos,
+    chaos: { ...config.chaos, ...(replica ? { replicaReads: replica.reads ?? 'watermark' } : {}) },
+    ...(config.cacheTtlMs === undefined ? {} : { cacheTtlMs: config.cacheTtlMs }),
   });
   try {
     const client = entityAdapter(config.entity).embedded(engine, config.schema);
@@ -52,6 +57,7 @@ async function main(): Promise<void> {
       startedNs: String(run.startedNs),
       endedNs: String(run.endedNs),
       operations: run.operations,
+      replicaReads: engine.stats().replicaReads,
     });
   } finally {
     await engine.close();

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readJsonlFile, type Operation } from '@keylane/checker';
+import type { ReplicaReadStats } from '@keylane/engine';
 import { createEngine, type StrategyName } from '@keylane/engine/baselines';
 import {
   createScratchNames,
@@ -12,6 +13,7 @@ import {
   type FleetChaos,
 } from '@keylane/fleet';
 import { InvalidOptionsError } from '@keylane/protocol';
+import pg from 'pg';
 import { entityAdapter, type DemoEntity } from './entities.js';
 import {
   analyzeRun,
@@ -37,10 +39,22 @@ export interface EmbeddedChildConfig {
   minOperations: number;
   /** Where the process writes its history (checker JSONL). */
   historyFile: string;
+  /** The engine's `cacheTtlMs`; undefined: its default. */
+  cacheTtlMs?: number;
+  /** A streaming replica misses may read (`postgres.replicas`), and by which rule. */
+  replica?: EmbeddedReplica;
+}
+
+/** A streaming replica of the run's database for the engines' misses. */
+export interface EmbeddedReplica {
+  url: string;
+  /** `naive`: the unsafe split (misses read it whatever it replayed). @default 'watermark' */
+  reads?: 'watermark' | 'naive';
 }
 
 export type EmbeddedChildMessage =
-  { type: 'ready' } | { type: 'done'; startedNs: string; endedNs: string; operations: number };
+  | { type: 'ready' }
+  | { type: 'done'; startedNs: string; endedNs: string; operations: number; replicaReads: ReplicaReadStats };
 
 export interface EmbeddedRunOptions {
   strategy: StrategyName;
@@ -60,6 +74,13 @@ export interface EmbeddedRunOptions {
   lanes?: number;
   /** @default 'items' */
   entity?: DemoEntity;
+  /** Cache TTL of every process's engine (short: more misses). @default the engine's */
+  cacheTtlMs?: number;
+  /**
+   * A streaming replica of `databaseUrl` the processes' misses may read (serial-guarded
+   * only); the result then carries `replicaReads`, summed over the processes.
+   */
+  replica?: EmbeddedReplica;
   keepHistory?: boolean;
   onProgress?: (progress: ScenarioProgress) => void;
   signal?: AbortSignal;
@@ -103,6 +124,7 @@ export async function runEmbedded(options: EmbeddedRunOptions): Promise<Scenario
     }),
   );
   try {
+    if (options.replica) await waitReplayed(databaseUrl, options.replica.url);
     report('starting', 0);
     const perProcess = Math.ceil((options.minOperations ?? 0) / processes);
     const configs: EmbeddedChildConfig[] = Array.from({ length: processes }, (_, p) => ({
@@ -121,6 +143,8 @@ export async function runEmbedded(options: EmbeddedRunOptions): Promise<Scenario
       durationMs,
       minOperations: perProcess,
       historyFile: join(dir, `p${p}.jsonl`),
+      ...(options.cacheTtlMs === undefined ? {} : { cacheTtlMs: options.cacheTtlMs }),
+      ...(options.replica ? { replica: options.replica } : {}),
     }));
     const exits: Promise<void>[] = [];
     const ready: Promise<unknown>[] = [];
@@ -173,6 +197,7 @@ export async function runEmbedded(options: EmbeddedRunOptions): Promise<Scenario
       keepHistory: options.keepHistory ?? false,
     });
     report('done', Date.now() - startedAt);
+    if (options.replica) result.replicaReads = sumReplicaReads(finished.map((f) => f.replicaReads));
     return result;
   } finally {
     for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
@@ -180,6 +205,39 @@ export async function runEmbedded(options: EmbeddedRunOptions): Promise<Scenario
     await dropScratch(databaseUrl, redisUrl, space).catch(() => undefined);
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Waits until the replica has replayed everything the primary had once the run's tables were
+ * made, so the processes' first misses find them there (a lagging replica is otherwise fine:
+ * that is what the watermark is for).
+ */
+async function waitReplayed(primaryUrl: string, replicaUrl: string): Promise<void> {
+  const primary = new pg.Client({ connectionString: primaryUrl });
+  const replica = new pg.Client({ connectionString: replicaUrl });
+  await Promise.all([primary.connect(), replica.connect()]);
+  try {
+    const { rows } = await primary.query<{ lsn: string }>('SELECT pg_current_wal_insert_lsn()::text AS lsn');
+    const deadline = Date.now() + READY_TIMEOUT_MS;
+    for (;;) {
+      const { rows: replayed } = await replica.query<{ caught: boolean | null }>(
+        'SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS caught',
+        [rows[0]!.lsn],
+      );
+      if (replayed[0]?.caught === true) return;
+      if (replayed[0]?.caught === null) throw new Error(`${replicaUrl} is not a streaming replica (pg_last_wal_replay_lsn() is null)`);
+      if (Date.now() > deadline) throw new Error(`the replica did not replay the run's tables within ${READY_TIMEOUT_MS} ms`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  } finally {
+    await Promise.allSettled([primary.end(), replica.end()]);
+  }
+}
+
+function sumReplicaReads(all: readonly ReplicaReadStats[]): ReplicaReadStats {
+  const total: ReplicaReadStats = { served: 0, lagging: 0, unsettled: 0, noFloor: 0, unavailable: 0, notStandby: 0 };
+  for (const one of all) for (const key of Object.keys(total) as (keyof ReplicaReadStats)[]) total[key] += one[key];
+  return total;
 }
 
 function waitMessage<T extends EmbeddedChildMessage['type']>(

@@ -1,13 +1,16 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { createProgram as createBenchProgram } from '@keylane/bench';
+import { ENGINE_OPTIONS, type IntegerOption } from '@keylane/engine';
 import { STRATEGY_NAMES, type StrategyName } from '@keylane/engine/baselines';
 import {
   DEFAULT_DATABASE_URL,
+  DEFAULT_FLEET_OPTIONS,
   DEFAULT_REDIS_URL,
   FLEET_SERVICE_NAMES,
   redact,
   type FleetService,
 } from '@keylane/fleet';
+import { defaultSetting, LOG_LEVELS, variableOf, type LogLevel, type ServiceConfig } from '@keylane/item-service/config';
 import { KeylaneError } from '@keylane/protocol';
 import { DEFAULT_DEMO_SEED, EMBEDDED_PROCESSES, runDemo } from './demo.js';
 import { DEMO_ENTITIES, type DemoEntity } from './entities.js';
@@ -23,8 +26,9 @@ export { DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL };
 /** The line after a usage error: where the full usage is, instead of printing all of it. */
 export const usageHint = (command: string): string => `run \`${command} --help\` for the usage`;
 
-const env = (name: string): string | undefined => {
-  const value = process.env[name];
+/** What the caller's environment sets for an instance's setting (its KEYLANE_* variable). */
+const env = (key: keyof ServiceConfig): string | undefined => {
+  const value = process.env[variableOf(key)];
   return value === undefined || value === '' ? undefined : value;
 };
 
@@ -37,6 +41,9 @@ function integerIn(min: number, max: number) {
     return value;
   };
 }
+
+/** A flag for one of the engine's options: the engine's range. */
+const engineRange = (option: IntegerOption) => integerIn(option.min, option.max);
 
 function strategyList(raw: string): StrategyName[] {
   return raw.split(',').map((name) => {
@@ -55,34 +62,38 @@ const urlOption = (flags: string, description: string, value: string): Option =>
 const databaseUrlOption = (): Option =>
   urlOption(
     '--database-url <url>',
-    'PostgreSQL connection string ($KEYLANE_DATABASE_URL)',
-    env('KEYLANE_DATABASE_URL') ?? DEFAULT_DATABASE_URL,
+    `PostgreSQL connection string ($${variableOf('databaseUrl')})`,
+    env('databaseUrl') ?? DEFAULT_DATABASE_URL,
   );
 const redisUrlOption = (): Option =>
   urlOption(
     '--redis-url <url>',
-    'Redis URL ($KEYLANE_REDIS_URL)',
-    env('KEYLANE_REDIS_URL') ?? DEFAULT_REDIS_URL,
+    `Redis URL ($${variableOf('redisUrl')})`,
+    env('redisUrl') ?? DEFAULT_REDIS_URL,
   );
 
 // Variables `keylane up` sets from its flags (or per instance); any other KEYLANE_* in the
 // caller's environment (KEYLANE_CACHE_TTL_MS, KEYLANE_DRAIN_MS, ...) goes to every instance.
-const FLAG_BACKED = new Set([
-  'KEYLANE_PORT',
-  'KEYLANE_HOST',
-  'KEYLANE_INSTANCE_ID',
-  'KEYLANE_DATABASE_URL',
-  'KEYLANE_REDIS_URL',
-  'KEYLANE_DB_SCHEMA',
-  'KEYLANE_CACHE_PREFIX',
-  'KEYLANE_STRATEGY',
-  'KEYLANE_ALLOW_BASELINES',
-  'KEYLANE_LANES',
-  'KEYLANE_LOG_LEVEL',
-  'KEYLANE_ALLOW_CHAOS',
-  'KEYLANE_CHAOS_FILL_DELAY_MS',
-  'KEYLANE_CHAOS_WRITE_DELAY_MS',
-]);
+const FLAG_BACKED = new Set(
+  (
+    [
+      'port',
+      'host',
+      'instanceId',
+      'databaseUrl',
+      'redisUrl',
+      'dbSchema',
+      'cachePrefix',
+      'strategy',
+      'allowBaselines',
+      'lanes',
+      'logLevel',
+      'allowChaos',
+      'chaosFillDelayMs',
+      'chaosWriteDelayMs',
+    ] as const
+  ).map(variableOf),
+);
 
 function passThroughEnv(): Record<string, string> {
   const out: Record<string, string> = {};
@@ -109,7 +120,7 @@ interface UpFlags {
   prefix: string;
   basePort?: number;
   lanes?: number;
-  logLevel: string;
+  logLevel: LogLevel;
   chaosFillDelayMs?: number;
   chaosWriteDelayMs?: number;
 }
@@ -169,18 +180,18 @@ export function createProgram(
     .addOption(
       new Option('--strategy <name>', 'cache strategy of every instance')
         .choices(STRATEGY_NAMES)
-        .default(env('KEYLANE_STRATEGY') ?? 'serial-guarded'),
+        .default(env('strategy') ?? defaultSetting('strategy')),
     )
     .addOption(databaseUrlOption())
     .addOption(redisUrlOption())
     .addOption(
       new Option('--schema <name>', "Postgres schema of the service's tables").default(
-        env('KEYLANE_DB_SCHEMA') ?? 'keylane',
+        env('dbSchema') ?? defaultSetting('dbSchema'),
       ),
     )
     .addOption(
       new Option('--prefix <prefix>', 'Redis key prefix').default(
-        env('KEYLANE_CACHE_PREFIX') ?? 'kl',
+        env('cachePrefix') ?? defaultSetting('cachePrefix'),
       ),
     )
     .addOption(
@@ -192,28 +203,28 @@ export function createProgram(
     .addOption(
       new Option(
         '--lanes <n>',
-        'lanes (keyed DB connections) per instance (default: 4, to spare Postgres connections)',
-      ).argParser(integerIn(1, 1024)),
+        `lanes (keyed DB connections) per instance (default: ${DEFAULT_FLEET_OPTIONS.lanes}, to spare Postgres connections)`,
+      ).argParser(engineRange(ENGINE_OPTIONS.lanes)),
     )
     .addOption(
       new Option(
         '--log-level <level>',
         "instances' log level (their output goes to stderr, prefixed)",
       )
-        .choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
-        .default(env('KEYLANE_LOG_LEVEL') ?? 'warn'),
+        .choices(LOG_LEVELS)
+        .default(env('logLevel') ?? DEFAULT_FLEET_OPTIONS.logLevel),
     )
     .addOption(
       new Option(
         '--chaos-fill-delay-ms <ms>',
         "test only: pause between a miss's DB read and its fill",
-      ).argParser(integerIn(0, 600_000)),
+      ).argParser(engineRange(ENGINE_OPTIONS.chaosFillDelayMs)),
     )
     .addOption(
       new Option(
         '--chaos-write-delay-ms <ms>',
         "test only: pause between a write's invalidation and its DB write",
-      ).argParser(integerIn(0, 600_000)),
+      ).argParser(engineRange(ENGINE_OPTIONS.chaosWriteDelayMs)),
     )
     .action(async (flags: UpFlags) => {
       const chaos = {

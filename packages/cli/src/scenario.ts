@@ -2,12 +2,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import {
   checkConvergence,
   checkHistory,
+  countKindsFound,
   formatViolation,
   HistoryRecorder,
   type ConvergenceEntry,
   type Operation,
   type ViolationKind,
 } from '@keylane/checker';
+import type { ReplicaReadStats } from '@keylane/engine';
 import { createEngine, type StrategyName } from '@keylane/engine/baselines';
 import { formatLongId, InvalidOptionsError, parseLongId } from '@keylane/protocol';
 import { createClient } from '@keylane/sdk';
@@ -130,6 +132,8 @@ export interface ScenarioResult {
   throughputPerSec: number;
   p50Ms: number;
   p99Ms: number;
+  /** With a replica (`runEmbedded`'s `replica`): where the misses that could use it were read. */
+  replicaReads?: ReplicaReadStats;
   /** `instance-loss` only. */
   fault?: {
     victim: string;
@@ -405,8 +409,6 @@ export async function analyzeRun(input: {
   const lost = findLostAckedWrites(ops, finalValues);
   const latency = summarizeLatency(ops, run.endedNs - run.startedNs);
 
-  const violationsByKind: Partial<Record<ViolationKind, number>> = {};
-  for (const v of check.violations) violationsByKind[v.kind] = (violationsByKind[v.kind] ?? 0) + 1;
   return {
     strategy,
     scenario,
@@ -417,7 +419,7 @@ export async function analyzeRun(input: {
     failedOps: ops.filter((op) => op.outcome === 'fail').length,
     unknownOps,
     violations: check.violations.length,
-    violationsByKind,
+    violationsByKind: countKindsFound(check.violations),
     violationExamples: check.violations.slice(0, 3).map(formatViolation),
     keysChecked: check.keysChecked,
     divergedKeys: convergence.diverged.length,

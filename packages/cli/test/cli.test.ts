@@ -315,6 +315,30 @@ describe('keylane demo --quick --json', () => {
     180_000,
   );
 
+  it('--entity carts --deployment embedded: serial and invalidate-first caught on the relational entity, serial-guarded clean over two seeds', async () => {
+    const demo = (seed: number, strategies: string) =>
+      quickDemo(['--entity', 'carts', '--deployment', 'embedded', '--strategies', strategies, '--seed', String(seed)]);
+    const first = await demo(42, 'invalidate-first,serial,serial-guarded');
+    expect(first.config).toMatchObject({ entity: 'carts', deployment: 'embedded', instances: 4 });
+    expect(first.claims).toEqual({
+      serialGuardedSafe: true,
+      baselinesViolate: { 'invalidate-first': true, serial: true },
+      serialViolatesUnderSplitView: null,
+    });
+    const guarded = [first, await demo(7, 'serial-guarded')].map(
+      (report) => report.strategies.find((r) => r.strategy === 'serial-guarded')!,
+    );
+    for (const r of guarded) {
+      expect(r.ops).toBeGreaterThan(200);
+      expect({ seed: r.seed, violations: r.violations, diverged: r.divergedKeys, lost: r.ackedWritesLost }).toEqual({
+        seed: r.seed,
+        violations: 0,
+        diverged: 0,
+        lost: 0,
+      });
+    }
+  }, 240_000);
+
   it('says what to do when Redis is not reachable, before starting anything', async () => {
     const port = await getFreePort();
     const { code, stdout, stderr } = await runCli(

@@ -37,9 +37,12 @@ afterAll(async () => {
   await dropScratch(databaseUrl, redisUrl, space).catch(() => undefined);
 });
 
-function sdk(options: { requestTimeoutMs?: number; requestFailureThreshold?: number; connections?: number } = {}): KeylaneClient {
+function sdk(
+  options: { requestTimeoutMs?: number; requestFailureThreshold?: number; connections?: number } = {},
+  of: Fleet = fleet,
+): KeylaneClient {
   return createClient({
-    instances: fleet.instances.map((i) => ({ id: i.id, url: i.url })),
+    instances: of.instances.map((i) => ({ id: i.id, url: i.url })),
     healthCheck: { intervalMs: 100, timeoutMs: 1_000, unhealthyThreshold: 2, ...(options.requestFailureThreshold ? { requestFailureThreshold: options.requestFailureThreshold } : {}) },
     requestTimeoutMs: options.requestTimeoutMs ?? 1_000,
     connectionsPerInstance: options.connections ?? 16,
@@ -162,13 +165,16 @@ describe('zombie writes: a write the caller was told timed out never lands later
 });
 
 describe('Postgres connections reset at random during writes', () => {
-  it('every write reported "nothing committed" did not commit; every commit was reported committed or unknown', async () => {
+  // Group commit off first: the figures are each write's own transaction under the cuts. With
+  // it on, a cut ends a whole group's transaction (and the audit trigger holds its COMMIT 15 ms
+  // per member), so few writes get through; what must not change is that no answer lies.
+  it.each([false, true])('every write reported "nothing committed" did not commit; every commit was reported committed or unknown (group commit: %s)', async (groupCommit) => {
     const target = new URL(databaseUrl);
     const proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
     const resetSpace = createScratchNames('resets', 'cli');
     let resetFleet: Fleet | undefined;
     try {
-      resetFleet = await startFleet({ count: 2, databaseUrl: proxy.via(databaseUrl), redisUrl, ...resetSpace, lanes: 2 });
+      resetFleet = await startFleet({ count: 2, databaseUrl: proxy.via(databaseUrl), redisUrl, ...resetSpace, lanes: 2, env: { KEYLANE_GROUP_COMMIT: groupCommit ? '1' : '0' } });
       // The audit trigger also holds each COMMIT 15 ms: resets land inside COMMITs often
       // enough to see what an unknown outcome is.
       await db.query(`
@@ -234,7 +240,7 @@ describe('Postgres connections reset at random during writes', () => {
       // committed" (one code for every broken connection) would have been that many lies.
       expect(unknownCommitted).toBeGreaterThan(0);
       // It did meet the faults: some writes failed and some were acknowledged.
-      expect(count('ok')).toBeGreaterThan(50);
+      if (!groupCommit) expect(count('ok')).toBeGreaterThan(50);
       expect(count('none') + count('unknown')).toBeGreaterThan(0);
     } finally {
       await resetFleet?.stop();
@@ -341,12 +347,17 @@ describe('dependency blips do not empty the fleet', () => {
 
 describe("one caller's bad requests do not take a healthy instance out of routing", () => {
   async function hostileRun() {
-    const client = sdk({ requestTimeoutMs: 2_000 });
+    // What is under test is routing and answers, not latency. CI runs this beside the container
+    // fault suites on two cores, where twice one normal put in 400 failed with 2 s to answer
+    // (its code was not kept then; it never failed alone or under local CPU load). A generous
+    // timeout keeps a starved machine out of it, and a failure below now names its code.
+    const client = sdk({ requestTimeoutMs: 10_000 });
     const downs: string[] = [];
     client.on('instance-down', (id, reason) => downs.push(`${id}: ${reason}`));
     await client.ready();
     let normalFailures = 0;
     let normalOk = 0;
+    const normalErrors: string[] = [];
     const hostileAnswers: string[] = [];
     const hostile = [
       { kind: 'lone surrogate', value: 'a\ud800b' },
@@ -367,19 +378,22 @@ describe("one caller's bad requests do not take a healthy instance out of routin
           ...Array.from({ length: 10 }, (_, i) =>
             client.put(BigInt(20_000 + i), round).then(
               () => void normalOk++,
-              () => void normalFailures++,
+              (err: { code?: string; message?: string }) => {
+                normalFailures++;
+                normalErrors.push(`${err.code ?? 'no code'}: ${err.message ?? 'no message'}`);
+              },
             ),
           ),
         ]);
       }
-      return { downs, normalFailures, normalOk, hostileAnswers };
+      return { downs, normalFailures, normalErrors, normalOk, hostileAnswers };
     } finally {
       await client.close();
     }
   }
 
   it('1,000 hostile puts interleaved with normal traffic: each answered with its own 4xx, 0 instance-down events, 0 normal failures', async () => {
-    const { downs, normalFailures, normalOk, hostileAnswers } = await hostileRun();
+    const { downs, normalFailures, normalErrors, normalOk, hostileAnswers } = await hostileRun();
     const tally: Record<string, number> = {};
     for (const a of hostileAnswers) tally[a] = (tally[a] ?? 0) + 1;
     // Each hostile put hears what was wrong with it, none a transport failure: the oversized
@@ -391,20 +405,43 @@ describe("one caller's bad requests do not take a healthy instance out of routin
       'nul: invalid_body': 333,
     });
     expect(downs).toEqual([]);
+    expect(normalErrors).toEqual([]);
     expect(normalFailures).toBe(0);
     expect(normalOk).toBe(400);
   }, 120_000);
 });
 
 describe('a hot key far past its capacity', () => {
+  // The key's capacity is set, not guessed: with group commit a lane takes up to 32 queued
+  // writes per COMMIT, and on a quiet machine one key then keeps up with 1,000 writes a second
+  // (CI once saw 5,000 ok and not one overloaded). One write per transaction, each holding the
+  // lane 10 ms past its marker, caps the key near 100 writes a second: 1,000 is ten times that.
+  const hotSpace = createScratchNames('failhot', 'cli');
+  let hot: Fleet;
+  beforeAll(async () => {
+    hot = await startFleet({
+      count: 1,
+      databaseUrl,
+      redisUrl,
+      ...hotSpace,
+      lanes: 2,
+      chaos: { writeDelayMs: 10 },
+      env: { KEYLANE_GROUP_COMMIT: '0' },
+    });
+  }, 60_000);
+  afterAll(async () => {
+    await hot?.stop();
+    await dropScratch(databaseUrl, redisUrl, hotSpace).catch(() => undefined);
+  });
+
   it('answers 5,000 writes on one key before their deadlines: ok, or overloaded with Retry-After', async () => {
-    const client = sdk({ requestTimeoutMs: 1_500, connections: 256 });
+    const client = sdk({ requestTimeoutMs: 1_500, connections: 256 }, hot);
     await client.ready();
     try {
       const key = 30_000n;
-      const owner = fleet.instance(client.getServiceConnection(key).instanceId).url;
+      const owner = hot.instance(client.getServiceConnection(key).instanceId).url;
       const rssBefore = await residentBytes(owner);
-      // Open loop: 1,000 writes a second for 5 s, several times what one key's lane commits here.
+      // Open loop: 1,000 writes a second for 5 s, ten times what the key's lane commits.
       const outcomes: Record<string, number> = {};
       let slowest = 0; // reported, not asserted: the caller's event loop lag is part of it
       let retryAfterMissing = 0;

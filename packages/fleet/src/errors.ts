@@ -55,11 +55,3 @@ export class ServiceBinMissingError extends KeylaneError {
     super('service_bin_missing', message);
   }
 }
-
-/** Text for an unknown thrown value, including AggregateError members (pg/net report those). */
-export function errorText(err: unknown): string {
-  if (err instanceof AggregateError && err.errors.length > 0)
-    return err.errors.map(errorText).join('; ');
-  if (err instanceof Error) return err.message || err.name;
-  return String(err);
-}

@@ -3,8 +3,10 @@ import { request } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { StrategyName } from '@keylane/engine';
 import { HEALTH_READY_PATH, InvalidOptionsError } from '@keylane/protocol';
+// The config module alone: the launcher needs the variables, not the service (fastify, pino).
+import { toEnvironment, type LogLevel } from '@keylane/item-service/config';
 import { InstanceStartError } from './errors.js';
-import { getFreePort } from './free-port.js';
+import { getFreePort } from '@keylane/test-kit';
 import {
   FLEET_SERVICE_NAMES,
   FLEET_SERVICES,
@@ -65,7 +67,7 @@ export interface FleetOptions {
    */
   lanes?: number;
   /** KEYLANE_LOG_LEVEL of every instance. @default 'warn' */
-  logLevel?: string;
+  logLevel?: LogLevel;
   chaos?: FleetChaos;
   /** More environment for every instance (e.g. KEYLANE_DRAIN_MS); wins over the above. */
   env?: Readonly<Record<string, string>>;
@@ -218,7 +220,10 @@ function validateFleetOptions(options: FleetOptions): void {
   }
 }
 
-/** The item service is configured by environment only; these are its variable names. */
+/**
+ * The instance's environment. The service is configured by environment only, and its
+ * `toEnvironment` writes the variables: their names and formats live in the service alone.
+ */
 function serviceEnv(
   options: FleetOptions,
   id: string,
@@ -230,31 +235,30 @@ function serviceEnv(
   const env: NodeJS.ProcessEnv = Object.fromEntries(
     Object.entries(process.env).filter(([name]) => !name.startsWith('KEYLANE_')),
   );
-  Object.assign(env, {
-    KEYLANE_PORT: String(port),
-    KEYLANE_HOST: host,
-    KEYLANE_INSTANCE_ID: id,
-    KEYLANE_DATABASE_URL: options.databaseUrl,
-    KEYLANE_DB_SCHEMA: options.schema,
-    KEYLANE_REDIS_URL: options.redisUrl,
-    KEYLANE_CACHE_PREFIX: options.prefix,
-    KEYLANE_LOG_LEVEL: options.logLevel ?? DEFAULT_FLEET_OPTIONS.logLevel,
-  });
-  if (options.strategy !== undefined) {
-    env['KEYLANE_STRATEGY'] = options.strategy;
-    // The launcher runs the demo and the bench: the baselines are what it compares.
-    if (options.strategy !== 'serial-guarded') env['KEYLANE_ALLOW_BASELINES'] = '1';
-  }
-  env['KEYLANE_LANES'] = String(options.lanes ?? DEFAULT_FLEET_OPTIONS.lanes);
-  const chaos = options.chaos;
-  if (chaos && (chaos.fillDelayMs !== undefined || chaos.writeDelayMs !== undefined)) {
-    env['KEYLANE_ALLOW_CHAOS'] = '1';
-    if (chaos.fillDelayMs !== undefined)
-      env['KEYLANE_CHAOS_FILL_DELAY_MS'] = String(chaos.fillDelayMs);
-    if (chaos.writeDelayMs !== undefined)
-      env['KEYLANE_CHAOS_WRITE_DELAY_MS'] = String(chaos.writeDelayMs);
-  }
-  Object.assign(env, options.env);
+  const chaos = options.chaos ?? {};
+  const chaotic = chaos.fillDelayMs !== undefined || chaos.writeDelayMs !== undefined;
+  Object.assign(
+    env,
+    toEnvironment({
+      port,
+      host,
+      instanceId: id,
+      databaseUrl: options.databaseUrl,
+      dbSchema: options.schema,
+      redisUrl: options.redisUrl,
+      cachePrefix: options.prefix,
+      logLevel: options.logLevel ?? DEFAULT_FLEET_OPTIONS.logLevel,
+      lanes: options.lanes ?? DEFAULT_FLEET_OPTIONS.lanes,
+      // The launcher runs the demo and the bench: the baselines are what it compares.
+      ...(options.strategy !== undefined
+        ? { strategy: options.strategy, allowBaselines: options.strategy !== 'serial-guarded' || undefined }
+        : {}),
+      ...(chaotic
+        ? { allowChaos: true, chaosFillDelayMs: chaos.fillDelayMs, chaosWriteDelayMs: chaos.writeDelayMs }
+        : {}),
+    }),
+    options.env,
+  );
   return env;
 }
 

@@ -7,11 +7,12 @@ export {
   type FleetInstance,
   type FleetOptions,
 } from './fleet.js';
-export { getFreePort } from './free-port.js';
+export { errorText, getFreePort } from '@keylane/test-kit';
 export {
   FLEET_SERVICE_NAMES,
   FLEET_SERVICES,
   resolveServiceBin,
+  SERVICE_BUNDLE,
   type FleetService,
 } from './service-bin.js';
 export {
@@ -44,7 +45,6 @@ export {
   DependencyUnreachableError,
   InstanceStartError,
   ServiceBinMissingError,
-  errorText,
 } from './errors.js';
 export {
   runWorkload,

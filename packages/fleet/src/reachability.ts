@@ -1,18 +1,18 @@
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { DependencyUnreachableError, errorText } from './errors.js';
+import { defaultSetting } from '@keylane/item-service/config';
+import { errorText } from '@keylane/test-kit';
+import { DependencyUnreachableError } from './errors.js';
 
 /**
  * Where the local commands (`keylane up`, `demo`, `bench`) find Postgres and Redis when
  * nothing says otherwise: the item service's own defaults (its KEYLANE_DATABASE_URL and
- * KEYLANE_REDIS_URL; a test holds them equal), so `keylane up` and a bare
- * `keylane-item-service` reach the same database. `postgres` because initdb creates that
- * database on every installation; every command works in a schema of its own inside it.
- * (Read from the service's config module, these would cost every `keylane` start the import
- * of the whole service, about 0.1 s.)
+ * KEYLANE_REDIS_URL), so `keylane up` and a bare `keylane-item-service` reach the same
+ * database. `postgres` because initdb creates that database on every installation; every
+ * command works in a schema of its own inside it.
  */
-export const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
-export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
+export const DEFAULT_DATABASE_URL = defaultSetting('databaseUrl');
+export const DEFAULT_REDIS_URL = defaultSetting('redisUrl');
 
 /**
  * Checks Postgres and Redis before anything is started, so a missing dependency is one clear

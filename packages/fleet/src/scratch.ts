@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import pg from 'pg';
+import { deleteKeysContaining } from '@keylane/test-kit';
 
 /** A schema and key prefix no other run uses, so runs never see each other's data. */
 export interface ScratchSpace {
@@ -33,7 +34,7 @@ export async function dropScratch(
   checkName(space.schema);
   await withClients(databaseUrl, redisUrl, async (client, redis) => {
     await client.query(`DROP SCHEMA IF EXISTS "${space.schema}" CASCADE`);
-    await deleteKeys(redis, space.prefix);
+    await deleteKeysContaining(redis, space.prefix);
   });
 }
 
@@ -57,7 +58,7 @@ export async function resetScratch(
       );
       await client.query(`TRUNCATE ${tables.join(', ')}`);
     }
-    await deleteKeys(redis, space.prefix);
+    await deleteKeysContaining(redis, space.prefix);
   });
 }
 
@@ -97,19 +98,7 @@ async function withClients(
 export async function deleteScratchKeys(redisUrl: string, prefix: string): Promise<number> {
   let deleted = 0;
   await withClients(null, redisUrl, async (_client, redis) => {
-    deleted = await deleteKeys(redis, prefix);
+    deleted = await deleteKeysContaining(redis, prefix);
   });
-  return deleted;
-}
-
-/** Keys look like `{<prefix>:<id>}:v`; the prefix is random, so this matches only ours. SCAN, not KEYS: Redis is shared. */
-async function deleteKeys(redis: Redis, prefix: string): Promise<number> {
-  let cursor = '0';
-  let deleted = 0;
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `*${prefix}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) deleted += await redis.unlink(...keys);
-  } while (cursor !== '0');
   return deleted;
 }

@@ -1,13 +1,4 @@
-import {
-  copyFile,
-  lstat,
-  mkdir,
-  mkdtemp,
-  readFile,
-  readdir,
-  rm,
-  writeFile,
-} from 'node:fs/promises';
+import { copyFile, lstat, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -16,7 +7,7 @@ import { createRouter, routingKey } from '@keylane/sdk';
 import { startFleet, type Fleet } from '@keylane/fleet';
 import { createTestContext, type TestContext } from '@keylane/test-kit';
 import {
-  pack,
+  publishedLibraries,
   publishedPackages,
   REPO_ROOT,
   run,
@@ -24,33 +15,27 @@ import {
   type Manifest,
   type WorkspacePackage,
 } from './lib/packages.js';
+import { installTarballs, packPublishedOnce, Timings, unpack, type PackedSet } from './lib/tarballs.js';
 
 /**
- * The published packages as a user gets them: `pnpm pack` (whose prepack builds), the
+ * The published libraries as a user gets them: `pnpm pack` (whose prepack builds), the
  * tarballs installed with npm (not pnpm: no workspace links, no hoisting rules of ours) into a
  * scratch project outside the repository, then used from ESM and from CommonJS in plain Node,
  * and type-checked by a strict TypeScript consumer of each kind.
  */
 
-const PUBLISHED = publishedPackages();
+// The CLI is published too; what its tarball must be is test/npx-keylane.test.ts.
+const PUBLISHED = publishedLibraries();
 const FIXTURES = new URL('./fixtures/', import.meta.url).pathname;
-const STALE = join(REPO_ROOT, 'packages/protocol/dist/stale-output.js');
 const REPOSITORY_URL = 'git+https://github.com/keylane/keylane.git';
 
 let dir: string;
+let packedSet: PackedSet;
 const tarballs = new Map<string, string>();
 const unpacked = new Map<string, string>();
 let app: string;
-const timings: string[] = [];
-
-async function timed<T>(label: string, work: () => Promise<T>): Promise<T> {
-  const started = Date.now();
-  try {
-    return await work();
-  } finally {
-    timings.push(`${label} ${((Date.now() - started) / 1000).toFixed(1)} s`);
-  }
-}
+const timings = new Timings();
+const timed = timings.timed.bind(timings);
 
 /** The workspace engine's message for the options use-cjs.cjs passes (an empty connection string). */
 const workspaceEngineRefusal = (): Promise<string> =>
@@ -64,49 +49,37 @@ const packedManifest = async (pkg: WorkspacePackage): Promise<Manifest> =>
   JSON.parse(await readFile(join(packed(pkg), 'package.json'), 'utf8')) as Manifest;
 
 beforeAll(async () => {
+  packedSet = await timed('packing', packPublishedOnce);
   dir = await mkdtemp(join(tmpdir(), 'keylane-pack-'));
-  // A file no source compiles to: the prepack must leave it out of the tarball.
-  await mkdir(join(REPO_ROOT, 'packages/protocol/dist'), { recursive: true });
-  await writeFile(STALE, 'export {};\n');
   for (const pkg of PUBLISHED) {
-    const tarball = await timed(`pack ${pkg.manifest.name}`, () => pack(pkg, dir));
+    const tarball = packedSet.tarballs.get(pkg.manifest.name)!;
     tarballs.set(pkg.manifest.name, tarball);
-    const into = join(dir, 'unpacked', pkg.dir);
-    await mkdir(into, { recursive: true });
-    await run('tar', ['-xzf', tarball, '-C', into, '--strip-components=1'], dir);
-    unpacked.set(pkg.manifest.name, into);
+    unpacked.set(pkg.manifest.name, await unpack(tarball, join(dir, 'unpacked', pkg.dir)));
   }
-
-  app = join(dir, 'app');
-  await mkdir(app);
-  await writeFile(join(app, 'package.json'), JSON.stringify({ name: 'caller', private: true }));
-  await timed('npm install', () =>
-    run(
-      'npm',
-      [
-        'install',
-        '--no-audit',
-        '--no-fund',
-        '--loglevel=error',
-        // Third-party dependencies from npm's cache when it has them, the registry otherwise.
-        '--prefer-offline',
-        ...[...tarballs.values()],
-      ],
-      app,
-    ),
-  );
+  const installed = await installTarballs('caller', PUBLISHED, packedSet);
+  app = installed.app;
+  timings.add('npm install', installed.seconds);
 }, 180_000);
 
 afterAll(async () => {
-  process.stderr.write(`package-tests: ${timings.join(', ')}\n`);
+  process.stderr.write(
+    `package-tests: ${[...(packedSet?.timings ?? []), ...timings.lines].join(', ')}\n`,
+  );
   await rm(dir, { recursive: true, force: true });
-  await rm(STALE, { force: true }); // in case packing failed before the prepack removed it
+  if (app) await rm(app, { recursive: true, force: true });
 });
 
 describe('the published packages', () => {
-  it('are exactly the four meant for other teams', () => {
+  it('are four libraries meant for other teams, and the CLI', () => {
     expect(PUBLISHED.map((p) => p.manifest.name)).toEqual([
       '@keylane/checker',
+      '@keylane/engine',
+      '@keylane/protocol',
+      '@keylane/sdk',
+    ]);
+    expect(publishedPackages().map((p) => p.manifest.name)).toEqual([
+      '@keylane/checker',
+      '@keylane/cli',
       '@keylane/engine',
       '@keylane/protocol',
       '@keylane/sdk',

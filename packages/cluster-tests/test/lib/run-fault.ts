@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import {
   checkConvergence,
   checkHistory,
+  countKindsFound,
   formatViolation,
   HistoryRecorder,
   type ConvergenceEntry,
@@ -317,8 +318,6 @@ export async function runFault(cluster: Cluster, fault: Fault, seed: number): Pr
     const backNs = rotation.backNs ?? window.endNs;
     const recoverNs = lastFailureEnd > backNs ? lastFailureEnd : backNs;
 
-    const violationsByKind: Record<string, number> = {};
-    for (const v of check.violations) violationsByKind[v.kind] = (violationsByKind[v.kind] ?? 0) + 1;
     return {
       fault: fault.id,
       label: fault.label,
@@ -328,7 +327,7 @@ export async function runFault(cluster: Cluster, fault: Fault, seed: number): Pr
       okOps: ops.filter((op) => op.outcome === 'ok').length,
       failedRequests: ops.filter((op) => op.outcome !== 'ok').length,
       violations: check.violations.length,
-      violationsByKind,
+      violationsByKind: countKindsFound(check.violations),
       violationExamples: check.violations.slice(0, 3).map(formatViolation),
       keysChecked: check.keysChecked,
       divergedKeys: convergence.diverged.length,

@@ -20,6 +20,7 @@ export interface Manifest {
   bugs?: { url?: string };
   main?: string;
   types?: string;
+  bin?: string | Record<string, string>;
   exports?: Record<string, string | Record<string, string>>;
   files?: string[];
   scripts?: Record<string, string>;
@@ -55,6 +56,20 @@ export function workspacePackages(): WorkspacePackage[] {
 /** The packages that get published: the workspace packages not marked private. */
 export function publishedPackages(): WorkspacePackage[] {
   return workspacePackages().filter((p) => p.manifest.private !== true);
+}
+
+/** The published libraries: what other teams import. Everything published but the CLI. */
+export function publishedLibraries(): WorkspacePackage[] {
+  return publishedPackages().filter((p) => p.manifest.bin === undefined);
+}
+
+/** The published command line, `@keylane/cli`: the one published package with a `bin`. */
+export function publishedCli(): WorkspacePackage {
+  const found = publishedPackages().filter((p) => p.manifest.bin !== undefined);
+  if (found.length !== 1) {
+    throw new Error(`expected one published package with a bin, found ${found.length}`);
+  }
+  return found[0]!;
 }
 
 /** `@keylane/sdk` 0.1.0 -> `keylane-sdk-0.1.0.tgz`, the name both pnpm and npm give the tarball. */

@@ -3,6 +3,7 @@ import {
   checkConvergence,
   checkHistory,
   countByKind,
+  countKindsFound,
   formatCheckResult,
   formatConvergenceResult,
   type Operation,
@@ -94,6 +95,19 @@ describe('formatting', () => {
     expect(() => formatCheckResult(result, { limit: -1 })).toThrow(
       'options.limit must be a non-negative integer, got -1',
     );
+  });
+
+  test('countKindsFound holds only the kinds found, in the order they first occur', () => {
+    const result = checkHistory([
+      op('read', 'zzz', 0, 1, 'g'),
+      op('write', 'a', 0, 1, 'k'),
+      op('write', 'b', 2, 3, 'k'),
+      op('read', 'a', 4, 5, 'k'),
+    ]);
+    const found = countKindsFound(result.violations);
+    expect(found).toEqual({ 'garbage-read': 1, 'stale-read': 1 });
+    expect(Object.keys(found)).toEqual([...new Set(result.violations.map((v) => v.kind))]);
+    expect(countKindsFound([])).toEqual({});
   });
 
   test('diverged keys are listed up to the limit', () => {
