@@ -8,12 +8,13 @@ export interface ChildServer {
   stop(): Promise<void>;
 }
 
+/** `args` are the script's own (after its path on the command line). */
 export async function startChildServer(
   script: string,
   args: readonly string[] = [],
   timeoutMs = 15_000,
 ): Promise<ChildServer> {
-  const child: ChildProcess = spawn(process.execPath, [...args, script], {
+  const child: ChildProcess = spawn(process.execPath, [script, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));

@@ -20,6 +20,8 @@ export async function createEmbeddedEngine(options: {
   prefix: string;
   /** Lanes of the one engine: the same as the direct cache-aside's pool. */
   lanes: number;
+  /** Group commit of a key's queued writes (the items entity option). @default false */
+  groupCommit?: boolean;
   /** The engine's own chaos delays, for checked runs (then through the lab entry). */
   chaos?: { fillDelayMs: number; writeDelayMs: number };
 }): Promise<EmbeddedEngine> {
@@ -31,12 +33,13 @@ export async function createEmbeddedEngine(options: {
   const engine = options.chaos
     ? await createLabEngine({ ...base, strategy: 'serial-guarded', chaos: options.chaos })
     : await createEngine(base);
-  const items = createItems(engine, { schema: options.schema });
+  const items = createItems(engine, { schema: options.schema, groupCommit: options.groupCommit ?? false });
   return {
     read: (key) => items.read(key),
     write: (key, value) => items.write(key, value),
     counters: (): Promise<EngineCounters> => {
       const s = engine.stats();
+      const cpu = process.cpuUsage();
       return Promise.resolve({
         reads: s.reads,
         writes: items.stats().writes,
@@ -45,6 +48,7 @@ export async function createEmbeddedEngine(options: {
         coalesced: s.coalesced,
         dbReads: s.dbReads,
         fills: s.fills,
+        cpuSeconds: (cpu.user + cpu.system) / 1e6,
       });
     },
     close: () => engine.close(),

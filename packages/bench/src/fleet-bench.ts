@@ -1,8 +1,8 @@
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
-import { deleteScratchKeys, startFleet } from '@keylane/fleet';
+import { deleteScratchKeys, startFleet, type Fleet } from '@keylane/fleet';
 import type { StrategyName } from '@keylane/engine';
-import { createClient } from '@keylane/sdk';
+import { createClient, type KeylaneClient } from '@keylane/sdk';
 import { scrapeFleet } from './metrics.js';
 import {
   runReadHit,
@@ -48,16 +48,32 @@ export interface StrategyBenchContext {
   singleFlight: { rounds: number; burst: number };
   /** Directory for a CPU profile of every instance; none when absent. */
   cpuProfDir?: string;
+  /** KEYLANE_GROUP_COMMIT of every instance. */
+  groupCommit: boolean;
   step: StepReporter;
   tick: TickReporter;
 }
 
-/** One strategy on a fresh fleet: the three workloads, the read-hit path, single-flight. */
-export async function benchStrategy(
+/** What a bench fleet needs: its place in the scratch data and how its instances run. */
+export type BenchFleetOptions = Pick<
+  StrategyBenchContext,
+  'databaseUrl' | 'redisUrl' | 'schema' | 'prefix' | 'lanes' | 'cpuProfDir' | 'groupCommit'
+>;
+
+export interface BenchFleet {
+  fleet: Fleet;
+  client: KeylaneClient;
+  urls: string[];
+  startMs: number;
+  /** Closes the client, stops the fleet and deletes its Redis keys. */
+  stop: () => Promise<void>;
+}
+
+/** FLEET_SIZE fresh instances of `strategy` and an SDK client that sees all of them healthy. */
+export async function startBenchFleet(
   strategy: StrategyName,
-  ctx: StrategyBenchContext,
-): Promise<StrategyRun> {
-  ctx.step(`${strategy}: starting ${FLEET_SIZE} instances`);
+  ctx: BenchFleetOptions,
+): Promise<BenchFleet> {
   const startedAt = performance.now();
   const fleet = await startFleet({
     count: FLEET_SIZE,
@@ -71,18 +87,38 @@ export async function benchStrategy(
     // No drain pause: nothing routes around a bench fleet that is going away.
     env: {
       KEYLANE_DRAIN_MS: '0',
+      KEYLANE_GROUP_COMMIT: ctx.groupCommit ? '1' : '0',
       ...(ctx.cpuProfDir ? { BENCH_CPU_PROF_DIR: ctx.cpuProfDir } : {}),
     },
     ...(ctx.cpuProfDir ? { serviceBin: PROFILED_SERVICE } : {}),
   });
-  const fleetStartMs = performance.now() - startedAt;
-  const urls = fleet.instances.map((i) => i.url);
+  const startMs = performance.now() - startedAt;
   const client = createClient({
     instances: fleet.instances.map((i) => ({ id: i.id, url: i.url })),
   });
+  const stop = async (): Promise<void> => {
+    await client.close();
+    await fleet.stop();
+    await deleteScratchKeys(ctx.redisUrl, ctx.prefix);
+  };
   try {
     await client.ready();
     await waitAllHealthy(() => client.healthyInstances().length, FLEET_SIZE, 10_000);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { fleet, client, urls: fleet.instances.map((i) => i.url), startMs, stop };
+}
+
+/** One strategy on a fresh fleet: the three workloads, the read-hit path, single-flight. */
+export async function benchStrategy(
+  strategy: StrategyName,
+  ctx: StrategyBenchContext,
+): Promise<StrategyRun> {
+  ctx.step(`${strategy}: starting ${FLEET_SIZE} instances`);
+  const { fleet, client, urls, startMs: fleetStartMs, stop } = await startBenchFleet(strategy, ctx);
+  try {
     const target = {
       read: (key: bigint) => client.get(key),
       write: (key: bigint, value: string) => client.put(key, value),
@@ -116,9 +152,7 @@ export async function benchStrategy(
     }
     return { strategy, workloads, readHit, singleFlight, fleetStartMs };
   } finally {
-    await client.close();
-    await fleet.stop();
-    await deleteScratchKeys(ctx.redisUrl, ctx.prefix);
+    await stop();
   }
 }
 

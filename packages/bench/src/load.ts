@@ -30,6 +30,8 @@ export interface ClosedLoopOptions<Op> {
   execute: Execute<Op>;
   /** Called now and then with the elapsed share of the window in [0, 1]. */
   onTick?: (share: number) => void;
+  /** Each recorded latency, for a caller that merges several processes' windows. */
+  onLatency?: (ms: number) => void;
 }
 
 /**
@@ -52,10 +54,12 @@ export async function runClosedLoop<Op>(options: ClosedLoopOptions<Op>): Promise
       const sent = performance.now();
       try {
         await options.execute(op);
-        recorder.recordMs(performance.now() - sent);
+        const ms = performance.now() - sent;
+        recorder.recordMs(ms);
+        options.onLatency?.(ms);
       } catch (err) {
         errors += 1;
-        firstError ??= describe(err);
+        firstError ??= describeFailure(err);
       }
       const now = performance.now();
       if (options.onTick && now - lastTick > 250) {
@@ -82,6 +86,8 @@ export interface OpenLoopOptions<Op> {
   /** How long to wait for the last answers after the window. @default 10_000 */
   drainMs?: number;
   onTick?: (share: number) => void;
+  /** Each recorded latency (from the intended send time). */
+  onLatency?: (ms: number) => void;
 }
 
 /**
@@ -121,12 +127,15 @@ export async function runOpenLoop<Op>(options: OpenLoopOptions<Op>): Promise<Loa
         .execute(op)
         .then(
           () => {
-            if (!closed) recorder.recordMs(performance.now() - intended);
+            if (closed) return;
+            const ms = performance.now() - intended;
+            recorder.recordMs(ms);
+            options.onLatency?.(ms);
           },
           (err: unknown) => {
             if (closed) return;
             errors += 1;
-            firstError ??= describe(err);
+            firstError ??= describeFailure(err);
           },
         )
         .finally(() => {
@@ -188,7 +197,8 @@ function finish(
   };
 }
 
-function describe(err: unknown): string {
+/** An error's code and message, for a result's `firstError`. */
+export function describeFailure(err: unknown): string {
   if (err instanceof Error) {
     const code = (err as { code?: unknown }).code;
     return typeof code === 'string' ? `${code}: ${err.message}` : err.message;

@@ -10,6 +10,12 @@ export interface EngineCounters {
   coalesced: number;
   dbReads: number;
   fills: number;
+  /**
+   * CPU seconds (user + system) of the serving processes, `process_cpu_seconds_total`
+   * (prom-client's, from process.cpuUsage()). For the engine embedded in the bench this is the
+   * bench's own process, load generator included.
+   */
+  cpuSeconds: number;
 }
 
 const SERIES: Readonly<Record<keyof EngineCounters, string>> = {
@@ -20,10 +26,20 @@ const SERIES: Readonly<Record<keyof EngineCounters, string>> = {
   coalesced: 'keylane_cache_coalesced_total',
   dbReads: 'keylane_db_reads_total',
   fills: 'keylane_cache_fills_total',
+  cpuSeconds: 'process_cpu_seconds_total',
 };
 
 export function emptyCounters(): EngineCounters {
-  return { reads: 0, writes: 0, hits: 0, misses: 0, coalesced: 0, dbReads: 0, fills: 0 };
+  return {
+    reads: 0,
+    writes: 0,
+    hits: 0,
+    misses: 0,
+    coalesced: 0,
+    dbReads: 0,
+    fills: 0,
+    cpuSeconds: 0,
+  };
 }
 
 /** Sums each counter's samples in Prometheus text (all label sets). */

@@ -8,8 +8,11 @@ export const SECTION_NAMES = [
   'direct',
   'embedded',
   'bentocache',
+  'peers',
   'checked',
   'single-flight',
+  'deployments',
+  'overload',
   'routing',
 ] as const;
 export type SectionName = (typeof SECTION_NAMES)[number];
@@ -45,7 +48,7 @@ export interface BenchOptions {
   only?: readonly SectionName[];
   /** Engine strategies to run. @default every STRATEGY_NAMES entry */
   strategies?: readonly StrategyName[];
-  /** Invalidations per instance in the single-flight section. @default 10 (quick: 3) */
+  /** Invalidations per instance in the single-flight section (and expiries per deployment in `deployments`). @default 10 (quick: 3) */
   singleFlightRounds?: number;
   /** Concurrent reads per invalidation. @default 16 */
   singleFlightBurst?: number;
@@ -57,6 +60,11 @@ export interface BenchOptions {
   redisUrl?: string;
   /** Directory for CPU profiles of the service instances (node --cpu-prof); none when absent. */
   cpuProfDir?: string;
+  /**
+   * Group commit of a hot key's queued writes in the fleet's instances (KEYLANE_GROUP_COMMIT)
+   * and in the embedded engine: false measures one transaction per write. @default true
+   */
+  groupCommit?: boolean;
 }
 
 export type ResolvedBenchOptions = Readonly<
@@ -80,6 +88,7 @@ export const DEFAULT_BENCH_OPTIONS = {
   singleFlightRounds: 10,
   singleFlightBurst: 16,
   routingCalls: 1_000_000,
+  groupCommit: true,
   databaseUrl: DEFAULT_DATABASE_URL,
   redisUrl: DEFAULT_REDIS_URL,
 } as const;
@@ -117,6 +126,7 @@ export function resolveBenchOptions(options: BenchOptions = {}): ResolvedBenchOp
     singleFlightRounds: pick('singleFlightRounds'),
     singleFlightBurst: pick('singleFlightBurst'),
     routingCalls: pick('routingCalls'),
+    groupCommit: pick('groupCommit'),
     databaseUrl: pick('databaseUrl'),
     redisUrl: pick('redisUrl'),
     only: options.only ?? SECTION_NAMES,

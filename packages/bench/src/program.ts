@@ -57,6 +57,7 @@ interface BenchFlags {
   notes?: string;
   fromResults?: string;
   cpuProfDir?: string;
+  groupCommit: boolean;
   databaseUrl: string;
   redisUrl: string;
 }
@@ -138,6 +139,10 @@ export function createProgram(name = 'keylane-bench'): Command {
       'write a CPU profile of every service instance there (node --cpu-prof)',
     )
     .option(
+      '--no-group-commit',
+      "one transaction per write: no group commit of a hot key's queued writes (in the instances and the embedded engine)",
+    )
+    .option(
       '--database-url <url>',
       'Postgres on 127.0.0.1',
       process.env['KEYLANE_DATABASE_URL'] ?? DEFAULT_BENCH_OPTIONS.databaseUrl,
@@ -163,6 +168,7 @@ export function createProgram(name = 'keylane-bench'): Command {
         ...(flags.only ? { only: flags.only } : {}),
         ...(flags.strategies ? { strategies: flags.strategies } : {}),
         ...(flags.cpuProfDir ? { cpuProfDir: resolve(flags.cpuProfDir) } : {}),
+        groupCommit: flags.groupCommit,
       };
       const result = flags.fromResults
         ? await readResults(resolve(flags.fromResults))

@@ -6,12 +6,16 @@ import type { Spread } from './stats.js';
 import { BENTOCACHE_SETUPS } from './bentocache-target.js';
 import { BENTOCACHE, DIRECT, EMBEDDED, type SystemName, type TargetVerdict } from './summary.js';
 import { PALETTE, renderBarChart } from './svg.js';
+import { OVERLOAD_FACTOR } from './overload.js';
+import { PEER_KEYS, PEER_NAMES, PEER_PROCESSES, PEER_READ_SHARE, PEER_SYSTEMS } from './peers.js';
 import { WORKLOAD_LABELS, WORKLOAD_NAMES } from './workloads.js';
 
 const CEILING_LABELS: Readonly<Record<CeilingName, string>> = {
   'redis-get': 'Redis GET (ioredis, 1 connection)',
   'http-hop': 'bare HTTP hop (1 Fastify process, undici Pool of 16)',
   'http-hop-fleet': 'bare HTTP hop x3 (3 Fastify processes, a Pool of 16 each, like the fleet)',
+  'hop-redis-fleet':
+    'bare HTTP hop + Redis GET x3 (3 Fastify processes, each one GET per request answered as it came)',
   'pg-select': "pg primary-key SELECT (Pool of one instance's lanes)",
   'pg-update': 'pg single-row UPSERT, autocommit (same Pool)',
 };
@@ -54,11 +58,19 @@ function verdictWord(t: TargetVerdict): string {
   return t.met === null ? 'not measured' : t.met ? '**met**' : '**missed**';
 }
 
+function unitSuffix(t: TargetVerdict): string {
+  return t.unit === 'x' || t.unit === '%' ? t.unit : ` ${t.unit}`;
+}
+
 function fmtTargetValue(t: TargetVerdict): string {
   if (!t.measured) return '-';
-  const unit = t.unit === 'x' ? 'x' : ` ${t.unit}`;
-  const digits = t.unit === 'ns' ? 0 : 2;
-  return `${fmtSpread(t.measured, digits)}${unit}`;
+  const digits = t.unit === 'ns' ? 0 : t.unit === '%' ? 1 : 2;
+  return `${fmtSpread(t.measured, digits)}${unitSuffix(t)}`;
+}
+
+/** `>= 3x`, and `(every run)` when the verdict is on the worst run. */
+function fmtBound(t: TargetVerdict): string {
+  return `${t.comparison} ${t.bound}${unitSuffix(t)}${t.judgedOn === 'every run' ? ' (every run)' : ''}`;
 }
 
 /** The SVG charts, by file name. */
@@ -157,7 +169,7 @@ export function renderMarkdown(result: BenchResult, options: MarkdownOptions): s
   );
   for (const t of s.targets) {
     lines.push(
-      `| ${t.statement}<br><sub>${t.measure}</sub> | ${fmtTargetValue(t)} | ${t.comparison} ${t.bound}${t.unit === 'x' ? 'x' : ` ${t.unit}`} | ${verdictWord(t)} |`,
+      `| ${t.statement}<br><sub>${t.measure}</sub> | ${fmtTargetValue(t)} | ${fmtBound(t)} | ${verdictWord(t)} |`,
     );
   }
   const failures = result.runs.flatMap((r) => [
@@ -298,6 +310,7 @@ export function renderMarkdown(result: BenchResult, options: MarkdownOptions): s
     }
     lines.push('');
   }
+  lines.push(...renderCpu(result), ...renderOverload(result), ...renderPeers(result));
   const flights = result.config.strategies.filter((n) => s.singleFlight[n]);
   if (flights.length > 0) {
     lines.push(
@@ -315,6 +328,23 @@ export function renderMarkdown(result: BenchResult, options: MarkdownOptions): s
       );
     }
     lines.push('');
+  }
+  if (s.deployments) {
+    const d = s.deployments;
+    const first = result.runs.find((r) => r.deployments)?.deployments;
+    lines.push(
+      '## Deployments: routed vs embedded on one hot key',
+      '',
+      `serial-guarded both: a fleet of ${d.routed.holders} instances read through the SDK (every read of the key goes to its owner), and ${d.embedded.holders} engines embedded in callers on one key prefix (each read by one of them in turn), ${d.routed.lanes} lanes each. ` +
+        `Per round: the hot key's cached entry is deleted (as a TTL expiry or an outside change does), then ${first?.routed.burst ?? c.singleFlightBurst} concurrent reads; DB reads counted from the engines' counters, ${first?.routed.rounds ?? c.singleFlightRounds} rounds per run. ` +
+        "Connections: the deployment's backends in pg_stat_activity (by application_name) after the load.",
+      '',
+      '| Deployment | DB reads per expiry (mean) | worst round | Postgres connections held |',
+      '| --- | ---: | ---: | ---: |',
+      `| routed (${d.routed.holders} instances) | ${fmtSpread(d.routed.dbReadsPerExpiry, 2)} | ${fmtSpread(d.routed.maxDbReadsPerExpiry, 0)} | ${fmtSpread(d.routed.pgConnections, 0)} |`,
+      `| embedded (${d.embedded.holders} processes) | ${fmtSpread(d.embedded.dbReadsPerExpiry, 2)} | ${fmtSpread(d.embedded.maxDbReadsPerExpiry, 0)} | ${fmtSpread(d.embedded.pgConnections, 0)} |`,
+      '',
+    );
   }
   if (s.routing.length > 0) {
     lines.push(
@@ -344,6 +374,91 @@ export function renderMarkdown(result: BenchResult, options: MarkdownOptions): s
     '',
   );
   return lines.join('\n');
+}
+
+/** CPU per request of the servers and of the caller: the hop ceilings and the read hits. */
+function renderCpu(result: BenchResult): string[] {
+  // Results written before these figures existed have no `cpu`.
+  const cpu = result.summary.cpu as BenchResult['summary']['cpu'] | undefined;
+  if (!cpu) return [];
+  const ceilings = CEILING_NAMES.filter((n) => cpu.ceilings[n]);
+  const hits = result.config.strategies.filter((n) => cpu.readHit[n]);
+  if (ceilings.length === 0 && hits.length === 0) return [];
+  return [
+    '## CPU per request',
+    '',
+    'CPU µs (user + system) per answered request over the same closed-loop windows as above: of the serving processes, ' +
+      'summed over them (`process_cpu_seconds_total` from their `/metrics`: prom-client in the item service, ' +
+      'process.cpuUsage() in the hop servers), and of the caller (this process, `process.cpuUsage()`: the SDK or the bare ' +
+      'undici Pool, plus the load loop and its histogram, the same in every row).',
+    '',
+    '| Path | server CPU µs/request | caller CPU µs/request |',
+    '| --- | ---: | ---: |',
+    ...ceilings.map(
+      (n) =>
+        `| ${CEILING_LABELS[n]} | ${fmtSpread(cpu.ceilings[n]!.serverUs, 0)} | ${fmtSpread(cpu.ceilings[n]!.clientUs, 0)} |`,
+    ),
+    ...hits.map(
+      (n) =>
+        `| read hit via fleet: ${n} | ${fmtSpread(cpu.readHit[n]!.serverUs, 0)} | ${fmtSpread(cpu.readHit[n]!.clientUs, 0)} |`,
+    ),
+    '',
+  ];
+}
+
+function renderOverload(result: BenchResult): string[] {
+  const o = result.summary.overload;
+  if (!o) return [];
+  const pct = (v: Spread): string =>
+    fmtSpread(
+      {
+        median: v.median * 100,
+        min: v.min * 100,
+        max: v.max * 100,
+        runs: v.runs.map((x) => x * 100),
+      },
+      1,
+    );
+  return [
+    '## Overload: a hot key offered twice its capacity',
+    '',
+    `serial-guarded on a fresh ${result.config.fleetSize}-instance fleet, one key, 50/50 reads and writes. Capacity: ok answers/s of a closed loop ` +
+      `of ${result.config.concurrency} callers. Then ${OVERLOAD_FACTOR}x that rate offered open-loop for ${result.config.durationMs} ms, each request ` +
+      `with the SDK's deadline (requestTimeoutMs ${o.requestTimeoutMs} ms, sent as x-keylane-deadline). Answered within deadline: ok, ` +
+      '`overloaded` or `deadline_exceeded` (the two refusals that say nothing was done) out of all sent.',
+    '',
+    '| capacity ops/s | offered ops/s | goodput ops/s | goodput / capacity | answered within deadline | p99 of ok ms |',
+    '| ---: | ---: | ---: | ---: | ---: | ---: |',
+    `| ${fmtSpread(o.capacity, 0)} | ${fmtSpread(o.offeredRate, 0)} | ${fmtSpread(o.goodput, 0)} | ${fmtSpread(o.goodputOverCapacity, 2)} | ${pct(o.answeredWithinDeadline)}% | ${fmtSpread(o.p99Ms)} |`,
+    '',
+    `Over all runs: ${o.outcomes.sent} sent, ${o.outcomes.ok} ok, ${o.outcomes.overloaded} overloaded, ${o.outcomes.deadlineExceeded} deadline_exceeded, ` +
+      `${o.outcomes.other} other${o.firstOther ? ` (first: ${o.firstOther})` : ''}.`,
+    '',
+  ];
+}
+
+function renderPeers(result: BenchResult): string[] {
+  // Results written before the section existed have no `peers`.
+  const peers = result.summary.peers ?? {};
+  const systems = PEER_SYSTEMS.filter((p) => peers[p]);
+  if (systems.length === 0) return [];
+  const c = result.config;
+  return [
+    `## Peers in ${PEER_PROCESSES} caller processes`,
+    '',
+    `Each system embedded in ${PEER_PROCESSES} processes at once (forked by the bench, each with its own connections, ${c.lanes} lanes or pg connections each, one Redis prefix), ` +
+      `on ${PEER_KEYS} keys drawn Zipfian (exponent ${c.zipfExponent}), ${PEER_READ_SHARE * 100}% reads, no injected delays. ` +
+      `Closed loop: ${c.concurrency} callers in all; open loop: ${c.ratePerSec} ops/s offered in all, percentiles over every process's latencies. ` +
+      'Stale reads are those of the checked runs above.',
+    '',
+    '| System | closed-loop ops/s | closed p99 ms | open-loop ops/s | open p50 ms | open p99 ms | failed (all runs) |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...systems.map((p) => {
+      const x = peers[p]!;
+      return `| ${PEER_NAMES[p]} | ${fmtSpread(x.throughput, 0)} | ${fmtSpread(x.p99Ms)} | ${fmtSpread(x.openThroughput, 0)} | ${fmtSpread(x.openP50Ms)} | ${fmtSpread(x.openP99Ms)} | ${x.errors + x.openErrors} |`;
+    }),
+    '',
+  ];
 }
 
 /** The short table for the terminal. */
@@ -402,7 +517,7 @@ export function renderTerminal(result: BenchResult): string {
   out.push('');
   for (const t of s.targets) {
     out.push(
-      `${t.met === null ? '  -   ' : t.met ? '  met ' : 'MISSED'}  ${t.statement}: ${fmtTargetValue(t)} (${t.comparison} ${t.bound})`,
+      `${t.met === null ? '  -   ' : t.met ? '  met ' : 'MISSED'}  ${t.statement}: ${fmtTargetValue(t)} (${fmtBound(t)})`,
     );
   }
   return out.join('\n') + '\n';

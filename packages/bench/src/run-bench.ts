@@ -10,12 +10,15 @@ import {
   measureRedisGet,
   type CeilingContext,
   type CeilingName,
+  type CeilingResult,
 } from './ceilings.js';
 import { createDirectCacheAside } from './direct-cache-aside.js';
+import { measureDeployments } from './deployments.js';
+import { measureOverload } from './overload.js';
+import { measurePeers, PEER_KEYS, PEER_READ_SHARE, PEER_SYSTEMS } from './peers.js';
 import { createEmbeddedEngine } from './embedded-engine.js';
 import { BENTOCACHE_SETUPS, createBentocacheTarget } from './bentocache-target.js';
 import { benchStrategy, FLEET_SIZE, type StrategyRun } from './fleet-bench.js';
-import type { LoadResult } from './load.js';
 import { resolveBenchOptions, type BenchOptions, type SectionName } from './options.js';
 import {
   runWorkloads,
@@ -29,7 +32,7 @@ import { strategyOrder } from './order.js';
 import { resetRows, scratchNames, seedScratch } from './scratch.js';
 import type { BenchResult } from './bench-result.js';
 import { checkedRun } from './checked-run.js';
-import type { RunResult } from './run-result.js';
+import { emptyRunResult, type RunResult } from './run-result.js';
 import { summarize } from './summary.js';
 import { BENTOCACHE, DIRECT, EMBEDDED, type InProcessName } from './system-names.js';
 import { createBenchWorkloads, WORKLOAD_NAMES } from './workloads.js';
@@ -51,6 +54,8 @@ interface InProcessSystem {
 /** The demo's callers and the shortest checked run: long enough for the races to be met. */
 const CHECKED_CALLERS = 16;
 const CHECKED_MIN_MS = 2_000;
+/** Processes of the embedded deployment beside the fleet: as many as `keylane demo --deployment embedded` runs. */
+const EMBEDDED_PROCESSES = 4;
 
 function describeError(err: unknown): string {
   if (err instanceof Error) {
@@ -126,6 +131,9 @@ export async function runBench(
     (has('embedded') ? WORKLOAD_NAMES.length * 2 + 1 : 0) +
     (has('bentocache') ? BENTOCACHE_SETUPS.length * (WORKLOAD_NAMES.length * 2 + 1) : 0) +
     (has('checked') ? 2 + BENTOCACHE_SETUPS.length : 0) +
+    (has('deployments') ? 1 : 0) +
+    (has('overload') ? 2 : 0) +
+    (has('peers') ? PEER_SYSTEMS.length * 2 : 0) +
     (has('routing') ? 1 : 0);
   progress.begin(stepsPerRun * o.runs + 2);
   step(`seeding ${allKeys.length} keys in schema ${scratch.schema}`);
@@ -135,17 +143,7 @@ export async function runBench(
     await seedScratch(o.databaseUrl, scratch, allKeys);
     for (let run = 1; run <= o.runs; run++) {
       const tag = `run ${run}/${o.runs}`;
-      const result: RunResult = {
-        run,
-        ceilings: {},
-        strategies: [],
-        direct: null,
-        embedded: null,
-        bentocache: {},
-        checked: {},
-        routing: [],
-        errors: [],
-      };
+      const result = emptyRunResult(run);
       if (has('ceilings')) {
         const ctx: CeilingContext = {
           redisUrl: o.redisUrl,
@@ -161,7 +159,7 @@ export async function runBench(
         step(`${tag} ceiling: Redis GET`);
         const attempt = async (
           name: CeilingName,
-          measure: () => Promise<LoadResult>,
+          measure: () => Promise<CeilingResult>,
         ): Promise<void> => {
           try {
             result.ceilings[name] = await measure();
@@ -176,6 +174,8 @@ export async function runBench(
         await attempt('http-hop', () => measureHttpHop(ctx, 1));
         step(`${tag} ceiling: bare HTTP hop over ${FLEET_SIZE} server processes`);
         await attempt('http-hop-fleet', () => measureHttpHop(ctx, FLEET_SIZE));
+        step(`${tag} ceiling: bare HTTP hop + Redis GET over ${FLEET_SIZE} server processes`);
+        await attempt('hop-redis-fleet', () => measureHttpHop(ctx, FLEET_SIZE, true));
         step(`${tag} ceiling: pg primary-key SELECT`);
         await attempt('pg-select', () => measurePgSelect(ctx, o.lanes));
         step(`${tag} ceiling: pg primary-key UPSERT (a commit)`);
@@ -220,7 +220,8 @@ export async function runBench(
           {
             name: EMBEDDED,
             section: 'embedded',
-            create: (prefix) => createEmbeddedEngine({ ...base, prefix, lanes: o.lanes }),
+            create: (prefix) =>
+              createEmbeddedEngine({ ...base, prefix, lanes: o.lanes, groupCommit: o.groupCommit }),
             store: (w) => (result.embedded = w),
           },
           ...BENTOCACHE_SETUPS.map((setup): InProcessSystem => ({
@@ -300,6 +301,75 @@ export async function runBench(
         }
         await resetRows(o.databaseUrl, scratch, allKeys);
       }
+      /** A section's measurement, or null with the failure recorded (an interrupt still throws). */
+      const section = async <T>(name: string, measure: () => Promise<T>): Promise<T | null> => {
+        try {
+          return await measure();
+        } catch (err) {
+          recordUnlessAborted(err, () => result.errors.push(`${name}: ${describeError(err)}`));
+          return null;
+        }
+      };
+      /** Where a section's engines keep their data: the scratch schema and a prefix of its own. */
+      const place = (name: string) => ({
+        databaseUrl: o.databaseUrl,
+        redisUrl: o.redisUrl,
+        schema: scratch.schema,
+        prefix: `${scratch.prefix}-${name}-r${run}`,
+      });
+      if (has('deployments')) {
+        step(
+          `${tag} deployments: routed vs ${EMBEDDED_PROCESSES} embedded processes on one hot key`,
+        );
+        await resetRows(o.databaseUrl, scratch, allKeys);
+        result.deployments = await section('deployments', () =>
+          measureDeployments({
+            ...place('deployments'),
+            hotKey: workloads['hot-key'].keys[0]!,
+            lanes: o.lanes,
+            processes: EMBEDDED_PROCESSES,
+            rounds: o.singleFlightRounds,
+            burst: o.singleFlightBurst,
+          }),
+        );
+      }
+      if (has('peers')) {
+        result.peers = await section('peers', () =>
+          measurePeers({
+            ...place('peers'),
+            lanes: o.lanes,
+            groupCommit: o.groupCommit,
+            ttlMs: CACHE_TTL_MS,
+            keys: workloads['read-heavy'].keys.slice(0, PEER_KEYS),
+            zipfExponent: o.zipfExponent,
+            readShare: PEER_READ_SHARE,
+            seed: o.seed,
+            concurrency: o.concurrency,
+            warmupMs: o.warmupMs,
+            durationMs: o.durationMs,
+            ratePerSec: o.ratePerSec,
+            step: (label) => step(`${tag} ${label}`),
+            beforeEach: () => resetRows(o.databaseUrl, scratch, allKeys),
+          }),
+        );
+      }
+      if (has('overload')) {
+        await resetRows(o.databaseUrl, scratch, allKeys);
+        result.overload = await section('overload', () =>
+          measureOverload({
+            ...place('overload'),
+            lanes: o.lanes,
+            groupCommit: o.groupCommit,
+            ...(o.cpuProfDir ? { cpuProfDir: `${o.cpuProfDir}/overload-r${run}` } : {}),
+            workload: workloads['hot-key'],
+            callers: o.concurrency,
+            warmupMs: o.warmupMs,
+            durationMs: o.durationMs,
+            step: (label) => step(`${tag} ${label}`),
+            tick: (share) => progress.tick(share),
+          }),
+        );
+      }
       if (has('routing')) {
         step(
           `${tag} SDK routing (${ROUTING_SIZES.join('/')} instances, ${ROUTING_STRATEGIES.join(' and ')})`,
@@ -332,6 +402,7 @@ export async function runBench(
       sections: { workloads: has('strategies'), singleFlight: has('single-flight') },
       singleFlight: { rounds: o.singleFlightRounds, burst: o.singleFlightBurst },
       ...(o.cpuProfDir ? { cpuProfDir: `${o.cpuProfDir}/${strategy}-r${run}` } : {}),
+      groupCommit: o.groupCommit,
       step: (label) => step(`${tag} ${label}`),
       tick: (share) => progress.tick(share),
     });

@@ -79,15 +79,29 @@ function zipfWorkload(
     name,
     readShare,
     keys,
-    caller(index) {
-      const rng = createRng(deriveSeed(seed, salt + index));
-      let seq = 0;
-      return () => {
-        const key = keys[zipf.sample(rng)]!;
-        if (rng.float() < readShare) return { kind: 'read', key };
-        seq += 1;
-        return { kind: 'write', key, value: `bench${index}:${seq}` };
-      };
-    },
+    caller: (index) => zipfCaller(keys, zipf, seed, salt, readShare, index),
+  };
+}
+
+/**
+ * One caller's stream of a Zipfian workload: keys drawn from `zipf` over `keys`, a read with
+ * probability `readShare`, otherwise a write of a value unique to the caller. `salt` keeps two
+ * workloads of one seed from replaying each other's draws.
+ */
+export function zipfCaller(
+  keys: readonly bigint[],
+  zipf: ZipfSampler,
+  seed: number,
+  salt: number,
+  readShare: number,
+  index: number,
+): () => WorkloadOp {
+  const rng = createRng(deriveSeed(seed, salt + index));
+  let seq = 0;
+  return () => {
+    const key = keys[zipf.sample(rng)]!;
+    if (rng.float() < readShare) return { kind: 'read', key };
+    seq += 1;
+    return { kind: 'write', key, value: `bench${index}:${seq}` };
   };
 }

@@ -53,7 +53,7 @@ describe('keylane-bench --quick', () => {
 
   it('prints the table and the targets on stdout, progress on stderr', () => {
     expect(stdout).toContain('serial-guarded');
-    expect(stdout).toContain('read-hit path within 2x');
+    expect(stdout).toContain('read-hit path vs the bare hop + Redis GET');
     expect(stderr).toMatch(/bench \d+\/\d+/);
   });
 
@@ -70,6 +70,7 @@ describe('keylane-bench --quick', () => {
       'redis-get',
       'http-hop',
       'http-hop-fleet',
+      'hop-redis-fleet',
       'pg-select',
       'pg-update',
     ] as const) {
@@ -98,6 +99,24 @@ describe('keylane-bench --quick', () => {
       expect(
         result.summary.engine[strategy]!['read-heavy']!.hitRatio.median,
       ).toBeGreaterThanOrEqual(0);
+    }
+  });
+
+  it('measured CPU per request of the servers and the caller, and the hot key under 2x overload', () => {
+    const cpu = result.summary.cpu;
+    expect(cpu.ceilings['hop-redis-fleet']!.serverUs!.median).toBeGreaterThan(0);
+    expect(cpu.readHit['serial-guarded']!.serverUs!.median).toBeGreaterThan(0);
+    expect(cpu.readHit['serial-guarded']!.clientUs.median).toBeGreaterThan(0);
+    const overload = result.summary.overload!;
+    expect(overload.capacity.median).toBeGreaterThan(0);
+    expect(overload.offeredRate.median).toBe(Math.round(overload.capacity.median * 2));
+    expect(overload.outcomes.sent).toBeGreaterThan(0);
+  });
+
+  it('ran the embedded engine and bentocache each in 4 caller processes', () => {
+    for (const system of ['embedded', 'bentocache-l2'] as const) {
+      expect(result.summary.peers[system]!.throughput.median).toBeGreaterThan(0);
+      expect(result.summary.peers[system]!.openP99Ms.median).toBeGreaterThan(0);
     }
   });
 
@@ -132,7 +151,7 @@ describe('keylane-bench --quick', () => {
   });
 
   it('gave every target a measured value and a verdict', () => {
-    expect(result.summary.targets).toHaveLength(12);
+    expect(result.summary.targets).toHaveLength(16);
     for (const t of result.summary.targets) {
       expect(t.measured).not.toBeNull();
       expect(typeof t.met).toBe('boolean');
