@@ -4,6 +4,7 @@ import { createItems, ensureItemsTable } from '@keylane/engine/items';
 import type { FleetService, ItemClient } from '@keylane/fleet';
 import { formatLongId, InvalidOptionsError, type Item } from '@keylane/protocol';
 import type { KeylaneClient } from '@keylane/sdk';
+import { inspect } from '@keylane/engine/testing';
 
 /**
  * What the demo's workload runs on. Every run is a register per key (each write puts a value,
@@ -63,7 +64,7 @@ const ITEMS: EntityAdapter = {
   inspector(engine, schema) {
     const items = createItems(engine, { schema });
     return async (key) => {
-      const { cached, stored } = await items.inspect(key);
+      const { cached, stored } = await inspect(items.entity, key);
       return {
         cached: cached === undefined ? undefined : itemText(cached),
         stored: itemText(stored),
@@ -147,7 +148,7 @@ const CARTS: EntityAdapter = {
   inspector(engine, schema) {
     const carts = createCarts(engine, { schema });
     return async (key) => {
-      const { cached, stored } = await carts.entity.inspect(key);
+      const { cached, stored } = await inspect(carts.entity, key);
       return {
         cached: cached === undefined ? undefined : cached === null ? null : registerValue(cached),
         stored: registerValue(stored),

@@ -8,8 +8,26 @@ export interface EngineInternals {
   laneClient(key: LongIdInput): pg.Client;
 }
 
-// Keyed by the engine object so nothing about it shows on the public type or at runtime.
+/** The raw cache entry (`undefined`: nothing cached, `null`: absence cached) and the row now. */
+export interface Inspection<V> {
+  cached: V | null | undefined;
+  stored: V | null;
+}
+
+// Keyed by the engine (or entity) object so nothing about it shows on the public type or at runtime.
 const internals = new WeakMap<Engine, EngineInternals>();
+const inspectors = new WeakMap<object, (id: never) => Promise<Inspection<unknown>>>();
+
+/** Makes `target` (an entity, the items API) inspectable through `@keylane/engine/testing`. */
+export function registerInspector<I, V>(target: object, inspect: (id: I) => Promise<Inspection<V>>): void {
+  inspectors.set(target, inspect);
+}
+
+export function inspectorOf(target: object): (id: unknown) => Promise<Inspection<unknown>> {
+  const inspect = inspectors.get(target);
+  if (inspect === undefined) throw new TypeError('not an entity made by engine.entity, nor the items API');
+  return inspect as (id: unknown) => Promise<Inspection<unknown>>;
+}
 
 export function registerInternals(engine: Engine, parts: EngineInternals): void {
   internals.set(engine, parts);

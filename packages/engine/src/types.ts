@@ -115,11 +115,6 @@ export interface Entity<V, K extends KeyKind = 'long'> {
    * so a fill that read before the outside commit is refused.
    */
   invalidate(id: KeyInput<K>): Promise<void>;
-  /**
-   * For tests and convergence checks: the raw cached entry (`undefined`: nothing cached,
-   * `null`: absence cached) and what `load` returns now, read outside the lanes and the guard.
-   */
-  inspect(id: KeyInput<K>): Promise<{ cached: V | null | undefined; stored: V | null }>;
   /** The lane index this key's work runs on. */
   laneOf(id: KeyInput<K>): number;
   /** This entity's counters (the engine's `stats()` adds every entity's up). */

@@ -6,6 +6,7 @@ import { createEngine } from '../src/baselines.js';
 import { CallerDeadlineError, type Engine } from '../src/index.js';
 import { createItems, ensureItemsTable } from '../src/items/index.js';
 import { engineFor, optionsFor, rejection, sleep, waitFor, type ItemsEngine } from './helpers.js';
+import { inspect } from '../src/testing.js';
 
 /** Caller deadlines through the lanes and the fence, and the Redis-restart hold on fills. */
 describe("the caller's deadline", () => {
@@ -128,8 +129,8 @@ describe('Redis returning as another server (markers lost)', () => {
     await sleep(500);
     writerRedis.disconnect();
     await write;
-    const cached = (await r.inspect(id)).cached;
-    const stored = (await r.inspect(id)).stored;
+    const cached = (await inspect(r.entity, id)).cached;
+    const stored = (await inspect(r.entity, id)).stored;
     return { cached, stored, held: reader.stats().fillsHeld };
   }
 

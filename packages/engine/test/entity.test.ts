@@ -21,6 +21,7 @@ import {
 } from '../src/index.js';
 import { optionsFor, rejection } from './helpers.js';
 import { createUserTables, insertUser, loadUser, renameAndAddEmail, usersEntity, type User } from './support/users.js';
+import { inspect } from '../src/testing.js';
 
 /** The entity API on a users table and its emails, through the production entry. */
 describe('an entity on your own tables', () => {
@@ -62,7 +63,16 @@ describe('an entity on your own tables', () => {
     expect(after.hits - before.hits).toBe(1);
     // A miss of an id with no row caches the absence.
     expect(await users.get(999n)).toBeNull();
-    expect(await users.inspect(999n)).toEqual({ cached: null, stored: null });
+    expect(await inspect(users, 999n)).toEqual({ cached: null, stored: null });
+  });
+
+  it('offers no way around the lanes on the entity: inspect is only under @keylane/engine/testing', async () => {
+    expect('inspect' in users).toBe(false);
+    await insertUser(ctx.pg, ctx.schema, 60n, 'eve');
+    // Read around the lanes and the guard: nothing cached yet, the row as the loader reads it.
+    expect(await inspect(users, 60n)).toEqual({ cached: undefined, stored: await stored(60n) });
+    // Only the entity the engine made: a copy of its methods is not inspectable.
+    expect(() => inspect({ ...users }, 60n)).toThrow(TypeError);
   });
 
   it('mutates both tables in one transaction and caches the value it returns', async () => {
@@ -70,7 +80,7 @@ describe('an entity on your own tables', () => {
     await users.get(2n);
     const written = await users.mutate(2n, (tx, id) => renameAndAddEmail(tx, ctx.schema, id, 'robert', 'rob@example.com'));
     expect(written).toMatchObject({ name: 'robert', emails: [{ email: 'bob@example.com' }, { email: 'rob@example.com' }] });
-    expect(await users.inspect(2n)).toEqual({ cached: written, stored: written });
+    expect(await inspect(users, 2n)).toEqual({ cached: written, stored: written });
     const reads = users.stats().dbReads;
     expect(await users.get(2n)).toEqual(written);
     expect(users.stats().dbReads).toBe(reads);
@@ -90,7 +100,7 @@ describe('an entity on your own tables', () => {
     );
     expect(err).toBe(mine);
     expect(await stored(3n)).toEqual(cachedBefore);
-    expect((await users.inspect(3n)).cached).toBeUndefined();
+    expect((await inspect(users, 3n)).cached).toBeUndefined();
     expect(await users.get(3n)).toEqual(cachedBefore);
   });
 
@@ -100,14 +110,14 @@ describe('an entity on your own tables', () => {
     await users.mutate(4n, async (tx, id) => {
       await tx.query(`UPDATE "${ctx.schema}".users SET plan = 'pro' WHERE id = $1`, [id]);
     });
-    expect((await users.inspect(4n)).cached).toBeUndefined();
+    expect((await inspect(users, 4n)).cached).toBeUndefined();
     expect((await users.get(4n))?.plan).toBe('pro');
     const gone = await users.mutate(4n, async (tx, id) => {
       await tx.query(`DELETE FROM "${ctx.schema}".users WHERE id = $1`, [id]);
       return null;
     });
     expect(gone).toBeNull();
-    expect(await users.inspect(4n)).toEqual({ cached: null, stored: null });
+    expect(await inspect(users, 4n)).toEqual({ cached: null, stored: null });
   });
 
   it('refuses to commit a transaction your callback left aborted', async () => {

@@ -6,6 +6,7 @@ import { createEngine } from '../src/baselines.js';
 import { WriteExpiredError, type Engine, type Entity } from '../src/index.js';
 import { engineFor, optionsFor, rejection, sleep, type ItemsEngine } from './helpers.js';
 import { createUserTables, insertUser, loadUser, usersEntity, type User } from './support/users.js';
+import { inspect } from '../src/testing.js';
 
 /**
  * The commit-time fence (src/db/fence.ts) and `invalidate`, each beside the unsafe variant it
@@ -56,7 +57,7 @@ describe('the commit fence', () => {
     expect(readerUsers.stats().fills).toBe(1);
     writerRedis.disconnect();
     const err = await write;
-    const { cached } = await readerUsers.inspect(id);
+    const { cached } = await inspect(readerUsers, id);
     const stored = await loadUser(ctx.schema)(ctx.pg, id);
     return { err, cached, stored };
   }
@@ -109,7 +110,7 @@ describe('invalidate, for writes made outside Keylane', () => {
     await plain.end();
     if (announce) await users.invalidate(id);
     expect((await read)?.name).toBe('before');
-    return { users, next: await users.get(id), inspected: await users.inspect(id) };
+    return { users, next: await users.get(id), inspected: await inspect(users, id) };
   }
 
   it('after the outside commit, invalidate makes the pending fill refused and the next read fresh', async () => {

@@ -7,6 +7,7 @@ import { TransactionAbortedError, type Engine, type Entity, type Queryable } fro
 import { createItems, type Items } from '../src/items/index.js';
 import { engineFor, optionsFor, sleep, type ItemsEngine } from './helpers.js';
 import { runCheckedWorkload } from './support/checked-workload.js';
+import { inspect } from '../src/testing.js';
 
 /**
  * Group commit: mutations of one key queued behind each other in its lane run in one
@@ -52,7 +53,7 @@ describe('group commit', () => {
     expect(e.entity.entity.stats().groupedMutations).toBe(7);
     // The last member's row is the committed one, and the cache holds it.
     const last = writes.reduce((a, b) => (b.version > a.version ? b : a));
-    const { cached, stored } = await e.entity.inspect(1);
+    const { cached, stored } = await inspect(e.entity.entity, 1);
     expect(stored).toEqual(last);
     expect(cached === undefined || JSON.stringify(cached) === JSON.stringify(stored)).toBe(true);
     expect((await e.entity.read(1))?.version).toBe(9);
@@ -124,7 +125,7 @@ describe('group commit', () => {
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'rejected', 'fulfilled']);
     expect(((results[1] as PromiseRejectedResult).reason as Error).message).toBe('refused by the callback');
     expect((results[2] as PromiseRejectedResult).reason).toBeInstanceOf(TransactionAbortedError);
-    const stored = (await e.entity.inspect(2)).stored;
+    const stored = (await inspect(e.entity.entity, 2)).stored;
     // 'start' was version 1: two members committed one bump each.
     expect(stored).toMatchObject({ value: 'b', version: 3 });
     expect(e.entity.entity.stats().groupedMutations).toBe(3);
@@ -142,7 +143,7 @@ describe('group commit', () => {
     await held;
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected']);
     expect((results[1] as PromiseRejectedResult).reason).toBeInstanceOf(VersionConflictError);
-    expect((await e.entity.inspect(3)).stored).toMatchObject({ value: 'y', version: 2 });
+    expect((await inspect(e.entity.entity, 3)).stored).toMatchObject({ value: 'y', version: 2 });
   });
 
   it('a mutation whose deadline is earlier than the leader\'s does not join it (the fence is the leader\'s)', async () => {
@@ -185,7 +186,7 @@ describe('group commit', () => {
     expect(((l as PromiseRejectedResult).reason as { code?: string }).code).toBe('deadline_exceeded');
     expect(f.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled']);
     expect(e.entity.entity.stats().groupedMutations).toBe(2);
-    const stored = (await e.entity.inspect(5)).stored;
+    const stored = (await inspect(e.entity.entity, 5)).stored;
     expect(['f1', 'f2']).toContain(stored?.value);
     expect(stored?.version).toBe(3);
   }, 20_000);

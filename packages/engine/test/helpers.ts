@@ -2,7 +2,7 @@ import type { Item, LongIdInput } from '@keylane/protocol';
 import type { TestContext } from '@keylane/test-kit';
 import { createEngine, type LabEngineOptions } from '../src/baselines.js';
 import type { Engine, EngineHealth, EngineStats, StrategyName } from '../src/index.js';
-import { laneClient } from '../src/testing.js';
+import { inspect, laneClient } from '../src/testing.js';
 import type pg from 'pg';
 import { createItems, ensureItemsTable, type Items, type ItemsStats, type WriteOptions } from '../src/items/index.js';
 
@@ -51,7 +51,7 @@ export async function engineFor(ctx: TestContext, overrides: Overrides = {}, pre
     read: (id) => items.read(id),
     write: (id, value, options) => items.write(id, value, options),
     delete: (id) => items.delete(id),
-    inspect: (id) => items.inspect(id),
+    inspect: (id) => inspect(items.entity, id),
     laneOf: (id) => engine.laneOf(id),
     laneClient: (id) => laneClient(engine, id),
     stats: () => ({ ...engine.stats(), ...items.stats() }),

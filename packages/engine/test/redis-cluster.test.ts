@@ -14,6 +14,7 @@ import { createItems, ensureItemsTable, type Items } from '../src/items/index.js
 import { sleep, waitFor } from './helpers.js';
 import { runCheckedWorkload, type CheckedWorkloadResult } from './support/checked-workload.js';
 import { createUserTables, insertUser, loadUser, renameAndAddEmail, usersEntity, type User } from './support/users.js';
+import { inspect } from '../src/testing.js';
 
 /**
  * The engine on a real Redis Cluster (3 masters, each with a replica, on loopback ports):
@@ -176,7 +177,7 @@ describe('two engines on a Redis Cluster', () => {
             await w.mutate(id, (tx, key) => renameAndAddEmail(tx, ctx.schema, key, `renamed${round}`, `r${round}@example.com`));
           })(),
         ]);
-        const { cached } = await r.inspect(id);
+        const { cached } = await inspect(r, id);
         if (cached !== undefined && !isDeepStrictEqual(cached, await loadUser(ctx.schema)(ctx.pg, id))) stale += 1;
       }
       const { fillsRejected, leases } = r.stats();
@@ -274,8 +275,8 @@ describe('write markers through a master failover', () => {
       cluster.resume(replica!);
     }
     const after = await read('reader');
-    const stored = (await r.inspect(id)).stored;
-    const cached = (await r.inspect(id)).cached;
+    const stored = (await inspect(r.entity, id)).stored;
+    const cached = (await inspect(r.entity, id)).cached;
     await cluster.restart(master);
     return {
       result,
@@ -363,7 +364,7 @@ describe('markerReplicas on a standalone Redis (the url form)', () => {
         (err: unknown) => err,
       );
       expect(refused).toBeInstanceOf(MarkerNotReplicatedError);
-      expect((await items.inspect(900)).stored).toBeNull();
+      expect((await inspect(items.entity, 900)).stored).toBeNull();
       // Diskless both ways: these servers have no dir of their own, and a full sync would leave an RDB in the cwd.
       const onMaster = new Redis(master.url);
       await onMaster.config('SET', 'repl-diskless-sync', 'yes', 'repl-diskless-sync-delay', '0');
@@ -385,7 +386,7 @@ describe('markerReplicas on a standalone Redis (the url form)', () => {
       // The write that went through is the one stored (a further write right away could be
       // refused again: just after its first sync a replica may not acknowledge WAIT for ~1 s).
       expect((await items.read(900))?.value).toBe(`replicated${attempts}`);
-      expect((await items.inspect(900)).stored?.value).toBe(`replicated${attempts}`);
+      expect((await inspect(items.entity, 900)).stored?.value).toBe(`replicated${attempts}`);
     } finally {
       await engine.close();
       await link.quit();

@@ -5,6 +5,7 @@ import { createEngine } from '../src/baselines.js';
 import type { Engine, Entity, StrategyName } from '../src/index.js';
 import { optionsFor, sleep } from './helpers.js';
 import { createUserTables, insertUser, loadUser, renameAndAddEmail, usersEntity, type User } from './support/users.js';
+import { inspect } from '../src/testing.js';
 
 /**
  * The two-engine race of race.test.ts on a user-defined entity: the loader joins users with
@@ -38,7 +39,7 @@ async function race(ctx: TestContext, strategy: StrategyName, base: bigint): Pro
           await writerUsers.mutate(id, (tx, key) => renameAndAddEmail(tx, ctx.schema, key, `renamed${round}`, `r${round}@example.com`));
         })(),
       ]);
-      const { cached } = await readerUsers.inspect(id);
+      const { cached } = await inspect(readerUsers, id);
       const now = await loadUser(ctx.schema)(ctx.pg, id);
       if (cached !== undefined && !isDeepStrictEqual(cached, now)) stale += 1;
     }

@@ -5,6 +5,7 @@ import { createEngine as createLabEngine, type StrategyName } from '@keylane/eng
 import { createTestContext, type TestContext } from '@keylane/test-kit';
 import { createCarts, type Carts } from '../src/carts.js';
 import { ensureCartTables } from '../src/schema.js';
+import { inspect } from '@keylane/engine/testing';
 
 /**
  * The guard on a relational entity: two engines (two processes' worth of lanes, as in a split
@@ -84,7 +85,7 @@ async function runHarness(strategy: StrategyName, prefix: string): Promise<Outco
       await Promise.all(carts.flatMap((c) => [writer(c), writer(c), reader(c), reader(c), reader(c)]));
       // At rest: nothing in flight (every get awaited its fill), so the cache must equal the join.
       for (const id of CARTS) {
-        const { cached, stored } = await carts[0]!.entity.inspect(id);
+        const { cached, stored } = await inspect(carts[0]!.entity, id);
         outcome.checkedAtRest += 1;
         if (cached !== undefined && !isDeepStrictEqual(cached, stored)) outcome.staleAtRest += 1;
       }

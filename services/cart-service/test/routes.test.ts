@@ -3,6 +3,7 @@ import { DEADLINE_HEADER, ERROR_CODES, isErrorBody, type ErrorCode } from '@keyl
 import { createTestContext, type TestContext } from '@keylane/test-kit';
 import { createCartServer, type CartService } from '../src/server.js';
 import { captureLogger, httpClient, tablesDigest, testConfig, type Answer, type LogLine } from './helpers.js';
+import { inspect } from '@keylane/engine/testing';
 
 let ctx: TestContext;
 let service: CartService;
@@ -56,7 +57,7 @@ describe('cart routes', () => {
     const read = await api.call('GET', '/v1/carts/7');
     expect(read.body).toEqual(updated.body);
     expect(service.carts.entity.stats().hits).toBe(hitsBefore + 1);
-    const { cached, stored } = await service.carts.entity.inspect(7);
+    const { cached, stored } = await inspect(service.carts.entity, 7);
     expect(cached).toEqual(stored);
     expect(typeof (read.body as { updatedAt: unknown }).updatedAt).toBe('string');
 

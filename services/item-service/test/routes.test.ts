@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createTestContext, startRedisServer, type TestContext } from '@keylane/test-kit';
 import { ERROR_CODES, isErrorBody, type ErrorCode } from '@keylane/protocol';
-import { laneClient } from '@keylane/engine/testing';
+import { inspect, laneClient } from '@keylane/engine/testing';
 import { createServer, type ItemService } from '../src/server.js';
 import { captureLogger, httpClient, rowCount, testConfig, type LogLine } from './helpers.js';
 
@@ -438,7 +438,7 @@ describe('a full lane', () => {
         expect(Number(r.headers['retry-after'])).toBeGreaterThanOrEqual(1);
       }
       for (const r of accepted) {
-        const { stored } = await local.items.inspect(r.json().id as string);
+        const { stored } = await inspect(local.items.entity, r.json().id as string);
         expect(stored).toEqual(r.json());
       }
     } finally {

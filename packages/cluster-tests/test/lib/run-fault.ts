@@ -17,6 +17,7 @@ import { createClient, type KeylaneClient } from '@keylane/sdk';
 import { ITEM_SERVICES, type Cluster, type ItemService } from './cluster.js';
 import type { Fault } from './faults.js';
 import { summarizeWitness, type WitnessSummary } from './witness.js';
+import { inspect } from '@keylane/engine/testing';
 
 /** The timeline of one run: steady load, the fault, load while the fleet recovers. */
 export const RUN_TIMING = {
@@ -222,7 +223,7 @@ async function inspectAtRest(cluster: Cluster, keys: readonly string[]) {
     const entries: ConvergenceEntry[] = [];
     const finalValues = new Map<string, string | null>();
     for (const key of keys) {
-      const { cached, stored } = await items.inspect(parseLongId(key));
+      const { cached, stored } = await inspect(items.entity, parseLongId(key));
       entries.push({ key, cached: cached === undefined ? undefined : valueOf(cached), stored: valueOf(stored) });
       finalValues.set(key, valueOf(stored));
     }

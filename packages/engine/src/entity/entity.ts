@@ -13,6 +13,7 @@ import { channels, traceCall, type MissContext, type ReadContext } from '../diag
 import type { LaneSet } from '../db/lane-set.js';
 import type { MutationPlan } from '../db/transaction.js';
 import { InvalidValueError } from '../errors.js';
+import { registerInspector, type Inspection } from '../internals.js';
 import { cacheTtl } from '../options/index.js';
 import { newCounters, snapshot, type Counters } from '../stats.js';
 import type { Strategy } from '../strategies/strategy.js';
@@ -150,7 +151,7 @@ export function createEntity<V, K extends KeyKind>(host: EntityHost, options: En
     return host.admit(() => traceCall(channels.read, context, () => read(ref, admission, context)) as Promise<string>);
   };
 
-  return {
+  const entity = {
     name,
     key,
     counters,
@@ -190,18 +191,6 @@ export function createEntity<V, K extends KeyKind>(host: EntityHost, options: En
       });
     },
 
-    async inspect(input: KeyInput<K>) {
-      const ref = resolve(input);
-      const [raw, stored] = await Promise.all([
-        cache.get(ref.tag),
-        host.outsideLanes(async (db) => {
-          const value = await runtime.load(db, ref.id);
-          return value === null || value === undefined ? null : decode(encode(value));
-        }),
-      ]);
-      return { cached: raw === null ? undefined : decode(raw), stored };
-    },
-
     laneOf(input: KeyInput<K>): number {
       return resolve(input).lane;
     },
@@ -210,6 +199,20 @@ export function createEntity<V, K extends KeyKind>(host: EntityHost, options: En
       return snapshot(counters);
     },
   };
+  // For @keylane/engine/testing's inspect: it reads outside the lanes and the guard, so it is
+  // not on the entity an application holds.
+  registerInspector(entity, async (input: KeyInput<K>): Promise<Inspection<V>> => {
+    const ref = resolve(input);
+    const [raw, stored] = await Promise.all([
+      cache.get(ref.tag),
+      host.outsideLanes(async (db) => {
+        const value = await runtime.load(db, ref.id);
+        return value === null || value === undefined ? null : decode(encode(value));
+      }),
+    ]);
+    return { cached: raw === null ? undefined : decode(raw), stored };
+  });
+  return entity;
 }
 
 /** A KeyRef whose id and lane are computed on first use (see resolve). */

@@ -52,8 +52,6 @@ export interface Items {
   write(id: LongIdInput, value: unknown, options?: WriteOptions): Promise<Item>;
   /** `true` if a row was deleted. */
   delete(id: LongIdInput, options?: CallOptions): Promise<boolean>;
-  /** The raw cache entry and the row, read outside the lanes (tests, convergence checks). */
-  inspect(id: LongIdInput): Promise<{ cached: Item | null | undefined; stored: Item | null }>;
   stats(): ItemsStats;
 }
 
@@ -224,7 +222,6 @@ export function createItems(engine: Engine, options: ItemsOptions = {}): Items {
       return existed;
     },
 
-    inspect: (id) => entity.inspect(id),
     stats: () => ({ ...stats }),
   };
 }

@@ -1,10 +1,11 @@
 import { checkConvergence, checkHistory, HistoryRecorder, type CheckResult } from '@keylane/checker';
 import type { Items } from '../../src/items/index.js';
 import { sleep } from '../helpers.js';
+import { inspect } from '../../src/testing.js';
 
 export interface CheckedWorkloadOptions {
   /** The engines' items, one per engine: caller n's i-th operation goes to side (n + i) mod sides. */
-  sides: readonly Pick<Items, 'read' | 'write' | 'inspect'>[];
+  sides: readonly Pick<Items, 'read' | 'write' | 'entity'>[];
   ids: readonly number[];
   callers: number;
   ms: number;
@@ -79,7 +80,7 @@ export async function runCheckedWorkload(options: CheckedWorkloadOptions): Promi
   await Promise.all(Array.from({ length: options.callers }, (_, n) => caller(n)));
   const entries = await Promise.all(
     ids.map(async (id) => {
-      const { cached, stored } = await sides[0]!.inspect(id);
+      const { cached, stored } = await inspect(sides[0]!.entity, id);
       return {
         key: String(id),
         cached: cached === undefined ? undefined : cached === null ? null : String(cached.value),
