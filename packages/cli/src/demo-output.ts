@@ -3,16 +3,10 @@ import { join, resolve } from 'node:path';
 import { PALETTE, renderBarChart, resultFileName } from '@keylane/bench';
 import { STRATEGY_NAMES } from '@keylane/engine/baselines';
 import type { DemoReport } from './report.js';
-import { SCENARIO_NAMES, type ScenarioName } from './scenario.js';
+import { SCENARIO_NAMES, SCENARIOS } from './scenario/index.js';
 
 /** Where `keylane demo` writes when `--out` does not say: a folder of its own in the current one. */
 export const DEFAULT_DEMO_OUT_DIR = 'keylane-demo';
-
-const SCENARIO_LABELS: Record<ScenarioName, string> = {
-  plain: 'same workload',
-  'split-view': 'split view',
-  'instance-loss': 'instance loss',
-};
 
 /**
  * Stale reads per strategy as a grouped bar chart: a group per strategy, a bar per run it had
@@ -28,7 +22,7 @@ export function renderDemoChart(report: DemoReport): string {
     title: `keylane demo: stale reads per strategy (seed ${report.seed}${report.quick ? ', quick' : ''}, ${c.instances} instances, ${c.callers} callers)`,
     unit: 'stale reads (checker violations)',
     groups: strategies,
-    series: scenarios.map((name, i) => ({ name: SCENARIO_LABELS[name], color: PALETTE[i]! })),
+    series: scenarios.map((name, i) => ({ name: SCENARIOS[name].label, color: PALETTE[i]! })),
     value: (g, s) => {
       const run = runs.find((r) => r.strategy === strategies[g] && r.scenario === scenarios[s]);
       // One run per bar: no spread to show, so min = median = max draws no whisker.

@@ -2,7 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { writeJsonlFile } from '@keylane/checker';
 import { STRATEGY_NAMES, type StrategyName } from '@keylane/engine/baselines';
-import { checkDependencies, DEFAULT_WORKLOAD_OPTIONS } from '@keylane/fleet';
+import { checkDependencies, DEFAULT_CHAOS, DEFAULT_WORKLOAD_OPTIONS } from '@keylane/fleet';
 import { InvalidOptionsError } from '@keylane/protocol';
 import { runEmbedded } from './embedded.js';
 import { entityAdapter, type DemoEntity } from './entities.js';
@@ -15,12 +15,13 @@ import {
   type Deployment,
 } from './report.js';
 import {
-  DEFAULT_CHAOS,
   SCENARIO_NAMES,
+  SCENARIOS,
   startScenarioFleet,
   type ScenarioFleet,
+  type ScenarioName,
   type ScenarioResult,
-} from './scenario.js';
+} from './scenario/index.js';
 
 export interface DemoOptions {
   databaseUrl: string;
@@ -184,23 +185,20 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
     return finish(plain, []);
   }
 
+  const durations: Record<ScenarioName, number> = {
+    plain: timings.plainMs,
+    'split-view': timings.splitViewMs,
+    'instance-loss': timings.instanceLossMs,
+  };
   // One fleet per strategy, in table order; the serial strategies also run the scenarios
   // on their fleet (each run on emptied data and with its own clients).
   const fleetPlan = STRATEGY_NAMES.filter(
     (s) => strategies.includes(s) || scenarioStrategies.includes(s),
   ).map((strategy) => ({
     strategy,
-    runs: [
-      ...(strategies.includes(strategy)
-        ? [{ scenario: 'plain' as const, durationMs: timings.plainMs }]
-        : []),
-      ...(scenarioStrategies.includes(strategy)
-        ? [
-            { scenario: 'split-view' as const, durationMs: timings.splitViewMs },
-            { scenario: 'instance-loss' as const, durationMs: timings.instanceLossMs },
-          ]
-        : []),
-    ],
+    runs: SCENARIO_NAMES.filter((scenario) =>
+      (scenario === 'plain' ? strategies : scenarioStrategies).includes(strategy),
+    ).map((scenario) => ({ scenario, durationMs: durations[scenario] })),
   }));
 
   // Starting a fleet costs seconds of CPU, mostly module loading. The next fleet starts as soon
@@ -247,8 +245,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
               seed,
               callers,
               fault: config.fault,
-              // Instance loss is about timing, not volume: it runs its full length anyway.
-              ...(scenario === 'instance-loss' ? {} : { minOperations: timings.minOperations }),
+              // A fault run is about timing, not volume: it runs its full length anyway.
+              ...(SCENARIOS[scenario].during ? {} : { minOperations: timings.minOperations }),
               ...(options.signal ? { signal: options.signal } : {}),
               keepHistory: historyDir !== undefined,
               onProgress: (p) => {

@@ -8,6 +8,7 @@ import type { ReplicaReadStats } from '@keylane/engine';
 import { createEngine, type StrategyName } from '@keylane/engine/baselines';
 import {
   createScratchNames,
+  DEFAULT_CHAOS,
   DEFAULT_FLEET_OPTIONS,
   dropScratch,
   type FleetChaos,
@@ -15,12 +16,7 @@ import {
 import { InvalidOptionsError } from '@keylane/protocol';
 import pg from 'pg';
 import { entityAdapter, type DemoEntity } from './entities.js';
-import {
-  analyzeRun,
-  DEFAULT_CHAOS,
-  type ScenarioProgress,
-  type ScenarioResult,
-} from './scenario.js';
+import { analyzeRun, type ScenarioProgress, type ScenarioResult } from './scenario/index.js';
 
 /** What the parent hands each embedded process (as JSON in argv[2]). */
 export interface EmbeddedChildConfig {
@@ -54,7 +50,13 @@ export interface EmbeddedReplica {
 
 export type EmbeddedChildMessage =
   | { type: 'ready' }
-  | { type: 'done'; startedNs: string; endedNs: string; operations: number; replicaReads: ReplicaReadStats };
+  | {
+      type: 'done';
+      startedNs: string;
+      endedNs: string;
+      operations: number;
+      replicaReads: ReplicaReadStats;
+    };
 
 export interface EmbeddedRunOptions {
   strategy: StrategyName;
@@ -217,7 +219,9 @@ async function waitReplayed(primaryUrl: string, replicaUrl: string): Promise<voi
   const replica = new pg.Client({ connectionString: replicaUrl });
   await Promise.all([primary.connect(), replica.connect()]);
   try {
-    const { rows } = await primary.query<{ lsn: string }>('SELECT pg_current_wal_insert_lsn()::text AS lsn');
+    const { rows } = await primary.query<{ lsn: string }>(
+      'SELECT pg_current_wal_insert_lsn()::text AS lsn',
+    );
     const deadline = Date.now() + READY_TIMEOUT_MS;
     for (;;) {
       const { rows: replayed } = await replica.query<{ caught: boolean | null }>(
@@ -225,8 +229,14 @@ async function waitReplayed(primaryUrl: string, replicaUrl: string): Promise<voi
         [rows[0]!.lsn],
       );
       if (replayed[0]?.caught === true) return;
-      if (replayed[0]?.caught === null) throw new Error(`${replicaUrl} is not a streaming replica (pg_last_wal_replay_lsn() is null)`);
-      if (Date.now() > deadline) throw new Error(`the replica did not replay the run's tables within ${READY_TIMEOUT_MS} ms`);
+      if (replayed[0]?.caught === null)
+        throw new Error(
+          `${replicaUrl} is not a streaming replica (pg_last_wal_replay_lsn() is null)`,
+        );
+      if (Date.now() > deadline)
+        throw new Error(
+          `the replica did not replay the run's tables within ${READY_TIMEOUT_MS} ms`,
+        );
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   } finally {
@@ -235,8 +245,16 @@ async function waitReplayed(primaryUrl: string, replicaUrl: string): Promise<voi
 }
 
 function sumReplicaReads(all: readonly ReplicaReadStats[]): ReplicaReadStats {
-  const total: ReplicaReadStats = { served: 0, lagging: 0, unsettled: 0, noFloor: 0, unavailable: 0, notStandby: 0 };
-  for (const one of all) for (const key of Object.keys(total) as (keyof ReplicaReadStats)[]) total[key] += one[key];
+  const total: ReplicaReadStats = {
+    served: 0,
+    lagging: 0,
+    unsettled: 0,
+    noFloor: 0,
+    unavailable: 0,
+    notStandby: 0,
+  };
+  for (const one of all)
+    for (const key of Object.keys(total) as (keyof ReplicaReadStats)[]) total[key] += one[key];
   return total;
 }
 

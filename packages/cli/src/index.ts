@@ -15,11 +15,16 @@ export {
   type LatencySummary,
   type LostWrite,
 } from './analysis.js';
+export { DEFAULT_CHAOS } from '@keylane/fleet';
 export {
   runScenario,
   startScenarioFleet,
-  DEFAULT_CHAOS,
+  SCENARIOS,
   SCENARIO_NAMES,
+  killOwnerOfHottestKey,
+  type FaultPlan,
+  type FaultTiming,
+  type Scenario,
   type ScenarioFleet,
   type ScenarioFleetOptions,
   type ScenarioRunOptions,
@@ -27,7 +32,7 @@ export {
   type ScenarioOptions,
   type ScenarioProgress,
   type ScenarioResult,
-} from './scenario.js';
+} from './scenario/index.js';
 export {
   runDemo,
   DEFAULT_DEMO_SEED,

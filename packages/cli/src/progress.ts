@@ -1,5 +1,5 @@
 import cliProgress from 'cli-progress';
-import type { ScenarioProgress, ScenarioResult } from './scenario.js';
+import type { ScenarioProgress, ScenarioResult } from './scenario/index.js';
 import { formatCount } from './table.js';
 
 /** How the demo tells a person what it is doing; writes to stderr so stdout stays the report. */

@@ -1,6 +1,6 @@
 import type { StrategyName } from '@keylane/engine';
 import type { DemoEntity } from './entities.js';
-import type { ScenarioResult } from './scenario.js';
+import type { ScenarioResult } from './scenario/index.js';
 import { formatCount, formatMs, renderTable } from './table.js';
 
 /**
