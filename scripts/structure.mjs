@@ -1,6 +1,7 @@
 // Prints the workspace's package graph as a Mermaid flowchart (docs/structure.md holds its
 // output): a solid arrow is a runtime dependency, a dotted one a dev dependency, published
-// packages in bold. `node scripts/structure.mjs > /tmp/graph.mmd`
+// packages in bold. `node scripts/structure.mjs > /tmp/graph.mmd`; with `--check` it fails when
+// docs/structure.md's mermaid block is not what it would print (`npm run lint` runs that).
 import { readdirSync, readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -25,4 +26,17 @@ for (const m of manifests) {
     }
   }
 }
-console.log(lines.join('\n'));
+const graph = lines.join('\n');
+if (process.argv.includes('--check')) {
+  const doc = readFileSync(join(root, 'docs/structure.md'), 'utf8');
+  const block = /```mermaid\n([\s\S]*?)\n```/.exec(doc)?.[1];
+  if (block !== graph) {
+    console.error(
+      'docs/structure.md: the package graph is out of date with the package.json files; ' +
+        'paste the output of `node scripts/structure.mjs` into its mermaid block',
+    );
+    process.exit(1);
+  }
+} else {
+  console.log(graph);
+}
