@@ -9,6 +9,7 @@ import { HistoryRecorder, writeJsonlFile } from '@keylane/checker';
 import { createEngine } from '@keylane/engine/baselines';
 import { createWorkload, runWorkload } from '@keylane/fleet';
 import type { EmbeddedChildConfig, EmbeddedChildMessage } from './embedded.js';
+import { redisFor } from './redis-target.js';
 import { entityAdapter } from './entities.js';
 
 /** Resolves once the message is handed to the IPC channel: exit() right after send() can lose it. */
@@ -25,12 +26,13 @@ function send(message: EmbeddedChildMessage): Promise<void> {
 async function main(): Promise<void> {
   const config = JSON.parse(process.argv[2] ?? '') as EmbeddedChildConfig;
   const { replica } = config;
+  const redis = redisFor(config.redisUrl, config.prefix, config.redisCluster);
   const engine = await createEngine({
     postgres: {
       connectionString: config.databaseUrl,
       ...(replica ? { replicas: [{ connectionString: replica.url }] } : {}),
     },
-    redis: { url: config.redisUrl, keyPrefix: config.prefix },
+    redis: redis.redis,
     lanes: config.lanes,
     strategy: config.strategy,
     chaos: { ...config.chaos, ...(replica ? { replicaReads: replica.reads ?? 'watermark' } : {}) },
@@ -61,6 +63,7 @@ async function main(): Promise<void> {
     });
   } finally {
     await engine.close();
+    await redis.close();
   }
 }
 

@@ -16,6 +16,7 @@ import {
 import { InvalidOptionsError } from '@keylane/protocol';
 import pg from 'pg';
 import { entityAdapter, type DemoEntity } from './entities.js';
+import { redisFor, type RedisClusterNode } from './redis-target.js';
 import { analyzeRun, type ScenarioProgress, type ScenarioResult } from './scenario/index.js';
 
 /** What the parent hands each embedded process (as JSON in argv[2]). */
@@ -39,6 +40,8 @@ export interface EmbeddedChildConfig {
   cacheTtlMs?: number;
   /** A streaming replica misses may read (`postgres.replicas`), and by which rule. */
   replica?: EmbeddedReplica;
+  /** Startup nodes of a Redis Cluster the engine uses instead of `redisUrl`'s server. */
+  redisCluster?: readonly RedisClusterNode[];
 }
 
 /** A streaming replica of the run's database for the engines' misses. */
@@ -83,6 +86,12 @@ export interface EmbeddedRunOptions {
    * only); the result then carries `replicaReads`, summed over the processes.
    */
   replica?: EmbeddedReplica;
+  /**
+   * A Redis Cluster's startup nodes: every process's engine, and the at-rest inspection, use
+   * an ioredis `Cluster` on them instead of `redisUrl`'s server. The run's keys are left in
+   * the cluster (`redisUrl`'s server is cleaned as usual); they carry the cache TTL.
+   */
+  redisCluster?: readonly RedisClusterNode[];
   keepHistory?: boolean;
   onProgress?: (progress: ScenarioProgress) => void;
   signal?: AbortSignal;
@@ -118,13 +127,20 @@ export async function runEmbedded(options: EmbeddedRunOptions): Promise<Scenario
   const space = createScratchNames(`${strategy}-embedded`);
   const dir = await mkdtemp(join(tmpdir(), 'keylane-embedded-'));
   const children: ChildProcess[] = [];
-  const inspector = await adapter.ensureTables(databaseUrl, space.schema).then(() =>
-    createEngine({
-      postgres: { connectionString: databaseUrl },
-      redis: { url: redisUrl, keyPrefix: space.prefix },
-      lanes: 1,
-    }),
-  );
+  const inspectorRedis = redisFor(redisUrl, space.prefix, options.redisCluster);
+  const inspector = await adapter
+    .ensureTables(databaseUrl, space.schema)
+    .then(() =>
+      createEngine({
+        postgres: { connectionString: databaseUrl },
+        redis: inspectorRedis.redis,
+        lanes: 1,
+      }),
+    )
+    .catch(async (err: unknown) => {
+      await inspectorRedis.close();
+      throw err;
+    });
   try {
     if (options.replica) await waitReplayed(databaseUrl, options.replica.url);
     report('starting', 0);
@@ -147,6 +163,7 @@ export async function runEmbedded(options: EmbeddedRunOptions): Promise<Scenario
       historyFile: join(dir, `p${p}.jsonl`),
       ...(options.cacheTtlMs === undefined ? {} : { cacheTtlMs: options.cacheTtlMs }),
       ...(options.replica ? { replica: options.replica } : {}),
+      ...(options.redisCluster ? { redisCluster: options.redisCluster } : {}),
     }));
     const exits: Promise<void>[] = [];
     const ready: Promise<unknown>[] = [];
@@ -204,6 +221,7 @@ export async function runEmbedded(options: EmbeddedRunOptions): Promise<Scenario
   } finally {
     for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
     await inspector.close().catch(() => undefined);
+    await inspectorRedis.close();
     await dropScratch(databaseUrl, redisUrl, space).catch(() => undefined);
     await rm(dir, { recursive: true, force: true });
   }

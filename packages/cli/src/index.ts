@@ -40,7 +40,8 @@ export {
   EMBEDDED_PROCESSES,
   type DemoOptions,
 } from './demo.js';
-export { runEmbedded, type EmbeddedRunOptions } from './embedded.js';
+export { runEmbedded, type EmbeddedReplica, type EmbeddedRunOptions } from './embedded.js';
+export type { RedisClusterNode } from './redis-target.js';
 export {
   DEMO_ENTITIES,
   entityAdapter,
