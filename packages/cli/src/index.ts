@@ -32,6 +32,9 @@ export {
   type ScenarioOptions,
   type ScenarioProgress,
   type ScenarioResult,
+  verifyRun,
+  type Inspect,
+  type RunVerdict,
 } from './scenario/index.js';
 export {
   runDemo,

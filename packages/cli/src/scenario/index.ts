@@ -22,4 +22,10 @@ export {
   type ScenarioOptions,
 } from './fleet.js';
 export { type ScenarioProgress, type ScenarioRunOptions } from './run.js';
-export { analyzeRun, type Inspect, type ScenarioResult } from './verify.js';
+export {
+  analyzeRun,
+  verifyRun,
+  type Inspect,
+  type RunVerdict,
+  type ScenarioResult,
+} from './verify.js';

@@ -15,15 +15,11 @@ import { findLostAckedWrites, summarizeLatency } from '../analysis.js';
 import type { RegisterAtRest } from '../entities.js';
 import type { ScenarioName } from './table.js';
 
-export interface ScenarioResult {
-  strategy: StrategyName;
-  scenario: ScenarioName;
-  seed: number;
-  durationMs: number;
-  ops: number;
-  okOps: number;
-  failedOps: number;
-  unknownOps: number;
+/**
+ * What the checker and the data at rest say about a recorded run: the verdict every harness
+ * that records a history reports (the demo's runs here, the container fault suite too).
+ */
+export interface RunVerdict {
   /** Checker violations (stale reads and their kin). */
   violations: number;
   violationsByKind: Partial<Record<ViolationKind, number>>;
@@ -36,6 +32,17 @@ export interface ScenarioResult {
   /** See `findLostAckedWrites` for the rule. */
   ackedWritesLost: number;
   lostExamples: string[];
+}
+
+export interface ScenarioResult extends RunVerdict {
+  strategy: StrategyName;
+  scenario: ScenarioName;
+  seed: number;
+  durationMs: number;
+  ops: number;
+  okOps: number;
+  failedOps: number;
+  unknownOps: number;
   throughputPerSec: number;
   p50Ms: number;
   p99Ms: number;
@@ -70,14 +77,8 @@ export async function analyzeRun(input: {
   keepHistory: boolean;
 }): Promise<ScenarioResult> {
   const { strategy, scenario, seed, ops, run, inspect, keepHistory } = input;
-  const unknownOps = ops.filter((op) => op.outcome === 'unknown').length;
-  const check = checkHistory(ops);
-  const touched = [...new Set(ops.map((op) => op.key))];
-  const { entries, finalValues } = await inspectKeys(inspect, touched);
-  const convergence = checkConvergence(entries);
-  const lost = findLostAckedWrites(ops, finalValues);
+  const verdict = await verifyRun(ops, inspect);
   const latency = summarizeLatency(ops, run.endedNs - run.startedNs);
-
   return {
     strategy,
     scenario,
@@ -86,7 +87,26 @@ export async function analyzeRun(input: {
     ops: ops.length,
     okOps: latency.okOps,
     failedOps: ops.filter((op) => op.outcome === 'fail').length,
-    unknownOps,
+    unknownOps: ops.filter((op) => op.outcome === 'unknown').length,
+    ...verdict,
+    throughputPerSec: latency.throughputPerSec,
+    p50Ms: latency.p50Ms,
+    p99Ms: latency.p99Ms,
+    ...(keepHistory ? { history: ops } : {}),
+  };
+}
+
+/**
+ * Checks a finished run: the history for per-key linearizability, then every key it touched
+ * at rest (cache against row), and the acknowledged writes against the final rows.
+ */
+export async function verifyRun(ops: readonly Operation[], inspect: Inspect): Promise<RunVerdict> {
+  const check = checkHistory(ops);
+  const touched = [...new Set(ops.map((op) => op.key))];
+  const { entries, finalValues } = await inspectKeys(inspect, touched);
+  const convergence = checkConvergence(entries);
+  const lost = findLostAckedWrites(ops, finalValues);
+  return {
     violations: check.violations.length,
     violationsByKind: countKindsFound(check.violations),
     violationExamples: check.violations.slice(0, 3).map(formatViolation),
@@ -100,10 +120,6 @@ export async function analyzeRun(input: {
         (l) =>
           `key ${l.key}: acknowledged write ${JSON.stringify(l.value)} lost, DB holds ${JSON.stringify(l.finalValue)}`,
       ),
-    throughputPerSec: latency.throughputPerSec,
-    p50Ms: latency.p50Ms,
-    p99Ms: latency.p99Ms,
-    ...(keepHistory ? { history: ops } : {}),
   };
 }
 

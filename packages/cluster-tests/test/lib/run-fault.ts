@@ -1,23 +1,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  checkConvergence,
-  checkHistory,
-  countKindsFound,
-  formatViolation,
-  HistoryRecorder,
-  type ConvergenceEntry,
-  type Operation,
-} from '@keylane/checker';
-import { findLostAckedWrites, percentile, runWorkload, type ItemClient } from '@keylane/cli';
+import { HistoryRecorder, type Operation } from '@keylane/checker';
+import { entityAdapter, percentile, runWorkload, verifyRun, type ItemClient, type RunVerdict } from '@keylane/cli';
 import { createEngine } from '@keylane/engine';
-import { createItems } from '@keylane/engine/items';
 import { createWorkload } from '@keylane/fleet';
-import { formatLongId, HEALTH_READY_PATH, isErrorCode, isRetryable, parseLongId, type Item } from '@keylane/protocol';
+import { formatLongId, HEALTH_READY_PATH, isErrorCode, isRetryable } from '@keylane/protocol';
 import { createClient, type KeylaneClient } from '@keylane/sdk';
 import { ITEM_SERVICES, type Cluster, type ItemService } from './cluster.js';
 import type { Fault } from './faults.js';
 import { summarizeWitness, type WitnessSummary } from './witness.js';
-import { inspect } from '@keylane/engine/testing';
 
 /** The timeline of one run: steady load, the fault, load while the fleet recovers. */
 export const RUN_TIMING = {
@@ -35,7 +25,7 @@ export const RUN_TIMING = {
 export const HOST_CALLERS = 12;
 const SDK_CLIENTS = 2;
 
-export interface FaultResult {
+export interface FaultResult extends RunVerdict {
   fault: string;
   label: string;
   strategy: string;
@@ -44,16 +34,6 @@ export interface FaultResult {
   okOps: number;
   /** Operations that did not succeed (refused, failed or unknown outcome), the whole run. */
   failedRequests: number;
-  /** Linearizability violations (stale reads and the other kinds) of the host history. */
-  violations: number;
-  violationsByKind: Record<string, number>;
-  violationExamples: string[];
-  keysChecked: number;
-  /** Keys whose cached value differs from the database at rest. */
-  divergedKeys: number;
-  divergedExamples: string[];
-  ackedWritesLost: number;
-  lostExamples: string[];
   /**
    * Per key the victim owned: from the fault to the first success of an operation on that key
    * routed to another instance. Null when the fault has no victim, or no key moved.
@@ -205,13 +185,11 @@ async function deleteRetrying(client: KeylaneClient, key: bigint, timeoutMs: num
   }
 }
 
-function valueOf(item: Item | null): string | null {
-  if (item === null) return null;
-  return typeof item.value === 'string' ? item.value : JSON.stringify(item.value);
-}
-
-/** The cache and the database, read directly (no lane, no guard) for every key the run touched. */
-async function inspectAtRest(cluster: Cluster, keys: readonly string[]) {
+/**
+ * The host history's verdict (see `verifyRun`): the cache and the database are read directly
+ * (no lane, no guard) for every key the run touched.
+ */
+async function verifyAtRest(cluster: Cluster, ops: readonly Operation[]): Promise<RunVerdict> {
   // The schema and prefix compose.yaml gives the fleet (KEYLANE_DB_SCHEMA, KEYLANE_CACHE_PREFIX).
   const engine = await createEngine({
     postgres: { connectionString: await cluster.databaseUrl() },
@@ -219,15 +197,7 @@ async function inspectAtRest(cluster: Cluster, keys: readonly string[]) {
     lanes: 1,
   });
   try {
-    const items = createItems(engine, { schema: 'keylane' });
-    const entries: ConvergenceEntry[] = [];
-    const finalValues = new Map<string, string | null>();
-    for (const key of keys) {
-      const { cached, stored } = await inspect(items.entity, parseLongId(key));
-      entries.push({ key, cached: cached === undefined ? undefined : valueOf(cached), stored: valueOf(stored) });
-      finalValues.set(key, valueOf(stored));
-    }
-    return { entries, finalValues };
+    return await verifyRun(ops, entityAdapter('items').inspector(engine, 'keylane'));
   } finally {
     await engine.close();
   }
@@ -293,11 +263,8 @@ export async function runFault(cluster: Cluster, fault: Fault, seed: number): Pr
 
     const ops = recorder.operations;
     const routed = routing.attribute(ops);
-    const check = checkHistory(ops);
     const touched = [...new Set(ops.map((op) => op.key))];
-    const { entries, finalValues } = await inspectAtRest(cluster, touched);
-    const convergence = checkConvergence(entries);
-    const lost = findLostAckedWrites(ops, finalValues);
+    const verdict = await verifyAtRest(cluster, ops);
     const witness = summarizeWitness(await cluster.logs('example-caller', wallStart, wallEnd));
     const shared = witness.keys.filter((k) => touched.includes(String(k)));
     if (shared.length > 0) throw new Error(`seed ${seed} gives the host workload the example caller's keys ${shared.join(', ')}`);
@@ -327,14 +294,7 @@ export async function runFault(cluster: Cluster, fault: Fault, seed: number): Pr
       ops: ops.length,
       okOps: ops.filter((op) => op.outcome === 'ok').length,
       failedRequests: ops.filter((op) => op.outcome !== 'ok').length,
-      violations: check.violations.length,
-      violationsByKind: countKindsFound(check.violations),
-      violationExamples: check.violations.slice(0, 3).map(formatViolation),
-      keysChecked: check.keysChecked,
-      divergedKeys: convergence.diverged.length,
-      divergedExamples: convergence.diverged.slice(0, 3).map((d) => d.message),
-      ackedWritesLost: lost.length,
-      lostExamples: lost.slice(0, 3).map((l) => `key ${l.key}: acknowledged ${JSON.stringify(l.value)} lost, DB holds ${JSON.stringify(l.finalValue)}`),
+      ...verdict,
       routeAwayP50Ms: routeAway.length > 0 ? percentile(routeAway, 0.5) : null,
       routeAwayP99Ms: routeAway.length > 0 ? percentile(routeAway, 0.99) : null,
       recoverMs: Math.max(0, ms(recoverNs - window.endNs)),
