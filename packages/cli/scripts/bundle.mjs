@@ -1,5 +1,5 @@
 // The `keylane` CLI's prepack (and `--clean`, its postpack). The CLI runs code of private
-// workspace packages (@keylane/bench, @keylane/fleet, the item and cart services) that are not
+// workspace packages (the item and cart services, @keylane/harness) that are not
 // on npm, so its tarball carries them: esbuild bundles the built workspace code into `bundle/`,
 // and every other import (the published @keylane/* libraries, npm packages) stays an import
 // that the tarball's `dependencies` must satisfy. The workspace itself keeps running the tsc
@@ -48,7 +48,8 @@ run(join(root, 'node_modules/.bin/turbo'), [
 
 // Imported only now: they are the build just made.
 const { build } = await import('esbuild');
-const { FLEET_SERVICE_NAMES, resolveServiceBin, SERVICE_BUNDLE } = await import('@keylane/fleet');
+const { FLEET_SERVICE_NAMES, resolveServiceBin, SERVICE_BUNDLE } =
+  await import('../dist/fleet/index.js');
 
 /** The name of a bare import: `@keylane/engine/baselines` -> `@keylane/engine`, `pg` -> `pg`. */
 const packageName = (specifier) =>

@@ -1,11 +1,7 @@
-export {
-  runWorkload,
-  type ItemClient,
-  type RunWorkloadOptions,
-  type RunWorkloadResult,
-  type WorkloadCaller,
-} from '@keylane/fleet';
-export { outcomeOfError } from '@keylane/fleet';
+// The launcher and the workload, for the suites that start fleets (deploy-tests, package-tests,
+// cluster-tests) as the commands do.
+export * from './fleet/index.js';
+export * from './workload/index.js';
 export {
   findLostAckedWrites,
   percentile,
@@ -15,7 +11,6 @@ export {
   type LatencySummary,
   type LostWrite,
 } from './analysis.js';
-export { DEFAULT_CHAOS } from '@keylane/fleet';
 export {
   runScenario,
   startScenarioFleet,
@@ -64,13 +59,7 @@ export {
   type DemoReport,
 } from './report.js';
 export { clientSnippet, runUp, type UpOptions } from './up.js';
-export {
-  createProgram,
-  main,
-  usageHint,
-  DEFAULT_DATABASE_URL,
-  DEFAULT_REDIS_URL,
-} from './program.js';
+export { createProgram, main, usageHint } from './program.js';
 export {
   renderDemoChart,
   writeDemoOutputs,

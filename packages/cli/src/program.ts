@@ -1,5 +1,5 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { createProgram as createBenchProgram } from '@keylane/bench';
+import { createBenchCommand } from './commands/bench.js';
 import { ENGINE_OPTIONS, type IntegerOption } from '@keylane/engine';
 import { STRATEGY_NAMES, type StrategyName } from '@keylane/engine/baselines';
 import {
@@ -9,8 +9,14 @@ import {
   FLEET_SERVICE_NAMES,
   redact,
   type FleetService,
-} from '@keylane/fleet';
-import { defaultSetting, LOG_LEVELS, variableOf, type LogLevel, type ServiceConfig } from '@keylane/item-service/config';
+} from './fleet/index.js';
+import {
+  defaultSetting,
+  LOG_LEVELS,
+  variableOf,
+  type LogLevel,
+  type ServiceConfig,
+} from '@keylane/item-service/config';
 import { KeylaneError } from '@keylane/protocol';
 import { DEFAULT_DEMO_SEED, EMBEDDED_PROCESSES, runDemo } from './demo.js';
 import { DEMO_ENTITIES, type DemoEntity } from './entities.js';
@@ -19,9 +25,6 @@ import { createProgressSink, SILENT_PROGRESS } from './progress.js';
 import { DEPLOYMENTS, renderReport, type DemoReport, type Deployment } from './report.js';
 import { runUp } from './up.js';
 import { VERSION } from './version.js';
-
-/** Where Postgres and Redis are when nothing says otherwise (every command: up, demo, bench). */
-export { DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL };
 
 /** The line after a usage error: where the full usage is, instead of printing all of it. */
 export const usageHint = (command: string): string => `run \`${command} --help\` for the usage`;
@@ -345,10 +348,10 @@ export function createProgram(
       setExitCode(report.claims.serialGuardedSafe === false ? 1 : 0);
     });
 
-  // The same command as the `keylane-bench` bin, with the settings above (help after an error,
+  // Mounted with the settings above (help after an error,
   // usage errors thrown): addCommand, unlike command(), does not pass them on by itself.
   program.addCommand(
-    createBenchProgram('bench')
+    createBenchCommand()
       .copyInheritedSettings(program)
       .showHelpAfterError(usageHint('keylane bench')),
   );

@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { BenchResult } from '@keylane/bench';
+import type { BenchResult } from '../src/bench/index.js';
 import { checkHistory, parseJsonl } from '@keylane/checker';
 import {
   createTestContext,
@@ -14,7 +14,7 @@ import {
   processAlive as alive,
   TEST_DATABASE_URL,
   TEST_REDIS_URL,
-} from '@keylane/test-kit';
+} from '@keylane/harness';
 import { STRATEGY_NAMES } from '@keylane/engine/baselines';
 import { createClient } from '@keylane/sdk';
 import { SCENARIO_NAMES, type DemoReport } from '../src/index.js';
@@ -317,7 +317,16 @@ describe('keylane demo --quick --json', () => {
 
   it('--entity carts --deployment embedded: serial and invalidate-first caught on the relational entity, serial-guarded clean over two seeds', async () => {
     const demo = (seed: number, strategies: string) =>
-      quickDemo(['--entity', 'carts', '--deployment', 'embedded', '--strategies', strategies, '--seed', String(seed)]);
+      quickDemo([
+        '--entity',
+        'carts',
+        '--deployment',
+        'embedded',
+        '--strategies',
+        strategies,
+        '--seed',
+        String(seed),
+      ]);
     const first = await demo(42, 'invalidate-first,serial,serial-guarded');
     expect(first.config).toMatchObject({ entity: 'carts', deployment: 'embedded', instances: 4 });
     expect(first.claims).toEqual({
@@ -325,12 +334,17 @@ describe('keylane demo --quick --json', () => {
       baselinesViolate: { 'invalidate-first': true, serial: true },
       serialViolatesUnderSplitView: null,
     });
-    const guarded = [first, await demo(7, 'serial-guarded')].map(
-      (report) => report.strategies.find((r) => r.strategy === 'serial-guarded')!,
+    const guarded = [first, await demo(7, 'serial-guarded')].map((report) =>
+      report.strategies.find((r) => r.strategy === 'serial-guarded')!,
     );
     for (const r of guarded) {
       expect(r.ops).toBeGreaterThan(200);
-      expect({ seed: r.seed, violations: r.violations, diverged: r.divergedKeys, lost: r.ackedWritesLost }).toEqual({
+      expect({
+        seed: r.seed,
+        violations: r.violations,
+        diverged: r.divergedKeys,
+        lost: r.ackedWritesLost,
+      }).toEqual({
         seed: r.seed,
         violations: 0,
         diverged: 0,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { TEST_DATABASE_URL, TEST_REDIS_URL } from '@keylane/test-kit';
+import { TEST_DATABASE_URL, TEST_REDIS_URL } from '@keylane/harness';
 import { runScenario, type ScenarioOptions, type ScenarioResult } from '../src/index.js';
 
 // Each test starts its own 3-instance fleet with the launcher, on a fresh schema and key

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { startPostgresPair, TEST_REDIS_URL, type PostgresPair } from '@keylane/test-kit';
+import { startPostgresPair, TEST_REDIS_URL, type PostgresPair } from '@keylane/harness';
 import { setTimeout as sleep } from 'node:timers/promises';
 // From dist: the embedded processes are forked from the built embedded-child.js.
 import { runEmbedded, type EmbeddedRunOptions, type ScenarioResult } from '../dist/index.js';
@@ -39,17 +39,28 @@ function run(reads: 'watermark' | 'naive', durationMs: number): Promise<Scenario
 }
 
 function brief(r: ScenarioResult): string {
-  return JSON.stringify({ ops: r.ops, violations: r.violationsByKind, diverged: r.divergedKeys, replica: r.replicaReads, examples: r.violationExamples });
+  return JSON.stringify({
+    ops: r.ops,
+    violations: r.violationsByKind,
+    diverged: r.divergedKeys,
+    replica: r.replicaReads,
+    examples: r.violationExamples,
+  });
 }
 
 describe('the demo workload with replica reads', () => {
   it('the naive split serves stale reads; the watermark none, and the replica serves misses', async () => {
     const naive = await run('naive', 3_000);
     const guarded = await run('watermark', 3_000);
-    if (process.env['KEYLANE_VERBOSE']) console.log(`naive: ${brief(naive)}\nwatermark: ${brief(guarded)}`);
+    if (process.env['KEYLANE_VERBOSE'])
+      console.log(`naive: ${brief(naive)}\nwatermark: ${brief(guarded)}`);
     expect(naive.violations).toBeGreaterThan(0);
     expect(naive.replicaReads?.served).toBeGreaterThan(0);
-    expect({ violations: guarded.violations, diverged: guarded.divergedKeys, lost: guarded.ackedWritesLost }).toEqual({
+    expect({
+      violations: guarded.violations,
+      diverged: guarded.divergedKeys,
+      lost: guarded.ackedWritesLost,
+    }).toEqual({
       violations: 0,
       diverged: 0,
       lost: 0,
@@ -68,7 +79,11 @@ describe('the demo workload with replica reads', () => {
       })(),
     ]);
     if (process.env['KEYLANE_VERBOSE']) console.log(`restart: ${brief(result)}`);
-    expect({ violations: result.violations, diverged: result.divergedKeys, lost: result.ackedWritesLost }).toEqual({
+    expect({
+      violations: result.violations,
+      diverged: result.divergedKeys,
+      lost: result.ackedWritesLost,
+    }).toEqual({
       violations: 0,
       diverged: 0,
       lost: 0,

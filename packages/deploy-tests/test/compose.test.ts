@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { resolveServiceBin } from '@keylane/fleet';
+import { resolveServiceBin } from '@keylane/cli';
 import { CONFIG_VARIABLE_NAMES } from '@keylane/item-service';
 import { createClient } from '@keylane/sdk';
 import {
@@ -16,7 +16,7 @@ import {
   waitHttpOk,
   type Proc,
   type TestContext,
-} from '@keylane/test-kit';
+} from '@keylane/harness';
 import {
   callerEntries,
   cartServiceEntries,
@@ -77,7 +77,13 @@ describe('docker/compose.yaml, read as Compose reads it', () => {
     const items = environmentOf(itemServiceEntries(COMPOSE)[0]![1]).env;
     for (const [name, service] of carts) {
       const { env } = environmentOf(service);
-      expect(env).toEqual({ ...items, KEYLANE_INSTANCE_ID: name, KEYLANE_DB_SCHEMA: 'carts', KEYLANE_CACHE_PREFIX: 'kc', KEYLANE_LANES: '4' });
+      expect(env).toEqual({
+        ...items,
+        KEYLANE_INSTANCE_ID: name,
+        KEYLANE_DB_SCHEMA: 'carts',
+        KEYLANE_CACHE_PREFIX: 'kc',
+        KEYLANE_LANES: '4',
+      });
       expect(service['stop_grace_period']).toBe('30s');
     }
   });

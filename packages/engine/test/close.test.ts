@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { createTestContext, type TestContext } from '@keylane/test-kit';
+import { createTestContext, type TestContext } from '@keylane/harness';
 import type { Item } from '@keylane/protocol';
 import type { StrategyName } from '../src/index.js';
 import { engineFor, itemValueKey, rejection } from './helpers.js';
@@ -16,7 +16,11 @@ describe('close()', () => {
   it.each<StrategyName>(['serial-guarded', 'double-delete'])(
     '%s: drains queued work; every acknowledged write is in the DB',
     async (strategy) => {
-      const e = await engineFor(ctx, { strategy, lanes: 2, chaos: { writeDelayMs: 10 } }, `_${strategy}`);
+      const e = await engineFor(
+        ctx,
+        { strategy, lanes: 2, chaos: { writeDelayMs: 10 } },
+        `_${strategy}`,
+      );
       const base = strategy === 'serial-guarded' ? 0n : 100n;
       const acked = new Map<bigint, Item>();
       const writes = Array.from({ length: 40 }, (_, i) => {
@@ -48,8 +52,12 @@ describe('close()', () => {
     },
   );
 
-  it("double-delete: waits for pending second DELs before closing Redis", async () => {
-    const e = await engineFor(ctx, { strategy: 'double-delete', doubleDeleteDelayMs: 300 }, '_second_del');
+  it('double-delete: waits for pending second DELs before closing Redis', async () => {
+    const e = await engineFor(
+      ctx,
+      { strategy: 'double-delete', doubleDeleteDelayMs: 300 },
+      '_second_del',
+    );
     await e.write(900n, 'v');
     // This read fills the cache after the first DEL; only the second DEL removes the entry.
     await e.read(900n);

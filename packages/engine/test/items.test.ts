@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { createTestContext, type TestContext } from '@keylane/test-kit';
+import { createTestContext, type TestContext } from '@keylane/harness';
 import { assertItemsTable, ensureItemsTable, itemsTableDdl } from '../src/items/index.js';
 
 describe('the items table DDL', () => {
@@ -23,8 +23,14 @@ describe('the items table DDL', () => {
 
   it('creates the table once when many instances start together, and says when it is missing', async () => {
     const schema = `${ctx.schema}_items`;
-    await expect(assertItemsTable({ connectionString: ctx.databaseUrl }, schema)).rejects.toThrow(/does not exist; apply sql\/items.sql/);
-    await Promise.all(Array.from({ length: 8 }, () => ensureItemsTable({ connectionString: ctx.databaseUrl }, schema)));
+    await expect(assertItemsTable({ connectionString: ctx.databaseUrl }, schema)).rejects.toThrow(
+      /does not exist; apply sql\/items.sql/,
+    );
+    await Promise.all(
+      Array.from({ length: 8 }, () =>
+        ensureItemsTable({ connectionString: ctx.databaseUrl }, schema),
+      ),
+    );
     await assertItemsTable({ connectionString: ctx.databaseUrl }, schema);
     await ctx.pg.query(`DROP SCHEMA "${schema}" CASCADE`);
   });

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { createTestContext, type TestContext } from '@keylane/test-kit';
+import { createTestContext, type TestContext } from '@keylane/harness';
 import { STRATEGY_NAMES } from '../src/baselines.js';
 import { engineFor } from './helpers.js';
 
@@ -13,7 +13,11 @@ describe('createEngine (every strategy)', () => {
   });
 
   it.each(STRATEGY_NAMES)('%s: write, read (miss then hit), delete', async (strategy) => {
-    const engine = await engineFor(ctx, { lanes: 2, strategy, doubleDeleteDelayMs: 5 }, `_${strategy}`);
+    const engine = await engineFor(
+      ctx,
+      { lanes: 2, strategy, doubleDeleteDelayMs: 5 },
+      `_${strategy}`,
+    );
     try {
       const id = 42n;
       await engine.delete(id);

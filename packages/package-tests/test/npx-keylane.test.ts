@@ -11,7 +11,7 @@ import {
   TEST_DATABASE_URL,
   TEST_REDIS_URL,
   type TestContext,
-} from '@keylane/test-kit';
+} from '@keylane/harness';
 import {
   publishedCli,
   publishedLibraries,
@@ -22,7 +22,13 @@ import {
   workspacePackages,
   type Manifest,
 } from './lib/packages.js';
-import { installTarballs, packPublishedOnce, Timings, unpack, type PackedSet } from './lib/tarballs.js';
+import {
+  installTarballs,
+  packPublishedOnce,
+  Timings,
+  unpack,
+  type PackedSet,
+} from './lib/tarballs.js';
 
 /**
  * `npx keylane` as a user gets it: the CLI's tarball (its private workspace code bundled by its
@@ -87,7 +93,9 @@ beforeAll(async () => {
 }, 240_000);
 
 afterAll(async () => {
-  process.stderr.write(`npx-keylane: ${[...(packedSet?.timings ?? []), ...timings.lines].join(', ')}\n`);
+  process.stderr.write(
+    `npx-keylane: ${[...(packedSet?.timings ?? []), ...timings.lines].join(', ')}\n`,
+  );
   if (scratch) await rm(scratch, { recursive: true, force: true });
   if (app) await rm(app, { recursive: true, force: true });
 });

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createEngine } from '@keylane/engine';
 import { createRouter, routingKey } from '@keylane/sdk';
-import { startFleet, type Fleet } from '@keylane/fleet';
-import { createTestContext, type TestContext } from '@keylane/test-kit';
+import { startFleet, type Fleet } from '@keylane/cli';
+import { createTestContext, type TestContext } from '@keylane/harness';
 import {
   publishedLibraries,
   publishedPackages,
@@ -15,7 +15,13 @@ import {
   type Manifest,
   type WorkspacePackage,
 } from './lib/packages.js';
-import { installTarballs, packPublishedOnce, Timings, unpack, type PackedSet } from './lib/tarballs.js';
+import {
+  installTarballs,
+  packPublishedOnce,
+  Timings,
+  unpack,
+  type PackedSet,
+} from './lib/tarballs.js';
 
 /**
  * The published libraries as a user gets them: `pnpm pack` (whose prepack builds), the

@@ -15,7 +15,7 @@ import {
   waitHttpOk,
   type Proc,
   type TestContext,
-} from '@keylane/test-kit';
+} from '@keylane/harness';
 import { EXIT_BAD_CONFIG } from '../src/main.js';
 
 /**

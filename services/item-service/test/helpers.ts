@@ -1,6 +1,6 @@
 import { Agent, request } from 'undici';
 import { Writable } from 'node:stream';
-import type { TestContext } from '@keylane/test-kit';
+import type { TestContext } from '@keylane/harness';
 import { pino, type Logger } from 'pino';
 import { loadConfig, type ServiceConfig } from '../src/config.js';
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { ERROR_CODES, isErrorBody, parseLongId, type ErrorCode } from '@keylane/protocol';
-import { createTestContext, type TestContext } from '@keylane/test-kit';
+import { createTestContext, type TestContext } from '@keylane/harness';
 import fc from 'fast-check';
 import Fastify from 'fastify';
 import { Agent, request } from 'undici';

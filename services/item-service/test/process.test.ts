@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { isDeepStrictEqual } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { createTestContext, type TestContext } from '@keylane/test-kit';
+import { createTestContext, type TestContext } from '@keylane/harness';
 import { Agent, request } from 'undici';
 import { EXIT_BAD_CONFIG, EXIT_FORCED, EXIT_START_FAILED } from '../src/main.js';
 import { testEnv } from './helpers.js';
@@ -97,10 +97,16 @@ describe('keylane-item-service', () => {
   });
 
   it('with KEYLANE_DB_MIGRATE=0 and no items table, fails its start saying which migration to apply', async () => {
-    const run = start({ ...testEnv(ctx), KEYLANE_DB_MIGRATE: '0', KEYLANE_DB_SCHEMA: `${ctx.schema}_unmigrated` });
+    const run = start({
+      ...testEnv(ctx),
+      KEYLANE_DB_MIGRATE: '0',
+      KEYLANE_DB_SCHEMA: `${ctx.schema}_unmigrated`,
+    });
     const { code } = await run.exit;
     expect(code).toBe(EXIT_START_FAILED);
-    const fatal = run.stdout.map((l) => JSON.parse(l) as { level: number; msg: string; err?: { message: string } }).find((l) => l.level === 60);
+    const fatal = run.stdout
+      .map((l) => JSON.parse(l) as { level: number; msg: string; err?: { message: string } })
+      .find((l) => l.level === 60);
     expect(fatal?.msg).toMatch(/could not start/);
     expect(fatal?.err?.message).toMatch(/does not exist; apply sql\/items.sql/);
   });

@@ -1,7 +1,7 @@
 import { tracingChannel } from 'node:diagnostics_channel';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createClient, SDK_CHANNELS, type KeylaneClient, type RequestContext } from '@keylane/sdk';
-import { createTestContext, type TestContext } from '@keylane/test-kit';
+import { createTestContext, type TestContext } from '@keylane/harness';
 import { createServer, type ItemService } from '../src/server.js';
 import { captureLogger, httpClient, testConfig, type LogLine } from './helpers.js';
 
@@ -66,7 +66,11 @@ describe('x-request-id', () => {
   });
 
   it('is echoed in the answer', async () => {
-    const response = await api.call({ method: 'GET', url: '/v1/items/31', headers: { 'x-request-id': 'raw-caller-1' } });
+    const response = await api.call({
+      method: 'GET',
+      url: '/v1/items/31',
+      headers: { 'x-request-id': 'raw-caller-1' },
+    });
     expect(response.statusCode).toBe(200);
     expect(response.headers['x-request-id']).toBe('raw-caller-1');
   });
@@ -75,7 +79,11 @@ describe('x-request-id', () => {
     const hostile = `a b ${'x'.repeat(10)}`;
     const tooLong = 'y'.repeat(129);
     for (const sent of [hostile, tooLong]) {
-      const response = await api.call({ method: 'GET', url: '/v1/items/31', headers: { 'x-request-id': sent } });
+      const response = await api.call({
+        method: 'GET',
+        url: '/v1/items/31',
+        headers: { 'x-request-id': sent },
+      });
       const answered = String(response.headers['x-request-id']);
       expect(answered).not.toBe(sent);
       expect(answered).toMatch(/^test-instance-[0-9a-z]+$/);
@@ -85,7 +93,11 @@ describe('x-request-id', () => {
   });
 
   it('the SDK refuses an id it could not send as is', async () => {
-    await expect(client.get(31n, { requestId: 'has space' })).rejects.toMatchObject({ code: 'invalid_options' });
-    await expect(client.get(31n, { traceparent: 'not-a-trace' })).rejects.toMatchObject({ code: 'invalid_options' });
+    await expect(client.get(31n, { requestId: 'has space' })).rejects.toMatchObject({
+      code: 'invalid_options',
+    });
+    await expect(client.get(31n, { traceparent: 'not-a-trace' })).rejects.toMatchObject({
+      code: 'invalid_options',
+    });
   });
 });

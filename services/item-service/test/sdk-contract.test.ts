@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createClient, type KeylaneClient } from '@keylane/sdk';
-import { createTestContext, ItemServer, type TestContext } from '@keylane/test-kit';
+import { createTestContext, ItemServer, type TestContext } from '@keylane/harness';
 import { request } from 'undici';
 import { createServer, type ItemService } from '../src/index.js';
 import { captureLogger, testConfig } from './helpers.js';
 
 /**
- * The SDK's own tests run against a stand-in (ItemServer of @keylane/test-kit): an in-memory
+ * The SDK's own tests run against a stand-in (ItemServer of @keylane/harness): an in-memory
  * map behind the item service's HTTP API, fast, with faults at will. Whatever the SDK was
  * shown to do there holds for the real service only while the stand-in answers as the service
  * does. This runs the same calls, through the real SDK and over raw HTTP, against both, and
@@ -19,7 +19,10 @@ const targets: { name: string; url: string; client: KeylaneClient }[] = [];
 
 beforeAll(async () => {
   ctx = await createTestContext({ name: 'itemsvc_contract' });
-  service = await createServer(testConfig(ctx), { logger: captureLogger().logger, processMetrics: false });
+  service = await createServer(testConfig(ctx), {
+    logger: captureLogger().logger,
+    processMetrics: false,
+  });
   standIn = await ItemServer.start('stand-in');
   for (const [name, url] of [
     ['service', await service.listen()],
@@ -43,7 +46,12 @@ async function outcome(call: () => Promise<unknown>): Promise<unknown> {
   try {
     return { value: await call() };
   } catch (err) {
-    const e = err as Error & { code?: string; serviceCode?: string | null; status?: number; actualVersion?: number };
+    const e = err as Error & {
+      code?: string;
+      serviceCode?: string | null;
+      status?: number;
+      actualVersion?: number;
+    };
     return {
       error: e.constructor.name,
       code: e.code,
@@ -73,14 +81,20 @@ describe('the SDK against the real service and its stand-in', () => {
   it('every call ends the same way on both: value, or error class, code and fields', async () => {
     const seen: Record<string, unknown[]> = {};
     for (const [step, call] of SDK_STEPS) {
-      for (const t of targets) (seen[step] ??= []).push(await outcome(() => call(t.client, 4_242n)));
+      for (const t of targets)
+        (seen[step] ??= []).push(await outcome(() => call(t.client, 4_242n)));
     }
     for (const [step, [service, standIn]] of Object.entries(seen)) {
       expect({ step, standIn }).toEqual({ step, standIn: service });
     }
     // Not two equal failures: the steps did what they say on the service.
-    expect(seen['put with the current ifVersion']![0]).toEqual({ value: { id: '4242', value: 'v2', version: 2 } });
-    expect(seen['put with a stale ifVersion']![0]).toMatchObject({ error: 'VersionConflictError', code: 'version_conflict' });
+    expect(seen['put with the current ifVersion']![0]).toEqual({
+      value: { id: '4242', value: 'v2', version: 2 },
+    });
+    expect(seen['put with a stale ifVersion']![0]).toMatchObject({
+      error: 'VersionConflictError',
+      code: 'version_conflict',
+    });
   });
 
   // What the SDK never sends, but a raw HTTP caller (or an SDK bug) could: status and code
@@ -98,7 +112,9 @@ describe('the SDK against the real service and its stand-in', () => {
     for (const t of targets) {
       const res = await request(`${t.url}${req.path}`, {
         method: req.method,
-        ...(req.body !== undefined ? { body: req.body, headers: { 'content-type': 'application/json' } } : {}),
+        ...(req.body !== undefined
+          ? { body: req.body, headers: { 'content-type': 'application/json' } }
+          : {}),
       });
       const body = (await res.body.json()) as { error?: { code?: string } };
       answers.push({ status: res.statusCode, code: body.error?.code });

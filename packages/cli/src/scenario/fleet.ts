@@ -1,14 +1,12 @@
 import { createEngine, type StrategyName } from '@keylane/engine/baselines';
+import { createScratchNames, dropScratch, resetScratch } from '@keylane/harness';
 import {
-  createScratchNames,
   DEFAULT_CHAOS,
   DEFAULT_FLEET_OPTIONS,
-  dropScratch,
-  resetScratch,
   startFleet,
   type Fleet,
   type FleetChaos,
-} from '@keylane/fleet';
+} from '../fleet/index.js';
 import { InvalidOptionsError } from '@keylane/protocol';
 import { entityAdapter, type DemoEntity } from '../entities.js';
 import { runOnFleet, type ScenarioRunOptions } from './run.js';

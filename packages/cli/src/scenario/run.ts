@@ -5,13 +5,12 @@ import { InvalidOptionsError } from '@keylane/protocol';
 import { createClient } from '@keylane/sdk';
 import {
   createWorkload,
-  FleetUnhealthyError,
   runWorkload,
-  type Fleet,
   type RunWorkloadResult,
   type WorkloadCaller,
   type WorkloadOptions,
-} from '@keylane/fleet';
+} from '../workload/index.js';
+import { FleetUnhealthyError, type Fleet } from '../fleet/index.js';
 import { summarizeFault } from '../analysis.js';
 import type { EntityAdapter } from '../entities.js';
 import type { FaultEvents, FaultTiming } from './fault-plans.js';

@@ -1,6 +1,6 @@
-// The stand-in itself lives in @keylane/test-kit, where the item service's contract test holds
+// The stand-in itself lives in @keylane/harness, where the item service's contract test holds
 // it to the real service; these are the SDK tests' conveniences around it.
-import { ItemServer } from '@keylane/test-kit';
+import { ItemServer } from '@keylane/harness';
 
 export {
   ItemServer,
@@ -8,7 +8,7 @@ export {
   sendJson as send,
   type Intercept,
   type ItemServerOptions,
-} from '@keylane/test-kit';
+} from '@keylane/harness';
 
 /** Starts `count` servers named item-1..item-N. */
 export async function startFleet(count: number): Promise<ItemServer[]> {
