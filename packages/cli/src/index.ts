@@ -10,7 +10,7 @@ export {
   type FaultSummary,
   type LatencySummary,
   type LostWrite,
-} from './analysis.js';
+} from './demo/analysis.js';
 export {
   runScenario,
   startScenarioFleet,
@@ -30,23 +30,23 @@ export {
   verifyRun,
   type Inspect,
   type RunVerdict,
-} from './scenario/index.js';
+} from './demo/scenario/index.js';
 export {
   runDemo,
   DEFAULT_DEMO_SEED,
   DEMO_TIMINGS,
   EMBEDDED_PROCESSES,
   type DemoOptions,
-} from './demo.js';
-export { runEmbedded, type EmbeddedReplica, type EmbeddedRunOptions } from './embedded.js';
-export type { RedisClusterNode } from './redis-target.js';
+} from './demo/demo.js';
+export { runEmbedded, type EmbeddedReplica, type EmbeddedRunOptions } from './demo/embedded.js';
+export type { RedisClusterNode } from './demo/redis-target.js';
 export {
   DEMO_ENTITIES,
   entityAdapter,
   REGISTER_SKU,
   type DemoEntity,
   type EntityAdapter,
-} from './entities.js';
+} from './demo/entities.js';
 export {
   evaluateClaims,
   renderReport,
@@ -57,13 +57,13 @@ export {
   type DemoConfig,
   type Deployment,
   type DemoReport,
-} from './report.js';
-export { clientSnippet, runUp, type UpOptions } from './up.js';
+} from './demo/report.js';
+export { clientSnippet, runUp, type UpOptions } from './fleet/up.js';
 export { createProgram, main, usageHint } from './program.js';
 export {
   renderDemoChart,
   writeDemoOutputs,
   DEFAULT_DEMO_OUT_DIR,
   type DemoFiles,
-} from './demo-output.js';
+} from './demo/output.js';
 export { VERSION } from './version.js';

@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { PALETTE, renderBarChart, resultFileName } from './bench/index.js';
+import { PALETTE, renderBarChart, resultFileName } from '../bench/index.js';
 import { STRATEGY_NAMES } from '@keylane/engine/baselines';
 import type { DemoReport } from './report.js';
 import { SCENARIO_NAMES, SCENARIOS } from './scenario/index.js';

@@ -6,7 +6,7 @@ import {
   startFleet,
   type Fleet,
   type FleetChaos,
-} from '../fleet/index.js';
+} from '../../fleet/index.js';
 import { InvalidOptionsError } from '@keylane/protocol';
 import { entityAdapter, type DemoEntity } from '../entities.js';
 import { runOnFleet, type ScenarioRunOptions } from './run.js';

@@ -1,8 +1,8 @@
 import { createCarts, ensureCartTables, type Cart } from '@keylane/cart-service';
 import type { Engine } from '@keylane/engine';
 import { createItems, ensureItemsTable } from '@keylane/engine/items';
-import type { FleetService } from './fleet/index.js';
-import type { ItemClient } from './workload/index.js';
+import type { FleetService } from '../fleet/index.js';
+import type { ItemClient } from '../workload/index.js';
 import { formatLongId, InvalidOptionsError, type Item } from '@keylane/protocol';
 import type { KeylaneClient } from '@keylane/sdk';
 import { inspect } from '@keylane/engine/testing';

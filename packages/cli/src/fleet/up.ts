@@ -7,7 +7,7 @@ import {
   type Fleet,
   type FleetOptions,
   type FleetService,
-} from './fleet/index.js';
+} from './index.js';
 
 export interface UpOptions extends Omit<FleetOptions, 'onOutput' | 'onExit'> {
   strategy: StrategyName;

@@ -7,7 +7,7 @@ import { readJsonlFile, type Operation } from '@keylane/checker';
 import type { ReplicaReadStats } from '@keylane/engine';
 import { createEngine, type StrategyName } from '@keylane/engine/baselines';
 import { createScratchNames, dropScratch } from '@keylane/harness';
-import { DEFAULT_CHAOS, DEFAULT_FLEET_OPTIONS, type FleetChaos } from './fleet/index.js';
+import { DEFAULT_CHAOS, DEFAULT_FLEET_OPTIONS, type FleetChaos } from '../fleet/index.js';
 import { InvalidOptionsError } from '@keylane/protocol';
 import pg from 'pg';
 import { entityAdapter, type DemoEntity } from './entities.js';

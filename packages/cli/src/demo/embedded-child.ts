@@ -7,7 +7,7 @@
 import { once } from 'node:events';
 import { HistoryRecorder, writeJsonlFile } from '@keylane/checker';
 import { createEngine } from '@keylane/engine/baselines';
-import { createWorkload, runWorkload } from './workload/index.js';
+import { createWorkload, runWorkload } from '../workload/index.js';
 import type { EmbeddedChildConfig, EmbeddedChildMessage } from './embedded.js';
 import { redisFor } from './redis-target.js';
 import { entityAdapter } from './entities.js';

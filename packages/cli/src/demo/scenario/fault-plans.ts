@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Fleet } from '../fleet/index.js';
-import type { Workload } from '../workload/index.js';
+import type { Fleet } from '../../fleet/index.js';
+import type { Workload } from '../../workload/index.js';
 import { formatLongId } from '@keylane/protocol';
 import type { createClient } from '@keylane/sdk';
 

@@ -9,7 +9,7 @@ import {
 } from '@keylane/checker';
 import type { ReplicaReadStats } from '@keylane/engine';
 import type { StrategyName } from '@keylane/engine/baselines';
-import type { RunWorkloadResult } from '../workload/index.js';
+import type { RunWorkloadResult } from '../../workload/index.js';
 import { parseLongId } from '@keylane/protocol';
 import { findLostAckedWrites, summarizeLatency } from '../analysis.js';
 import type { RegisterAtRest } from '../entities.js';

@@ -9,8 +9,8 @@ import {
   type RunWorkloadResult,
   type WorkloadCaller,
   type WorkloadOptions,
-} from '../workload/index.js';
-import { FleetUnhealthyError, type Fleet } from '../fleet/index.js';
+} from '../../workload/index.js';
+import { FleetUnhealthyError, type Fleet } from '../../fleet/index.js';
 import { summarizeFault } from '../analysis.js';
 import type { EntityAdapter } from '../entities.js';
 import type { FaultEvents, FaultTiming } from './fault-plans.js';
