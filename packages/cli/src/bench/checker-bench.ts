@@ -1,5 +1,5 @@
 /**
- * `pnpm run bench [-- --ops 1000000 --keys 1000 --corrupt 1000 --seed 1 --profiles sparse,dense,stress]`
+ * `pnpm run bench:checker [-- --ops 1000000 --keys 1000 --corrupt 1000 --seed 1 --profiles sparse,dense,stress]`
  *
  * Generates a history the way the demo records one (many callers, overlapping operations,
  * timestamps in nanoseconds, operations in completion order), by running a real register
@@ -12,9 +12,7 @@
  * near-sequential history), `dense` about 3 (what the demo records), `stress` about 15.
  */
 import { parseArgs } from 'node:util';
-import { checkHistory } from './linearizability.js';
-import type { Operation, OperationOutcome } from './operation.js';
-import { countByKind } from './format.js';
+import { checkHistory, countByKind, type Operation, type OperationOutcome } from '@keylane/checker';
 
 const { values: args } = parseArgs({
   options: {
