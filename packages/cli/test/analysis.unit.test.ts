@@ -125,9 +125,7 @@ describe('outcomeOfError', () => {
     expect(outcomeOfError(new UnavailableError('redis down'))).toBe('fail');
     expect(outcomeOfError(new DeadlineExceededError('too late'))).toBe('fail');
     expect(outcomeOfError(new OutcomeUnknownError('cut during COMMIT'))).toBe('unknown');
-    expect(outcomeOfError(new ServiceError('item-1', 504, 'outcome_unknown', 'cut'))).toBe(
-      'unknown',
-    );
+    expect(outcomeOfError(new ServiceError('item-1', 504, 'outcome_unknown', 'cut'))).toBe('unknown');
     // A code this registry does not know (a newer package's): no longer compiles, and still doubted.
     // @ts-expect-error -- KeylaneError.code is the registry's union
     expect(outcomeOfError(new KeylaneError('something_new', 'x'))).toBe('unknown');

@@ -317,16 +317,7 @@ describe('keylane demo --quick --json', () => {
 
   it('--entity carts --deployment embedded: serial and invalidate-first caught on the relational entity, serial-guarded clean over two seeds', async () => {
     const demo = (seed: number, strategies: string) =>
-      quickDemo([
-        '--entity',
-        'carts',
-        '--deployment',
-        'embedded',
-        '--strategies',
-        strategies,
-        '--seed',
-        String(seed),
-      ]);
+      quickDemo(['--entity', 'carts', '--deployment', 'embedded', '--strategies', strategies, '--seed', String(seed)]);
     const first = await demo(42, 'invalidate-first,serial,serial-guarded');
     expect(first.config).toMatchObject({ entity: 'carts', deployment: 'embedded', instances: 4 });
     expect(first.claims).toEqual({
@@ -334,17 +325,12 @@ describe('keylane demo --quick --json', () => {
       baselinesViolate: { 'invalidate-first': true, serial: true },
       serialViolatesUnderSplitView: null,
     });
-    const guarded = [first, await demo(7, 'serial-guarded')].map((report) =>
-      report.strategies.find((r) => r.strategy === 'serial-guarded')!,
+    const guarded = [first, await demo(7, 'serial-guarded')].map(
+      (report) => report.strategies.find((r) => r.strategy === 'serial-guarded')!,
     );
     for (const r of guarded) {
       expect(r.ops).toBeGreaterThan(200);
-      expect({
-        seed: r.seed,
-        violations: r.violations,
-        diverged: r.divergedKeys,
-        lost: r.ackedWritesLost,
-      }).toEqual({
+      expect({ seed: r.seed, violations: r.violations, diverged: r.divergedKeys, lost: r.ackedWritesLost }).toEqual({
         seed: r.seed,
         violations: 0,
         diverged: 0,

@@ -2,12 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createScratchNames, dropScratch, type ScratchSpace } from '@keylane/harness';
 import { startFleet, type Fleet } from '../src/fleet/index.js';
 import { createClient, type KeylaneClient } from '@keylane/sdk';
-import {
-  TEST_DATABASE_URL,
-  TEST_REDIS_URL,
-  startRedisServer,
-  startTcpProxy,
-} from '@keylane/harness';
+import { TEST_DATABASE_URL, TEST_REDIS_URL, startRedisServer, startTcpProxy } from '@keylane/harness';
 import { variableOf } from '@keylane/item-service/config';
 import { effectOf, isErrorCode } from '@keylane/protocol';
 import pg from 'pg';
@@ -45,35 +40,19 @@ afterAll(async () => {
 });
 
 function sdk(
-  options: {
-    requestTimeoutMs?: number;
-    requestFailureThreshold?: number;
-    connections?: number;
-  } = {},
+  options: { requestTimeoutMs?: number; requestFailureThreshold?: number; connections?: number } = {},
   of: Fleet = fleet,
 ): KeylaneClient {
   return createClient({
     instances: of.instances.map((i) => ({ id: i.id, url: i.url })),
-    healthCheck: {
-      intervalMs: 100,
-      timeoutMs: 1_000,
-      unhealthyThreshold: 2,
-      ...(options.requestFailureThreshold
-        ? { requestFailureThreshold: options.requestFailureThreshold }
-        : {}),
-    },
+    healthCheck: { intervalMs: 100, timeoutMs: 1_000, unhealthyThreshold: 2, ...(options.requestFailureThreshold ? { requestFailureThreshold: options.requestFailureThreshold } : {}) },
     requestTimeoutMs: options.requestTimeoutMs ?? 1_000,
     connectionsPerInstance: options.connections ?? 16,
   });
 }
 
 /** A caller that does not send deadlines (curl, a proxy, an older SDK): the contrast. */
-async function putWithoutDeadline(
-  pool: Pool,
-  id: bigint,
-  value: unknown,
-  timeoutMs: number,
-): Promise<'ok' | 'timeout' | number> {
+async function putWithoutDeadline(pool: Pool, id: bigint, value: unknown, timeoutMs: number): Promise<'ok' | 'timeout' | number> {
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(), timeoutMs);
   try {
@@ -94,11 +73,7 @@ async function putWithoutDeadline(
 }
 
 const stored = async (id: bigint): Promise<unknown> =>
-  (
-    await db.query<{ value: unknown }>(`SELECT value FROM "${space.schema}".items WHERE id = $1`, [
-      String(id),
-    ])
-  ).rows[0]?.value;
+  (await db.query<{ value: unknown }>(`SELECT value FROM "${space.schema}".items WHERE id = $1`, [String(id)])).rows[0]?.value;
 
 const commitsAfter = async (id: bigint, values: readonly string[], after: Date): Promise<number> =>
   Number(
@@ -124,23 +99,19 @@ describe('zombie writes: a write the caller was told timed out never lands later
         try {
           const first = await timedOutWrite('a');
           // The probes take item-1 out; the next write goes to item-2 and is acknowledged.
-          for (let i = 0; i < 100 && client.healthyInstances().includes('item-1'); i++)
-            await sleep(50);
+          for (let i = 0; i < 100 && client.healthyInstances().includes('item-1'); i++) await sleep(50);
           expect(client.healthyInstances()).toEqual(['item-2']);
           expect((await client.put(key, 'b')).value).toBe('b');
           return first;
         } finally {
           await fleet.kill('item-1', 'SIGCONT');
           // Back in the fleet before the next round.
-          for (let i = 0; i < 100 && !client.healthyInstances().includes('item-1'); i++)
-            await sleep(50);
+          for (let i = 0; i < 100 && !client.healthyInstances().includes('item-1'); i++) await sleep(50);
           await sleep(800); // whatever item-1 held in its socket buffer has run by now
         }
       };
       const guarded = keyOwnedBy(client, 'item-1', 1_000n);
-      const first = await run(guarded, (value) =>
-        client.put(guarded, value).catch((err: { code: string }) => err.code),
-      );
+      const first = await run(guarded, (value) => client.put(guarded, value).catch((err: { code: string }) => err.code));
       expect(first).toBe('request_timeout');
       expect(await stored(guarded)).toBe('b');
 
@@ -148,9 +119,7 @@ describe('zombie writes: a write the caller was told timed out never lands later
       const plain = new Pool(fleet.instance('item-1').url);
       const unguarded = keyOwnedBy(client, 'item-1', guarded + 1n);
       try {
-        expect(
-          await run(unguarded, (value) => putWithoutDeadline(plain, unguarded, value, 1_000)),
-        ).toBe('timeout');
+        expect(await run(unguarded, (value) => putWithoutDeadline(plain, unguarded, value, 1_000))).toBe('timeout');
         expect(await stored(unguarded)).toBe('a');
       } finally {
         await plain.close();
@@ -201,127 +170,93 @@ describe('Postgres connections reset at random during writes', () => {
   // Group commit off first: the figures are each write's own transaction under the cuts. With
   // it on, a cut ends a whole group's transaction (and the audit trigger holds its COMMIT 15 ms
   // per member), so few writes get through; what must not change is that no answer lies.
-  it.each([false, true])(
-    'every write reported "nothing committed" did not commit; every commit was reported committed or unknown (group commit: %s)',
-    async (groupCommit) => {
-      const target = new URL(databaseUrl);
-      const proxy = await startTcpProxy({
-        host: target.hostname,
-        port: Number(target.port || 5432),
-      });
-      const resetSpace = createScratchNames('resets', 'cli');
-      let resetFleet: Fleet | undefined;
-      try {
-        resetFleet = await startFleet({
-          count: 2,
-          databaseUrl: proxy.via(databaseUrl),
-          redisUrl,
-          ...resetSpace,
-          lanes: 2,
-          env: { KEYLANE_GROUP_COMMIT: groupCommit ? '1' : '0' },
-        });
-        // The audit trigger also holds each COMMIT 15 ms: resets land inside COMMITs often
-        // enough to see what an unknown outcome is.
-        await db.query(`
+  it.each([false, true])('every write reported "nothing committed" did not commit; every commit was reported committed or unknown (group commit: %s)', async (groupCommit) => {
+    const target = new URL(databaseUrl);
+    const proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
+    const resetSpace = createScratchNames('resets', 'cli');
+    let resetFleet: Fleet | undefined;
+    try {
+      resetFleet = await startFleet({ count: 2, databaseUrl: proxy.via(databaseUrl), redisUrl, ...resetSpace, lanes: 2, env: { KEYLANE_GROUP_COMMIT: groupCommit ? '1' : '0' } });
+      // The audit trigger also holds each COMMIT 15 ms: resets land inside COMMITs often
+      // enough to see what an unknown outcome is.
+      await db.query(`
         CREATE TABLE "${resetSpace.schema}".audit (id bigint, value jsonb);
         CREATE FUNCTION "${resetSpace.schema}".audit_commit() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN PERFORM pg_sleep(0.015); INSERT INTO "${resetSpace.schema}".audit VALUES (NEW.id, NEW.value); RETURN NULL; END $$;
         CREATE CONSTRAINT TRIGGER audit_commit AFTER INSERT OR UPDATE ON "${resetSpace.schema}".items
           DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION "${resetSpace.schema}".audit_commit()`);
-        const client = createClient({
-          instances: resetFleet.instances.map((i) => ({ id: i.id, url: i.url })),
-          healthCheck: { intervalMs: 200, timeoutMs: 1000 },
-          requestTimeoutMs: 2_000,
-        });
-        await client.ready();
-        const reported = new Map<string, 'ok' | 'none' | 'unknown'>();
-        let stop = false;
-        const cutter = (async () => {
-          while (!stop) {
-            await sleep(25);
-            proxy.cutOne();
-          }
-        })();
-        await Promise.all(
-          Array.from({ length: 8 }, async (_, writer) => {
-            for (let n = 0; n < 60; n++) {
-              const value = `w${writer}:${n}`;
-              try {
-                await client.put(BigInt(40_000 + (n % 5)), value);
-                reported.set(value, 'ok');
-              } catch (err) {
-                const code = (err as { code?: string; serviceCode?: unknown }).code;
-                const wire =
-                  code === 'service_error' ? (err as { serviceCode?: unknown }).serviceCode : code;
-                // No effect: a registry code that says so, or a connection that never carried it.
-                const none =
-                  (isErrorCode(wire) && effectOf(wire) !== 'unknown') ||
-                  (code === 'connection_failed' && (err as { sent?: boolean }).sent === false) ||
-                  code === 'no_healthy_instance';
-                reported.set(value, none ? 'none' : 'unknown');
-              }
+      const client = createClient({
+        instances: resetFleet.instances.map((i) => ({ id: i.id, url: i.url })),
+        healthCheck: { intervalMs: 200, timeoutMs: 1000 },
+        requestTimeoutMs: 2_000,
+      });
+      await client.ready();
+      const reported = new Map<string, 'ok' | 'none' | 'unknown'>();
+      let stop = false;
+      const cutter = (async () => {
+        while (!stop) {
+          await sleep(25);
+          proxy.cutOne();
+        }
+      })();
+      await Promise.all(
+        Array.from({ length: 8 }, async (_, writer) => {
+          for (let n = 0; n < 60; n++) {
+            const value = `w${writer}:${n}`;
+            try {
+              await client.put(BigInt(40_000 + (n % 5)), value);
+              reported.set(value, 'ok');
+            } catch (err) {
+              const code = (err as { code?: string; serviceCode?: unknown }).code;
+              const wire = code === 'service_error' ? (err as { serviceCode?: unknown }).serviceCode : code;
+              // No effect: a registry code that says so, or a connection that never carried it.
+              const none =
+                (isErrorCode(wire) && effectOf(wire) !== 'unknown') ||
+                (code === 'connection_failed' && (err as { sent?: boolean }).sent === false) ||
+                code === 'no_healthy_instance';
+              reported.set(value, none ? 'none' : 'unknown');
             }
-          }),
-        );
-        stop = true;
-        await cutter;
-        await client.close();
-        await sleep(500);
-        const committed = new Set(
-          (
-            await db.query<{ v: string }>(
-              `SELECT value #>> '{}' AS v FROM "${resetSpace.schema}".audit`,
-            )
-          ).rows.map((r) => r.v),
-        );
-        const lies: string[] = [];
-        for (const [value, said] of reported) {
-          if (said === 'ok' && !committed.has(value))
-            lies.push(`${value}: acknowledged, not committed`);
-          if (said === 'none' && committed.has(value))
-            lies.push(`${value}: "nothing committed", but committed`);
-        }
-        for (const value of committed)
-          if (!reported.has(value)) lies.push(`${value}: committed, never reported`);
-        const count = (said: string) => [...reported.values()].filter((v) => v === said).length;
-        const unknownCommitted = [...reported].filter(
-          ([v, said]) => said === 'unknown' && committed.has(v),
-        ).length;
-        if (process.env['KEYLANE_VERBOSE']) {
-          console.log(
-            JSON.stringify({
-              ok: count('ok'),
-              none: count('none'),
-              unknown: count('unknown'),
-              unknownCommitted,
-            }),
-          );
-        }
-        expect(lies).toEqual([]);
-        // The contrast: writes cut during COMMIT that did commit. Reporting them as "nothing
-        // committed" (one code for every broken connection) would have been that many lies.
-        expect(unknownCommitted).toBeGreaterThan(0);
-        // It did meet the faults: some writes failed and some were acknowledged.
-        if (!groupCommit) expect(count('ok')).toBeGreaterThan(50);
-        expect(count('none') + count('unknown')).toBeGreaterThan(0);
-      } finally {
-        await resetFleet?.stop();
-        await proxy.close();
-        await dropScratch(databaseUrl, redisUrl, resetSpace).catch(() => undefined);
+          }
+        }),
+      );
+      stop = true;
+      await cutter;
+      await client.close();
+      await sleep(500);
+      const committed = new Set(
+        (await db.query<{ v: string }>(`SELECT value #>> '{}' AS v FROM "${resetSpace.schema}".audit`)).rows.map((r) => r.v),
+      );
+      const lies: string[] = [];
+      for (const [value, said] of reported) {
+        if (said === 'ok' && !committed.has(value)) lies.push(`${value}: acknowledged, not committed`);
+        if (said === 'none' && committed.has(value)) lies.push(`${value}: "nothing committed", but committed`);
       }
-    },
-    120_000,
-  );
+      for (const value of committed) if (!reported.has(value)) lies.push(`${value}: committed, never reported`);
+      const count = (said: string) => [...reported.values()].filter((v) => v === said).length;
+      const unknownCommitted = [...reported].filter(([v, said]) => said === 'unknown' && committed.has(v)).length;
+      if (process.env['KEYLANE_VERBOSE']) {
+        console.log(JSON.stringify({ ok: count('ok'), none: count('none'), unknown: count('unknown'), unknownCommitted }));
+      }
+      expect(lies).toEqual([]);
+      // The contrast: writes cut during COMMIT that did commit. Reporting them as "nothing
+      // committed" (one code for every broken connection) would have been that many lies.
+      expect(unknownCommitted).toBeGreaterThan(0);
+      // It did meet the faults: some writes failed and some were acknowledged.
+      if (!groupCommit) expect(count('ok')).toBeGreaterThan(50);
+      expect(count('none') + count('unknown')).toBeGreaterThan(0);
+    } finally {
+      await resetFleet?.stop();
+      await proxy.close();
+      await dropScratch(databaseUrl, redisUrl, resetSpace).catch(() => undefined);
+    }
+  }, 120_000);
 });
 
 describe('dependency blips do not empty the fleet', () => {
   it('Redis restarted 10 times under load: reads keep answering, writes are refused only around the restarts; Postgres stopped: hits keep answering', async () => {
     const redis = await startRedisServer();
     const target = new URL(databaseUrl);
-    const postgres = await startTcpProxy({
-      host: target.hostname,
-      port: Number(target.port || 5432),
-    });
+    const postgres = await startTcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
     const blipSpace = createScratchNames('blips', 'cli');
     let blipFleet: Fleet | undefined;
     try {
@@ -342,10 +277,7 @@ describe('dependency blips do not empty the fleet', () => {
       await client.ready();
       const keys = Array.from({ length: 20 }, (_, i) => BigInt(60_000 + i));
       for (const key of keys) await client.put(key, 'seed');
-      const failures = {
-        reads: new Map<string, number>(),
-        writes: [] as { at: number; code: string }[],
-      };
+      const failures = { reads: new Map<string, number>(), writes: [] as { at: number; code: string }[] };
       const down: [number, number][] = [];
       let stop = false;
       const load = Promise.all([
@@ -358,12 +290,7 @@ describe('dependency blips do not empty the fleet', () => {
         }),
         ...Array.from({ length: 2 }, async (_, w) => {
           for (let n = 0; !stop; n++) {
-            await client
-              .put(BigInt(61_000 + w), n)
-              .catch(
-                (err: { code: string }) =>
-                  void failures.writes.push({ at: Date.now(), code: err.code }),
-              );
+            await client.put(BigInt(61_000 + w), n).catch((err: { code: string }) => void failures.writes.push({ at: Date.now(), code: err.code }));
             await sleep(5);
           }
         }),
@@ -390,8 +317,7 @@ describe('dependency blips do not empty the fleet', () => {
         for (const key of keys) {
           await client.get(key).then(
             () => void hits.ok++,
-            (err: { code: string }) =>
-              void hits.failed.set(err.code, (hits.failed.get(err.code) ?? 0) + 1),
+            (err: { code: string }) => void hits.failed.set(err.code, (hits.failed.get(err.code) ?? 0) + 1),
           );
         }
       }
@@ -399,15 +325,7 @@ describe('dependency blips do not empty the fleet', () => {
       await postgres.up();
       await client.close();
       if (process.env['KEYLANE_VERBOSE']) {
-        console.log(
-          JSON.stringify({
-            reads: [...failures.reads],
-            writes: failures.writes.length,
-            hitsOk: hits.ok,
-            hitsFailed: [...hits.failed],
-            degraded,
-          }),
-        );
+        console.log(JSON.stringify({ reads: [...failures.reads], writes: failures.writes.length, hitsOk: hits.ok, hitsFailed: [...hits.failed], degraded }));
       }
       // No read failed at all, not even with "no healthy instance".
       expect([...failures.reads]).toEqual([]);
@@ -477,9 +395,7 @@ describe("one caller's bad requests do not take a healthy instance out of routin
             return client.put(BigInt(10_000 + i), bad.value).then(
               () => void hostileAnswers.push(`${bad.kind}: ok`),
               (err: { code?: string; serviceCode?: string | null }) =>
-                void hostileAnswers.push(
-                  `${bad.kind}: ${err.serviceCode ?? err.code ?? 'no code'}`,
-                ),
+                void hostileAnswers.push(`${bad.kind}: ${err.serviceCode ?? err.code ?? "no code"}`),
             );
           }),
           ...Array.from({ length: 10 }, (_, i) =>
@@ -560,48 +476,28 @@ describe('a hot key far past its capacity', () => {
         if (wait > 1) await sleep(wait);
         const at = performance.now();
         sent.push(
-          client
-            .put(key, i)
-            .then(
-              () => void (outcomes['ok'] = (outcomes['ok'] ?? 0) + 1),
-              (err: { code: string; retryAfterMs?: number }) => {
-                outcomes[err.code] = (outcomes[err.code] ?? 0) + 1;
-                if (
-                  err.code === 'overloaded' &&
-                  !(typeof err.retryAfterMs === 'number' && err.retryAfterMs > 0)
-                )
-                  retryAfterMissing++;
-              },
-            )
-            .finally(() => {
-              slowest = Math.max(slowest, performance.now() - at);
-            }),
+          client.put(key, i).then(
+            () => void (outcomes['ok'] = (outcomes['ok'] ?? 0) + 1),
+            (err: { code: string; retryAfterMs?: number }) => {
+              outcomes[err.code] = (outcomes[err.code] ?? 0) + 1;
+              if (err.code === 'overloaded' && !(typeof err.retryAfterMs === 'number' && err.retryAfterMs > 0)) retryAfterMissing++;
+            },
+          ).finally(() => {
+            slowest = Math.max(slowest, performance.now() - at);
+          }),
         );
       }
       await Promise.all(sent);
       const rssAfter = await residentBytes(owner);
       if (process.env['KEYLANE_VERBOSE']) {
-        console.log(
-          JSON.stringify({
-            outcomes,
-            slowestMs: Math.round(slowest),
-            rssGrowthMiB: (rssAfter - rssBefore) / 2 ** 20,
-          }),
-        );
+        console.log(JSON.stringify({ outcomes, slowestMs: Math.round(slowest), rssGrowthMiB: (rssAfter - rssBefore) / 2 ** 20 }));
       }
       // Answered, not timed out: ok, overloaded (with Retry-After), or, for a request that spent
       // its whole budget on its way, deadline_exceeded. This machine runs the caller, both
       // instances, Postgres and Redis on 2 cores, so a few requests may still meet the caller's
       // own timer while its event loop lags: at least 99% must be answered.
-      const answered =
-        (outcomes['ok'] ?? 0) +
-        (outcomes['overloaded'] ?? 0) +
-        (outcomes['deadline_exceeded'] ?? 0);
-      expect(
-        Object.keys(outcomes).filter(
-          (k) => !['ok', 'overloaded', 'deadline_exceeded', 'request_timeout'].includes(k),
-        ),
-      ).toEqual([]);
+      const answered = (outcomes['ok'] ?? 0) + (outcomes['overloaded'] ?? 0) + (outcomes['deadline_exceeded'] ?? 0);
+      expect(Object.keys(outcomes).filter((k) => !['ok', 'overloaded', 'deadline_exceeded', 'request_timeout'].includes(k))).toEqual([]);
       expect(answered / 5_000).toBeGreaterThanOrEqual(0.99);
       expect(outcomes['ok']).toBeGreaterThan(0);
       expect(outcomes['overloaded']).toBeGreaterThan(0);

@@ -1,10 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import {
-  startRedisCluster,
-  TEST_DATABASE_URL,
-  TEST_REDIS_URL,
-  type RedisClusterHandle,
-} from '@keylane/harness';
+import { startRedisCluster, TEST_DATABASE_URL, TEST_REDIS_URL, type RedisClusterHandle } from '@keylane/harness';
 // From dist: the embedded processes are forked from the built embedded-child.js.
 import { runEmbedded, type ScenarioResult } from '../dist/index.js';
 
@@ -38,13 +33,7 @@ function run(strategy: 'cache-aside' | 'serial-guarded'): Promise<ScenarioResult
 }
 
 function brief(r: ScenarioResult): string {
-  return JSON.stringify({
-    ops: r.ops,
-    violations: r.violationsByKind,
-    diverged: r.divergedKeys,
-    lost: r.ackedWritesLost,
-    examples: r.violationExamples,
-  });
+  return JSON.stringify({ ops: r.ops, violations: r.violationsByKind, diverged: r.divergedKeys, lost: r.ackedWritesLost, examples: r.violationExamples });
 }
 
 /** Keys on each master, in port order. */
@@ -77,16 +66,9 @@ describe('the demo workload on a Redis Cluster', () => {
     const before = await keysPerMaster();
     const guarded = await run('serial-guarded');
     const after = await keysPerMaster();
-    if (process.env['KEYLANE_VERBOSE'])
-      console.log(
-        `cache-aside: ${brief(unsafe)}\nserial-guarded: ${brief(guarded)}\nkeys per master: ${before.join(', ')} -> ${after.join(', ')}`,
-      );
+    if (process.env['KEYLANE_VERBOSE']) console.log(`cache-aside: ${brief(unsafe)}\nserial-guarded: ${brief(guarded)}\nkeys per master: ${before.join(', ')} -> ${after.join(', ')}`);
     expect(unsafe.violations).toBeGreaterThan(0);
-    expect({
-      violations: guarded.violations,
-      diverged: guarded.divergedKeys,
-      lost: guarded.ackedWritesLost,
-    }).toEqual({
+    expect({ violations: guarded.violations, diverged: guarded.divergedKeys, lost: guarded.ackedWritesLost }).toEqual({
       violations: 0,
       diverged: 0,
       lost: 0,

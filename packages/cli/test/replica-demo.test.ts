@@ -39,28 +39,17 @@ function run(reads: 'watermark' | 'naive', durationMs: number): Promise<Scenario
 }
 
 function brief(r: ScenarioResult): string {
-  return JSON.stringify({
-    ops: r.ops,
-    violations: r.violationsByKind,
-    diverged: r.divergedKeys,
-    replica: r.replicaReads,
-    examples: r.violationExamples,
-  });
+  return JSON.stringify({ ops: r.ops, violations: r.violationsByKind, diverged: r.divergedKeys, replica: r.replicaReads, examples: r.violationExamples });
 }
 
 describe('the demo workload with replica reads', () => {
   it('the naive split serves stale reads; the watermark none, and the replica serves misses', async () => {
     const naive = await run('naive', 3_000);
     const guarded = await run('watermark', 3_000);
-    if (process.env['KEYLANE_VERBOSE'])
-      console.log(`naive: ${brief(naive)}\nwatermark: ${brief(guarded)}`);
+    if (process.env['KEYLANE_VERBOSE']) console.log(`naive: ${brief(naive)}\nwatermark: ${brief(guarded)}`);
     expect(naive.violations).toBeGreaterThan(0);
     expect(naive.replicaReads?.served).toBeGreaterThan(0);
-    expect({
-      violations: guarded.violations,
-      diverged: guarded.divergedKeys,
-      lost: guarded.ackedWritesLost,
-    }).toEqual({
+    expect({ violations: guarded.violations, diverged: guarded.divergedKeys, lost: guarded.ackedWritesLost }).toEqual({
       violations: 0,
       diverged: 0,
       lost: 0,
@@ -79,11 +68,7 @@ describe('the demo workload with replica reads', () => {
       })(),
     ]);
     if (process.env['KEYLANE_VERBOSE']) console.log(`restart: ${brief(result)}`);
-    expect({
-      violations: result.violations,
-      diverged: result.divergedKeys,
-      lost: result.ackedWritesLost,
-    }).toEqual({
+    expect({ violations: result.violations, diverged: result.divergedKeys, lost: result.ackedWritesLost }).toEqual({
       violations: 0,
       diverged: 0,
       lost: 0,

@@ -25,18 +25,13 @@ describe('string-key routing: SDK and engine agree', () => {
     ctx = await createTestContext({ name: 'cli_routing' });
     servers = await Promise.all(
       Array.from({ length: N }, async () => {
-        const server = createServer((_req, res) =>
-          res.writeHead(200, { 'content-type': 'application/json' }).end('{"ready":true}'),
-        );
+        const server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"ready":true}'));
         await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
         return server;
       }),
     );
     // Ids chosen so that their sorted order (the routing order) is the index order.
-    const instances = servers.map((s, i) => ({
-      id: `i${String(i).padStart(2, '0')}`,
-      url: `http://127.0.0.1:${(s.address() as AddressInfo).port}`,
-    }));
+    const instances = servers.map((s, i) => ({ id: `i${String(i).padStart(2, '0')}`, url: `http://127.0.0.1:${(s.address() as AddressInfo).port}` }));
     client = createClient({ instances, routing: 'modulo' });
     await client.ready();
     engine = await createEngine({
@@ -53,18 +48,10 @@ describe('string-key routing: SDK and engine agree', () => {
   });
 
   it('on 100,000 random string keys', () => {
-    const sessions = engine.entity<string, 'string'>({
-      name: 'sessions',
-      key: 'string',
-      load: () => Promise.resolve(null),
-    });
+    const sessions = engine.entity<string, 'string'>({ name: 'sessions', key: 'string', load: () => Promise.resolve(null) });
     const keys = [
       ...fc.sample(fc.string({ unit: 'grapheme', minLength: 1, maxLength: 64 }), 50_000),
-      ...Array.from({ length: 50_000 }, () =>
-        randomBytes(16)
-          .toString('hex')
-          .replace(/^(.{8})(.{4})(.{4})(.{4})/, '$1-$2-$3-$4-'),
-      ),
+      ...Array.from({ length: 50_000 }, () => randomBytes(16).toString('hex').replace(/^(.{8})(.{4})(.{4})(.{4})/, '$1-$2-$3-$4-')),
     ];
     let disagreements = 0;
     for (const key of keys) {

@@ -10,16 +10,8 @@ import { Cluster, CommandError, ITEM_SERVICES, REPO_ROOT } from './lib/cluster.j
  */
 
 const IMAGES = {
-  'item-service': {
-    image: 'keylane/item-service:local',
-    packageDir: 'services/item-service',
-    dockerfile: 'docker/item-service.Dockerfile',
-  },
-  'example-caller': {
-    image: 'keylane/example-caller:local',
-    packageDir: 'services/example-caller',
-    dockerfile: 'docker/example-caller.Dockerfile',
-  },
+  'item-service': { image: 'keylane/item-service:local', packageDir: 'services/item-service', dockerfile: 'docker/item-service.Dockerfile' },
+  'example-caller': { image: 'keylane/example-caller:local', packageDir: 'services/example-caller', dockerfile: 'docker/example-caller.Dockerfile' },
 } as const;
 
 interface Manifest {
@@ -30,8 +22,7 @@ interface Manifest {
   devDependencies?: Record<string, string>;
 }
 
-const readJson = <T>(path: string): T =>
-  JSON.parse(readFileSync(join(REPO_ROOT, path), 'utf8')) as T;
+const readJson = <T>(path: string): T => JSON.parse(readFileSync(join(REPO_ROOT, path), 'utf8')) as T;
 
 /** Packages a pnpm node_modules holds, by name: `.pnpm/<name>@<version>` folders and top-level links. */
 const LIST_PACKAGES = `
@@ -64,11 +55,7 @@ function productionClosure(packageDir: string): Set<string> {
   const seen = new Set<string>();
   const visit = (from: string): void => {
     const manifest = JSON.parse(readFileSync(join(from, 'package.json'), 'utf8')) as Manifest;
-    for (const name of Object.keys({
-      ...manifest.dependencies,
-      ...manifest.optionalDependencies,
-      ...manifest.peerDependencies,
-    })) {
+    for (const name of Object.keys({ ...manifest.dependencies, ...manifest.optionalDependencies, ...manifest.peerDependencies })) {
       const dir = locatePackage(from, name);
       if (!dir) continue;
       const real = realpathSync(dir);
@@ -85,37 +72,22 @@ function productionClosure(packageDir: string): Set<string> {
 /** Dev-only packages: the root's and the package's dev tools that no production dependency needs. */
 function devOnly(packageDir: string): Set<string> {
   const needed = productionClosure(packageDir);
-  return new Set(
-    [
-      'jest',
-      'typescript',
-      'ts-jest',
-      'eslint',
-      '@keylane/harness',
-      ...Object.keys(readJson<Manifest>('package.json').devDependencies ?? {}),
-      ...Object.keys(readJson<Manifest>(`${packageDir}/package.json`).devDependencies ?? {}),
-    ].filter((name) => !needed.has(name)),
-  );
+  return new Set([
+    'jest',
+    'typescript',
+    'ts-jest',
+    'eslint',
+    '@keylane/harness',
+    ...Object.keys(readJson<Manifest>('package.json').devDependencies ?? {}),
+    ...Object.keys(readJson<Manifest>(`${packageDir}/package.json`).devDependencies ?? {}),
+  ].filter((name) => !needed.has(name)));
 }
 
 describe('the images, built by docker/testing/cluster.sh with the project Dockerfiles', () => {
   let cluster: Cluster;
   /** `docker run --rm` of an image with another entrypoint, as root unless told. */
-  const inImage = (
-    image: string,
-    entrypoint: string,
-    args: string[],
-    user?: string,
-  ): Promise<string> =>
-    cluster.docker([
-      'run',
-      '--rm',
-      ...(user ? ['--user', user] : []),
-      '--entrypoint',
-      entrypoint,
-      image,
-      ...args,
-    ]);
+  const inImage = (image: string, entrypoint: string, args: string[], user?: string): Promise<string> =>
+    cluster.docker(['run', '--rm', ...(user ? ['--user', user] : []), '--entrypoint', entrypoint, image, ...args]);
   const packagesIn = async (image: string, nodeModules: string): Promise<string[]> =>
     JSON.parse(await inImage(image, 'node', ['-e', LIST_PACKAGES, nodeModules])) as string[];
 
@@ -123,101 +95,53 @@ describe('the images, built by docker/testing/cluster.sh with the project Docker
     cluster = await Cluster.up();
   }, 15 * 60_000);
 
-  it.each(Object.entries(IMAGES))(
-    '%s: /app holds the built code, package.json and production dependencies only',
-    async (_name, spec) => {
-      expect(
-        (await inImage(spec.image, 'ls', ['-A', '/app'])).split('\n').filter(Boolean).sort(),
-      ).toEqual(['dist', 'node_modules', 'package.json']);
-      const installed = await packagesIn(spec.image, '/app/node_modules');
-      expect(installed.length).toBeGreaterThan(0);
-      const dev = devOnly(spec.packageDir);
-      expect(installed.filter((name) => dev.has(name))).toEqual([]);
-      // Workspace packages arrive as their packed files: built code, no sources, tests or tsconfig.
-      const sources = await inImage(spec.image, 'sh', [
-        '-c',
-        'find /app/node_modules/.pnpm -maxdepth 5 -path "*@keylane+*" \\( -name src -o -name test -o -name tsconfig.json \\) | head -5',
-      ]);
-      expect(sources.trim()).toBe('');
-      expect(readJson<Manifest>(`${spec.packageDir}/package.json`).name).toBe(
-        (JSON.parse(await inImage(spec.image, 'cat', ['/app/package.json'])) as Manifest).name,
-      );
-    },
-    120_000,
-  );
+  it.each(Object.entries(IMAGES))('%s: /app holds the built code, package.json and production dependencies only', async (_name, spec) => {
+    expect((await inImage(spec.image, 'ls', ['-A', '/app'])).split('\n').filter(Boolean).sort()).toEqual(['dist', 'node_modules', 'package.json']);
+    const installed = await packagesIn(spec.image, '/app/node_modules');
+    expect(installed.length).toBeGreaterThan(0);
+    const dev = devOnly(spec.packageDir);
+    expect(installed.filter((name) => dev.has(name))).toEqual([]);
+    // Workspace packages arrive as their packed files: built code, no sources, tests or tsconfig.
+    const sources = await inImage(spec.image, 'sh', ['-c', 'find /app/node_modules/.pnpm -maxdepth 5 -path "*@keylane+*" \\( -name src -o -name test -o -name tsconfig.json \\) | head -5']);
+    expect(sources.trim()).toBe('');
+    expect(readJson<Manifest>(`${spec.packageDir}/package.json`).name).toBe(
+      (JSON.parse(await inImage(spec.image, 'cat', ['/app/package.json'])) as Manifest).name,
+    );
+  }, 120_000);
 
-  it.each(Object.entries(IMAGES))(
-    '%s: runs as node (uid 1000), which cannot write its own code',
-    async (_name, spec) => {
-      expect(
-        (await cluster.docker(['run', '--rm', '--entrypoint', 'id', spec.image, '-u'])).trim(),
-      ).toBe('1000');
-      const writable = await cluster.docker([
-        'run',
-        '--rm',
-        '--entrypoint',
-        'sh',
-        spec.image,
-        '-c',
-        'test -w /app/dist && echo writable || echo read-only',
-      ]);
-      expect(writable.trim()).toBe('read-only');
-    },
-  );
+  it.each(Object.entries(IMAGES))('%s: runs as node (uid 1000), which cannot write its own code', async (_name, spec) => {
+    expect((await cluster.docker(['run', '--rm', '--entrypoint', 'id', spec.image, '-u'])).trim()).toBe('1000');
+    const writable = await cluster.docker(['run', '--rm', '--entrypoint', 'sh', spec.image, '-c', 'test -w /app/dist && echo writable || echo read-only']);
+    expect(writable.trim()).toBe('read-only');
+  });
 
   it('the build stage does hold the dev dependencies (what copying all of it would ship), so the check above can fail', async () => {
-    await cluster.build('item-service', [
-      '--target',
-      'build',
-      '-t',
-      'keylane/item-service:build-stage',
-    ]);
+    await cluster.build('item-service', ['--target', 'build', '-t', 'keylane/item-service:build-stage']);
     const installed = await packagesIn('keylane/item-service:build-stage', '/app/node_modules');
     expect(installed).toEqual(expect.arrayContaining(['jest', 'ts-jest', 'typescript']));
   }, 600_000);
 
   it('the build context has no installed or built files (.dockerignore), and has the lockfile', async () => {
-    await cluster.build('item-service', [
-      '--target',
-      'prune',
-      '-t',
-      'keylane/item-service:prune-stage',
-    ]);
-    const found = await inImage('keylane/item-service:prune-stage', 'sh', [
-      '-c',
-      'test -f /src/pnpm-lock.yaml && echo lockfile; find /src -maxdepth 4 \\( -name node_modules -o -name dist -o -name .git -o -name .turbo -o -name .jest-results.json \\) | head -5',
-    ]);
+    await cluster.build('item-service', ['--target', 'prune', '-t', 'keylane/item-service:prune-stage']);
+    const found = await inImage('keylane/item-service:prune-stage', 'sh', ['-c',
+      'test -f /src/pnpm-lock.yaml && echo lockfile; find /src -maxdepth 4 \\( -name node_modules -o -name dist -o -name .git -o -name .turbo -o -name .jest-results.json \\) | head -5']);
     expect(found.trim().split('\n')).toEqual(['lockfile']);
   }, 600_000);
 
   it('a runtime COPY of a path the build stage does not produce fails the real build', async () => {
-    const doctored = readFileSync(
-      join(REPO_ROOT, IMAGES['item-service'].dockerfile),
-      'utf8',
-    ).replace('COPY --from=build /deploy/dist ./dist', 'COPY --from=build /deploy/lib ./lib');
+    const doctored = readFileSync(join(REPO_ROOT, IMAGES['item-service'].dockerfile), 'utf8').replace(
+      'COPY --from=build /deploy/dist ./dist',
+      'COPY --from=build /deploy/lib ./lib',
+    );
     expect(doctored).toContain('/deploy/lib');
-    const err = await cluster
-      .build('item-service', ['-f', '-', '-t', 'keylane/item-service:doctored'], doctored)
-      .then(
-        () => null,
-        (e: unknown) => e,
-      );
+    const err = await cluster.build('item-service', ['-f', '-', '-t', 'keylane/item-service:doctored'], doctored).then(() => null, (e: unknown) => e);
     expect(err).toBeInstanceOf(CommandError);
     expect((err as CommandError).stderr).toMatch(/\/deploy\/lib.*not found/);
   }, 600_000);
 
   it('item-service: a bad environment exits 78 with the one-line config error', async () => {
-    const run = cluster.docker([
-      'run',
-      '--rm',
-      '-e',
-      'KEYLANE_LANES=0',
-      IMAGES['item-service'].image,
-    ]);
-    const err = (await run.then(
-      () => null,
-      (e: unknown) => e,
-    )) as CommandError | null;
+    const run = cluster.docker(['run', '--rm', '-e', 'KEYLANE_LANES=0', IMAGES['item-service'].image]);
+    const err = (await run.then(() => null, (e: unknown) => e)) as CommandError | null;
     expect(err).toBeInstanceOf(CommandError);
     expect(err?.stderr).toBe(
       'keylane-item-service: invalid configuration: KEYLANE_LANES="0" is not allowed; expected an integer from 1 to 1024\n',
@@ -226,10 +150,7 @@ describe('the images, built by docker/testing/cluster.sh with the project Docker
   });
 
   it('example-caller: a bad environment exits 78 with one line', async () => {
-    const err = (await cluster.docker(['run', '--rm', IMAGES['example-caller'].image]).then(
-      () => null,
-      (e: unknown) => e,
-    )) as CommandError | null;
+    const err = (await cluster.docker(['run', '--rm', IMAGES['example-caller'].image]).then(() => null, (e: unknown) => e)) as CommandError | null;
     expect(err?.exitCode).toBe(78);
     expect(err?.stderr.trim().split('\n')).toHaveLength(1);
   });
@@ -246,18 +167,11 @@ describe('the images, built by docker/testing/cluster.sh with the project Docker
       }
       expect([service, status]).toEqual([service, 'healthy']);
     }
-    const test = JSON.parse(
-      await cluster.inspect('item-1', '{{json .Config.Healthcheck.Test}}'),
-    ) as string[];
+    const test = JSON.parse(await cluster.inspect('item-1', '{{json .Config.Healthcheck.Test}}')) as string[];
     expect(test[0]).toBe('CMD');
     const id = await cluster.containerId('item-1');
     await cluster.docker(['exec', id, ...test.slice(1)]);
-    const failed = await cluster
-      .docker(['exec', '-e', 'KEYLANE_PORT=1', id, ...test.slice(1)])
-      .then(
-        () => null,
-        (e: unknown) => e,
-      );
+    const failed = await cluster.docker(['exec', '-e', 'KEYLANE_PORT=1', id, ...test.slice(1)]).then(() => null, (e: unknown) => e);
     expect((failed as CommandError | null)?.exitCode).toBe(1);
   }, 240_000);
 });

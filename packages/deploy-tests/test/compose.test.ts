@@ -77,13 +77,7 @@ describe('docker/compose.yaml, read as Compose reads it', () => {
     const items = environmentOf(itemServiceEntries(COMPOSE)[0]![1]).env;
     for (const [name, service] of carts) {
       const { env } = environmentOf(service);
-      expect(env).toEqual({
-        ...items,
-        KEYLANE_INSTANCE_ID: name,
-        KEYLANE_DB_SCHEMA: 'carts',
-        KEYLANE_CACHE_PREFIX: 'kc',
-        KEYLANE_LANES: '4',
-      });
+      expect(env).toEqual({ ...items, KEYLANE_INSTANCE_ID: name, KEYLANE_DB_SCHEMA: 'carts', KEYLANE_CACHE_PREFIX: 'kc', KEYLANE_LANES: '4' });
       expect(service['stop_grace_period']).toBe('30s');
     }
   });

@@ -17,10 +17,7 @@ const { values } = parseArgs({
   options: {
     writes: { type: 'string', default: '2000' },
     rounds: { type: 'string', default: '3' },
-    database: {
-      type: 'string',
-      default: process.env.KEYLANE_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
-    },
+    database: { type: 'string', default: process.env.KEYLANE_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test' },
   },
 });
 const N = Number(values.writes);
@@ -35,11 +32,7 @@ async function itemsWith(markerReplicas) {
   const client = cluster.client({ lazyConnect: true, enableOfflineQueue: false });
   const engine = await createEngine({
     postgres: { connectionString: values.database },
-    redis: {
-      client,
-      keyPrefix: `mw${markerReplicas}`,
-      ...(markerReplicas > 0 ? { markerReplicas } : {}),
-    },
+    redis: { client, keyPrefix: `mw${markerReplicas}`, ...(markerReplicas > 0 ? { markerReplicas } : {}) },
     lanes: 16,
   });
   opened.push({ engine, client });
@@ -57,14 +50,8 @@ async function cacheWith(replicas) {
   opened.push({ engine: cache, client });
   return cache;
 }
-const markers = {
-  'begin + end, no WAIT': await cacheWith(0),
-  'begin + WAIT 1 + end': await cacheWith(1),
-};
-const variants = {
-  'markerReplicas 0': await itemsWith(0),
-  'markerReplicas 1 (WAIT 1)': await itemsWith(1),
-};
+const markers = { 'begin + end, no WAIT': await cacheWith(0), 'begin + WAIT 1 + end': await cacheWith(1) };
+const variants = { 'markerReplicas 0': await itemsWith(0), 'markerReplicas 1 (WAIT 1)': await itemsWith(1) };
 const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
 try {
   for (let round = 0; round < Number(values.rounds); round++) {
@@ -108,11 +95,7 @@ try {
         if (i >= 200) took.push(performance.now() - t);
       }
       took.sort((a, b) => a - b);
-      console.log(
-        round,
-        name.padEnd(27),
-        `Redis only: p50 ${(pct(took, 0.5) * 1000).toFixed(0)} µs, p99 ${(pct(took, 0.99) * 1000).toFixed(0)} µs`,
-      );
+      console.log(round, name.padEnd(27), `Redis only: p50 ${(pct(took, 0.5) * 1000).toFixed(0)} µs, p99 ${(pct(took, 0.99) * 1000).toFixed(0)} µs`);
     }
   }
 } finally {

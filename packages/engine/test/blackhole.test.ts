@@ -1,10 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import {
-  createTestContext,
-  startTcpProxy,
-  type TcpProxy,
-  type TestContext,
-} from '@keylane/harness';
+import { createTestContext, startTcpProxy, type TcpProxy, type TestContext } from '@keylane/harness';
 import pg from 'pg';
 import { STALL_AFTER_MS } from '../src/db/stall-watch.js';
 import { WriteOutcomeUnknownError, type EngineLogger } from '../src/index.js';
@@ -31,11 +26,7 @@ describe('a Postgres that stops answering (black hole)', () => {
   });
 
   it('with statementTimeoutMs set: the write fails (nothing committed) and the lane reconnects', async () => {
-    const e = await engineFor(
-      ctx,
-      { lanes: 1, postgres: { connectionString: viaProxy, statementTimeoutMs: 300 } },
-      '_bh',
-    );
+    const e = await engineFor(ctx, { lanes: 1, postgres: { connectionString: viaProxy, statementTimeoutMs: 300 } }, '_bh');
     open.push(e);
     await e.write(1n, 'before');
     proxy.blackHole = true;
@@ -61,11 +52,7 @@ describe('a Postgres that stops answering (black hole)', () => {
   it('a COMMIT that goes into the hole leaves the outcome unknown', async () => {
     const e = await engineFor(
       ctx,
-      {
-        lanes: 1,
-        postgres: { connectionString: viaProxy, statementTimeoutMs: 300 },
-        chaos: { commitDelayMs: 200 },
-      },
+      { lanes: 1, postgres: { connectionString: viaProxy, statementTimeoutMs: 300 }, chaos: { commitDelayMs: 200 } },
       '_bh_commit',
     );
     open.push(e);
@@ -87,11 +74,7 @@ describe('a Postgres that stops answering (black hole)', () => {
   });
 
   it('with statementTimeoutMs 0 (none): the lane stays stuck as long as the hole lasts', async () => {
-    const e = await engineFor(
-      ctx,
-      { lanes: 1, postgres: { connectionString: viaProxy, statementTimeoutMs: 0 } },
-      '_bh0',
-    );
+    const e = await engineFor(ctx, { lanes: 1, postgres: { connectionString: viaProxy, statementTimeoutMs: 0 } }, '_bh0');
     open.push(e);
     await e.write(2n, 'before');
     proxy.blackHole = true;
@@ -142,11 +125,7 @@ describe('after a partition healed: lanes whose old sockets still wait (the stal
   it('readiness stays down while a lane waits; the dead connection is dropped within seconds, logged, and the lane serves again', async () => {
     const logger = recordingLogger();
     // The default statement timeout (30 s): without the watch the lane would wait 60 s.
-    const e = await engineFor(
-      ctx,
-      { lanes: 1, logger, postgres: { connectionString: viaProxy } },
-      '_stall',
-    );
+    const e = await engineFor(ctx, { lanes: 1, logger, postgres: { connectionString: viaProxy } }, '_stall');
     open.push(e);
     await e.write(1n, 'before');
     proxy.strandOpen();
@@ -160,8 +139,7 @@ describe('after a partition healed: lanes whose old sockets still wait (the stal
     while (pending) {
       const asked = Date.now() - started;
       const health = await e.health();
-      if (pending)
-        answers.push({ atMs: asked, ready: health.postgres, problems: health.problems.join('; ') });
+      if (pending) answers.push({ atMs: asked, ready: health.postgres, problems: health.problems.join('; ') });
       await sleep(100);
     }
     expect(answers.filter((a) => a.ready && a.atMs > STALL_AFTER_MS + 50)).toEqual([]);
@@ -173,14 +151,9 @@ describe('after a partition healed: lanes whose old sockets still wait (the stal
     expect(waited).toBeLessThan(8_000);
     expect(logger.lines).toContainEqual({
       level: 'warn',
-      message: expect.stringMatching(
-        /^lane 0 dropped its Postgres connection after \d+ ms without an answer: its backend \(pid \d+\) has been idle/,
-      ),
+      message: expect.stringMatching(/^lane 0 dropped its Postgres connection after \d+ ms without an answer: its backend \(pid \d+\) has been idle/),
     });
-    expect(logger.lines).toContainEqual({
-      level: 'warn',
-      message: expect.stringMatching(/^postgres unreachable/),
-    });
+    expect(logger.lines).toContainEqual({ level: 'warn', message: expect.stringMatching(/^postgres unreachable/) });
     expect(await e.write(1n, 'after')).toMatchObject({ value: 'after' });
     await waitFor(async () => (await e.health()).postgres);
     expect(logger.lines.at(-1)).toEqual({ level: 'info', message: 'postgres reachable again' });
@@ -188,11 +161,7 @@ describe('after a partition healed: lanes whose old sockets still wait (the stal
 
   it('a statement that is merely slow (waiting for a row lock) is left alone', async () => {
     const logger = recordingLogger();
-    const e = await engineFor(
-      ctx,
-      { lanes: 1, logger, postgres: { connectionString: viaProxy } },
-      '_slow',
-    );
+    const e = await engineFor(ctx, { lanes: 1, logger, postgres: { connectionString: viaProxy } }, '_slow');
     open.push(e);
     await e.write(2n, 'before');
     const locker = new pg.Client({ connectionString: ctx.databaseUrl });

@@ -16,11 +16,7 @@ describe('close()', () => {
   it.each<StrategyName>(['serial-guarded', 'double-delete'])(
     '%s: drains queued work; every acknowledged write is in the DB',
     async (strategy) => {
-      const e = await engineFor(
-        ctx,
-        { strategy, lanes: 2, chaos: { writeDelayMs: 10 } },
-        `_${strategy}`,
-      );
+      const e = await engineFor(ctx, { strategy, lanes: 2, chaos: { writeDelayMs: 10 } }, `_${strategy}`);
       const base = strategy === 'serial-guarded' ? 0n : 100n;
       const acked = new Map<bigint, Item>();
       const writes = Array.from({ length: 40 }, (_, i) => {
@@ -52,12 +48,8 @@ describe('close()', () => {
     },
   );
 
-  it('double-delete: waits for pending second DELs before closing Redis', async () => {
-    const e = await engineFor(
-      ctx,
-      { strategy: 'double-delete', doubleDeleteDelayMs: 300 },
-      '_second_del',
-    );
+  it("double-delete: waits for pending second DELs before closing Redis", async () => {
+    const e = await engineFor(ctx, { strategy: 'double-delete', doubleDeleteDelayMs: 300 }, '_second_del');
     await e.write(900n, 'v');
     // This read fills the cache after the first DEL; only the second DEL removes the entry.
     await e.read(900n);

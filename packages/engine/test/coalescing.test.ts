@@ -7,18 +7,14 @@ import { engineFor, itemValueKey, sleep, type ItemsEngine } from './helpers.js';
  * Counts SELECTs of the items table actually sent to Postgres, by wrapping `query` on the
  * engine's connections: independent of the engine's own counters.
  */
-function countSelects(
-  engine: ItemsEngine,
-  ids: bigint[],
-): { count: () => number; restore: () => void } {
+function countSelects(engine: ItemsEngine, ids: bigint[]): { count: () => number; restore: () => void } {
   let selects = 0;
   const restores: (() => void)[] = [];
   for (const id of ids) {
     const client = engine.laneClient(id);
     const original = client.query.bind(client) as (...args: unknown[]) => unknown;
     const patched = (...args: unknown[]): unknown => {
-      if (typeof args[0] === 'string' && /^SELECT .* FROM "[^"]+"\.items WHERE id/s.test(args[0]))
-        selects += 1;
+      if (typeof args[0] === 'string' && /^SELECT .* FROM "[^"]+"\.items WHERE id/s.test(args[0])) selects += 1;
       return original(...args);
     };
     Object.assign(client, { query: patched });
@@ -88,11 +84,7 @@ describe('coalescing misses', () => {
   });
 
   it('serial-guarded answers the misses that arrive during a write with its committed row, outside the lane', async () => {
-    const e = await engineFor(
-      ctx,
-      { strategy: 'serial-guarded', lanes: 1, chaos: { writeDelayMs: 150 } },
-      '_wait',
-    );
+    const e = await engineFor(ctx, { strategy: 'serial-guarded', lanes: 1, chaos: { writeDelayMs: 150 } }, '_wait');
     open.push(e);
     await e.write(90n, 'old');
     const before = e.stats();
@@ -111,16 +103,8 @@ describe('coalescing misses', () => {
   });
 
   it('serial-guarded sends those misses to the lane when the write fills nothing (overlapped, or refused)', async () => {
-    const a = await engineFor(
-      ctx,
-      { strategy: 'serial-guarded', chaos: { writeDelayMs: 100 } },
-      '_overlap',
-    );
-    const b = await engineFor(
-      ctx,
-      { strategy: 'serial-guarded', chaos: { writeDelayMs: 300 } },
-      '_overlap',
-    );
+    const a = await engineFor(ctx, { strategy: 'serial-guarded', chaos: { writeDelayMs: 100 } }, '_overlap');
+    const b = await engineFor(ctx, { strategy: 'serial-guarded', chaos: { writeDelayMs: 300 } }, '_overlap');
     open.push(a, b);
     await a.write(91n, 'v1');
     // b's marker is live when a's write begins: a is not the solo writer and must not fill.
@@ -143,23 +127,17 @@ describe('coalescing misses', () => {
     if (cached !== undefined) expect(cached).toEqual(stored);
 
     // A refused conditional write: its waiters read the row that is there.
-    const c = await engineFor(
-      ctx,
-      { strategy: 'serial-guarded', chaos: { writeDelayMs: 100 } },
-      '_refused',
-    );
+    const c = await engineFor(ctx, { strategy: 'serial-guarded', chaos: { writeDelayMs: 100 } }, '_refused');
     open.push(c);
     const current = await c.write(92n, 'kept');
-    const refused = c
-      .write(92n, 'nope', { ifVersion: current.version + 5 })
-      .catch((err: Error) => err);
+    const refused = c.write(92n, 'nope', { ifVersion: current.version + 5 }).catch((err: Error) => err);
     await sleep(30);
     const waiting = Array.from({ length: 5 }, () => c.read(92n));
     expect(await refused).toMatchObject({ code: 'version_conflict' });
     expect((await Promise.all(waiting)).map((r) => r?.value)).toEqual(Array(5).fill('kept'));
   });
 
-  it("serial-guarded: misses queued behind one that met another engine's lease share its DB read", async () => {
+  it('serial-guarded: misses queued behind one that met another engine\'s lease share its DB read', async () => {
     const e = await engineFor(ctx, { strategy: 'serial-guarded' }, '_busy');
     open.push(e);
     const id = 80n;
@@ -182,11 +160,7 @@ describe('coalescing misses', () => {
       const suffix = `_late_${String(shareEarlierReads)}`;
       // The reader's fill waits 300 ms after its load: its lane job is still running when the
       // writer (another engine) commits and acknowledges.
-      const reader = await engineFor(
-        ctx,
-        { strategy: 'serial-guarded', lanes: 1, chaos: { fillDelayMs: 300, shareEarlierReads } },
-        suffix,
-      );
+      const reader = await engineFor(ctx, { strategy: 'serial-guarded', lanes: 1, chaos: { fillDelayMs: 300, shareEarlierReads } }, suffix);
       const writer = await engineFor(ctx, { strategy: 'serial-guarded', lanes: 1 }, suffix);
       open.push(reader, writer);
       const id = 81n;
@@ -206,11 +180,7 @@ describe('coalescing misses', () => {
   );
 
   it('cache-aside, unserialized, sends one DB read per concurrent miss (the contrast)', async () => {
-    const e = await engineFor(
-      ctx,
-      { strategy: 'cache-aside', chaos: { fillDelayMs: 20 } },
-      '_aside',
-    );
+    const e = await engineFor(ctx, { strategy: 'cache-aside', chaos: { fillDelayMs: 20 } }, '_aside');
     open.push(e);
     await e.write(78n, { hot: true });
     const before = e.stats().dbReads;

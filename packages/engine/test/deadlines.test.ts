@@ -1,11 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { OverloadedError } from '@keylane/protocol';
-import {
-  createTestContext,
-  startRedisServer,
-  type RedisServerHandle,
-  type TestContext,
-} from '@keylane/harness';
+import { createTestContext, startRedisServer, type RedisServerHandle, type TestContext } from '@keylane/harness';
 import { Redis } from 'ioredis';
 import { createEngine } from '../src/baselines.js';
 import { CallerDeadlineError, type Engine } from '../src/index.js';
@@ -106,36 +101,18 @@ describe('Redis returning as another server (markers lost)', () => {
    * Redis link dies at that moment). Returns what the cache holds against the table.
    */
   async function lostMarker(id: number, ignoreRedisRestarts: boolean) {
-    const writerRedis = new Redis(server.url, {
-      enableOfflineQueue: false,
-      lazyConnect: true,
-      retryStrategy: () => 50,
-    });
+    const writerRedis = new Redis(server.url, { enableOfflineQueue: false, lazyConnect: true, retryStrategy: () => 50 });
     writerRedis.on('error', () => undefined);
     await writerRedis.connect();
     const writer = await createEngine({
-      ...optionsFor(ctx, {
-        markerTtlMs: 3_000,
-        chaos: { writeDelayMs: 700, commitDelayMs: 1_500 },
-      }),
+      ...optionsFor(ctx, { markerTtlMs: 3_000, chaos: { writeDelayMs: 700, commitDelayMs: 1_500 } }),
       redis: { client: writerRedis, keyPrefix: `${ctx.prefix}_lost${id}` },
     });
     const reader = await createEngine(
-      optionsFor(
-        ctx,
-        {
-          markerTtlMs: 3_000,
-          chaos: { ignoreRedisRestarts },
-          redis: { url: server.url, commandTimeoutMs: 500 },
-        },
-        `_lost${id}`,
-      ),
+      optionsFor(ctx, { markerTtlMs: 3_000, chaos: { ignoreRedisRestarts }, redis: { url: server.url, commandTimeoutMs: 500 } }, `_lost${id}`),
     );
     engines.push(writer, reader);
-    const [w, r] = [
-      createItems(writer, { schema: ctx.schema }),
-      createItems(reader, { schema: ctx.schema }),
-    ];
+    const [w, r] = [createItems(writer, { schema: ctx.schema }), createItems(reader, { schema: ctx.schema })];
     await w.write(id, 'old');
     const write = w.write(id, 'new').then(
       () => 'acknowledged',

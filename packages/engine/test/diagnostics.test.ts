@@ -15,10 +15,7 @@ interface Seen {
 function record(engineId: number): { events: Seen[]; stop(): void } {
   const events: Seen[] = [];
   const stops: (() => void)[] = [];
-  for (const [channel, name] of Object.entries(ENGINE_CHANNELS) as [
-    keyof typeof ENGINE_CHANNELS,
-    string,
-  ][]) {
+  for (const [channel, name] of Object.entries(ENGINE_CHANNELS) as [keyof typeof ENGINE_CHANNELS, string][]) {
     const tc = tracingChannel<unknown, Record<string, unknown>>(name);
     const on = (event: EventName) => (context: Record<string, unknown>) => {
       if (context['engine'] === engineId) events.push({ channel, event, context: { ...context } });
@@ -73,18 +70,10 @@ describe('engine diagnostics channels (real Postgres and Redis)', () => {
     expect([...order].sort((a, b) => a - b)).toEqual(order);
     const mutate = events.find((e) => e.channel === 'mutate' && e.event === 'asyncEnd')!.context;
     expect(mutate).toMatchObject({ entity: 'items', key: '7', lane: engine.laneOf(7n) });
-    expect(
-      events.find((e) => e.channel === 'transaction' && e.event === 'asyncEnd')!.context[
-        'committed'
-      ],
-    ).toBe('yes');
-    const scripts = events
-      .filter((e) => e.channel === 'redisScript' && e.event === 'start')
-      .map((e) => e.context['script']);
+    expect(events.find((e) => e.channel === 'transaction' && e.event === 'asyncEnd')!.context['committed']).toBe('yes');
+    const scripts = events.filter((e) => e.channel === 'redisScript' && e.event === 'start').map((e) => e.context['script']);
     expect(scripts).toEqual(['writeBegin', 'writeEnd']);
-    const statements = events
-      .filter((e) => e.channel === 'query' && e.event === 'start')
-      .map((e) => e.context['text']);
+    const statements = events.filter((e) => e.channel === 'query' && e.event === 'start').map((e) => e.context['text']);
     expect(statements[0]).toMatch(/^BEGIN/);
     expect(statements.at(-1)).toMatch(/COMMIT/);
     expect(events.find((e) => e.channel === 'query')!.context['lane']).toBe(engine.laneOf(7n));
@@ -103,17 +92,11 @@ describe('engine diagnostics channels (real Postgres and Redis)', () => {
       rec.stop();
     }
     const { events } = rec;
-    const reads = events
-      .filter((e) => e.channel === 'read' && e.event === 'asyncEnd')
-      .map((e) => e.context);
+    const reads = events.filter((e) => e.channel === 'read' && e.event === 'asyncEnd').map((e) => e.context);
     expect(reads.map((r) => r['hit'])).toEqual([true, false]);
     const firstReadEnd = where(events, 'read', 'asyncEnd');
     // start, end, asyncStart of the hit: no lane, no script, no statement in between.
-    expect(events.slice(0, firstReadEnd).map((e) => `${e.channel}:${e.event}`)).toEqual([
-      'read:start',
-      'read:end',
-      'read:asyncStart',
-    ]);
+    expect(events.slice(0, firstReadEnd).map((e) => `${e.channel}:${e.event}`)).toEqual(['read:start', 'read:end', 'read:asyncStart']);
     const miss = events.slice(firstReadEnd + 1);
     const order = [
       where(miss, 'read', 'start'),
@@ -129,22 +112,11 @@ describe('engine diagnostics channels (real Postgres and Redis)', () => {
     ];
     expect(order.every((i) => i >= 0)).toBe(true);
     expect([...order].sort((a, b) => a - b)).toEqual(order);
-    expect(
-      miss.find((e) => e.channel === 'lease' && e.event === 'asyncEnd')!.context['outcome'],
-    ).toBe('granted');
-    expect(
-      miss.find((e) => e.channel === 'fill' && e.event === 'asyncEnd')!.context['outcome'],
-    ).toBe('stored');
-    expect(miss.find((e) => e.channel === 'miss')!.context).toMatchObject({
-      entity: 'items',
-      key: '8',
-      cacheUsable: true,
-    });
+    expect(miss.find((e) => e.channel === 'lease' && e.event === 'asyncEnd')!.context['outcome']).toBe('granted');
+    expect(miss.find((e) => e.channel === 'fill' && e.event === 'asyncEnd')!.context['outcome']).toBe('stored');
+    expect(miss.find((e) => e.channel === 'miss')!.context).toMatchObject({ entity: 'items', key: '8', cacheUsable: true });
     // The loader's SELECT ran on the lane between the lease and the fill.
-    const select = miss.findIndex(
-      (e) =>
-        e.channel === 'query' && e.event === 'start' && /SELECT/i.test(String(e.context['text'])),
-    );
+    const select = miss.findIndex((e) => e.channel === 'query' && e.event === 'start' && /SELECT/i.test(String(e.context['text'])));
     expect(select).toBeGreaterThan(where(miss, 'lease', 'asyncEnd'));
     expect(select).toBeLessThan(where(miss, 'fill', 'start'));
   });
@@ -161,11 +133,7 @@ describe('engine diagnostics channels (real Postgres and Redis)', () => {
     const { events } = rec;
     const error = events.find((e) => e.channel === 'mutate' && e.event === 'error')!;
     expect((error.context['error'] as Error).message).toBe('refused by the callback');
-    expect(
-      events.find((e) => e.channel === 'transaction' && e.event === 'asyncEnd')!.context[
-        'committed'
-      ],
-    ).toBe('no');
+    expect(events.find((e) => e.channel === 'transaction' && e.event === 'asyncEnd')!.context['committed']).toBe('no');
     expect(where(events, 'mutate', 'error')).toBeLessThan(where(events, 'mutate', 'asyncEnd'));
   });
 
@@ -182,9 +150,7 @@ describe('engine diagnostics channels (real Postgres and Redis)', () => {
     await new Promise((resolve) => setTimeout(resolve, 50));
     const rec = record(engine.engine.id);
     await engine.items.entity.invalidate(other);
-    await expect(
-      engine.items.entity.get(other, { deadline: Date.now() + 150 }),
-    ).rejects.toMatchObject({ code: 'overloaded' });
+    await expect(engine.items.entity.get(other, { deadline: Date.now() + 150 })).rejects.toMatchObject({ code: 'overloaded' });
     rec.stop();
     await slow;
     const waits = rec.events.filter((e) => e.channel === 'laneWait');
@@ -199,7 +165,6 @@ describe('engine diagnostics channels (real Postgres and Redis)', () => {
     await engine.write(11n, 1);
     await engine.read(11n);
     expect(rec.events).toEqual([]);
-    for (const name of Object.values(ENGINE_CHANNELS))
-      expect(tracingChannel(name).hasSubscribers).toBe(false);
+    for (const name of Object.values(ENGINE_CHANNELS)) expect(tracingChannel(name).hasSubscribers).toBe(false);
   });
 });

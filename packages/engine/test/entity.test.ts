@@ -20,14 +20,7 @@ import {
   type Entity,
 } from '../src/index.js';
 import { optionsFor, rejection } from './helpers.js';
-import {
-  createUserTables,
-  insertUser,
-  loadUser,
-  renameAndAddEmail,
-  usersEntity,
-  type User,
-} from './support/users.js';
+import { createUserTables, insertUser, loadUser, renameAndAddEmail, usersEntity, type User } from './support/users.js';
 import { inspect } from '../src/testing.js';
 
 /** The entity API on a users table and its emails, through the production entry. */
@@ -54,9 +47,7 @@ describe('an entity on your own tables', () => {
 
   it('misses through your loader, then hits with the same value, pg types included', async () => {
     await insertUser(ctx.pg, ctx.schema, 1n, 'ada');
-    await ctx.pg.query(
-      `UPDATE "${ctx.schema}".users SET avatar = '\\x00ff'::bytea, balance = 12.50, score = 'NaN' WHERE id = 1`,
-    );
+    await ctx.pg.query(`UPDATE "${ctx.schema}".users SET avatar = '\\x00ff'::bytea, balance = 12.50, score = 'NaN' WHERE id = 1`);
     const before = users.stats();
     const miss = await users.get(1n);
     const hit = await users.get('1');
@@ -87,13 +78,8 @@ describe('an entity on your own tables', () => {
   it('mutates both tables in one transaction and caches the value it returns', async () => {
     await insertUser(ctx.pg, ctx.schema, 2n, 'bob');
     await users.get(2n);
-    const written = await users.mutate(2n, (tx, id) =>
-      renameAndAddEmail(tx, ctx.schema, id, 'robert', 'rob@example.com'),
-    );
-    expect(written).toMatchObject({
-      name: 'robert',
-      emails: [{ email: 'bob@example.com' }, { email: 'rob@example.com' }],
-    });
+    const written = await users.mutate(2n, (tx, id) => renameAndAddEmail(tx, ctx.schema, id, 'robert', 'rob@example.com'));
+    expect(written).toMatchObject({ name: 'robert', emails: [{ email: 'bob@example.com' }, { email: 'rob@example.com' }] });
     expect(await inspect(users, 2n)).toEqual({ cached: written, stored: written });
     const reads = users.stats().dbReads;
     expect(await users.get(2n)).toEqual(written);
@@ -108,10 +94,7 @@ describe('an entity on your own tables', () => {
     const err = await rejection(
       users.mutate(3n, async (tx, id) => {
         await tx.query(`UPDATE "${ctx.schema}".users SET name = 'changed' WHERE id = $1`, [id]);
-        await tx.query(
-          `INSERT INTO "${ctx.schema}".user_emails (user_id, email) VALUES ($1, 'x@example.com')`,
-          [id],
-        );
+        await tx.query(`INSERT INTO "${ctx.schema}".user_emails (user_id, email) VALUES ($1, 'x@example.com')`, [id]);
         throw mine;
       }),
     );
@@ -143,12 +126,7 @@ describe('an entity on your own tables', () => {
       users.mutate(5n, async (tx, id) => {
         await tx.query(`UPDATE "${ctx.schema}".users SET name = 'half' WHERE id = $1`, [id]);
         // A duplicate primary email: caught and ignored, which aborts the transaction.
-        await tx
-          .query(
-            `INSERT INTO "${ctx.schema}".user_emails (user_id, email) VALUES ($1, 'eve@example.com')`,
-            [id],
-          )
-          .catch(() => undefined);
+        await tx.query(`INSERT INTO "${ctx.schema}".user_emails (user_id, email) VALUES ($1, 'eve@example.com')`, [id]).catch(() => undefined);
       }),
     );
     expect(err).toBeInstanceOf(TransactionAbortedError);
@@ -161,9 +139,7 @@ describe('an entity on your own tables', () => {
     await insertUser(ctx.pg, ctx.schema, 6n, 'fay');
     const err = await rejection(
       users.mutate(6n, async (tx, id) => {
-        await tx.query(`UPDATE "${ctx.schema}".users SET name = 'self-committed' WHERE id = $1`, [
-          id,
-        ]);
+        await tx.query(`UPDATE "${ctx.schema}".users SET name = 'self-committed' WHERE id = $1`, [id]);
         await tx.query('COMMIT');
       }),
     );
@@ -184,10 +160,7 @@ describe('an entity on your own tables', () => {
   });
 
   it('refuses a loader that returns undefined, and a value its codec cannot carry, before any commit', async () => {
-    const sloppy = engine.entity<{ n: number }>({
-      name: 'sloppy',
-      load: () => Promise.resolve(undefined as unknown as null),
-    });
+    const sloppy = engine.entity<{ n: number }>({ name: 'sloppy', load: () => Promise.resolve(undefined as unknown as null) });
     await expect(sloppy.get(1n)).rejects.toThrow(/returned undefined; return null/);
     await insertUser(ctx.pg, ctx.schema, 8n, 'hal');
     const err = await rejection(
@@ -201,21 +174,14 @@ describe('an entity on your own tables', () => {
   });
 
   it('shares the lanes between entities and refuses bad or duplicate names', () => {
-    const orders = engine.entity<{ id: string }>({
-      name: 'orders',
-      load: () => Promise.resolve(null),
-    });
+    const orders = engine.entity<{ id: string }>({ name: 'orders', load: () => Promise.resolve(null) });
     for (const id of [0n, 1n, 5n, -1n, 2n ** 63n - 1n]) {
       expect(orders.laneOf(id)).toBe(users.laneOf(id));
       expect(orders.laneOf(id)).toBe(Number(routingKey(id) % 4n));
     }
-    expect(() => engine.entity({ name: 'users', load: () => Promise.resolve(null) })).toThrow(
-      /already exists/,
-    );
+    expect(() => engine.entity({ name: 'users', load: () => Promise.resolve(null) })).toThrow(/already exists/);
     for (const name of ['Users', 'a:b', '', 'x'.repeat(49), 'a{b}']) {
-      expect(() => engine.entity({ name, load: () => Promise.resolve(null) })).toThrow(
-        InvalidOptionsError,
-      );
+      expect(() => engine.entity({ name, load: () => Promise.resolve(null) })).toThrow(InvalidOptionsError);
     }
   });
 
@@ -224,21 +190,14 @@ describe('an entity on your own tables', () => {
       engine.entity<string>({
         name: `iso-${snapshot}`,
         snapshot,
-        load: async (db) =>
-          (
-            await db.query<{ level: string }>(
-              `SELECT current_setting('transaction_isolation') AS level`,
-            )
-          ).rows[0]!.level,
+        load: async (db) => (await db.query<{ level: string }>(`SELECT current_setting('transaction_isolation') AS level`)).rows[0]!.level,
       });
     expect(await isolation(true).get(1n)).toBe('repeatable read');
     expect(await isolation(false).get(1n)).toBe('read committed');
   });
 
   it('serves string keys (UUIDs), routed as the protocol says', async () => {
-    await ctx.pg.query(
-      `CREATE TABLE "${ctx.schema}".sessions (token uuid PRIMARY KEY, user_id bigint NOT NULL)`,
-    );
+    await ctx.pg.query(`CREATE TABLE "${ctx.schema}".sessions (token uuid PRIMARY KEY, user_id bigint NOT NULL)`);
     interface Session {
       token: string;
       userId: string;
@@ -288,26 +247,14 @@ describe('an entity on your own tables', () => {
     const byKysely = engine.entity<{ id: string; name: string; plan: string }>({
       name: 'kysely-users',
       load: async (conn, id) => {
-        const q = db
-          .selectFrom('users')
-          .select(['name', 'plan'])
-          .select((eb) => eb.cast<string>('id', 'text').as('id'))
-          .where('id', '=', String(id))
-          .compile();
-        return (
-          (await conn.query<{ id: string; name: string; plan: string }>(q.sql, [...q.parameters]))
-            .rows[0] ?? null
-        );
+        const q = db.selectFrom('users').select(['name', 'plan']).select((eb) => eb.cast<string>('id', 'text').as('id')).where('id', '=', String(id)).compile();
+        return (await conn.query<{ id: string; name: string; plan: string }>(q.sql, [...q.parameters])).rows[0] ?? null;
       },
     });
     await insertUser(ctx.pg, ctx.schema, 9n, 'ivy');
     expect(await byKysely.get(9n)).toEqual({ id: '9', name: 'ivy', plan: 'free' });
     await byKysely.mutate(9n, async (tx, id) => {
-      const q = db
-        .updateTable('users')
-        .set({ plan: 'team' })
-        .where('id', '=', String(id))
-        .compile();
+      const q = db.updateTable('users').set({ plan: 'team' }).where('id', '=', String(id)).compile();
       await tx.query(q.sql, [...q.parameters]);
     });
     expect(await byKysely.get(9n)).toEqual({ id: '9', name: 'ivy', plan: 'team' });
@@ -325,11 +272,7 @@ describe('bring your own clients', () => {
 
   it('runs on your ioredis client and a pg config beyond a URL, and closes neither', async () => {
     const url = new URL(ctx.databaseUrl);
-    const redis = new Redis(ctx.redisUrl, {
-      enableOfflineQueue: false,
-      commandTimeout: 2_000,
-      lazyConnect: true,
-    });
+    const redis = new Redis(ctx.redisUrl, { enableOfflineQueue: false, commandTimeout: 2_000, lazyConnect: true });
     await redis.connect();
     await createUserTables(ctx.pg, ctx.schema);
     await insertUser(ctx.pg, ctx.schema, 1n, 'byo');

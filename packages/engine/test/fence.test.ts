@@ -31,11 +31,7 @@ describe('the commit fence', () => {
    */
   async function pausedBeforeCommit(id: bigint, clientSideFence: boolean) {
     await insertUser(ctx.pg, ctx.schema, id, 'old');
-    const writerRedis = new Redis(ctx.redisUrl, {
-      enableOfflineQueue: false,
-      retryStrategy: () => null,
-      lazyConnect: true,
-    });
+    const writerRedis = new Redis(ctx.redisUrl, { enableOfflineQueue: false, retryStrategy: () => null, lazyConnect: true });
     writerRedis.on('error', () => undefined);
     await writerRedis.connect();
     const writer = await createEngine({
@@ -44,16 +40,11 @@ describe('the commit fence', () => {
     });
     const reader = await createEngine(optionsFor(ctx, {}, '_fence'));
     open.push(writer, reader);
-    const [writerUsers, readerUsers] = [writer, reader].map((e) =>
-      e.entity(usersEntity(ctx.schema)),
-    ) as [Entity<User>, Entity<User>];
+    const [writerUsers, readerUsers] = [writer, reader].map((e) => e.entity(usersEntity(ctx.schema))) as [Entity<User>, Entity<User>];
     const write = writerUsers
       .mutate(id, async (tx, key) => {
         await tx.query(`UPDATE "${ctx.schema}".users SET name = 'new' WHERE id = $1`, [key]);
-        await tx.query(
-          `INSERT INTO "${ctx.schema}".user_emails (user_id, email) VALUES ($1, 'new@example.com')`,
-          [key],
-        );
+        await tx.query(`INSERT INTO "${ctx.schema}".user_emails (user_id, email) VALUES ($1, 'new@example.com')`, [key]);
       })
       .then(
         () => undefined,
@@ -108,9 +99,7 @@ describe('invalidate, for writes made outside Keylane', () => {
   /** A reader holds a fill lease; a plain pg client (not Keylane) commits a rename meanwhile. */
   async function outsideWrite(id: bigint, announce: boolean) {
     await insertUser(ctx.pg, ctx.schema, id, 'before');
-    const reader = await createEngine(
-      optionsFor(ctx, { chaos: { fillDelayMs: 300 } }, `_inv${id}`),
-    );
+    const reader = await createEngine(optionsFor(ctx, { chaos: { fillDelayMs: 300 } }, `_inv${id}`));
     open.push(reader);
     const users = reader.entity(usersEntity(ctx.schema));
     const read = users.get(id);
@@ -148,11 +137,7 @@ describe('a row lock held past the deadline', () => {
     ctx = await createTestContext({ name: 'engine_rowlock' });
     await createUserTables(ctx.pg, ctx.schema);
     // A short marker (500 ms, fence at 450) and a long statement_timeout: only the deadline can stop them.
-    e = await engineFor(ctx, {
-      lanes: 4,
-      markerTtlMs: 500,
-      postgres: { statementTimeoutMs: 30_000 },
-    });
+    e = await engineFor(ctx, { lanes: 4, markerTtlMs: 500, postgres: { statementTimeoutMs: 30_000 } });
     users = e.engine.entity(usersEntity(ctx.schema));
   });
   afterAll(async () => {
@@ -174,37 +159,18 @@ describe('a row lock held past the deadline', () => {
       locker.release();
     }
   }
-  const itemLock = (id: number) =>
-    `SELECT 1 FROM "${ctx.schema}".items WHERE id = ${id} FOR UPDATE`;
+  const itemLock = (id: number) => `SELECT 1 FROM "${ctx.schema}".items WHERE id = ${id} FOR UPDATE`;
   const itemRow = async (id: number) =>
-    (
-      await ctx.pg.query<{ value: unknown; version: string }>(
-        `SELECT value, version FROM "${ctx.schema}".items WHERE id = $1`,
-        [id],
-      )
-    ).rows[0];
+    (await ctx.pg.query<{ value: unknown; version: string }>(`SELECT value, version FROM "${ctx.schema}".items WHERE id = $1`, [id])).rows[0];
 
   it('a blind write, an ifVersion write, a delete and an entity mutate all commit nothing', async () => {
     for (const id of [1, 2, 3]) await e.write(id, 'before');
     await insertUser(ctx.pg, ctx.schema, 4n, 'before');
     const blind = await whileLocked(itemLock(1), () => rejection(e.write(1, 'blind')));
-    const conditional = await whileLocked(itemLock(2), () =>
-      rejection(e.write(2, 'conditional', { ifVersion: 1 })),
-    );
+    const conditional = await whileLocked(itemLock(2), () => rejection(e.write(2, 'conditional', { ifVersion: 1 })));
     const deleted = await whileLocked(itemLock(3), () => rejection(e.delete(3)));
-    const mutated = await whileLocked(
-      `SELECT 1 FROM "${ctx.schema}".users WHERE id = 4 FOR UPDATE`,
-      () =>
-        rejection(
-          users.mutate(
-            4n,
-            async (tx, id) =>
-              void (await tx.query(
-                `UPDATE "${ctx.schema}".users SET name = 'mutated' WHERE id = $1`,
-                [id],
-              )),
-          ),
-        ),
+    const mutated = await whileLocked(`SELECT 1 FROM "${ctx.schema}".users WHERE id = 4 FOR UPDATE`, () =>
+      rejection(users.mutate(4n, async (tx, id) => void (await tx.query(`UPDATE "${ctx.schema}".users SET name = 'mutated' WHERE id = $1`, [id])))),
     );
     for (const err of [blind, conditional, deleted, mutated]) {
       expect(err).toBeInstanceOf(WriteExpiredError);

@@ -30,10 +30,7 @@ afterAll(async () => {
 async function items(prefix: string, groupCommit = true): Promise<ItemsEngine & { entity: Items }> {
   const e = await engineFor(ctx, { lanes: 1 }, prefix);
   open.push(e);
-  return {
-    ...e,
-    entity: createItems(e.engine, { schema: ctx.schema, name: 'grouped', groupCommit }),
-  };
+  return { ...e, entity: createItems(e.engine, { schema: ctx.schema, name: 'grouped', groupCommit }) };
 }
 
 /** Holds the key's lane busy for `ms` (a mutation that sleeps in its transaction), so the next mutations queue. */
@@ -50,9 +47,7 @@ describe('group commit', () => {
     await e.entity.write(1, 'v0');
     const held = holdLane(e.entity, 1, 200);
     await sleep(20);
-    const writes = await Promise.all(
-      Array.from({ length: 8 }, (_, i) => e.entity.write(1, `v${i + 1}`)),
-    );
+    const writes = await Promise.all(Array.from({ length: 8 }, (_, i) => e.entity.write(1, `v${i + 1}`)));
     await held;
     expect(writes.map((w) => w.version).sort((a, b) => a - b)).toEqual([2, 3, 4, 5, 6, 7, 8, 9]);
     expect(e.entity.entity.stats().groupedMutations).toBe(7);
@@ -72,10 +67,7 @@ describe('group commit', () => {
         name: 'counters',
         groupCommit,
         load: async (db, id) => {
-          const { rows } = await db.query<{ n: string }>(
-            `SELECT n::text AS n FROM ${ctx.schema}.counters WHERE id = $1`,
-            [String(id)],
-          );
+          const { rows } = await db.query<{ n: string }>(`SELECT n::text AS n FROM ${ctx.schema}.counters WHERE id = $1`, [String(id)]);
           return rows[0] ? { n: Number(rows[0].n) } : null;
         },
       });
@@ -116,10 +108,7 @@ describe('group commit', () => {
         return undefined;
       });
     const update = (value: string) => (tx: Queryable) =>
-      tx.query(
-        `UPDATE ${e.entity.table} SET value = $2::jsonb, version = version + 1 WHERE id = $1`,
-        [2, JSON.stringify(value)],
-      );
+      tx.query(`UPDATE ${e.entity.table} SET value = $2::jsonb, version = version + 1 WHERE id = $1`, [2, JSON.stringify(value)]);
     const results = await Promise.allSettled([
       mutate(update('a')),
       mutate(async (tx) => {
@@ -133,15 +122,8 @@ describe('group commit', () => {
       mutate(update('b')),
     ]);
     await held;
-    expect(results.map((r) => r.status)).toEqual([
-      'fulfilled',
-      'rejected',
-      'rejected',
-      'fulfilled',
-    ]);
-    expect(((results[1] as PromiseRejectedResult).reason as Error).message).toBe(
-      'refused by the callback',
-    );
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'rejected', 'fulfilled']);
+    expect(((results[1] as PromiseRejectedResult).reason as Error).message).toBe('refused by the callback');
     expect((results[2] as PromiseRejectedResult).reason).toBeInstanceOf(TransactionAbortedError);
     const stored = (await inspect(e.entity.entity, 2)).stored;
     // 'start' was version 1: two members committed one bump each.
@@ -164,7 +146,7 @@ describe('group commit', () => {
     expect((await inspect(e.entity.entity, 3)).stored).toMatchObject({ value: 'y', version: 2 });
   });
 
-  it("a mutation whose deadline is earlier than the leader's does not join it (the fence is the leader's)", async () => {
+  it('a mutation whose deadline is earlier than the leader\'s does not join it (the fence is the leader\'s)', async () => {
     const e = await items('_deadline');
     await e.entity.write(4, 'start');
     const held = holdLane(e.entity, 4, 200);
@@ -190,26 +172,18 @@ describe('group commit', () => {
     const leader = (e.entity.entity as Entity<unknown>).mutate(
       5,
       async (tx) => {
-        await tx.query(
-          `UPDATE ${e.entity.table} SET value = '"leader"'::jsonb, version = version + 1 WHERE id = $1`,
-          [5],
-        );
+        await tx.query(`UPDATE ${e.entity.table} SET value = '"leader"'::jsonb, version = version + 1 WHERE id = $1`, [5]);
         await tx.query('SELECT pg_sleep(3)');
         return undefined;
       },
       { deadline: Date.now() + 1_500 },
     );
     await sleep(5);
-    const followers = [
-      e.entity.write(5, 'f1', { deadline: Date.now() + 20_000 }),
-      e.entity.write(5, 'f2', { deadline: Date.now() + 20_000 }),
-    ];
+    const followers = [e.entity.write(5, 'f1', { deadline: Date.now() + 20_000 }), e.entity.write(5, 'f2', { deadline: Date.now() + 20_000 })];
     const [l, ...f] = await Promise.allSettled([leader, ...followers]);
     await held;
     expect(l?.status).toBe('rejected');
-    expect(((l as PromiseRejectedResult).reason as { code?: string }).code).toBe(
-      'deadline_exceeded',
-    );
+    expect(((l as PromiseRejectedResult).reason as { code?: string }).code).toBe('deadline_exceeded');
     expect(f.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled']);
     expect(e.entity.entity.stats().groupedMutations).toBe(2);
     const stored = (await inspect(e.entity.entity, 5)).stored;
@@ -220,13 +194,9 @@ describe('group commit', () => {
   it('refuses a non-boolean groupCommit', async () => {
     const engine: Engine = (await engineFor(ctx, {}, '_refuse')).engine;
     open.push(engine);
-    expect(() =>
-      engine.entity({
-        name: 'bad',
-        load: () => Promise.resolve(null),
-        groupCommit: 'yes' as unknown as boolean,
-      }),
-    ).toThrow(/entity.groupCommit/);
+    expect(() => engine.entity({ name: 'bad', load: () => Promise.resolve(null), groupCommit: 'yes' as unknown as boolean })).toThrow(
+      /entity.groupCommit/,
+    );
   });
 });
 
@@ -234,29 +204,16 @@ describe('group commit under a checked workload', () => {
   it('two engines, 16 callers on 3 hot keys, writes 1 in 2, chaos delays: no violation, no diverged key, many grouped writes', async () => {
     const sides = await Promise.all(
       [0, 1].map(async () => {
-        const engine = await createEngine(
-          optionsFor(ctx, { lanes: 2, chaos: { fillDelayMs: 10, writeDelayMs: 5 } }, '_checked'),
-        );
+        const engine = await createEngine(optionsFor(ctx, { lanes: 2, chaos: { fillDelayMs: 10, writeDelayMs: 5 } }, '_checked'));
         open.push(engine);
-        return {
-          engine,
-          items: createItems(engine, { schema: ctx.schema, name: 'checked', groupCommit: true }),
-        };
+        return { engine, items: createItems(engine, { schema: ctx.schema, name: 'checked', groupCommit: true }) };
       }),
     );
     const ids = [100_001, 100_002, 100_003];
-    const run = await runCheckedWorkload({
-      sides: sides.map((s) => s.items),
-      ids,
-      callers: 16,
-      ms: 3_000,
-      writeShare: 0.5,
-    });
+    const run = await runCheckedWorkload({ sides: sides.map((s) => s.items), ids, callers: 16, ms: 3_000, writeShare: 0.5 });
     const grouped = sides.reduce((n, s) => n + s.items.entity.stats().groupedMutations, 0);
     if (process.env['KEYLANE_VERBOSE']) {
-      console.log(
-        JSON.stringify({ ops: run.ops, violations: countByKind(run.check.violations), grouped }),
-      );
+      console.log(JSON.stringify({ ops: run.ops, violations: countByKind(run.check.violations), grouped }));
     }
     expect(run.check.violations).toEqual([]);
     expect(run.diverged).toBe(0);

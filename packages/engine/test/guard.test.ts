@@ -8,19 +8,9 @@ import { FENCE_SETUP, fencedCommit } from '../src/db/fence.js';
 import { engineFor, itemMarkersKey, rejection, sleep, type ItemsEngine } from './helpers.js';
 
 /** A started Cache on the suite's Redis; closed by the suite. */
-async function openCache(
-  ctx: TestContext,
-  opened: Cache[],
-  markerTtlMs: number,
-  leaseTtlMs = 5_000,
-): Promise<Cache> {
+async function openCache(ctx: TestContext, opened: Cache[], markerTtlMs: number, leaseTtlMs = 5_000): Promise<Cache> {
   const c = new Cache({
-    redis: {
-      kind: 'url',
-      url: ctx.redisUrl,
-      commandTimeoutMs: 2_000,
-      markerReplication: { replicas: 0, timeoutMs: 100 },
-    },
+    redis: { kind: 'url', url: ctx.redisUrl, commandTimeoutMs: 2_000, markerReplication: { replicas: 0, timeoutMs: 100 } },
     leaseTtlMs,
     markerTtlMs,
     onError: () => undefined,
@@ -157,11 +147,7 @@ describe('guard scripts', () => {
     const tokens = Array.from({ length: 10 }, () => newToken());
     await Promise.all(tokens.map((t, i) => (i % 2 ? one : two).beginWrite(tag(6n), t)));
     expect(await ctx.redis.zcard(one.keys(tag(6n)).writes)).toBe(10);
-    await Promise.all(
-      tokens
-        .slice(0, 9)
-        .map((t, i) => (i % 2 ? two : one).endWrite(tag(6n), t, true, undefined, TTL)),
-    );
+    await Promise.all(tokens.slice(0, 9).map((t, i) => (i % 2 ? two : one).endWrite(tag(6n), t, true, undefined, TTL)));
     expect((await one.lease(tag(6n))).code).toBe(LeaseCode.WriteInProgress);
     await two.endWrite(tag(6n), tokens[9]!, true, undefined, TTL);
     expect((await one.lease(tag(6n))).code).toBe(LeaseCode.Granted);
@@ -209,9 +195,7 @@ describe('filling from a committed write (write end)', () => {
 
   // A commits version 1, C (begun while A was live) commits version 2 and ends first, then A
   // ends. Both commits sit inside their markers, as the deadline guarantees.
-  async function overlapping(
-    fillAtEnd: (c: Cache, token: string, committed: number) => Promise<void>,
-  ) {
+  async function overlapping(fillAtEnd: (c: Cache, token: string, committed: number) => Promise<void>) {
     const c = await cache();
     const [a, cc] = [newToken(), newToken()];
     await c.beginWrite(tag(22n), a);
@@ -311,8 +295,7 @@ describe('the deadline at commit', () => {
     try {
       await db.query(FENCE_SETUP);
       const update = `UPDATE "${ctx.schema}".items SET value = '"new"', version = version + 1 WHERE id = 11`;
-      const deadline =
-        (await c.beginWrite(hashTag(ctx.prefix, 'items', '11'), newToken())) + 300 - 30;
+      const deadline = (await c.beginWrite(hashTag(ctx.prefix, 'items', '11'), newToken())) + 300 - 30;
       await db.query('BEGIN');
       await db.query(update);
       await sleep(450);

@@ -4,13 +4,7 @@ import { createEngine, type LabEngineOptions } from '../src/baselines.js';
 import type { Engine, EngineHealth, EngineStats, StrategyName } from '../src/index.js';
 import { inspect, laneClient } from '../src/testing.js';
 import type pg from 'pg';
-import {
-  createItems,
-  ensureItemsTable,
-  type Items,
-  type ItemsStats,
-  type WriteOptions,
-} from '../src/items/index.js';
+import { createItems, ensureItemsTable, type Items, type ItemsStats, type WriteOptions } from '../src/items/index.js';
 
 export type Overrides = Omit<Partial<LabEngineOptions>, 'postgres' | 'redis'> & {
   postgres?: Partial<LabEngineOptions['postgres']>;
@@ -35,11 +29,7 @@ export interface ItemsEngine {
 }
 
 /** The engine's options on the suite's schema and prefix (a suffix keeps engines of one suite apart). */
-export function optionsFor(
-  ctx: TestContext,
-  overrides: Overrides = {},
-  prefixSuffix = '',
-): LabEngineOptions {
+export function optionsFor(ctx: TestContext, overrides: Overrides = {}, prefixSuffix = ''): LabEngineOptions {
   const { postgres, redis, ...rest } = overrides;
   return {
     postgres: { connectionString: ctx.databaseUrl, ...postgres },
@@ -50,11 +40,7 @@ export function optionsFor(
 }
 
 /** An engine plus the items table in the suite's schema. */
-export async function engineFor(
-  ctx: TestContext,
-  overrides: Overrides = {},
-  prefixSuffix = '',
-): Promise<ItemsEngine> {
+export async function engineFor(ctx: TestContext, overrides: Overrides = {}, prefixSuffix = ''): Promise<ItemsEngine> {
   await ensureItemsTable(ctx.pg, ctx.schema);
   const engine = await createEngine(optionsFor(ctx, overrides, prefixSuffix));
   const items = createItems(engine, { schema: ctx.schema });
@@ -89,10 +75,7 @@ export function sleep(ms: number): Promise<void> {
 }
 
 /** Polls until `check` is true; generous by default because this machine is shared. */
-export async function waitFor(
-  check: () => Promise<boolean> | boolean,
-  timeoutMs = 15_000,
-): Promise<void> {
+export async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);

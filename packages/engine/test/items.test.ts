@@ -23,14 +23,8 @@ describe('the items table DDL', () => {
 
   it('creates the table once when many instances start together, and says when it is missing', async () => {
     const schema = `${ctx.schema}_items`;
-    await expect(assertItemsTable({ connectionString: ctx.databaseUrl }, schema)).rejects.toThrow(
-      /does not exist; apply sql\/items.sql/,
-    );
-    await Promise.all(
-      Array.from({ length: 8 }, () =>
-        ensureItemsTable({ connectionString: ctx.databaseUrl }, schema),
-      ),
-    );
+    await expect(assertItemsTable({ connectionString: ctx.databaseUrl }, schema)).rejects.toThrow(/does not exist; apply sql\/items.sql/);
+    await Promise.all(Array.from({ length: 8 }, () => ensureItemsTable({ connectionString: ctx.databaseUrl }, schema)));
     await assertItemsTable({ connectionString: ctx.databaseUrl }, schema);
     await ctx.pg.query(`DROP SCHEMA "${schema}" CASCADE`);
   });

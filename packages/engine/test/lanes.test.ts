@@ -64,20 +64,15 @@ describe('lanes', () => {
   });
 
   it('rejects with OverloadedError when a lane queue is full, and counts it', async () => {
-    const e = await engine({
-      lanes: 1,
-      strategy: 'serial',
-      maxQueuePerLane: 2,
-      chaos: { writeDelayMs: 30 },
-    });
+    const e = await engine({ lanes: 1, strategy: 'serial', maxQueuePerLane: 2, chaos: { writeDelayMs: 30 } });
     const results = await Promise.allSettled(Array.from({ length: 6 }, (_, i) => e.write(200n, i)));
     const rejected = results.filter((r) => r.status === 'rejected');
     // One running plus two queued are accepted; the rest are refused at once.
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(3);
     expect(rejected).toHaveLength(3);
     for (const r of rejected) {
-      expect(r.reason).toBeInstanceOf(OverloadedError);
-      expect(r.reason).toMatchObject({ code: 'overloaded' });
+      expect((r).reason).toBeInstanceOf(OverloadedError);
+      expect((r).reason).toMatchObject({ code: 'overloaded' });
     }
     expect(e.stats().overloaded).toBe(3);
   });
@@ -125,24 +120,15 @@ describe('lanes', () => {
   ])(
     'statementTimeoutMs $statementTimeoutMs: a write stuck behind a row lock holds its lane $bounded',
     async ({ statementTimeoutMs, bounded }) => {
-      const e = await engineFor(
-        ctx,
-        { lanes: 1, postgres: { statementTimeoutMs } },
-        `_st${statementTimeoutMs}`,
-      );
+      const e = await engineFor(ctx, { lanes: 1, postgres: { statementTimeoutMs } }, `_st${statementTimeoutMs}`);
       open.push(e);
       const [stuckId, otherId] = bounded ? [300n, 301n] : [310n, 311n];
       await e.write(stuckId, 'before');
       const locker = await ctx.pg.connect();
-      let stuck: Promise<{ item: unknown; err: Error | undefined }> = Promise.resolve({
-        item: undefined,
-        err: undefined,
-      });
+      let stuck: Promise<{ item: unknown; err: Error | undefined }> = Promise.resolve({ item: undefined, err: undefined });
       try {
         await locker.query('BEGIN');
-        await locker.query(`SELECT 1 FROM "${ctx.schema}".items WHERE id = $1 FOR UPDATE`, [
-          String(stuckId),
-        ]);
+        await locker.query(`SELECT 1 FROM "${ctx.schema}".items WHERE id = $1 FOR UPDATE`, [String(stuckId)]);
         stuck = e.write(stuckId, 'blocked').then(
           (item) => ({ item, err: undefined }),
           (err: Error) => ({ item: undefined, err }),
@@ -174,12 +160,9 @@ describe('lanes', () => {
     },
   );
 
-  describe("runInLane: your own statements in the key's order, without the raw connection", () => {
+  describe('runInLane: your own statements in the key\'s order, without the raw connection', () => {
     const valueOf = async (db: Queryable, id: bigint): Promise<unknown> => {
-      const { rows } = await db.query<{ value: unknown }>(
-        `SELECT value FROM "${ctx.schema}".items WHERE id = $1`,
-        [id],
-      );
+      const { rows } = await db.query<{ value: unknown }>(`SELECT value FROM "${ctx.schema}".items WHERE id = $1`, [id]);
       return rows[0]?.value ?? null;
     };
 
@@ -223,9 +206,7 @@ describe('lanes', () => {
       });
       await expect(failed).rejects.toMatchObject({ code: '22012' });
       // Neither insert committed, and the lane's next job (a guarded write) commits on its own.
-      expect(
-        (await ctx.pg.query(`SELECT id FROM "${ctx.schema}".items WHERE id IN (412, 413)`)).rows,
-      ).toEqual([]);
+      expect((await ctx.pg.query(`SELECT id FROM "${ctx.schema}".items WHERE id IN (412, 413)`)).rows).toEqual([]);
       expect((await e.write(412n, 'after')).value).toBe('after');
       expect(await valueOf(ctx.pg, 412n)).toBe('after');
     });
@@ -234,9 +215,7 @@ describe('lanes', () => {
       const e = await engine({ lanes: 1, strategy: 'serial-guarded' });
       let ran = false;
       await expect(
-        e.engine.runInLane(414n, () => Promise.resolve(void (ran = true)), {
-          deadline: Date.now() - 1,
-        }),
+        e.engine.runInLane(414n, () => Promise.resolve(void (ran = true)), { deadline: Date.now() - 1 }),
       ).rejects.toMatchObject({ code: 'overloaded' });
       expect(ran).toBe(false);
     });

@@ -25,14 +25,8 @@ describe('options', () => {
     ['postgres', { postgres: undefined }],
     ['postgres.connectionString', { postgres: { connectionString: '' } }],
     ['postgres.schema', { postgres: { connectionString: 'postgres://x', schema: 'keylane' } }],
-    [
-      'postgres.statement_timeout',
-      { postgres: { connectionString: 'postgres://x', statement_timeout: 5 } },
-    ],
-    [
-      'postgres.statementTimeoutMs',
-      { postgres: { connectionString: 'postgres://x', statementTimeoutMs: -1 } },
-    ],
+    ['postgres.statement_timeout', { postgres: { connectionString: 'postgres://x', statement_timeout: 5 } }],
+    ['postgres.statementTimeoutMs', { postgres: { connectionString: 'postgres://x', statementTimeoutMs: -1 } }],
     ['chaos.commitDelayMs', { chaos: { commitDelayMs: 1.5 } }],
     ['chaos.clientSideFence', { chaos: { clientSideFence: 'yes' } }],
     ['redis', { redis: { url: 'redis://x', client: {} } }],
@@ -43,50 +37,13 @@ describe('options', () => {
     ['redis.commandTimeoutMs', { redis: { url: 'redis://x', commandTimeoutMs: 0 } }],
     ['redis.markerReplicas', { redis: { url: 'redis://x', markerReplicas: -1 } }],
     ['redis.markerReplicas', { redis: { url: 'redis://x', markerReplicas: 1.5 } }],
-    [
-      'redis.markerReplicationTimeoutMs',
-      { redis: { url: 'redis://x', markerReplicas: 1, markerReplicationTimeoutMs: 0 } },
-    ],
-    [
-      'redis.markerReplicationTimeoutMs',
-      { redis: { url: 'redis://x', markerReplicationTimeoutMs: 50 } },
-    ],
-    [
-      'postgres.replicas',
-      {
-        postgres: {
-          connectionString: 'postgres://x',
-          replicas: { connectionString: 'postgres://r' },
-        },
-      },
-    ],
-    [
-      'postgres.replicas[1]',
-      {
-        postgres: {
-          connectionString: 'postgres://x',
-          replicas: [{ connectionString: 'postgres://r' }, 'postgres://r2'],
-        },
-      },
-    ],
-    [
-      'postgres.replicas[0].connectionString',
-      { postgres: { connectionString: 'postgres://x', replicas: [{ connectionString: '' }] } },
-    ],
-    [
-      'postgres.replicas[0].query_timeout',
-      { postgres: { connectionString: 'postgres://x', replicas: [{ query_timeout: 5 }] } },
-    ],
-    [
-      'postgres.replicas',
-      {
-        strategy: 'cache-aside',
-        postgres: {
-          connectionString: 'postgres://x',
-          replicas: [{ connectionString: 'postgres://r' }],
-        },
-      },
-    ],
+    ['redis.markerReplicationTimeoutMs', { redis: { url: 'redis://x', markerReplicas: 1, markerReplicationTimeoutMs: 0 } }],
+    ['redis.markerReplicationTimeoutMs', { redis: { url: 'redis://x', markerReplicationTimeoutMs: 50 } }],
+    ['postgres.replicas', { postgres: { connectionString: 'postgres://x', replicas: { connectionString: 'postgres://r' } } }],
+    ['postgres.replicas[1]', { postgres: { connectionString: 'postgres://x', replicas: [{ connectionString: 'postgres://r' }, 'postgres://r2'] } }],
+    ['postgres.replicas[0].connectionString', { postgres: { connectionString: 'postgres://x', replicas: [{ connectionString: '' }] } }],
+    ['postgres.replicas[0].query_timeout', { postgres: { connectionString: 'postgres://x', replicas: [{ query_timeout: 5 }] } }],
+    ['postgres.replicas', { strategy: 'cache-aside', postgres: { connectionString: 'postgres://x', replicas: [{ connectionString: 'postgres://r' }] } }],
     ['chaos.replicaReads', { chaos: { replicaReads: 'sometimes' } }],
   ];
 
@@ -99,12 +56,7 @@ describe('options', () => {
     expect(err.message).toContain(option);
   });
 
-  it.each([
-    ['strategy', { strategy: 'serial' }],
-    ['chaos', { chaos: { fillDelayMs: 1 } }],
-    ['lockTtlMs', { lockTtlMs: 100 }],
-    ['doubleDeleteDelayMs', { doubleDeleteDelayMs: 1 }],
-  ])(
+  it.each([['strategy', { strategy: 'serial' }], ['chaos', { chaos: { fillDelayMs: 1 } }], ['lockTtlMs', { lockTtlMs: 100 }], ['doubleDeleteDelayMs', { doubleDeleteDelayMs: 1 }]])(
     "the production entry refuses %s: baselines and chaos live in '@keylane/engine/baselines'",
     async (option, patch) => {
       const err = await rejection(createEngine({ ...base, ...(patch as Partial<EngineOptions>) }));
@@ -116,10 +68,7 @@ describe('options', () => {
 
   it('fails with unavailable when Postgres is unreachable at start', async () => {
     const err = await rejection(
-      createEngine({
-        ...base,
-        postgres: { connectionString: 'postgres://postgres@127.0.0.1:1/test' },
-      }),
+      createEngine({ ...base, postgres: { connectionString: 'postgres://postgres@127.0.0.1:1/test' } }),
     );
     expect(err.code).toBe('unavailable');
   });
@@ -160,12 +109,8 @@ describe('keys, versions and values', () => {
     const again = await rejection(e.write(500n, 'b', { ifVersion: 0 }));
     expect(again).toBeInstanceOf(VersionConflictError);
     expect(again).toMatchObject({ code: 'version_conflict', expectedVersion: 0, actualVersion: 1 });
-    expect(await rejection(e.write(500n, 'b', { ifVersion: 7 }))).toMatchObject({
-      actualVersion: 1,
-    });
-    expect(await rejection(e.write(501n, 'b', { ifVersion: 1 }))).toMatchObject({
-      actualVersion: null,
-    });
+    expect(await rejection(e.write(500n, 'b', { ifVersion: 7 }))).toMatchObject({ actualVersion: 1 });
+    expect(await rejection(e.write(501n, 'b', { ifVersion: 1 }))).toMatchObject({ actualVersion: null });
     expect(await e.write(500n, 'c', { ifVersion: 1 })).toMatchObject({ value: 'c', version: 2 });
     expect(e.stats().versionConflicts).toBe(3);
     expect((await e.inspect(500n)).stored).toMatchObject({ value: 'c', version: 2 });
@@ -182,19 +127,14 @@ describe('keys, versions and values', () => {
   it('rejects values JSON cannot carry and bad ifVersion', async () => {
     await expect(e.write(502n, undefined)).rejects.toMatchObject({ code: 'invalid_value' });
     await expect(e.write(502n, 1n)).rejects.toMatchObject({ code: 'invalid_value' });
-    await expect(e.write(502n, 1, { ifVersion: -1 })).rejects.toMatchObject({
-      code: 'invalid_value',
-    });
+    await expect(e.write(502n, 1, { ifVersion: -1 })).rejects.toMatchObject({ code: 'invalid_value' });
     expect((await e.inspect(502n)).stored).toBeNull();
   });
 
   it('refuses U+0000 in strings and keys (jsonb cannot store it) before touching the DB, and only that', async () => {
     const before = e.stats().dbErrors;
     for (const bad of ['a\u0000b', { ['k\u0000']: 1 }, [['\u0000']]]) {
-      await expect(e.write(505n, bad)).rejects.toMatchObject({
-        code: 'invalid_value',
-        message: /U\+0000/,
-      });
+      await expect(e.write(505n, bad)).rejects.toMatchObject({ code: 'invalid_value', message: /U\+0000/ });
     }
     expect(e.stats().dbErrors).toBe(before);
     expect((await e.inspect(505n)).stored).toBeNull();

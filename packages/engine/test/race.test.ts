@@ -24,11 +24,7 @@ interface RaceResult {
 async function race(ctx: TestContext, strategy: StrategyName, base: bigint): Promise<RaceResult> {
   const suffix = `_${strategy}`;
   const reader = await engineFor(ctx, { strategy, chaos: { fillDelayMs: FILL_DELAY_MS } }, suffix);
-  const writer = await engineFor(
-    ctx,
-    { strategy, chaos: { writeDelayMs: WRITE_DELAY_MS } },
-    suffix,
-  );
+  const writer = await engineFor(ctx, { strategy, chaos: { writeDelayMs: WRITE_DELAY_MS } }, suffix);
   let stale = 0;
   try {
     for (let round = 0; round < ROUNDS; round += 1) {
@@ -70,12 +66,7 @@ describe('two engines racing on one key', () => {
   });
 
   it('leaves stale entries with the unguarded strategies and none with serial-guarded', async () => {
-    const strategies: StrategyName[] = [
-      'cache-aside',
-      'invalidate-first',
-      'serial',
-      'serial-guarded',
-    ];
+    const strategies: StrategyName[] = ['cache-aside', 'invalidate-first', 'serial', 'serial-guarded'];
     const results = await Promise.all(
       strategies.map(async (s, i) => [s, await race(ctx, s, BigInt(i) * 1_000n)] as const),
     );

@@ -1,19 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import {
-  checkConvergence,
-  checkHistory,
-  countByKind,
-  HistoryRecorder,
-  type CheckResult,
-  type ConvergenceResult,
-} from '@keylane/checker';
-import {
-  createTestContext,
-  startRedisCluster,
-  startRedisServer,
-  type RedisClusterHandle,
-  type TestContext,
-} from '@keylane/harness';
+import { checkConvergence, checkHistory, countByKind, HistoryRecorder, type CheckResult, type ConvergenceResult } from '@keylane/checker';
+import { createTestContext, startRedisCluster, startRedisServer, type RedisClusterHandle, type TestContext } from '@keylane/harness';
 import { Redis } from 'ioredis';
 import type { Cluster } from 'ioredis';
 import pg from 'pg';
@@ -22,24 +9,11 @@ import { Cache, newToken } from '../src/cache/cache.js';
 import { guardKeys, hashTag } from '../src/cache/keys.js';
 import { LeaseCode } from '../src/cache/scripts.js';
 import { createEngine, type LabEngineOptions } from '../src/baselines.js';
-import {
-  MarkerNotReplicatedError,
-  type Engine,
-  type EngineStats,
-  type Entity,
-  type StrategyName,
-} from '../src/index.js';
+import { MarkerNotReplicatedError, type Engine, type EngineStats, type Entity, type StrategyName } from '../src/index.js';
 import { createItems, ensureItemsTable, type Items } from '../src/items/index.js';
 import { sleep, waitFor } from './helpers.js';
 import { runCheckedWorkload, type CheckedWorkloadResult } from './support/checked-workload.js';
-import {
-  createUserTables,
-  insertUser,
-  loadUser,
-  renameAndAddEmail,
-  usersEntity,
-  type User,
-} from './support/users.js';
+import { createUserTables, insertUser, loadUser, renameAndAddEmail, usersEntity, type User } from './support/users.js';
 import { inspect } from '../src/testing.js';
 
 /**
@@ -55,22 +29,13 @@ const caches: Cache[] = [];
 
 /** A Cluster client set up the way the engine's README asks: no offline queue, so calls fail fast. */
 function clusterClient(): Cluster {
-  const client = cluster.client({
-    lazyConnect: true,
-    enableOfflineQueue: false,
-    redisOptions: { commandTimeout: 2_000 },
-  });
+  const client = cluster.client({ lazyConnect: true, enableOfflineQueue: false, redisOptions: { commandTimeout: 2_000 } });
   client.on('error', () => undefined);
   clients.push(client);
   return client;
 }
 
-async function engineOn(
-  client: Cluster,
-  prefix: string,
-  options: Partial<LabEngineOptions> = {},
-  redis: object = {},
-): Promise<Engine> {
+async function engineOn(client: Cluster, prefix: string, options: Partial<LabEngineOptions> = {}, redis: object = {}): Promise<Engine> {
   const engine = await createEngine({
     postgres: { connectionString: ctx.databaseUrl },
     redis: { client, keyPrefix: prefix, ...redis },
@@ -82,18 +47,9 @@ async function engineOn(
 }
 
 /** Ids whose keys (under `prefix`, entity `entity`) land on each master: `perMaster` of each. */
-async function idsOnEveryMaster(
-  prefix: string,
-  entity: string,
-  perMaster: number,
-  from = 1,
-): Promise<Map<number, number[]>> {
+async function idsOnEveryMaster(prefix: string, entity: string, perMaster: number, from = 1): Promise<Map<number, number[]>> {
   const byMaster = new Map<number, number[]>();
-  for (
-    let id = from;
-    [...byMaster.values()].filter((ids) => ids.length >= perMaster).length < 3;
-    id += 1
-  ) {
+  for (let id = from; [...byMaster.values()].filter((ids) => ids.length >= perMaster).length < 3; id += 1) {
     const master = await cluster.masterOf(`${hashTag(prefix, entity, String(id))}:v`);
     const ids = byMaster.get(master) ?? [];
     if (ids.length < perMaster) ids.push(id);
@@ -126,11 +82,7 @@ describe('the guard scripts on a Redis Cluster', () => {
     try {
       for (const id of [...byMaster.values()].flat()) {
         const k = guardKeys(hashTag(prefix, 't', String(id)));
-        const slots = await Promise.all(
-          [k.value, k.lease, k.writes, k.soloWriter, k.lock].map((key) =>
-            probe.cluster('KEYSLOT', key),
-          ),
-        );
+        const slots = await Promise.all([k.value, k.lease, k.writes, k.soloWriter, k.lock].map((key) => probe.cluster('KEYSLOT', key)));
         expect(new Set(slots).size).toBe(1);
       }
     } finally {
@@ -141,11 +93,7 @@ describe('the guard scripts on a Redis Cluster', () => {
   it('runs lease, fill, write begin and end, invalidate and marker expiry on each master', async () => {
     const prefix = `${ctx.prefix}_scripts`;
     const c = new Cache({
-      redis: {
-        kind: 'client',
-        client: clusterClient(),
-        markerReplication: { replicas: 0, timeoutMs: 100 },
-      },
+      redis: { kind: 'client', client: clusterClient(), markerReplication: { replicas: 0, timeoutMs: 100 } },
       leaseTtlMs: 5_000,
       markerTtlMs: 300,
       onError: () => undefined,
@@ -185,11 +133,7 @@ describe('the guard scripts on a Redis Cluster', () => {
   it('with markerReplicas, the marker is on the replica when the begin returns', async () => {
     const prefix = `${ctx.prefix}_wait`;
     const c = new Cache({
-      redis: {
-        kind: 'client',
-        client: clusterClient(),
-        markerReplication: { replicas: 1, timeoutMs: 1_000 },
-      },
+      redis: { kind: 'client', client: clusterClient(), markerReplication: { replicas: 1, timeoutMs: 1_000 } },
       leaseTtlMs: 5_000,
       markerTtlMs: 10_000,
       onError: () => undefined,
@@ -213,23 +157,11 @@ describe('the guard scripts on a Redis Cluster', () => {
 
 describe('two engines on a Redis Cluster', () => {
   it('racing on the relational entity: cache-aside ends stale, serial-guarded never', async () => {
-    const race = async (
-      strategy: StrategyName,
-      base: bigint,
-    ): Promise<{ stale: number; guarded: number }> => {
+    const race = async (strategy: StrategyName, base: bigint): Promise<{ stale: number; guarded: number }> => {
       const prefix = `${ctx.prefix}_rel_${strategy}`;
-      const reader = await engineOn(clusterClient(), prefix, {
-        strategy,
-        chaos: { fillDelayMs: 60 },
-      });
-      const writer = await engineOn(clusterClient(), prefix, {
-        strategy,
-        chaos: { writeDelayMs: 15 },
-      });
-      const [r, w] = [reader, writer].map((e) => e.entity(usersEntity(ctx.schema))) as [
-        Entity<User>,
-        Entity<User>,
-      ];
+      const reader = await engineOn(clusterClient(), prefix, { strategy, chaos: { fillDelayMs: 60 } });
+      const writer = await engineOn(clusterClient(), prefix, { strategy, chaos: { writeDelayMs: 15 } });
+      const [r, w] = [reader, writer].map((e) => e.entity(usersEntity(ctx.schema))) as [Entity<User>, Entity<User>];
       let stale = 0;
       for (let round = 0; round < 12; round += 1) {
         const id = base + BigInt(round);
@@ -242,25 +174,16 @@ describe('two engines on a Redis Cluster', () => {
           })(),
           (async () => {
             if (offset > 0) await sleep(offset);
-            await w.mutate(id, (tx, key) =>
-              renameAndAddEmail(tx, ctx.schema, key, `renamed${round}`, `r${round}@example.com`),
-            );
+            await w.mutate(id, (tx, key) => renameAndAddEmail(tx, ctx.schema, key, `renamed${round}`, `r${round}@example.com`));
           })(),
         ]);
         const { cached } = await inspect(r, id);
-        if (
-          cached !== undefined &&
-          !isDeepStrictEqual(cached, await loadUser(ctx.schema)(ctx.pg, id))
-        )
-          stale += 1;
+        if (cached !== undefined && !isDeepStrictEqual(cached, await loadUser(ctx.schema)(ctx.pg, id))) stale += 1;
       }
       const { fillsRejected, leases } = r.stats();
       return { stale, guarded: fillsRejected + leases.writeInProgress };
     };
-    const [aside, guarded] = await Promise.all([
-      race('cache-aside', 1_000n),
-      race('serial-guarded', 2_000n),
-    ]);
+    const [aside, guarded] = await Promise.all([race('cache-aside', 1_000n), race('serial-guarded', 2_000n)]);
     expect(aside.stale).toBeGreaterThan(0);
     expect(guarded.stale).toBe(0);
     expect(guarded.guarded).toBeGreaterThan(0);
@@ -287,11 +210,7 @@ describe('write markers through a master failover', () => {
    * master; the writer commits and its write end is lost (its Redis link dies, as a crashed
    * writer's would). `cut`: whether the replica link is cut before the begin.
    */
-  async function failoverDuringWrite(
-    name: string,
-    markerReplicas: number,
-    cut: boolean,
-  ): Promise<FailoverOutcome> {
+  async function failoverDuringWrite(name: string, markerReplicas: number, cut: boolean): Promise<FailoverOutcome> {
     const prefix = `${ctx.prefix}_${name}`;
     const id = [...(await idsOnEveryMaster(prefix, 'items', 1, 100)).values()][0]![0]!;
     const key = `${hashTag(prefix, 'items', String(id))}:v`;
@@ -300,9 +219,7 @@ describe('write markers through a master failover', () => {
     const writerClient = clusterClient();
     const readerClient = clusterClient();
     const redis = markerReplicas > 0 ? { markerReplicas, markerReplicationTimeoutMs: 200 } : {};
-    const w = createItems(await engineOn(writerClient, prefix, { markerTtlMs: 20_000 }, redis), {
-      schema: ctx.schema,
-    });
+    const w = createItems(await engineOn(writerClient, prefix, { markerTtlMs: 20_000 }, redis), { schema: ctx.schema });
     const readerEngine = await engineOn(readerClient, prefix, { markerTtlMs: 20_000 }, redis);
     const r = createItems(readerEngine, { schema: ctx.schema });
     const rec = new HistoryRecorder();
@@ -348,13 +265,7 @@ describe('write markers through a master failover', () => {
       if (cut) cluster.resume(replica!);
       await cluster.waitForPromotion([replica!]);
       // The reader's client learns the new slot owner on its first command there.
-      await waitFor(
-        async () =>
-          await readerClient.exists(key).then(
-            () => true,
-            () => false,
-          ),
-      );
+      await waitFor(async () => (await readerClient.exists(key).then(() => true, () => false)));
       await read('reader');
       writerClient.disconnect();
       await locker.query('COMMIT');
@@ -398,9 +309,7 @@ describe('write markers through a master failover', () => {
     report('failover, markerReplicas 1, replica link cut', summary(out));
     expect(out.result).toBeInstanceOf(MarkerNotReplicatedError);
     expect((out.result as MarkerNotReplicatedError).code).toBe('unavailable');
-    expect((out.result as Error).message).toMatch(
-      /reached 0 of the 1 Redis replicas.*nothing was committed/,
-    );
+    expect((out.result as Error).message).toMatch(/reached 0 of the 1 Redis replicas.*nothing was committed/);
     expect(out.stored).toBe('old');
     expect(out.check.ok).toBe(true);
     expect(out.convergence.ok).toBe(true);
@@ -425,9 +334,7 @@ describe('write markers through a master failover', () => {
       redis: { markerReplicas: 1, markerReplicationTimeoutMs: 200 },
       fault: async (ids) => {
         await sleep(1_500);
-        const master = await cluster.masterOf(
-          `${hashTag(`${ctx.prefix}_wl_failover`, 'items', String(ids[0]))}:v`,
-        );
+        const master = await cluster.masterOf(`${hashTag(`${ctx.prefix}_wl_failover`, 'items', String(ids[0]))}:v`);
         const promoted = await cluster.killMasterAndWaitForPromotion(master);
         // The promoted master has no replica until the old one rejoins: its writes are refused meanwhile.
         await cluster.restart(master);
@@ -446,12 +353,7 @@ describe('markerReplicas on a standalone Redis (the url form)', () => {
     const [master, replica] = [await startRedisServer(), await startRedisServer()];
     const engine = await createEngine({
       postgres: { connectionString: ctx.databaseUrl },
-      redis: {
-        url: master.url,
-        keyPrefix: `${ctx.prefix}_standalone`,
-        markerReplicas: 1,
-        markerReplicationTimeoutMs: 100,
-      },
+      redis: { url: master.url, keyPrefix: `${ctx.prefix}_standalone`, markerReplicas: 1, markerReplicationTimeoutMs: 100 },
       lanes: 1,
     });
     const items = createItems(engine, { schema: ctx.schema });
@@ -510,29 +412,14 @@ async function workload(options: {
   const prefix = `${ctx.prefix}_${options.name}`;
   const chaos = { fillDelayMs: 20, writeDelayMs: 5 };
   const make = async (): Promise<Items> =>
-    createItems(
-      await engineOn(
-        clusterClient(),
-        prefix,
-        { strategy: options.strategy, chaos },
-        options.redis ?? {},
-      ),
-      {
-        schema: ctx.schema,
-      },
-    );
+    createItems(await engineOn(clusterClient(), prefix, { strategy: options.strategy, chaos }, options.redis ?? {}), {
+      schema: ctx.schema,
+    });
   const sides = [await make(), await make()];
   const base = 10_000 + Math.floor(Math.random() * 1_000_000) * 100;
   const ids = [...(await idsOnEveryMaster(prefix, 'items', 4, base)).values()].flat();
   const [result, fault] = await Promise.all([
-    runCheckedWorkload({
-      sides,
-      ids,
-      callers: 8,
-      ms: options.ms,
-      writeShare: 1 / 3,
-      failedPauseMs: 50,
-    }),
+    runCheckedWorkload({ sides, ids, callers: 8, ms: options.ms, writeShare: 1 / 3, failedPauseMs: 50 }),
     options.fault?.(ids),
   ]);
   return { ...result, ...(fault === undefined ? {} : { fault }) };
@@ -564,8 +451,7 @@ function report(title: string, data: unknown): void {
   if (!process.env['KEYLANE_VERBOSE']) return;
   const brief = (_: string, v: unknown): unknown => {
     if (typeof v === 'bigint') return String(v);
-    if (v !== null && typeof v === 'object' && 'violations' in v && 'opsChecked' in v)
-      return countByKind((v as CheckResult).violations);
+    if (v !== null && typeof v === 'object' && 'violations' in v && 'opsChecked' in v) return countByKind((v as CheckResult).violations);
     return v;
   };
   console.log(`${title}: ${JSON.stringify(data, brief)}`);

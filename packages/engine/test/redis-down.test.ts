@@ -1,11 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { UnavailableError } from '@keylane/protocol';
-import {
-  createTestContext,
-  startRedisServer,
-  type RedisServerHandle,
-  type TestContext,
-} from '@keylane/harness';
+import { createTestContext, startRedisServer, type RedisServerHandle, type TestContext } from '@keylane/harness';
 import type { StrategyName } from '../src/index.js';
 import { engineFor, rejection, waitFor, type ItemsEngine } from './helpers.js';
 
@@ -24,12 +19,9 @@ describe('Redis down and back', () => {
   });
 
   const rowOf = async (id: bigint) =>
-    (
-      await ctx.pg.query<{ value: unknown; version: string }>(
-        'SELECT value, version FROM items WHERE id = $1',
-        [id.toString()],
-      )
-    ).rows[0];
+    (await ctx.pg.query<{ value: unknown; version: string }>('SELECT value, version FROM items WHERE id = $1', [
+      id.toString(),
+    ])).rows[0];
 
   it.each<StrategyName>(['serial-guarded', 'serial', 'invalidate-first', 'cache-aside'])(
     '%s: reads answer from the DB, writes fail before the DB, then it recovers',

@@ -4,14 +4,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { createEngine } from '../src/baselines.js';
 import type { Engine, Entity, StrategyName } from '../src/index.js';
 import { optionsFor, sleep } from './helpers.js';
-import {
-  createUserTables,
-  insertUser,
-  loadUser,
-  renameAndAddEmail,
-  usersEntity,
-  type User,
-} from './support/users.js';
+import { createUserTables, insertUser, loadUser, renameAndAddEmail, usersEntity, type User } from './support/users.js';
 import { inspect } from '../src/testing.js';
 
 /**
@@ -24,23 +17,12 @@ const ROUNDS = 16;
 const FILL_DELAY_MS = 60;
 const WRITE_DELAY_MS = 15;
 
-async function race(
-  ctx: TestContext,
-  strategy: StrategyName,
-  base: bigint,
-): Promise<{ stale: number; guarded: number }> {
+async function race(ctx: TestContext, strategy: StrategyName, base: bigint): Promise<{ stale: number; guarded: number }> {
   const suffix = `_rel_${strategy}`;
-  const reader = await createEngine(
-    optionsFor(ctx, { strategy, chaos: { fillDelayMs: FILL_DELAY_MS } }, suffix),
-  );
-  const writer = await createEngine(
-    optionsFor(ctx, { strategy, chaos: { writeDelayMs: WRITE_DELAY_MS } }, suffix),
-  );
+  const reader = await createEngine(optionsFor(ctx, { strategy, chaos: { fillDelayMs: FILL_DELAY_MS } }, suffix));
+  const writer = await createEngine(optionsFor(ctx, { strategy, chaos: { writeDelayMs: WRITE_DELAY_MS } }, suffix));
   const engines: Engine[] = [reader, writer];
-  const [readerUsers, writerUsers] = engines.map((e) => e.entity(usersEntity(ctx.schema))) as [
-    Entity<User>,
-    Entity<User>,
-  ];
+  const [readerUsers, writerUsers] = engines.map((e) => e.entity(usersEntity(ctx.schema))) as [Entity<User>, Entity<User>];
   let stale = 0;
   try {
     for (let round = 0; round < ROUNDS; round += 1) {
@@ -54,9 +36,7 @@ async function race(
         })(),
         (async () => {
           if (offset > 0) await sleep(offset);
-          await writerUsers.mutate(id, (tx, key) =>
-            renameAndAddEmail(tx, ctx.schema, key, `renamed${round}`, `r${round}@example.com`),
-          );
+          await writerUsers.mutate(id, (tx, key) => renameAndAddEmail(tx, ctx.schema, key, `renamed${round}`, `r${round}@example.com`));
         })(),
       ]);
       const { cached } = await inspect(readerUsers, id);
@@ -82,9 +62,7 @@ describe('two engines racing on a relational entity (users + user_emails)', () =
 
   it('leaves stale entries with cache-aside and invalidate-first, none with serial-guarded', async () => {
     const strategies: StrategyName[] = ['cache-aside', 'invalidate-first', 'serial-guarded'];
-    const results = await Promise.all(
-      strategies.map(async (s, i) => [s, await race(ctx, s, BigInt(i + 1) * 1_000n)] as const),
-    );
+    const results = await Promise.all(strategies.map(async (s, i) => [s, await race(ctx, s, BigInt(i + 1) * 1_000n)] as const));
     const stale = Object.fromEntries(results.map(([s, r]) => [s, r.stale]));
     if (process.env['KEYLANE_VERBOSE']) console.log(JSON.stringify(Object.fromEntries(results)));
     expect(stale['cache-aside']).toBeGreaterThan(0);

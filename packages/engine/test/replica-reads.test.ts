@@ -1,11 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { countByKind, type CheckResult } from '@keylane/checker';
-import {
-  createTestContext,
-  startPostgresPair,
-  type PostgresPair,
-  type TestContext,
-} from '@keylane/harness';
+import { createTestContext, startPostgresPair, type PostgresPair, type TestContext } from '@keylane/harness';
 import pg from 'pg';
 import { guardKeys, hashTag } from '../src/cache/keys.js';
 import { createEngine, type LabEngineOptions } from '../src/baselines.js';
@@ -28,16 +23,9 @@ let pair: PostgresPair;
 let ctx: TestContext;
 const engines: Engine[] = [];
 
-async function itemsOn(
-  prefix: string,
-  options: Partial<LabEngineOptions> = {},
-  replicas = true,
-): Promise<{ engine: Engine; items: Items }> {
+async function itemsOn(prefix: string, options: Partial<LabEngineOptions> = {}, replicas = true): Promise<{ engine: Engine; items: Items }> {
   const engine = await createEngine({
-    postgres: {
-      connectionString: pair.primary.url,
-      ...(replicas ? { replicas: [{ connectionString: pair.replica.url }] } : {}),
-    },
+    postgres: { connectionString: pair.primary.url, ...(replicas ? { replicas: [{ connectionString: pair.replica.url }] } : {}) },
     redis: { url: ctx.redisUrl, keyPrefix: prefix },
     lanes: 2,
     ...options,
@@ -58,11 +46,7 @@ beforeAll(async () => {
   const standby = new pg.Client({ connectionString: pair.replica.url });
   await standby.connect();
   try {
-    await waitFor(
-      async () =>
-        (await standby.query('SELECT to_regclass($1) AS t', [`${ctx.schema}.items`])).rows[0]?.t !==
-        null,
-    );
+    await waitFor(async () => (await standby.query('SELECT to_regclass($1) AS t', [`${ctx.schema}.items`])).rows[0]?.t !== null);
   } finally {
     await standby.end();
   }
@@ -75,11 +59,10 @@ afterAll(async () => {
 });
 
 describe('replica reads with per-key watermarks', () => {
-  it("reads the primary until the replica has replayed the key's last commit, then the replica", async () => {
+  it('reads the primary until the replica has replayed the key\'s last commit, then the replica', async () => {
     const prefix = `${ctx.prefix}_rule`;
     const { engine, items } = await itemsOn(prefix);
-    const evict = (id: number): Promise<number> =>
-      ctx.redis.del(guardKeys(hashTag(prefix, 'items', String(id))).value);
+    const evict = (id: number): Promise<number> => ctx.redis.del(guardKeys(hashTag(prefix, 'items', String(id))).value);
     await items.write(1, 'v1');
     await evict(1);
     // The replica applies the commit APPLY_DELAY_MS late: the miss right after must not read it.
@@ -101,10 +84,7 @@ describe('replica reads with per-key watermarks', () => {
     await items.write(2, 'before');
     await sleep(APPLY_DELAY_MS + 200);
     // A writer outside Keylane commits, then invalidates: its LSN is nobody's to record.
-    await ctx.pg.query(
-      `UPDATE ${ctx.schema}.items SET value = $2, version = version + 1 WHERE id = $1`,
-      [2, JSON.stringify('outside')],
-    );
+    await ctx.pg.query(`UPDATE ${ctx.schema}.items SET value = $2, version = version + 1 WHERE id = $1`, [2, JSON.stringify('outside')]);
     await items.entity.invalidate(2);
     expect((await items.read(2))?.value).toBe('outside');
     expect(replicaReads(engine)).toMatchObject({ unsettled: 1, served: 0 });
@@ -135,10 +115,7 @@ describe('replica reads with per-key watermarks', () => {
         (err: unknown) => (err as Error).message,
       );
       await waitFor(async () => {
-        const { rows: active } = await ctx.pg.query(
-          'SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND query LIKE $2',
-          [rows[0]!.pid, '%COMMIT%'],
-        );
+        const { rows: active } = await ctx.pg.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND query LIKE $2', [rows[0]!.pid, '%COMMIT%']);
         return active.length > 0;
       });
       await ctx.pg.query('SELECT pg_terminate_backend($1)', [rows[0]!.pid]);
@@ -153,9 +130,7 @@ describe('replica reads with per-key watermarks', () => {
       const settled = await ctx.redis.hgetall(k.watermark);
       expect(settled['b']).toBe(settled['e']);
     } finally {
-      await ctx.pg.query(
-        `DROP TRIGGER slow_commit ON ${ctx.schema}.items; DROP FUNCTION ${ctx.schema}.slow_commit()`,
-      );
+      await ctx.pg.query(`DROP TRIGGER slow_commit ON ${ctx.schema}.items; DROP FUNCTION ${ctx.schema}.slow_commit()`);
     }
   });
 });
@@ -173,49 +148,21 @@ interface RunResult {
  * them), a 40 ms cache TTL so reads keep missing, the fill delayed; every operation recorded
  * and checked, then each key's cache entry against its row at rest.
  */
-async function checkedRun(
-  name: string,
-  mode: 'watermark' | 'naive',
-  ms: number,
-  during?: () => Promise<void>,
-): Promise<RunResult> {
+async function checkedRun(name: string, mode: 'watermark' | 'naive', ms: number, during?: () => Promise<void>): Promise<RunResult> {
   const prefix = `${ctx.prefix}_${name}`;
-  const options: Partial<LabEngineOptions> = {
-    cacheTtlMs: 40,
-    chaos: { fillDelayMs: 10, writeDelayMs: 5, replicaReads: mode },
-  };
+  const options: Partial<LabEngineOptions> = { cacheTtlMs: 40, chaos: { fillDelayMs: 10, writeDelayMs: 5, replicaReads: mode } };
   const sides = [await itemsOn(prefix, options), await itemsOn(prefix, options)];
   const base = 100_000 + Math.floor(Math.random() * 1_000_000) * 10;
   const ids = Array.from({ length: 64 }, (_, i) => base + i);
   const [run] = await Promise.all([
-    runCheckedWorkload({
-      sides: sides.map((s) => s.items),
-      ids,
-      callers: 8,
-      ms,
-      writeShare: 0.1,
-      pauseMs: 2,
-      failedPauseMs: 2,
-    }),
+    runCheckedWorkload({ sides: sides.map((s) => s.items), ids, callers: 8, ms, writeShare: 0.1, pauseMs: 2, failedPauseMs: 2 }),
     during?.(),
   ]);
   const replica = sides.map((s) => replicaReads(s.engine));
-  const total = Object.fromEntries(
-    Object.keys(replica[0]!).map((k) => [
-      k,
-      replica.reduce((n, r) => n + r[k as keyof ReplicaReadStats], 0),
-    ]),
-  );
-  const result = {
-    ops: run.ops,
-    check: run.check,
-    diverged: run.diverged,
-    replica: total as unknown as ReplicaReadStats,
-  };
+  const total = Object.fromEntries(Object.keys(replica[0]!).map((k) => [k, replica.reduce((n, r) => n + r[k as keyof ReplicaReadStats], 0)]));
+  const result = { ops: run.ops, check: run.check, diverged: run.diverged, replica: total as unknown as ReplicaReadStats };
   if (process.env['KEYLANE_VERBOSE']) {
-    console.log(
-      `${name}: ${JSON.stringify({ ...result, check: countByKind(result.check.violations) })}`,
-    );
+    console.log(`${name}: ${JSON.stringify({ ...result, check: countByKind(result.check.violations) })}`);
   }
   return result;
 }

@@ -13,11 +13,7 @@ describe('createEngine (every strategy)', () => {
   });
 
   it.each(STRATEGY_NAMES)('%s: write, read (miss then hit), delete', async (strategy) => {
-    const engine = await engineFor(
-      ctx,
-      { lanes: 2, strategy, doubleDeleteDelayMs: 5 },
-      `_${strategy}`,
-    );
+    const engine = await engineFor(ctx, { lanes: 2, strategy, doubleDeleteDelayMs: 5 }, `_${strategy}`);
     try {
       const id = 42n;
       await engine.delete(id);

@@ -121,8 +121,7 @@ export class ItemServer {
     const url = req.url ?? '/';
     if (url === '/healthz/ready') {
       if (this.failReady) return sendJson(res, 503, { status: 'draining', instance: this.name });
-      if (this.degraded)
-        return sendJson(res, 503, { ready: false, degraded: true, instance: this.name });
+      if (this.degraded) return sendJson(res, 503, { ready: false, degraded: true, instance: this.name });
       return sendJson(res, 200, { status: 'ready', instance: this.name });
     }
     if (!url.startsWith(`${ITEMS_PATH}/`)) return sendError(res, 'not_found', `no route ${url}`);
@@ -159,15 +158,9 @@ export class ItemServer {
         if (parsed.ifVersion !== undefined && parsed.ifVersion !== version) {
           // As the service answers: the version it found (null for no item), which the SDK's
           // VersionConflictError carries, so a caller can retry without a read.
-          return sendError(
-            res,
-            'version_conflict',
-            `item ${id} is at version ${version}`,
-            {},
-            {
-              actualVersion: current?.version ?? null,
-            },
-          );
+          return sendError(res, 'version_conflict', `item ${id} is at version ${version}`, {}, {
+            actualVersion: current?.version ?? null,
+          });
         }
         const item: Item = { id, value: parsed.value, version: version + 1 };
         this.items.set(id, item);

@@ -1,14 +1,6 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import {
-  appendFileSync,
-  chownSync,
-  existsSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-} from 'node:fs';
+import { appendFileSync, chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -57,8 +49,7 @@ export interface PostgresPairOptions {
  */
 export async function startPostgresPair(options: PostgresPairOptions = {}): Promise<PostgresPair> {
   const applyDelayMs = options.applyDelayMs ?? 0;
-  if (!Number.isInteger(applyDelayMs) || applyDelayMs < 0)
-    throw new RangeError(`applyDelayMs: expected an integer >= 0, got ${applyDelayMs}`);
+  if (!Number.isInteger(applyDelayMs) || applyDelayMs < 0) throw new RangeError(`applyDelayMs: expected an integer >= 0, got ${applyDelayMs}`);
   const bin = postgresBinDir();
   const owner = serverUser();
   const root = mkdtempSync(join(tmpdir(), 'keylane-pg-'));
@@ -71,11 +62,7 @@ export async function startPostgresPair(options: PostgresPairOptions = {}): Prom
     if (owner) chownSync(root, owner.uid, owner.gid);
     const [primaryPort, replicaPort] = [await getFreePort(), await getFreePort()];
     const primaryDir = join(root, 'primary');
-    await run(
-      join(bin, 'initdb'),
-      ['-D', primaryDir, '-U', 'postgres', '--auth=trust', '--no-sync', '-E', 'UTF8'],
-      spawnOptions(owner),
-    );
+    await run(join(bin, 'initdb'), ['-D', primaryDir, '-U', 'postgres', '--auth=trust', '--no-sync', '-E', 'UTF8'], spawnOptions(owner));
     // fsync off: these servers hold nothing worth a crash; the suites want speed.
     appendFileSync(
       join(primaryDir, 'postgresql.conf'),
@@ -99,20 +86,7 @@ export async function startPostgresPair(options: PostgresPairOptions = {}): Prom
     const replicaDir = join(root, 'replica');
     await run(
       join(bin, 'pg_basebackup'),
-      [
-        '-h',
-        '127.0.0.1',
-        '-p',
-        String(primaryPort),
-        '-U',
-        'postgres',
-        '-D',
-        replicaDir,
-        '-R',
-        '-X',
-        'stream',
-        '--no-sync',
-      ],
+      ['-h', '127.0.0.1', '-p', String(primaryPort), '-U', 'postgres', '-D', replicaDir, '-R', '-X', 'stream', '--no-sync'],
       spawnOptions(owner),
     );
     appendFileSync(
@@ -166,10 +140,7 @@ class ServerProcess {
   async start(): Promise<void> {
     if (this.child) return;
     // A server killed earlier may have left its pid file; postgres checks the pid itself.
-    const proc = spawn(join(this.bin, 'postgres'), ['-D', this.dir], {
-      ...spawnOptions(this.owner),
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    const proc = spawn(join(this.bin, 'postgres'), ['-D', this.dir], { ...spawnOptions(this.owner), stdio: ['ignore', 'ignore', 'pipe'] });
     this.child = proc;
     proc.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
       this.log.push(chunk);
@@ -201,13 +172,7 @@ class ServerProcess {
   private async waitReady(): Promise<void> {
     const deadline = Date.now() + 30_000;
     for (;;) {
-      const client = new pg.Client({
-        host: '127.0.0.1',
-        port: this.port,
-        user: 'postgres',
-        database: 'postgres',
-        connectionTimeoutMillis: 1_000,
-      });
+      const client = new pg.Client({ host: '127.0.0.1', port: this.port, user: 'postgres', database: 'postgres', connectionTimeoutMillis: 1_000 });
       client.on('error', () => undefined);
       try {
         await client.connect();
@@ -216,11 +181,7 @@ class ServerProcess {
         return;
       } catch (err) {
         await client.end().catch(() => undefined);
-        if (Date.now() > deadline)
-          throw new Error(
-            `postgres on port ${this.port} did not accept connections within 30 s:\n${this.log.join('')}`,
-            { cause: err },
-          );
+        if (Date.now() > deadline) throw new Error(`postgres on port ${this.port} did not accept connections within 30 s:\n${this.log.join('')}`, { cause: err });
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
     }
@@ -232,11 +193,7 @@ interface Owner {
   gid: number;
 }
 
-function spawnOptions(owner: Owner | undefined): {
-  uid?: number;
-  gid?: number;
-  env: NodeJS.ProcessEnv;
-} {
+function spawnOptions(owner: Owner | undefined): { uid?: number; gid?: number; env: NodeJS.ProcessEnv } {
   // LC_ALL=C: initdb picks no locale from a test's environment.
   const env = { PATH: process.env['PATH'] ?? '', LC_ALL: 'C' };
   return owner ? { uid: owner.uid, gid: owner.gid, env } : { env };
@@ -247,8 +204,7 @@ function serverUser(): Owner | undefined {
   if (process.getuid?.() !== 0) return undefined;
   const line = readPasswd().find((l) => l.startsWith('postgres:'));
   const [, , uid, gid] = line?.split(':') ?? [];
-  if (uid === undefined || gid === undefined)
-    throw new Error('running as root, but there is no postgres user to run the test servers as');
+  if (uid === undefined || gid === undefined) throw new Error('running as root, but there is no postgres user to run the test servers as');
   return { uid: Number(uid), gid: Number(gid) };
 }
 
@@ -261,18 +217,9 @@ function postgresBinDir(): string {
   const fromEnv = process.env['KEYLANE_PG_BINDIR'];
   if (fromEnv) return fromEnv;
   const base = '/usr/lib/postgresql';
-  const versions = existsSync(base)
-    ? readdirSync(base)
-        .filter((v) => /^\d+$/.test(v))
-        .sort((a, b) => Number(b) - Number(a))
-    : [];
-  const found = versions
-    .map((v) => join(base, v, 'bin'))
-    .find((dir) => existsSync(join(dir, 'initdb')));
-  if (!found)
-    throw new Error(
-      'no initdb found under /usr/lib/postgresql/<version>/bin; set KEYLANE_PG_BINDIR',
-    );
+  const versions = existsSync(base) ? readdirSync(base).filter((v) => /^\d+$/.test(v)).sort((a, b) => Number(b) - Number(a)) : [];
+  const found = versions.map((v) => join(base, v, 'bin')).find((dir) => existsSync(join(dir, 'initdb')));
+  if (!found) throw new Error('no initdb found under /usr/lib/postgresql/<version>/bin; set KEYLANE_PG_BINDIR');
   return found;
 }
 

@@ -79,20 +79,14 @@ process.once('exit', () => {
   for (const child of live) child.kill('SIGKILL');
 });
 
-export async function startRedisCluster(
-  options: RedisClusterOptions = {},
-): Promise<RedisClusterHandle> {
+export async function startRedisCluster(options: RedisClusterOptions = {}): Promise<RedisClusterHandle> {
   const masters = options.masters ?? 3;
   const replicasPerMaster = options.replicasPerMaster ?? 1;
   const nodeTimeoutMs = options.nodeTimeoutMs ?? 1_000;
   const dir = await mkdtemp(join(tmpdir(), 'keylane-redis-cluster-'));
   const states: NodeState[] = [];
   for (let i = 0; i < masters * (1 + replicasPerMaster); i += 1) {
-    states.push({
-      port: await freeClusterPort(states.map((s) => s.port)),
-      id: '',
-      child: undefined,
-    });
+    states.push({ port: await freeClusterPort(states.map((s) => s.port)), id: '', child: undefined });
   }
 
   const startNode = async (state: NodeState): Promise<void> => {
@@ -100,27 +94,17 @@ export async function startRedisCluster(
     const proc = spawn(
       'redis-server',
       [
-        '--port',
-        String(port),
-        '--bind',
-        '127.0.0.1',
-        '--cluster-enabled',
-        'yes',
-        '--cluster-config-file',
-        join(dir, `nodes-${port}.conf`),
-        '--cluster-node-timeout',
-        String(nodeTimeoutMs),
+        '--port', String(port),
+        '--bind', '127.0.0.1',
+        '--cluster-enabled', 'yes',
+        '--cluster-config-file', join(dir, `nodes-${port}.conf`),
+        '--cluster-node-timeout', String(nodeTimeoutMs),
         // A replica may take over however long its link has been down: the tests stop links on purpose.
-        '--cluster-replica-validity-factor',
-        '0',
-        '--dir',
-        dir,
-        '--save',
-        '',
-        '--appendonly',
-        'no',
-        '--logfile',
-        join(dir, `redis-${port}.log`),
+        '--cluster-replica-validity-factor', '0',
+        '--dir', dir,
+        '--save', '',
+        '--appendonly', 'no',
+        '--logfile', join(dir, `redis-${port}.log`),
       ],
       { stdio: 'ignore' },
     );
@@ -137,13 +121,7 @@ export async function startRedisCluster(
   };
 
   const node = (port: number): Redis => {
-    const redis = new Redis({
-      port,
-      host: '127.0.0.1',
-      lazyConnect: false,
-      maxRetriesPerRequest: 1,
-      retryStrategy: () => null,
-    });
+    const redis = new Redis({ port, host: '127.0.0.1', lazyConnect: false, maxRetriesPerRequest: 1, retryStrategy: () => null });
     redis.on('error', () => undefined);
     return redis;
   };
@@ -169,8 +147,7 @@ export async function startRedisCluster(
         running().map((s) => withNode(s.port, (r) => r.cluster('INFO')).catch(() => '')),
       );
       if (infos.every((info) => /cluster_state:ok/.test(info))) return;
-      if (Date.now() > deadline)
-        throw new Error(`redis cluster not ok within ${timeoutMs} ms: ${infos.join(' | ')}`);
+      if (Date.now() > deadline) throw new Error(`redis cluster not ok within ${timeoutMs} ms: ${infos.join(' | ')}`);
       await sleep(100);
     }
   };
@@ -178,10 +155,7 @@ export async function startRedisCluster(
   const roleOf = (port: number): Promise<string> =>
     withNode(port, async (r) => String(((await r.call('ROLE')) as unknown[])[0]));
 
-  const waitForPromotion = async (
-    replicas: readonly number[],
-    timeoutMs = 20_000,
-  ): Promise<number> => {
+  const waitForPromotion = async (replicas: readonly number[], timeoutMs = 20_000): Promise<number> => {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       for (const replica of replicas) {
@@ -190,8 +164,7 @@ export async function startRedisCluster(
           return replica;
         }
       }
-      if (Date.now() > deadline)
-        throw new Error(`none of ${replicas.join(', ')} was promoted within ${timeoutMs} ms`);
+      if (Date.now() > deadline) throw new Error(`none of ${replicas.join(', ')} was promoted within ${timeoutMs} ms`);
       await sleep(50);
     }
   };
@@ -214,26 +187,20 @@ export async function startRedisCluster(
   try {
     await Promise.all(states.map(startNode));
     await run('redis-cli', [
-      '--cluster',
-      'create',
+      '--cluster', 'create',
       ...states.map((s) => `127.0.0.1:${s.port}`),
-      '--cluster-replicas',
-      String(replicasPerMaster),
+      '--cluster-replicas', String(replicasPerMaster),
       '--cluster-yes',
     ]);
-    for (const s of states)
-      s.id = await withNode(s.port, async (r) => String(await r.cluster('MYID')));
+    for (const s of states) s.id = await withNode(s.port, async (r) => String(await r.cluster('MYID')));
     await waitOk();
     // redis-cli creates the replicas after the slots; wait until every replica is in sync.
     const deadline = Date.now() + 20_000;
     for (;;) {
-      const roles = await Promise.all(
-        states.map((s) => withNode(s.port, (r) => r.call('ROLE') as Promise<unknown[]>)),
-      );
+      const roles = await Promise.all(states.map((s) => withNode(s.port, (r) => r.call('ROLE') as Promise<unknown[]>)));
       const synced = roles.filter((r) => r[0] === 'slave' && r[3] === 'connected').length;
       if (synced === masters * replicasPerMaster) break;
-      if (Date.now() > deadline)
-        throw new Error(`redis cluster replicas not in sync within 20 s: ${JSON.stringify(roles)}`);
+      if (Date.now() > deadline) throw new Error(`redis cluster replicas not in sync within 20 s: ${JSON.stringify(roles)}`);
       await sleep(100);
     }
   } catch (err) {
@@ -259,12 +226,7 @@ export async function startRedisCluster(
 
   return {
     get nodes() {
-      return states.map((s) => ({
-        port: s.port,
-        id: s.id,
-        running: s.child !== undefined,
-        pid: s.child?.pid,
-      }));
+      return states.map((s) => ({ port: s.port, id: s.id, running: s.child !== undefined, pid: s.child?.pid }));
     },
     startupNodes: states.map((s) => ({ host: '127.0.0.1', port: s.port })),
     client(clusterOptions: ClusterOptions = {}) {
@@ -277,7 +239,7 @@ export async function startRedisCluster(
     async masterOf(key: string) {
       for (const s of running()) {
         const port = await withNode(s.port, async (r) => {
-          const slot = await r.cluster('KEYSLOT', key);
+          const slot = (await r.cluster('KEYSLOT', key));
           const slots = await r.cluster('SLOTS');
           const range = slots.find(([from, to]) => slot >= from && slot <= to);
           return range?.[2]?.[1];
@@ -305,8 +267,7 @@ export async function startRedisCluster(
       await withNode(replicaPort, (r) => r.cluster('FAILOVER'));
       const deadline = Date.now() + timeoutMs;
       while ((await roleOf(replicaPort)) !== 'master') {
-        if (Date.now() > deadline)
-          throw new Error(`replica ${replicaPort} did not take over within ${timeoutMs} ms`);
+        if (Date.now() > deadline) throw new Error(`replica ${replicaPort} did not take over within ${timeoutMs} ms`);
         await sleep(50);
       }
       await waitOk(Math.max(1, deadline - Date.now()));
@@ -321,16 +282,8 @@ export async function startRedisCluster(
       for (;;) {
         const role = await withNode(port, (r) => r.call('ROLE') as Promise<unknown[]>);
         // In sync once its master counts it in a WAIT, as a write that waits for replicas would.
-        if (
-          role[0] === 'slave' &&
-          role[3] === 'connected' &&
-          (await withNode(Number(role[2]), (r) => r.wait(1, 100))) >= 1
-        )
-          return;
-        if (Date.now() > deadline)
-          throw new Error(
-            `restarted node ${port} did not sync as a replica: ${JSON.stringify(role)}`,
-          );
+        if (role[0] === 'slave' && role[3] === 'connected' && (await withNode(Number(role[2]), (r) => r.wait(1, 100))) >= 1) return;
+        if (Date.now() > deadline) throw new Error(`restarted node ${port} did not sync as a replica: ${JSON.stringify(role)}`);
         await sleep(100);
       }
     },
@@ -343,12 +296,7 @@ export async function startRedisCluster(
 async function freeClusterPort(taken: number[]): Promise<number> {
   for (let attempt = 0; attempt < 100; attempt += 1) {
     const port = await getFreePort();
-    if (
-      port + 10_000 > 65_535 ||
-      taken.includes(port) ||
-      taken.some((t) => t + 10_000 === port || port + 10_000 === t)
-    )
-      continue;
+    if (port + 10_000 > 65_535 || taken.includes(port) || taken.some((t) => t + 10_000 === port || port + 10_000 === t)) continue;
     if (await portFree(port + 10_000)) return port;
   }
   throw new Error('found no free port pair for a cluster node');

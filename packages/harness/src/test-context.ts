@@ -132,8 +132,7 @@ export async function deleteKeysContaining(redis: Redis, fragment: string): Prom
 
 /** Text for an unknown thrown value, including AggregateError members (pg/net report those). */
 export function errorText(err: unknown): string {
-  if (err instanceof AggregateError && err.errors.length > 0)
-    return err.errors.map(errorText).join('; ');
+  if (err instanceof AggregateError && err.errors.length > 0) return err.errors.map(errorText).join('; ');
   if (err instanceof Error) return err.message || err.name;
   return String(err);
 }

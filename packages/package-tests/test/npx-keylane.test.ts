@@ -22,13 +22,7 @@ import {
   workspacePackages,
   type Manifest,
 } from './lib/packages.js';
-import {
-  installTarballs,
-  packPublishedOnce,
-  Timings,
-  unpack,
-  type PackedSet,
-} from './lib/tarballs.js';
+import { installTarballs, packPublishedOnce, Timings, unpack, type PackedSet } from './lib/tarballs.js';
 
 /**
  * `npx keylane` as a user gets it: the CLI's tarball (its private workspace code bundled by its
@@ -93,9 +87,7 @@ beforeAll(async () => {
 }, 240_000);
 
 afterAll(async () => {
-  process.stderr.write(
-    `npx-keylane: ${[...(packedSet?.timings ?? []), ...timings.lines].join(', ')}\n`,
-  );
+  process.stderr.write(`npx-keylane: ${[...(packedSet?.timings ?? []), ...timings.lines].join(', ')}\n`);
   if (scratch) await rm(scratch, { recursive: true, force: true });
   if (app) await rm(app, { recursive: true, force: true });
 });

@@ -15,13 +15,7 @@ import {
   type Manifest,
   type WorkspacePackage,
 } from './lib/packages.js';
-import {
-  installTarballs,
-  packPublishedOnce,
-  Timings,
-  unpack,
-  type PackedSet,
-} from './lib/tarballs.js';
+import { installTarballs, packPublishedOnce, Timings, unpack, type PackedSet } from './lib/tarballs.js';
 
 /**
  * The published libraries as a user gets them: `pnpm pack` (whose prepack builds), the

@@ -31,8 +31,7 @@ afterAll(async () => {
   await stopFleet(servers);
 });
 
-const ownerOf = (id: bigint | number | string) =>
-  servers.find((s) => s.url === client.getServiceConnection(id).url)!;
+const ownerOf = (id: bigint | number | string) => servers.find((s) => s.url === client.getServiceConnection(id).url)!;
 
 describe('the hot path of a safe-integer id', () => {
   it('put, get and delete of a number id make no BigInt: routing takes the integer path (the owner is the same)', async () => {
@@ -69,9 +68,7 @@ describe('the hot path of a safe-integer id', () => {
     if (made > 0) console.error(counted.join('\n---\n'));
     expect(made).toBe(0);
     // The same owner as the BigInt path would have picked.
-    expect(client.getServiceConnection(id).instanceId).toBe(
-      client.getServiceConnection(BigInt(id)).instanceId,
-    );
+    expect(client.getServiceConnection(id).instanceId).toBe(client.getServiceConnection(BigInt(id)).instanceId);
     expect(ownerOf(id).url).toBe(client.getServiceConnection(id).url);
   });
 });
@@ -81,21 +78,13 @@ describe('item operations', () => {
     for (const id of [MIN_LONG_ID, -1n, 0n, 42n, MAX_LONG_ID]) {
       const text = id.toString();
       await expect(client.get(id)).resolves.toBeNull();
-      await expect(client.put(text, { name: 'x' })).resolves.toEqual({
-        id: text,
-        value: { name: 'x' },
-        version: 1,
-      });
+      await expect(client.put(text, { name: 'x' })).resolves.toEqual({ id: text, value: { name: 'x' }, version: 1 });
       await expect(client.put(id, { name: 'y' }, { ifVersion: 1 })).resolves.toEqual({
         id: text,
         value: { name: 'y' },
         version: 2,
       });
-      await expect(client.get(text)).resolves.toEqual({
-        id: text,
-        value: { name: 'y' },
-        version: 2,
-      });
+      await expect(client.get(text)).resolves.toEqual({ id: text, value: { name: 'y' }, version: 2 });
       expect(ownerOf(id).items.get(text)?.version).toBe(2);
       expect(servers.filter((s) => s.items.has(text))).toHaveLength(1);
       await expect(client.delete(id)).resolves.toBe(true);
@@ -115,10 +104,7 @@ describe('item operations', () => {
     const { dispatcher } = client.getServiceConnection(7n);
     const response = await dispatcher.request({ method: 'GET', path: '/healthz/ready' });
     expect(response.statusCode).toBe(200);
-    expect(await response.body.json()).toMatchObject({
-      status: 'ready',
-      instance: ownerOf(7n).name,
-    });
+    expect(await response.body.json()).toMatchObject({ status: 'ready', instance: ownerOf(7n).name });
   });
 });
 
@@ -133,14 +119,11 @@ describe('string keys', () => {
     ['-1', 18446744073709551615n],
   ];
 
-  it.each(vectors)(
-    'routes %j to instance routingKey mod n of the sorted ids (%s)',
-    (key, routing) => {
-      const sorted = client.healthyInstances();
-      expect(sorted).toHaveLength(3);
-      expect(client.getServiceConnection(key).instanceId).toBe(sorted[Number(routing % 3n)]);
-    },
-  );
+  it.each(vectors)('routes %j to instance routingKey mod n of the sorted ids (%s)', (key, routing) => {
+    const sorted = client.healthyInstances();
+    expect(sorted).toHaveLength(3);
+    expect(client.getServiceConnection(key).instanceId).toBe(sorted[Number(routing % 3n)]);
+  });
 
   it('routes a canonical decimal string like the long it spells', () => {
     for (const id of [0n, 42n, -1n, MIN_LONG_ID, MAX_LONG_ID]) {
@@ -161,14 +144,8 @@ describe('errors', () => {
     for (const bad of [1.5, 2n ** 63n, '', 2 ** 53, 'a\ud800']) {
       expect(() => client.getServiceConnection(bad as never)).toThrow(InvalidKeyError);
     }
-    await expect(client.put(1n, undefined)).rejects.toMatchObject({
-      code: 'invalid_value',
-      path: '$',
-    });
-    await expect(client.put(1n, 1, { ifVersion: -1 })).rejects.toMatchObject({
-      code: 'invalid_options',
-      option: 'ifVersion',
-    });
+    await expect(client.put(1n, undefined)).rejects.toMatchObject({ code: 'invalid_value', path: '$' });
+    await expect(client.put(1n, 1, { ifVersion: -1 })).rejects.toMatchObject({ code: 'invalid_options', option: 'ifVersion' });
     expect(servers.map((s) => s.seen.GET + s.seen.PUT + s.seen.DELETE)).toEqual(before);
   });
 
@@ -183,9 +160,7 @@ describe('errors', () => {
     expect((error as Error).message).toBe('item 100 is at version 1, not 5');
     const created = await client.put(101n, 'new', { ifVersion: 0 });
     expect(created.version).toBe(1);
-    await expect(client.put(101n, 'again', { ifVersion: 0 })).rejects.toMatchObject({
-      code: 'version_conflict',
-    });
+    await expect(client.put(101n, 'again', { ifVersion: 0 })).rejects.toMatchObject({ code: 'version_conflict' });
   });
 
   it('maps 503 overloaded (with Retry-After) and 503 unavailable; other answers become ServiceError', async () => {
@@ -209,19 +184,11 @@ describe('errors', () => {
     }
     owner.intercept = null;
     expect(errors[0]).toBeInstanceOf(OverloadedError);
-    expect(errors[0]).toMatchObject({
-      code: 'overloaded',
-      retryAfterMs: 2000,
-      message: 'lane 3 is full',
-    });
+    expect(errors[0]).toMatchObject({ code: 'overloaded', retryAfterMs: 2000, message: 'lane 3 is full' });
     expect(errors[1]).toBeInstanceOf(UnavailableError);
     expect(errors[1]).toMatchObject({ code: 'unavailable', message: 'redis is down' });
     expect(errors[2]).toBeInstanceOf(ServiceError);
-    expect(errors[2]).toMatchObject({
-      code: 'service_error',
-      status: 400,
-      serviceCode: 'invalid_body',
-    });
+    expect(errors[2]).toMatchObject({ code: 'service_error', status: 400, serviceCode: 'invalid_body' });
     expect(errors[3]).toMatchObject({ code: 'service_error', status: 502, serviceCode: null });
     expect((errors[3] as Error).message).toContain('<h1>bad gateway</h1>');
   });
@@ -233,11 +200,7 @@ describe('errors', () => {
     const error = await client.get(300n).catch((err: unknown) => err);
     const elapsed = performance.now() - started;
     expect(error).toBeInstanceOf(RequestTimeoutError);
-    expect(error).toMatchObject({
-      code: 'request_timeout',
-      timeoutMs: 1000,
-      instanceId: owner.url,
-    });
+    expect(error).toMatchObject({ code: 'request_timeout', timeoutMs: 1000, instanceId: owner.url });
     expect(elapsed).toBeGreaterThanOrEqual(990);
 
     const controller = new AbortController();
@@ -257,10 +220,7 @@ describe('stats', () => {
     // Aborted requests above release their connection asynchronously, and the instance that
     // answered two 5xx in a row may still be proving itself healthy again.
     await waitFor(
-      () =>
-        client
-          .stats()
-          .instances.every((i) => i.pool.running + i.pool.pending === 0 && i.state === 'healthy'),
+      () => client.stats().instances.every((i) => i.pool.running + i.pool.pending === 0 && i.state === 'healthy'),
       5000,
     );
     const stats = client.stats();

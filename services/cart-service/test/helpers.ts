@@ -23,10 +23,7 @@ export function testEnv(ctx: TestContext, instanceId = 'cart-test'): Record<stri
   };
 }
 
-export function testConfig(
-  ctx: TestContext,
-  overrides: Record<string, string> = {},
-): ServiceConfig {
+export function testConfig(ctx: TestContext, overrides: Record<string, string> = {}): ServiceConfig {
   return loadConfig({ ...testEnv(ctx), ...overrides });
 }
 
@@ -41,8 +38,7 @@ export function captureLogger(level = 'info'): { logger: Logger; lines: LogLine[
   const lines: LogLine[] = [];
   const stream = new Writable({
     write(chunk: Buffer, _encoding, callback) {
-      for (const text of chunk.toString('utf8').split('\n'))
-        if (text.trim() !== '') lines.push(JSON.parse(text) as LogLine);
+      for (const text of chunk.toString('utf8').split('\n')) if (text.trim() !== '') lines.push(JSON.parse(text) as LogLine);
       callback();
     },
   });
@@ -60,12 +56,7 @@ export interface Answer {
 export function httpClient(baseUrl: () => string) {
   const agent = new Agent({ keepAliveTimeout: 1_000 });
   return {
-    async call(
-      method: string,
-      path: string,
-      payload?: unknown,
-      headers: Record<string, string> = {},
-    ): Promise<Answer> {
+    async call(method: string, path: string, payload?: unknown, headers: Record<string, string> = {}): Promise<Answer> {
       const sent = { ...headers };
       let body: string | undefined;
       if (typeof payload === 'string') body = payload;
@@ -73,12 +64,7 @@ export function httpClient(baseUrl: () => string) {
         body = JSON.stringify(payload);
         sent['content-type'] ??= 'application/json';
       }
-      const r = await request(`${baseUrl()}${path}`, {
-        method,
-        headers: sent,
-        dispatcher: agent,
-        ...(body === undefined ? {} : { body }),
-      });
+      const r = await request(`${baseUrl()}${path}`, { method, headers: sent, dispatcher: agent, ...(body === undefined ? {} : { body }) });
       const text = await r.body.text();
       let parsed: unknown;
       try {
@@ -106,10 +92,7 @@ export const BIN = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
 
 /** The bin as a real process; `url` resolves with its `listening` line. Pushed onto `children` for cleanup. */
 export function startBin(env: Record<string, string>, children: ChildProcess[]) {
-  const child = spawn(process.execPath, [BIN], {
-    env: { PATH: process.env['PATH'] ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(process.execPath, [BIN], { env: { PATH: process.env['PATH'] ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   const stdout: string[] = [];
   const stderr: string[] = [];
@@ -129,9 +112,6 @@ export function startBin(env: Record<string, string>, children: ChildProcess[]) 
     }
   });
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => stderr.push(chunk));
-  const exit = once(child, 'exit').then(([code, signal]) => ({
-    code: code as number | null,
-    signal: signal as NodeJS.Signals | null,
-  }));
+  const exit = once(child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }));
   return { child, stdout, stderr, exit, url };
 }

@@ -14,14 +14,12 @@ const start = (env: Record<string, string>) => startBin(env, children);
 let ctx: TestContext;
 
 beforeAll(async () => {
-  if (!existsSync(BIN))
-    throw new Error(`${BIN} is missing: build first (turbo run test builds it)`);
+  if (!existsSync(BIN)) throw new Error(`${BIN} is missing: build first (turbo run test builds it)`);
   ctx = await createTestContext({ name: 'cartsvc_process' });
 });
 
 afterAll(async () => {
-  for (const child of children)
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   await ctx?.dispose();
 });
 
@@ -118,25 +116,12 @@ describe('keylane-cart-service', () => {
         `SELECT cart_id::text, sku, qty FROM "${ctx.schema}".cart_lines`,
       );
       const stored = new Map(rows.map((r) => [`${r.cart_id}/${r.sku}`, r.qty]));
-      const lost = [...acked].flatMap(([id, lines]) =>
-        [...lines]
-          .filter(([sku, qty]) => stored.get(`${id}/${sku}`) !== qty)
-          .map(([sku]) => `${id}/${sku}`),
-      );
+      const lost = [...acked].flatMap(([id, lines]) => [...lines].filter(([sku, qty]) => stored.get(`${id}/${sku}`) !== qty).map(([sku]) => `${id}/${sku}`));
       expect(lost).toEqual([]);
       expect(failures.filter((f) => /^5\d\d$/.test(f))).toEqual([]);
-      console.log(
-        JSON.stringify({
-          ackedCount,
-          ackedWhileDraining,
-          carts: acked.size,
-          transportFailuresAfterClose: failures.length,
-        }),
-      );
+      console.log(JSON.stringify({ ackedCount, ackedWhileDraining, carts: acked.size, transportFailuresAfterClose: failures.length }));
       const messages = run.stdout.map((l) => (JSON.parse(l) as { msg: string }).msg);
-      const order = ['listening', 'draining: readiness answers 503, still serving', 'closed'].map(
-        (m) => messages.indexOf(m),
-      );
+      const order = ['listening', 'draining: readiness answers 503, still serving', 'closed'].map((m) => messages.indexOf(m));
       expect(order.every((i) => i >= 0)).toBe(true);
       expect([...order].sort((a, b) => a - b)).toEqual(order);
     } finally {

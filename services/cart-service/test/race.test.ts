@@ -59,13 +59,7 @@ async function runHarness(strategy: StrategyName, prefix: string): Promise<Outco
     const carts: Carts[] = engines.map((e) => createCarts(e, { schema: ctx.schema }));
     await ctx.pg.query(`TRUNCATE "${ctx.schema}".carts CASCADE`);
     const acked = new Map<string, number>(CARTS.map((c) => [c, 0]));
-    const outcome: Outcome = {
-      reads: 0,
-      writes: 0,
-      staleReads: 0,
-      staleAtRest: 0,
-      checkedAtRest: 0,
-    };
+    const outcome: Outcome = { reads: 0, writes: 0, staleReads: 0, staleAtRest: 0, checkedAtRest: 0 };
     const pick = <T>(xs: readonly T[]): T => xs[Math.floor(Math.random() * xs.length)]!;
 
     for (let round = 0; round < ROUNDS; round++) {
@@ -73,11 +67,7 @@ async function runHarness(strategy: StrategyName, prefix: string): Promise<Outco
       const writer = async (c: Carts): Promise<void> => {
         while (Date.now() < until) {
           const id = pick(CARTS);
-          const cart = await c.setLine(id, pick(SKUS), {
-            qty: 1 + Math.floor(Math.random() * 9),
-            priceCents: 100,
-            owner: 'race',
-          });
+          const cart = await c.setLine(id, pick(SKUS), { qty: 1 + Math.floor(Math.random() * 9), priceCents: 100, owner: 'race' });
           acked.set(id, Math.max(acked.get(id)!, cart.version));
           outcome.writes += 1;
           await new Promise((resolve) => setTimeout(resolve, Math.random() * 20));
@@ -92,9 +82,7 @@ async function runHarness(strategy: StrategyName, prefix: string): Promise<Outco
           if ((cart?.version ?? 0) < floor) outcome.staleReads += 1;
         }
       };
-      await Promise.all(
-        carts.flatMap((c) => [writer(c), writer(c), reader(c), reader(c), reader(c)]),
-      );
+      await Promise.all(carts.flatMap((c) => [writer(c), writer(c), reader(c), reader(c), reader(c)]));
       // At rest: nothing in flight (every get awaited its fill), so the cache must equal the join.
       for (const id of CARTS) {
         const { cached, stored } = await inspect(carts[0]!.entity, id);

@@ -2,14 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { DEADLINE_HEADER, ERROR_CODES, isErrorBody, type ErrorCode } from '@keylane/protocol';
 import { createTestContext, type TestContext } from '@keylane/harness';
 import { createCartServer, type CartService } from '../src/server.js';
-import {
-  captureLogger,
-  httpClient,
-  tablesDigest,
-  testConfig,
-  type Answer,
-  type LogLine,
-} from './helpers.js';
+import { captureLogger, httpClient, tablesDigest, testConfig, type Answer, type LogLine } from './helpers.js';
 import { inspect } from '@keylane/engine/testing';
 
 let ctx: TestContext;
@@ -28,10 +21,7 @@ beforeAll(async () => {
   ctx = await createTestContext({ name: 'cartsvc_routes' });
   const capture = captureLogger('debug');
   logs = capture.lines;
-  service = await createCartServer(testConfig(ctx, { KEYLANE_MAX_BODY_BYTES: '1024' }), {
-    logger: capture.logger,
-    processMetrics: false,
-  });
+  service = await createCartServer(testConfig(ctx, { KEYLANE_MAX_BODY_BYTES: '1024' }), { logger: capture.logger, processMetrics: false });
   baseUrl = await service.listen();
 });
 
@@ -45,24 +35,11 @@ describe('cart routes', () => {
   it('upserts lines into a cart that did not exist, joins both tables on reads, removes lines and the cart', async () => {
     expectError(await api.call('GET', '/v1/carts/7'), 'not_found');
 
-    const first = await api.call('PUT', '/v1/carts/7/lines/apple', {
-      qty: 2,
-      priceCents: 150,
-      owner: 'ada@example.com',
-    });
+    const first = await api.call('PUT', '/v1/carts/7/lines/apple', { qty: 2, priceCents: 150, owner: 'ada@example.com' });
     expect(first.status).toBe(200);
-    expect(first.body).toMatchObject({
-      id: '7',
-      owner: 'ada@example.com',
-      version: 1,
-      lines: [{ sku: 'apple', qty: 2, priceCents: 150 }],
-    });
+    expect(first.body).toMatchObject({ id: '7', owner: 'ada@example.com', version: 1, lines: [{ sku: 'apple', qty: 2, priceCents: 150 }] });
 
-    const second = await api.call('PUT', '/v1/carts/7/lines/PEAR-1.b_x', {
-      qty: 1,
-      priceCents: 1_000_000_000_000,
-      owner: 'someone-else',
-    });
+    const second = await api.call('PUT', '/v1/carts/7/lines/PEAR-1.b_x', { qty: 1, priceCents: 1_000_000_000_000, owner: 'someone-else' });
     // An existing cart keeps its owner; the parent row's version moves with its lines.
     expect(second.body).toMatchObject({
       owner: 'ada@example.com',
@@ -73,10 +50,7 @@ describe('cart routes', () => {
       ],
     });
     const updated = await api.call('PUT', '/v1/carts/7/lines/apple', { qty: 5, priceCents: 140 });
-    expect(updated.body).toMatchObject({
-      version: 3,
-      lines: [{ sku: 'PEAR-1.b_x' }, { sku: 'apple', qty: 5, priceCents: 140 }],
-    });
+    expect(updated.body).toMatchObject({ version: 3, lines: [{ sku: 'PEAR-1.b_x' }, { sku: 'apple', qty: 5, priceCents: 140 }] });
 
     // The read after a write is a cache hit (the mutation filled it) equal to the DB join.
     const hitsBefore = service.carts.entity.stats().hits;
@@ -97,9 +71,7 @@ describe('cart routes', () => {
     expect(deleted.status).toBe(204);
     expectError(await api.call('GET', '/v1/carts/7'), 'not_found');
     expectError(await api.call('DELETE', '/v1/carts/7'), 'not_found');
-    const { rows } = await ctx.pg.query(
-      `SELECT * FROM "${ctx.schema}".cart_lines WHERE cart_id = 7`,
-    );
+    const { rows } = await ctx.pg.query(`SELECT * FROM "${ctx.schema}".cart_lines WHERE cart_id = 7`);
     expect(rows).toEqual([]);
   });
 
@@ -124,21 +96,9 @@ describe('cart routes', () => {
       ['PUT', '/v1/carts/9/lines/a', { qty: 1, priceCents: 1, quantity: 2 }, {}, 'invalid_body'],
       ['PUT', '/v1/carts/9/lines/a', { qty: 1, priceCents: 1, owner: 'a b' }, {}, 'invalid_body'],
       ['PUT', '/v1/carts/9/lines/a', '{"qty":1,', {}, 'invalid_body'],
-      [
-        'PUT',
-        '/v1/carts/9/lines/a',
-        'x'.repeat(2048),
-        { 'content-type': 'application/json' },
-        'payload_too_large',
-      ],
+      ['PUT', '/v1/carts/9/lines/a', 'x'.repeat(2048), { 'content-type': 'application/json' }, 'payload_too_large'],
       ['GET', '/v1/carts/9', undefined, { [DEADLINE_HEADER]: 'soon' }, 'invalid_header'],
-      [
-        'PUT',
-        '/v1/carts/9/lines/a',
-        { qty: 2, priceCents: 1 },
-        { [DEADLINE_HEADER]: String(Date.now() - 5_000) },
-        'deadline_exceeded',
-      ],
+      ['PUT', '/v1/carts/9/lines/a', { qty: 2, priceCents: 1 }, { [DEADLINE_HEADER]: String(Date.now() - 5_000) }, 'deadline_exceeded'],
       ['PATCH', '/v1/carts/9', undefined, {}, 'not_found'],
     ];
     for (const [method, path, payload, headers, code] of cases) {
@@ -146,10 +106,7 @@ describe('cart routes', () => {
       try {
         expectError(answer, code);
       } catch (err) {
-        throw new Error(
-          `${method} ${path} ${JSON.stringify(payload)?.slice(0, 60)}: ${answer.status} ${answer.text.slice(0, 200)}`,
-          { cause: err },
-        );
+        throw new Error(`${method} ${path} ${JSON.stringify(payload)?.slice(0, 60)}: ${answer.status} ${answer.text.slice(0, 200)}`, { cause: err });
       }
     }
     expect(await tablesDigest(ctx)).toBe(digest);
@@ -158,20 +115,11 @@ describe('cart routes', () => {
   });
 
   it('takes a deadline in the future, and serves health and metrics', async () => {
-    const answer = await api.call(
-      'PUT',
-      '/v1/carts/10/lines/a',
-      { qty: 3, priceCents: 9 },
-      { [DEADLINE_HEADER]: String(Date.now() + 5_000) },
-    );
+    const answer = await api.call('PUT', '/v1/carts/10/lines/a', { qty: 3, priceCents: 9 }, { [DEADLINE_HEADER]: String(Date.now() + 5_000) });
     expect(answer.status).toBe(200);
     expect((await api.call('GET', '/healthz/live')).status).toBe(200);
     const ready = await api.call('GET', '/healthz/ready');
-    expect(ready.body).toMatchObject({
-      ready: true,
-      instanceId: 'cart-test',
-      strategy: 'serial-guarded',
-    });
+    expect(ready.body).toMatchObject({ ready: true, instanceId: 'cart-test', strategy: 'serial-guarded' });
     const metrics = await api.call('GET', '/metrics');
     expect(metrics.text).toMatch(/keylane_engine_writes_total\{[^}]*\} [1-9]/);
     expect(metrics.text).toContain('route="/v1/carts/:id/lines/:sku"');

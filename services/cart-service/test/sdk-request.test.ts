@@ -31,8 +31,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await client?.close();
-  for (const child of children)
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   await ctx?.dispose();
 });
 
@@ -41,16 +40,8 @@ describe('client.request on the cart service', () => {
     const answeredBy = new Map<string, number>();
     for (let id = 1; id <= 20; id++) {
       const owner = client.getServiceConnection(id).instanceId;
-      const put = await client.request(id, {
-        method: 'PUT',
-        path: `/v1/carts/${id}/lines/sku-${id}`,
-        body: { qty: id, priceCents: 99 },
-      });
-      expect(put).toMatchObject({
-        status: 200,
-        instanceId: owner,
-        body: { id: String(id), lines: [{ sku: `sku-${id}`, qty: id, priceCents: 99 }] },
-      });
+      const put = await client.request(id, { method: 'PUT', path: `/v1/carts/${id}/lines/sku-${id}`, body: { qty: id, priceCents: 99 } });
+      expect(put).toMatchObject({ status: 200, instanceId: owner, body: { id: String(id), lines: [{ sku: `sku-${id}`, qty: id, priceCents: 99 }] } });
       const get = await client.request(id, { path: `/v1/carts/${id}` });
       expect(get.body).toEqual(put.body);
       expect(get.instanceId).toBe(owner);
@@ -63,45 +54,26 @@ describe('client.request on the cart service', () => {
   it('resolves 4xx answers as they came, and refuses what it must not send', async () => {
     const missing = await client.request(999, { path: '/v1/carts/999' });
     expect(missing).toMatchObject({ status: 404, body: { error: { code: 'not_found' } } });
-    const bad = await client.request(3, {
-      method: 'PUT',
-      path: '/v1/carts/3/lines/apple',
-      body: { qty: 0, priceCents: 1 },
-    });
+    const bad = await client.request(3, { method: 'PUT', path: '/v1/carts/3/lines/apple', body: { qty: 0, priceCents: 1 } });
     expect(bad).toMatchObject({ status: 400, body: { error: { code: 'invalid_body' } } });
     const gone = await client.request(3, { method: 'DELETE', path: '/v1/carts/3/lines/nope' });
     expect(gone.status).toBe(404);
-    await expect(
-      client.request(3, { path: '/v1/carts/3', headers: { [DEADLINE_HEADER]: '1' } }),
-    ).rejects.toThrow(InvalidOptionsError);
+    await expect(client.request(3, { path: '/v1/carts/3', headers: { [DEADLINE_HEADER]: '1' } })).rejects.toThrow(InvalidOptionsError);
     await expect(client.request(3, { path: 'v1/carts/3' })).rejects.toThrow(InvalidOptionsError);
-    await expect(client.request(3, { method: 'get', path: '/v1/carts/3' })).rejects.toThrow(
-      InvalidOptionsError,
-    );
-    await expect(client.request('007x', { path: '/v1/carts/3' })).resolves.toMatchObject({
-      status: 200,
-    });
+    await expect(client.request(3, { method: 'get', path: '/v1/carts/3' })).rejects.toThrow(InvalidOptionsError);
+    await expect(client.request('007x', { path: '/v1/carts/3' })).resolves.toMatchObject({ status: 200 });
   });
 
   it('sends the deadline: a request whose deadline cannot be met is refused, not run late', async () => {
     // A 1 ms budget: the instance reads a deadline already past (or the client times out first).
-    const tight = createClient({
-      instances: [...urls].map(([id, url]) => ({ id, url })),
-      requestTimeoutMs: 1,
-    });
+    const tight = createClient({ instances: [...urls].map(([id, url]) => ({ id, url })), requestTimeoutMs: 1 });
     try {
       await tight.ready();
       const before = (await client.request(5, { path: '/v1/carts/5' })).body;
-      const outcome = await tight
-        .request(5, {
-          method: 'PUT',
-          path: '/v1/carts/5/lines/late',
-          body: { qty: 1, priceCents: 1 },
-        })
-        .then(
-          () => 'committed',
-          (err: unknown) => (err as { code?: string }).code,
-        );
+      const outcome = await tight.request(5, { method: 'PUT', path: '/v1/carts/5/lines/late', body: { qty: 1, priceCents: 1 } }).then(
+        () => 'committed',
+        (err: unknown) => (err as { code?: string }).code,
+      );
       expect(['request_timeout', 'deadline_exceeded']).toContain(outcome);
       await new Promise((resolve) => setTimeout(resolve, 200));
       expect((await client.request(5, { path: '/v1/carts/5' })).body).toEqual(before);
@@ -112,31 +84,19 @@ describe('client.request on the cart service', () => {
 
   it('after the owner of some carts is SIGKILLed, the next owner answers their reads and writes', async () => {
     const victim = 'cart-a';
-    const carts = Array.from({ length: 20 }, (_, i) => i + 1).filter(
-      (id) => client.getServiceConnection(id).instanceId === victim,
-    );
+    const carts = Array.from({ length: 20 }, (_, i) => i + 1).filter((id) => client.getServiceConnection(id).instanceId === victim);
     expect(carts.length).toBeGreaterThan(0);
     children[0]!.kill('SIGKILL');
     await new Promise((resolve) => children[0]!.once('exit', resolve));
     // At once, before any probe noticed: the refused connection sends each request to the next owner.
     for (const id of carts) {
       const read = await client.request(id, { path: `/v1/carts/${id}` });
-      expect(read).toMatchObject({
-        status: 200,
-        instanceId: 'cart-b',
-        body: { lines: [{ sku: `sku-${id}`, qty: id }] },
-      });
-      const write = await client.request(id, {
-        method: 'PUT',
-        path: `/v1/carts/${id}/lines/after`,
-        body: { qty: 2, priceCents: 5 },
-      });
+      expect(read).toMatchObject({ status: 200, instanceId: 'cart-b', body: { lines: [{ sku: `sku-${id}`, qty: id }] } });
+      const write = await client.request(id, { method: 'PUT', path: `/v1/carts/${id}/lines/after`, body: { qty: 2, priceCents: 5 } });
       expect(write).toMatchObject({ status: 200, instanceId: 'cart-b' });
     }
     expect(client.healthyInstances()).toEqual(['cart-b']);
-    const { rows } = await ctx.pg.query<{ n: string }>(
-      `SELECT count(*)::text AS n FROM "${ctx.schema}".cart_lines WHERE sku = 'after'`,
-    );
+    const { rows } = await ctx.pg.query<{ n: string }>(`SELECT count(*)::text AS n FROM "${ctx.schema}".cart_lines WHERE sku = 'after'`);
     expect(Number(rows[0]!.n)).toBe(carts.length);
   });
 });

@@ -113,9 +113,7 @@ describe('loadConfig', () => {
 
   it('accepts every engine strategy with KEYLANE_ALLOW_BASELINES=1, and only serial-guarded without it', () => {
     for (const strategy of STRATEGY_NAMES)
-      expect(
-        loadConfig({ KEYLANE_STRATEGY: strategy, KEYLANE_ALLOW_BASELINES: '1' }).strategy,
-      ).toBe(strategy);
+      expect(loadConfig({ KEYLANE_STRATEGY: strategy, KEYLANE_ALLOW_BASELINES: '1' }).strategy).toBe(strategy);
     expect(loadConfig({ KEYLANE_STRATEGY: 'serial-guarded' }).strategy).toBe('serial-guarded');
     for (const strategy of STRATEGY_NAMES.filter((s) => s !== 'serial-guarded')) {
       expect(() => loadConfig({ KEYLANE_STRATEGY: strategy })).toThrow(
@@ -185,9 +183,7 @@ describe('loadConfig', () => {
   });
 
   it('reads replica URLs as a comma-separated list into postgres.replicas, refusing a bad one and masking its password', () => {
-    const config = loadConfig({
-      KEYLANE_DATABASE_REPLICA_URLS: 'postgres://r1:5432/x,postgresql://r2/x',
-    });
+    const config = loadConfig({ KEYLANE_DATABASE_REPLICA_URLS: 'postgres://r1:5432/x,postgresql://r2/x' });
     expect(config.databaseReplicaUrls).toEqual(['postgres://r1:5432/x', 'postgresql://r2/x']);
     expect(engineOptionsFrom(config).options.postgres.replicas).toEqual([
       { connectionString: 'postgres://r1:5432/x' },

@@ -2,12 +2,7 @@ import { tracingChannel } from 'node:diagnostics_channel';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { context, trace, type Context, type Span } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import {
-  BasicTracerProvider,
-  InMemorySpanExporter,
-  SimpleSpanProcessor,
-  type ReadableSpan,
-} from '@opentelemetry/sdk-trace-base';
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { ENGINE_CHANNELS } from '@keylane/engine';
 import { createClient, SDK_CHANNELS, type KeylaneClient } from '@keylane/sdk';
 import { createTestContext, type TestContext } from '@keylane/harness';
@@ -26,26 +21,17 @@ const tracer = trace.getTracer('keylane-example');
 const spans = new WeakMap<object, Span>();
 
 /** One OpenTelemetry span per tracing-channel span, a child of whatever context is active at start. */
-function spansFrom(
-  channelName: string,
-  spanName: string,
-  attributes: (ctx: Record<string, unknown>) => Record<string, string | number | boolean>,
-): () => void {
+function spansFrom(channelName: string, spanName: string, attributes: (ctx: Record<string, unknown>) => Record<string, string | number | boolean>): () => void {
   const channel = tracingChannel<unknown, Record<string, unknown>>(channelName);
   const handlers = {
-    start: (ctx: Record<string, unknown>) =>
-      spans.set(ctx, tracer.startSpan(spanName, { attributes: attributes(ctx) })),
+    start: (ctx: Record<string, unknown>) => spans.set(ctx, tracer.startSpan(spanName, { attributes: attributes(ctx) })),
     end: () => {},
     asyncStart: () => {},
     asyncEnd: (ctx: Record<string, unknown>) => {
       const span = spans.get(ctx);
       if (!span) return;
       span.setAttributes(attributes(ctx));
-      if (ctx['error'] !== undefined)
-        span.setStatus({
-          code: 2,
-          message: String((ctx['error'] as { code?: string }).code ?? 'error'),
-        });
+      if (ctx['error'] !== undefined) span.setStatus({ code: 2, message: String((ctx['error'] as { code?: string }).code ?? 'error') });
       span.end();
     },
     error: () => {},
@@ -66,19 +52,8 @@ function traceRequests(service: ItemService): void {
     const header = request.headers['traceparent'];
     const [, traceId, spanId, flags] = typeof header === 'string' ? header.split('-') : [];
     const parent: Context =
-      traceId && spanId
-        ? trace.setSpanContext(context.active(), {
-            traceId,
-            spanId,
-            traceFlags: Number.parseInt(flags ?? '01', 16),
-            isRemote: true,
-          })
-        : context.active();
-    const span = tracer.startSpan(
-      `item-service ${request.method}`,
-      { attributes: { 'http.request_id': String(request.id) } },
-      parent,
-    );
+      traceId && spanId ? trace.setSpanContext(context.active(), { traceId, spanId, traceFlags: Number.parseInt(flags ?? '01', 16), isRemote: true }) : context.active();
+    const span = tracer.startSpan(`item-service ${request.method}`, { attributes: { 'http.request_id': String(request.id) } }, parent);
     byRequest.set(request, span);
     // The rest of the request (route, engine) runs inside this context.
     context.with(trace.setSpan(parent, span), done);
@@ -98,44 +73,20 @@ const stops: (() => void)[] = [];
 
 beforeAll(async () => {
   context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
-  trace.setGlobalTracerProvider(
-    new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }),
-  );
+  trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }));
   ctx = await createTestContext({ name: 'itemsvc_otel' });
-  service = await createServer(testConfig(ctx), {
-    logger: captureLogger().logger,
-    processMetrics: false,
-  });
+  service = await createServer(testConfig(ctx), { logger: captureLogger().logger, processMetrics: false });
   traceRequests(service);
   const url = await service.listen();
   client = createClient({ instances: [url] });
   await client.ready();
   stops.push(
-    spansFrom(SDK_CHANNELS.request, 'keylane.sdk.request', (c) => ({
-      method: String(c['method']),
-      key: String(c['key']),
-      instance: String(c['instance']),
-      attempt: Number(c['attempt']),
-      'request.id': String(c['requestId']),
-      ...(c['status'] === undefined ? {} : { status: Number(c['status']) }),
-    })),
-    spansFrom(ENGINE_CHANNELS.mutate, 'keylane.mutate', (c) => ({
-      entity: String(c['entity']),
-      key: String(c['key']),
-    })),
-    spansFrom(ENGINE_CHANNELS.laneWait, 'keylane.lane_wait', (c) => ({
-      lane: Number(c['lane']),
-      ahead: Number(c['ahead']),
-    })),
-    spansFrom(ENGINE_CHANNELS.transaction, 'keylane.transaction', (c) => ({
-      committed: typeof c['committed'] === 'string' ? c['committed'] : '',
-    })),
-    spansFrom(ENGINE_CHANNELS.query, 'pg.query', (c) => ({
-      'db.statement': String(c['text']).slice(0, 40),
-    })),
-    spansFrom(ENGINE_CHANNELS.redisScript, 'redis.evalsha', (c) => ({
-      script: String(c['script']),
-    })),
+    spansFrom(SDK_CHANNELS.request, 'keylane.sdk.request', (c) => ({ method: String(c['method']), key: String(c['key']), instance: String(c['instance']), attempt: Number(c['attempt']), 'request.id': String(c['requestId']), ...(c['status'] === undefined ? {} : { status: Number(c['status']) }) })),
+    spansFrom(ENGINE_CHANNELS.mutate, 'keylane.mutate', (c) => ({ entity: String(c['entity']), key: String(c['key']) })),
+    spansFrom(ENGINE_CHANNELS.laneWait, 'keylane.lane_wait', (c) => ({ lane: Number(c['lane']), ahead: Number(c['ahead']) })),
+    spansFrom(ENGINE_CHANNELS.transaction, 'keylane.transaction', (c) => ({ committed: typeof c['committed'] === 'string' ? c['committed'] : '' })),
+    spansFrom(ENGINE_CHANNELS.query, 'pg.query', (c) => ({ 'db.statement': String(c['text']).slice(0, 40) })),
+    spansFrom(ENGINE_CHANNELS.redisScript, 'redis.evalsha', (c) => ({ script: String(c['script']) })),
   );
 });
 
@@ -155,8 +106,7 @@ describe('docs/opentelemetry.md', () => {
     const finished = exporter.getFinishedSpans();
     const root = finished.find((s) => s.name === 'checkout')!;
     const inTrace = finished.filter((s) => s.spanContext().traceId === root.spanContext().traceId);
-    const parentOf = (s: ReadableSpan): ReadableSpan | undefined =>
-      inTrace.find((p) => p.spanContext().spanId === s.parentSpanContext?.spanId);
+    const parentOf = (s: ReadableSpan): ReadableSpan | undefined => inTrace.find((p) => p.spanContext().spanId === s.parentSpanContext?.spanId);
     const tree = (s: ReadableSpan, depth: number): string[] => [
       `${'  '.repeat(depth)}${s.name} ${JSON.stringify(s.attributes)}`,
       ...inTrace
@@ -171,14 +121,7 @@ describe('docs/opentelemetry.md', () => {
     // Everything the engine did for the request is inside the service's span.
     const served = inTrace.find((s) => s.name.startsWith('item-service'))!;
     const inside = inTrace.filter((s) => parentOf(s) === served).map((s) => s.name);
-    for (const name of [
-      'keylane.mutate',
-      'keylane.lane_wait',
-      'keylane.transaction',
-      'pg.query',
-      'redis.evalsha',
-    ])
-      expect(inside).toContain(name);
+    for (const name of ['keylane.mutate', 'keylane.lane_wait', 'keylane.transaction', 'pg.query', 'redis.evalsha']) expect(inside).toContain(name);
     expect(inside.filter((n) => n === 'redis.evalsha')).toHaveLength(2);
     expect(inTrace.every((s) => s === root || parentOf(s) !== undefined)).toBe(true);
   });

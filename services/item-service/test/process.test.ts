@@ -97,16 +97,10 @@ describe('keylane-item-service', () => {
   });
 
   it('with KEYLANE_DB_MIGRATE=0 and no items table, fails its start saying which migration to apply', async () => {
-    const run = start({
-      ...testEnv(ctx),
-      KEYLANE_DB_MIGRATE: '0',
-      KEYLANE_DB_SCHEMA: `${ctx.schema}_unmigrated`,
-    });
+    const run = start({ ...testEnv(ctx), KEYLANE_DB_MIGRATE: '0', KEYLANE_DB_SCHEMA: `${ctx.schema}_unmigrated` });
     const { code } = await run.exit;
     expect(code).toBe(EXIT_START_FAILED);
-    const fatal = run.stdout
-      .map((l) => JSON.parse(l) as { level: number; msg: string; err?: { message: string } })
-      .find((l) => l.level === 60);
+    const fatal = run.stdout.map((l) => JSON.parse(l) as { level: number; msg: string; err?: { message: string } }).find((l) => l.level === 60);
     expect(fatal?.msg).toMatch(/could not start/);
     expect(fatal?.err?.message).toMatch(/does not exist; apply sql\/items.sql/);
   });

@@ -66,11 +66,7 @@ describe('x-request-id', () => {
   });
 
   it('is echoed in the answer', async () => {
-    const response = await api.call({
-      method: 'GET',
-      url: '/v1/items/31',
-      headers: { 'x-request-id': 'raw-caller-1' },
-    });
+    const response = await api.call({ method: 'GET', url: '/v1/items/31', headers: { 'x-request-id': 'raw-caller-1' } });
     expect(response.statusCode).toBe(200);
     expect(response.headers['x-request-id']).toBe('raw-caller-1');
   });
@@ -79,11 +75,7 @@ describe('x-request-id', () => {
     const hostile = `a b ${'x'.repeat(10)}`;
     const tooLong = 'y'.repeat(129);
     for (const sent of [hostile, tooLong]) {
-      const response = await api.call({
-        method: 'GET',
-        url: '/v1/items/31',
-        headers: { 'x-request-id': sent },
-      });
+      const response = await api.call({ method: 'GET', url: '/v1/items/31', headers: { 'x-request-id': sent } });
       const answered = String(response.headers['x-request-id']);
       expect(answered).not.toBe(sent);
       expect(answered).toMatch(/^test-instance-[0-9a-z]+$/);
@@ -93,11 +85,7 @@ describe('x-request-id', () => {
   });
 
   it('the SDK refuses an id it could not send as is', async () => {
-    await expect(client.get(31n, { requestId: 'has space' })).rejects.toMatchObject({
-      code: 'invalid_options',
-    });
-    await expect(client.get(31n, { traceparent: 'not-a-trace' })).rejects.toMatchObject({
-      code: 'invalid_options',
-    });
+    await expect(client.get(31n, { requestId: 'has space' })).rejects.toMatchObject({ code: 'invalid_options' });
+    await expect(client.get(31n, { traceparent: 'not-a-trace' })).rejects.toMatchObject({ code: 'invalid_options' });
   });
 });

@@ -79,11 +79,7 @@ describe('items', () => {
 
   it('GET answers a hit with the cached bytes as Redis holds them, as JSON, on a hit and on the miss that filled it', async () => {
     const url = '/v1/items/4545';
-    await api.call({
-      method: 'PUT',
-      url,
-      payload: { value: { nested: [1, 'two', null], é: true } },
-    });
+    await api.call({ method: 'PUT', url, payload: { value: { nested: [1, 'two', null], 'é': true } } });
     const valueKey = `{${ctx.prefix}:items:4545}:v`;
     await ctx.redis.del(valueKey); // the next GET misses and fills
     const miss = await api.call({ method: 'GET', url });
@@ -95,11 +91,7 @@ describe('items', () => {
       expect(answer.headers['content-type']).toBe('application/json; charset=utf-8');
       expect(answer.body).toBe(cached);
     }
-    expect(hit.json()).toEqual({
-      id: '4545',
-      value: { nested: [1, 'two', null], é: true },
-      version: 1,
-    });
+    expect(hit.json()).toEqual({ id: '4545', value: { nested: [1, 'two', null], 'é': true }, version: 1 });
   });
 
   it('GET of an absent id is 404 not_found', async () => {
@@ -120,20 +112,14 @@ describe('items', () => {
     const conflict = await api.call({ method: 'PUT', url, payload: { value: 'b', ifVersion: 5 } });
     expectError(conflict, 'version_conflict');
     expect(conflict.json()).toEqual({
-      error: {
-        code: 'version_conflict',
-        message: 'item 77 is at version 1, not 5',
-        actualVersion: 1,
-      },
+      error: { code: 'version_conflict', message: 'item 77 is at version 1, not 5', actualVersion: 1 },
     });
     const absent = await api.call({
       method: 'PUT',
       url: '/v1/items/78',
       payload: { value: 'x', ifVersion: 3 },
     });
-    expect(absent.json()).toMatchObject({
-      error: { code: 'version_conflict', actualVersion: null },
-    });
+    expect(absent.json()).toMatchObject({ error: { code: 'version_conflict', actualVersion: null } });
     const ok = await api.call({ method: 'PUT', url, payload: { value: 'b', ifVersion: 1 } });
     expect(ok.statusCode).toBe(200);
     expect(ok.json()).toEqual({ id: '77', value: 'b', version: 2 });
@@ -250,15 +236,9 @@ describe('deadlines and honest outcomes', () => {
   });
 
   it('a deadline already past is 504 deadline_exceeded and nothing is written; a live one is served', async () => {
-    expectError(
-      await put('7101', { 'x-keylane-deadline': String(Date.now() - 1) }),
-      'deadline_exceeded',
-    );
+    expectError(await put('7101', { 'x-keylane-deadline': String(Date.now() - 1) }), 'deadline_exceeded');
     // Within the clock-skew allowance (100 ms) counts as past too.
-    expectError(
-      await put('7101', { 'x-keylane-deadline': String(Date.now() + 50) }),
-      'deadline_exceeded',
-    );
+    expectError(await put('7101', { 'x-keylane-deadline': String(Date.now() + 50) }), 'deadline_exceeded');
     expect((await api.call({ method: 'GET', url: '/v1/items/7101' })).statusCode).toBe(404);
     const ok = await put('7101', { 'x-keylane-deadline': String(Date.now() + 5_000) });
     expect(ok.statusCode).toBe(200);
@@ -267,33 +247,20 @@ describe('deadlines and honest outcomes', () => {
   // JSON text carrying an escaped lone surrogate is valid JSON, not Unicode text (the route
   // refuses it); U+0000 is refused by the engine (invalid_value), which this edge maps.
   it.each([
-    [
-      'a lone UTF-16 surrogate (the route)',
-      '7102',
-      '{"value":"a\\ud800b"}',
-      /lone UTF-16 surrogate/,
-    ],
-    [
-      'U+0000, which jsonb cannot store (the engine: invalid_value)',
-      '7104',
-      '{"value":{"k":"nul\\u0000"}}',
-      /U\+0000/,
-    ],
-  ])(
-    'a value with %s is 400 invalid_body and never reaches the DB',
-    async (_what, id, payload, message) => {
-      const before = service.engine.stats().dbErrors;
-      const response = await api.call({
-        method: 'PUT',
-        url: `/v1/items/${id}`,
-        headers: { 'content-type': 'application/json' },
-        payload,
-      });
-      expectError(response, 'invalid_body');
-      expect(response.json().error.message).toMatch(message);
-      expect(service.engine.stats().dbErrors).toBe(before);
-    },
-  );
+    ['a lone UTF-16 surrogate (the route)', '7102', '{"value":"a\\ud800b"}', /lone UTF-16 surrogate/],
+    ['U+0000, which jsonb cannot store (the engine: invalid_value)', '7104', '{"value":{"k":"nul\\u0000"}}', /U\+0000/],
+  ])('a value with %s is 400 invalid_body and never reaches the DB', async (_what, id, payload, message) => {
+    const before = service.engine.stats().dbErrors;
+    const response = await api.call({
+      method: 'PUT',
+      url: `/v1/items/${id}`,
+      headers: { 'content-type': 'application/json' },
+      payload,
+    });
+    expectError(response, 'invalid_body');
+    expect(response.json().error.message).toMatch(message);
+    expect(service.engine.stats().dbErrors).toBe(before);
+  });
 
   it('a COMMIT cut in flight is 504 outcome_unknown, not unavailable', async () => {
     const client = laneClient(service.engine, 7103n);
@@ -306,10 +273,7 @@ describe('deadlines and honest outcomes', () => {
     try {
       const answer = put('7103', {});
       for (let i = 0; i < 400; i++) {
-        const activity = await ctx.pg.query<{ query: string }>(
-          'SELECT query FROM pg_stat_activity WHERE pid = $1',
-          [rows[0]!.pid],
-        );
+        const activity = await ctx.pg.query<{ query: string }>('SELECT query FROM pg_stat_activity WHERE pid = $1', [rows[0]!.pid]);
         if (activity.rows[0]?.query.includes('COMMIT')) break;
         await new Promise((resolve) => setTimeout(resolve, 10));
       }
@@ -419,9 +383,7 @@ describe('errors', () => {
     expect(refused.length).toBeGreaterThan(20);
     expect(refused.every((l) => l.level <= 30)).toBe(true);
     // A write whose outcome a dependency left unknown is a warning, not bad input.
-    const loud = logs.filter(
-      (l) => l.level > 30 && l.reqId !== undefined && l['code'] !== 'outcome_unknown',
-    );
+    const loud = logs.filter((l) => l.level > 30 && l.reqId !== undefined && l['code'] !== 'outcome_unknown');
     // Only the deliberate bug above may be logged louder than info.
     expect(new Set(loud.map((l) => l.reqId)).size).toBe(1);
   });
@@ -490,13 +452,10 @@ describe('Redis down', () => {
     const redis = await startRedisServer();
     const capture = captureLogger();
     const local = await startLocal(
-      await createServer(
-        testConfig(ctx, { KEYLANE_REDIS_URL: redis.url, KEYLANE_READY_GRACE_MS: '1500' }),
-        {
-          logger: capture.logger,
-          processMetrics: false,
-        },
-      ),
+      await createServer(testConfig(ctx, { KEYLANE_REDIS_URL: redis.url, KEYLANE_READY_GRACE_MS: '1500' }), {
+        logger: capture.logger,
+        processMetrics: false,
+      }),
     );
     const call = (method: string, url: string, payload?: unknown) =>
       http(local).call(payload === undefined ? { method, url } : { method, url, payload });
@@ -509,39 +468,22 @@ describe('Redis down', () => {
       // though the body says what is down.
       const early = await call('GET', '/healthz/ready');
       expect(early.statusCode).toBe(200);
-      expect(early.json()).toMatchObject({
-        ready: true,
-        degraded: false,
-        redis: false,
-        postgres: true,
-      });
+      expect(early.json()).toMatchObject({ ready: true, degraded: false, redis: false, postgres: true });
       // Reads are served from Postgres; writes are refused before the DB (nothing committed).
       expect((await call('GET', '/v1/items/31')).json()).toMatchObject({ value: 'kept' });
       expectError(await call('PUT', '/v1/items/31', { value: 1 }), 'unavailable');
       await new Promise((resolve) => setTimeout(resolve, 1_200));
       const late = await call('GET', '/healthz/ready');
       expectError(late, 'unavailable');
-      expect(late.json()).toMatchObject({
-        ready: false,
-        degraded: true,
-        redis: false,
-        postgres: true,
-      });
-      expect(late.json().error.message).toMatch(
-        /redis unreachable for \d+ ms; serving what it can/,
-      );
+      expect(late.json()).toMatchObject({ ready: false, degraded: true, redis: false, postgres: true });
+      expect(late.json().error.message).toMatch(/redis unreachable for \d+ ms; serving what it can/);
       expect(capture.lines.filter((l) => l.msg === 'redis unreachable')).toHaveLength(1);
       await redis.start();
       for (let i = 0; i < 100 && (await call('GET', '/healthz/ready')).statusCode !== 200; i++) {
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
-      expect((await call('GET', '/healthz/ready')).json()).toMatchObject({
-        ready: true,
-        redis: true,
-      });
-      expect(
-        capture.lines.find((l) => l.msg === 'redis reachable again')?.['downMs'],
-      ).toBeGreaterThan(1_000);
+      expect((await call('GET', '/healthz/ready')).json()).toMatchObject({ ready: true, redis: true });
+      expect(capture.lines.find((l) => l.msg === 'redis reachable again')?.['downMs']).toBeGreaterThan(1_000);
     } finally {
       await local.close();
       await redis.stop();

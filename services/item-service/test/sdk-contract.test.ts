@@ -19,10 +19,7 @@ const targets: { name: string; url: string; client: KeylaneClient }[] = [];
 
 beforeAll(async () => {
   ctx = await createTestContext({ name: 'itemsvc_contract' });
-  service = await createServer(testConfig(ctx), {
-    logger: captureLogger().logger,
-    processMetrics: false,
-  });
+  service = await createServer(testConfig(ctx), { logger: captureLogger().logger, processMetrics: false });
   standIn = await ItemServer.start('stand-in');
   for (const [name, url] of [
     ['service', await service.listen()],
@@ -46,12 +43,7 @@ async function outcome(call: () => Promise<unknown>): Promise<unknown> {
   try {
     return { value: await call() };
   } catch (err) {
-    const e = err as Error & {
-      code?: string;
-      serviceCode?: string | null;
-      status?: number;
-      actualVersion?: number;
-    };
+    const e = err as Error & { code?: string; serviceCode?: string | null; status?: number; actualVersion?: number };
     return {
       error: e.constructor.name,
       code: e.code,
@@ -81,20 +73,14 @@ describe('the SDK against the real service and its stand-in', () => {
   it('every call ends the same way on both: value, or error class, code and fields', async () => {
     const seen: Record<string, unknown[]> = {};
     for (const [step, call] of SDK_STEPS) {
-      for (const t of targets)
-        (seen[step] ??= []).push(await outcome(() => call(t.client, 4_242n)));
+      for (const t of targets) (seen[step] ??= []).push(await outcome(() => call(t.client, 4_242n)));
     }
     for (const [step, [service, standIn]] of Object.entries(seen)) {
       expect({ step, standIn }).toEqual({ step, standIn: service });
     }
     // Not two equal failures: the steps did what they say on the service.
-    expect(seen['put with the current ifVersion']![0]).toEqual({
-      value: { id: '4242', value: 'v2', version: 2 },
-    });
-    expect(seen['put with a stale ifVersion']![0]).toMatchObject({
-      error: 'VersionConflictError',
-      code: 'version_conflict',
-    });
+    expect(seen['put with the current ifVersion']![0]).toEqual({ value: { id: '4242', value: 'v2', version: 2 } });
+    expect(seen['put with a stale ifVersion']![0]).toMatchObject({ error: 'VersionConflictError', code: 'version_conflict' });
   });
 
   // What the SDK never sends, but a raw HTTP caller (or an SDK bug) could: status and code
@@ -112,9 +98,7 @@ describe('the SDK against the real service and its stand-in', () => {
     for (const t of targets) {
       const res = await request(`${t.url}${req.path}`, {
         method: req.method,
-        ...(req.body !== undefined
-          ? { body: req.body, headers: { 'content-type': 'application/json' } }
-          : {}),
+        ...(req.body !== undefined ? { body: req.body, headers: { 'content-type': 'application/json' } } : {}),
       });
       const body = (await res.body.json()) as { error?: { code?: string } };
       answers.push({ status: res.statusCode, code: body.error?.code });

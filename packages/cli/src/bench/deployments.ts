@@ -79,25 +79,12 @@ async function measureRouted(ctx: DeploymentsContext, redis: Redis): Promise<Dep
     lanes: ctx.lanes,
     env: { KEYLANE_DRAIN_MS: '0' },
   });
-  const client = createClient({
-    instances: fleet.instances.map((i) => ({ id: i.id, url: i.url })),
-  });
+  const client = createClient({ instances: fleet.instances.map((i) => ({ id: i.id, url: i.url })) });
   const urls = fleet.instances.map((i) => i.url);
   try {
     await client.ready();
-    const reads = await expiryRounds(
-      ctx,
-      redis,
-      prefix,
-      async () => (await scrapeFleet(urls)).dbReads,
-      () => client.get(ctx.hotKey),
-    );
-    return {
-      holders: FLEET_SIZE,
-      lanes: ctx.lanes,
-      pgConnections: await countConnections(ctx.databaseUrl, appName),
-      ...reads,
-    };
+    const reads = await expiryRounds(ctx, redis, prefix, async () => (await scrapeFleet(urls)).dbReads, () => client.get(ctx.hotKey));
+    return { holders: FLEET_SIZE, lanes: ctx.lanes, pgConnections: await countConnections(ctx.databaseUrl, appName), ...reads };
   } finally {
     await client.close();
     await fleet.stop();
@@ -128,12 +115,7 @@ async function measureEmbedded(ctx: DeploymentsContext, redis: Redis): Promise<D
       // Round robin: every process's callers read the hot key.
       () => items[next++ % items.length]!.read(ctx.hotKey),
     );
-    return {
-      holders: ctx.processes,
-      lanes: ctx.lanes,
-      pgConnections: await countConnections(ctx.databaseUrl, appName),
-      ...reads,
-    };
+    return { holders: ctx.processes, lanes: ctx.lanes, pgConnections: await countConnections(ctx.databaseUrl, appName), ...reads };
   } finally {
     await Promise.all(engines.map((e) => e.close()));
     await deleteScratchKeys(ctx.redisUrl, prefix);
@@ -146,9 +128,7 @@ async function expiryRounds(
   prefix: string,
   dbReads: () => Promise<number>,
   read: () => Promise<unknown>,
-): Promise<
-  Pick<DeploymentFigures, 'dbReadsPerExpiry' | 'maxDbReadsPerExpiry' | 'rounds' | 'burst'>
-> {
+): Promise<Pick<DeploymentFigures, 'dbReadsPerExpiry' | 'maxDbReadsPerExpiry' | 'rounds' | 'burst'>> {
   const valueKey = `{${prefix}:items:${ctx.hotKey}}:v`;
   // A first read fills the cache and warms every connection the reads use.
   await Promise.all(Array.from({ length: ctx.burst }, read));
@@ -171,10 +151,7 @@ async function countConnections(databaseUrl: string, applicationName: string): P
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
   try {
-    const { rows } = await client.query<{ n: number }>(
-      'SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1',
-      [applicationName],
-    );
+    const { rows } = await client.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1', [applicationName]);
     return rows[0]?.n ?? 0;
   } finally {
     await client.end();

@@ -33,10 +33,7 @@ export async function createEmbeddedEngine(options: {
   const engine = options.chaos
     ? await createLabEngine({ ...base, strategy: 'serial-guarded', chaos: options.chaos })
     : await createEngine(base);
-  const items = createItems(engine, {
-    schema: options.schema,
-    groupCommit: options.groupCommit ?? false,
-  });
+  const items = createItems(engine, { schema: options.schema, groupCommit: options.groupCommit ?? false });
   return {
     read: (key) => items.read(key),
     write: (key, value) => items.write(key, value),

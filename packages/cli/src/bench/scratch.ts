@@ -15,11 +15,7 @@ export function scratchNames(): Scratch {
  * Creates the items table the way the service does (the items module's DDL) and inserts every
  * key with a small JSON value, in one statement.
  */
-export async function seedScratch(
-  databaseUrl: string,
-  scratch: Scratch,
-  keys: readonly bigint[],
-): Promise<void> {
+export async function seedScratch(databaseUrl: string, scratch: Scratch, keys: readonly bigint[]): Promise<void> {
   await ensureItemsTable({ connectionString: databaseUrl }, scratch.schema);
   await resetRows(databaseUrl, scratch, keys);
 }

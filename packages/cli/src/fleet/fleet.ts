@@ -251,17 +251,10 @@ function serviceEnv(
       lanes: options.lanes ?? DEFAULT_FLEET_OPTIONS.lanes,
       // The launcher runs the demo and the bench: the baselines are what it compares.
       ...(options.strategy !== undefined
-        ? {
-            strategy: options.strategy,
-            allowBaselines: options.strategy !== 'serial-guarded' || undefined,
-          }
+        ? { strategy: options.strategy, allowBaselines: options.strategy !== 'serial-guarded' || undefined }
         : {}),
       ...(chaotic
-        ? {
-            allowChaos: true,
-            chaosFillDelayMs: chaos.fillDelayMs,
-            chaosWriteDelayMs: chaos.writeDelayMs,
-          }
+        ? { allowChaos: true, chaosFillDelayMs: chaos.fillDelayMs, chaosWriteDelayMs: chaos.writeDelayMs }
         : {}),
     }),
     options.env,

@@ -1,13 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HistoryRecorder, type Operation } from '@keylane/checker';
-import {
-  entityAdapter,
-  percentile,
-  runWorkload,
-  verifyRun,
-  type ItemClient,
-  type RunVerdict,
-} from '@keylane/cli';
+import { entityAdapter, percentile, runWorkload, verifyRun, type ItemClient, type RunVerdict } from '@keylane/cli';
 import { createEngine } from '@keylane/engine';
 import { createWorkload } from '@keylane/cli';
 import { formatLongId, HEALTH_READY_PATH, isErrorCode, isRetryable } from '@keylane/protocol';
@@ -150,8 +143,7 @@ class RotationWatch {
     if (!this.victim) return;
     const deadline = Date.now() + timeoutMs;
     while (this.backNs === null) {
-      if (Date.now() > deadline)
-        throw new Error(`${this.victim} did not come back into rotation within ${timeoutMs} ms`);
+      if (Date.now() > deadline) throw new Error(`${this.victim} did not come back into rotation within ${timeoutMs} ms`);
       await sleep(20);
     }
   }
@@ -167,26 +159,19 @@ async function waitAtRest(cluster: Cluster, timeoutMs: number): Promise<void> {
   for (;;) {
     const busy = await Promise.all(
       ITEM_SERVICES.map(async (service) => {
-        const res = await fetch(`${await cluster.itemUrl(service)}/metrics`, {
-          signal: AbortSignal.timeout(2_000),
-        });
+        const res = await fetch(`${await cluster.itemUrl(service)}/metrics`, { signal: AbortSignal.timeout(2_000) });
         const text = await res.text();
         return /^keylane_lane_(running|queue_depth)\{[^}]*\} [1-9]/m.test(text);
       }),
     );
     if (!busy.includes(true)) return;
-    if (Date.now() > deadline)
-      throw new Error(`lanes still busy ${timeoutMs} ms after the callers stopped`);
+    if (Date.now() > deadline) throw new Error(`lanes still busy ${timeoutMs} ms after the callers stopped`);
     await sleep(100);
   }
 }
 
 /** A delete through the fleet, repeated while the answer is retryable and time is left. */
-async function deleteRetrying(
-  client: KeylaneClient,
-  key: bigint,
-  timeoutMs: number,
-): Promise<void> {
+async function deleteRetrying(client: KeylaneClient, key: bigint, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (let attempt = 0; ; attempt++) {
     try {
@@ -232,9 +217,7 @@ async function strategyOf(cluster: Cluster): Promise<string> {
 export async function runFault(cluster: Cluster, fault: Fault, seed: number): Promise<FaultResult> {
   await cluster.waitAllReady();
   const strategy = await strategyOf(cluster);
-  const instances = await Promise.all(
-    ITEM_SERVICES.map(async (id) => ({ id, url: await cluster.itemUrl(id) })),
-  );
+  const instances = await Promise.all(ITEM_SERVICES.map(async (id) => ({ id, url: await cluster.itemUrl(id) })));
   const clients = Array.from({ length: SDK_CLIENTS }, () => createClient({ instances }));
   const rotation = new RotationWatch(clients, fault.victim);
   try {
@@ -251,17 +234,11 @@ export async function runFault(cluster: Cluster, fault: Fault, seed: number): Pr
     // The previous fault may leave lanes busy (and their job-time estimates high), so wait
     // for rest and retry what the registry calls retryable (overloaded, unavailable).
     await waitAtRest(cluster, RUN_TIMING.restTimeoutMs);
-    await Promise.all(
-      workload.keys.map((k) =>
-        deleteRetrying(clients[0] as KeylaneClient, k, RUN_TIMING.restTimeoutMs),
-      ),
-    );
+    await Promise.all(workload.keys.map((k) => deleteRetrying(clients[0] as KeylaneClient, k, RUN_TIMING.restTimeoutMs)));
     const victimKeys = new Set(
       fault.victim === null
         ? []
-        : workload.keys
-            .filter((k) => clients[0]?.getServiceConnection(k).instanceId === fault.victim)
-            .map(formatLongId),
+        : workload.keys.filter((k) => clients[0]?.getServiceConnection(k).instanceId === fault.victim).map(formatLongId),
     );
 
     const wallStart = new Date();
@@ -290,10 +267,7 @@ export async function runFault(cluster: Cluster, fault: Fault, seed: number): Pr
     const verdict = await verifyAtRest(cluster, ops);
     const witness = summarizeWitness(await cluster.logs('example-caller', wallStart, wallEnd));
     const shared = witness.keys.filter((k) => touched.includes(String(k)));
-    if (shared.length > 0)
-      throw new Error(
-        `seed ${seed} gives the host workload the example caller's keys ${shared.join(', ')}`,
-      );
+    if (shared.length > 0) throw new Error(`seed ${seed} gives the host workload the example caller's keys ${shared.join(', ')}`);
 
     // Route away: per victim key, the first success elsewhere after the fault began.
     const firstElsewhere = new Map<string, bigint>();
@@ -303,14 +277,11 @@ export async function runFault(cluster: Cluster, fault: Fault, seed: number): Pr
       const seen = firstElsewhere.get(op.key);
       if (seen === undefined || op.completeNs < seen) firstElsewhere.set(op.key, op.completeNs);
     }
-    const routeAway = [...firstElsewhere.values()]
-      .map((t) => ms(t - window.startNs))
-      .sort((a, b) => a - b);
+    const routeAway = [...firstElsewhere.values()].map((t) => ms(t - window.startNs)).sort((a, b) => a - b);
 
     let lastFailureEnd = window.endNs;
     for (const op of ops) {
-      if (op.outcome !== 'ok' && op.invokeNs >= window.endNs && op.completeNs > lastFailureEnd)
-        lastFailureEnd = op.completeNs;
+      if (op.outcome !== 'ok' && op.invokeNs >= window.endNs && op.completeNs > lastFailureEnd) lastFailureEnd = op.completeNs;
     }
     const backNs = rotation.backNs ?? window.endNs;
     const recoverNs = lastFailureEnd > backNs ? lastFailureEnd : backNs;
@@ -328,14 +299,9 @@ export async function runFault(cluster: Cluster, fault: Fault, seed: number): Pr
       routeAwayP99Ms: routeAway.length > 0 ? percentile(routeAway, 0.99) : null,
       recoverMs: Math.max(0, ms(recoverNs - window.endNs)),
       leftRotationMs: rotation.leftNs === null ? null : ms(rotation.leftNs - window.startNs),
-      backInRotationMs:
-        fault.victim && rotation.backNs !== null ? ms(rotation.backNs - window.endNs) : null,
+      backInRotationMs: fault.victim && rotation.backNs !== null ? ms(rotation.backNs - window.endNs) : null,
       writesInFlightAtFault: ops.filter(
-        (op) =>
-          op.kind === 'write' &&
-          routed.get(op) === fault.victim &&
-          op.invokeNs < window.startNs &&
-          op.completeNs > window.startNs,
+        (op) => op.kind === 'write' && routed.get(op) === fault.victim && op.invokeNs < window.startNs && op.completeNs > window.startNs,
       ).length,
       witness,
     };
