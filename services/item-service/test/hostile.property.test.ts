@@ -61,7 +61,9 @@ const badId: fc.Arbitrary<Hostile> = fc
     ),
     value: anyJson,
   })
-  .filter(({ id }) => id !== '' && !isValidId(id))
+  // '.' and '..' are dot segments, resolved before the request is sent (RFC 3986 5.2.4):
+  // /v1/items/.. arrives as /v1/, which names no item at all.
+  .filter(({ id }) => id !== '' && id !== '.' && id !== '..' && !isValidId(id))
   .map(({ method, id, value }) => ({
     kind: 'bad id',
     method,
