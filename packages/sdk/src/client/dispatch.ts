@@ -7,9 +7,15 @@ import { requestChannel, type RequestContext } from '../core/diagnostics.js';
 import type { Instance } from '../pool/instance.js';
 import type { InstanceSet } from '../pool/instance-set.js';
 import type { Call } from './call-options.js';
-import { Deadline } from './deadline.js';
+import { AttemptSignal, exchange } from './exchange.js';
 import type { Operation } from './operation.js';
 import { TransportFailure, classifyTransportError } from './transport-failure.js';
+
+/** A call's abort: the current attempt's signal, and whether the call's deadline passed. */
+interface CallAbort {
+  signal: AttemptSignal;
+  timedOut: boolean;
+}
 
 /** Reads that meet their instance being marked down are rerouted; this bounds the tries. */
 const MAX_ATTEMPTS = 3;
@@ -48,9 +54,14 @@ export class Dispatcher {
     const deadlineAt = Date.now() + requestTimeoutMs;
     const headers = requestHeaders(operation.body !== undefined, deadlineAt, call);
     if (operation.headers !== undefined) Object.assign(headers, operation.headers);
-    const deadline = new Deadline();
-    const timer = setTimeout(() => deadline.abort(), requestTimeoutMs);
-    const onCallerAbort = (): void => deadline.abort();
+    // One signal per attempt, not one for the call and another for each read's attempt: the
+    // timer and the caller abort whichever attempt is current.
+    const abort: CallAbort = { signal: new AttemptSignal(), timedOut: false };
+    const timer = setTimeout(() => {
+      abort.timedOut = true;
+      abort.signal.abort();
+    }, requestTimeoutMs);
+    const onCallerAbort = (): void => abort.signal.abort();
     callerSignal?.addEventListener('abort', onCallerAbort, { once: true });
     try {
       const { metrics } = this.#options;
@@ -58,15 +69,15 @@ export class Dispatcher {
         const sentAt = metrics === null ? 0 : performance.now();
         try {
           const value = requestChannel.hasSubscribers
-            ? await this.#tracedAttempt(operation, call, attempt, instance, deadline, headers, deadlineAt)
-            : await this.#attempt(operation, instance, deadline, headers, deadlineAt);
+            ? await this.#tracedAttempt(operation, call, attempt, instance, abort, headers, deadlineAt)
+            : await this.#attempt(operation, instance, abort, headers, deadlineAt);
           metrics?.request({ instance: instance.id, method: operation.method, outcome: 'ok', code: undefined, seconds: (performance.now() - sentAt) / 1000 });
           return value;
         } catch (err) {
           metrics?.request({ instance: instance.id, method: operation.method, outcome: 'error', code: attemptCode(err), seconds: (performance.now() - sentAt) / 1000 });
           const from = instance;
           if (callerSignal?.aborted === true) throw callerSignal.reason;
-          if (deadline.aborted)
+          if (abort.timedOut)
             throw new RequestTimeoutError(instance.id, requestTimeoutMs, { cause: err });
           if (err instanceof InstanceDown) {
             // A read in flight to an instance just marked down: ask the key's new owner.
@@ -104,7 +115,7 @@ export class Dispatcher {
     call: Call,
     attempt: number,
     instance: Instance,
-    deadline: Deadline,
+    abort: CallAbort,
     headers: Record<string, string>,
     deadlineAt: number,
   ): Promise<T> {
@@ -119,7 +130,7 @@ export class Dispatcher {
     requestChannel.start.publish(context);
     let promise: Promise<T>;
     try {
-      promise = this.#attempt(operation, instance, deadline, headers, deadlineAt, context);
+      promise = this.#attempt(operation, instance, abort, headers, deadlineAt, context);
     } finally {
       requestChannel.end.publish(context);
     }
@@ -143,7 +154,7 @@ export class Dispatcher {
   async #attempt<T>(
     operation: Operation<T>,
     instance: Instance,
-    deadline: Deadline,
+    abort: CallAbort,
     headers: Record<string, string>,
     deadlineAt: number,
     context?: RequestContext,
@@ -164,42 +175,33 @@ export class Dispatcher {
     }
     instance.inflight++;
     const sentAt = performance.now();
-    // Reads get their own abort, so the instance being marked down can end this attempt alone.
-    let signal = deadline;
-    let release: (() => void) | undefined;
+    // A read's attempt can also be ended by its instance being marked down; the one it ends is
+    // this attempt alone (the retry gets a fresh signal).
+    if (abort.signal.aborted) abort.signal = new AttemptSignal();
+    const signal = abort.signal;
     let down = false;
-    if (operation.idempotent) {
-      const attempt = new Deadline();
-      const onDeadline = (): void => attempt.abort();
-      const onDown = (): void => {
-        down = true;
-        attempt.abort();
-      };
-      deadline.once('abort', onDeadline);
-      instance.inflightReads.add(onDown);
-      release = () => {
-        deadline.off('abort', onDeadline);
-        instance.inflightReads.delete(onDown);
-      };
-      signal = attempt;
-    }
+    const onDown = operation.idempotent
+      ? (): void => {
+          down = true;
+          signal.abort();
+        }
+      : undefined;
+    if (onDown) instance.inflightReads.add(onDown);
     let status: number;
     let responseHeaders: IncomingHttpHeaders;
     let text: string;
     try {
-      const response = await instance.pool.request({
-        method: operation.method,
-        path: operation.path,
-        headers,
-        body: operation.body ?? null,
+      const response = await exchange(
+        instance.pool,
+        { method: operation.method, path: operation.path, headers, body: operation.body ?? null },
         signal,
-      });
-      status = response.statusCode;
+      );
+      status = response.status;
       if (context) context.status = status;
       responseHeaders = response.headers;
-      text = await response.body.text();
+      text = response.text;
     } catch (err) {
-      if (down && !deadline.aborted) throw new InstanceDown(instance.id, err);
+      if (down && !abort.timedOut) throw new InstanceDown(instance.id, err);
       if (signal.aborted) throw err;
       const kind = classifyTransportError(err);
       if (kind !== null) throw new TransportFailure(kind, err);
@@ -207,7 +209,7 @@ export class Dispatcher {
       throw new ConnectionError(instance.id, true, { cause: err });
     } finally {
       instance.inflight--;
-      release?.();
+      if (onDown) instance.inflightReads.delete(onDown);
     }
     const answer = operation.answer(status, text, responseHeaders, instance);
     // How long the work takes, not how fast a refusal comes back: `overloaded` answers are
