@@ -111,15 +111,19 @@ export async function startEngine(options: LabEngineOptions, lab: boolean): Prom
   const strategy = createStrategy(opts.strategy, ctx);
 
   let closing: Promise<void> | undefined;
-  const inflight = new Set<Promise<unknown>>();
+  // Work admitted and not yet settled, counted rather than kept in a set: close waits for the
+  // count to reach 0, and a call costs one shared settle handler instead of two closures.
+  let inflight = 0;
+  let drained: (() => void) | undefined;
+  const settled = (): void => {
+    inflight -= 1;
+    if (inflight === 0) drained?.();
+  };
   const admit = <T>(work: () => Promise<T>): Promise<T> => {
     if (closing) return Promise.reject(new UnavailableError('engine is closing'));
     const p = work();
-    inflight.add(p);
-    void p.then(
-      () => inflight.delete(p),
-      () => inflight.delete(p),
-    );
+    inflight += 1;
+    void p.then(settled, settled);
     return p;
   };
   const outsideLanes = async <T>(fn: (db: Queryable) => Promise<T>): Promise<T> => {
@@ -236,7 +240,7 @@ export async function startEngine(options: LabEngineOptions, lab: boolean): Prom
 
     close(): Promise<void> {
       closing ??= (async () => {
-        await Promise.allSettled([...inflight]);
+        if (inflight > 0) await new Promise<void>((resolve) => (drained = resolve));
         await lanes.drain();
         while (background.size > 0) await Promise.allSettled([...background]);
         await shutdown();
