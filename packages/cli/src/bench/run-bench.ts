@@ -2,7 +2,7 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { checkDependencies, DEFAULT_CHAOS } from '../fleet/index.js';
 import { dropScratch } from '@keylane/harness';
-import type { StrategyName } from '@keylane/engine';
+import { ENGINE_OPTIONS, type StrategyName } from '@keylane/engine';
 import {
   CEILING_NAMES,
   measureHttpHop,
@@ -39,8 +39,8 @@ import { BENTOCACHE, DIRECT, EMBEDDED, type InProcessName } from './system-names
 import { createBenchWorkloads, WORKLOAD_NAMES } from './workloads.js';
 import { createZipf } from './zipf.js';
 
-/** The engine's default cache TTL, used by the direct cache-aside too. */
-const CACHE_TTL_MS = 300_000;
+/** The engine's default cache TTL, used by the direct cache-aside and bentocache too. */
+const CACHE_TTL_MS = ENGINE_OPTIONS.cacheTtlMs.default;
 const READ_HIT_KEYS = 256;
 type Chaos = { fillDelayMs: number; writeDelayMs: number };
 type InProcessTarget = ItemTarget & { close(): Promise<void> };
