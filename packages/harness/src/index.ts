@@ -17,12 +17,14 @@ export { startTcpProxy, type TcpProxy } from './tcp-proxy.js';
 export { TEST_DATABASE_URL, TEST_REDIS_URL } from './env.js';
 export {
   startProcess,
+  startServiceBin,
   stopProcess,
   waitHttpOk,
   killAll,
   processAlive,
   parseJsonLines,
   type Proc,
+  type ServiceProc,
 } from './processes.js';
 export {
   startPostgresPair,

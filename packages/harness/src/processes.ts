@@ -45,6 +45,54 @@ export function startProcess(
   return { child, lines, stderr, exit };
 }
 
+/** A service bin (the item or the cart service) started by {@link startServiceBin}. */
+export interface ServiceProc {
+  readonly child: ChildProcess;
+  /** Its stdout, a JSON log line each. */
+  readonly stdout: string[];
+  readonly stderr: string[];
+  /** How and when (`at`, ms since the epoch) it exited. */
+  readonly exit: Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>;
+  /** The URL of its `listening` log line. */
+  readonly url: Promise<string>;
+}
+
+/**
+ * `node <bin>` of a service that logs JSON lines (pino) and one `{"msg":"listening","url":...}`
+ * once it serves. Only PATH is inherited. A stdout line that is not JSON throws: the services log
+ * nothing else there.
+ */
+export function startServiceBin(bin: string, env: Record<string, string>): ServiceProc {
+  const child = spawn(process.execPath, [bin], {
+    env: { PATH: process.env['PATH'] ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  live.add(child);
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  let resolveUrl: (url: string) => void = () => undefined;
+  const url = new Promise<string>((resolve) => {
+    resolveUrl = resolve;
+  });
+  let pending = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    pending += chunk;
+    const lines = pending.split('\n');
+    pending = lines.pop() ?? '';
+    for (const line of lines) {
+      stdout.push(line);
+      const parsed = JSON.parse(line) as { msg?: string; url?: string };
+      if (parsed.msg === 'listening' && parsed.url) resolveUrl(parsed.url);
+    }
+  });
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => stderr.push(chunk));
+  const exit = once(child, 'exit').then(([code, signal]) => {
+    live.delete(child);
+    return { code: code as number | null, signal: signal as NodeJS.Signals | null, at: Date.now() };
+  });
+  return { child, stdout, stderr, exit, url };
+}
+
 /** Polls `url` until it answers 200; fails early if the process exits. */
 export async function waitHttpOk(proc: Proc, url: string, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

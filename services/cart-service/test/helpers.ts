@@ -1,9 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
+import type { ChildProcess } from 'node:child_process';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { loadConfig, type ServiceConfig } from '@keylane/item-service';
-import type { TestContext } from '@keylane/harness';
+import { startServiceBin, type ServiceProc, type TestContext } from '@keylane/harness';
 import { pino, type Logger } from 'pino';
 import { Agent, request } from 'undici';
 
@@ -91,27 +90,8 @@ export async function tablesDigest(ctx: TestContext): Promise<string> {
 export const BIN = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
 
 /** The bin as a real process; `url` resolves with its `listening` line. Pushed onto `children` for cleanup. */
-export function startBin(env: Record<string, string>, children: ChildProcess[]) {
-  const child = spawn(process.execPath, [BIN], { env: { PATH: process.env['PATH'] ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  let resolveUrl: (url: string) => void = () => undefined;
-  const url = new Promise<string>((resolve) => {
-    resolveUrl = resolve;
-  });
-  let pending = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-    pending += chunk;
-    const lines = pending.split('\n');
-    pending = lines.pop() ?? '';
-    for (const line of lines) {
-      stdout.push(line);
-      const parsed = JSON.parse(line) as { msg?: string; url?: string };
-      if (parsed.msg === 'listening' && parsed.url) resolveUrl(parsed.url);
-    }
-  });
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => stderr.push(chunk));
-  const exit = once(child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }));
-  return { child, stdout, stderr, exit, url };
+export function startBin(env: Record<string, string>, children: ChildProcess[]): ServiceProc {
+  const proc = startServiceBin(BIN, env);
+  children.push(proc.child);
+  return proc;
 }

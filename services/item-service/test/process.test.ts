@@ -1,10 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { isDeepStrictEqual } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { createTestContext, type TestContext } from '@keylane/harness';
+import { createTestContext, startServiceBin, type ServiceProc, type TestContext } from '@keylane/harness';
 import { Agent, request } from 'undici';
 import { EXIT_BAD_CONFIG, EXIT_FORCED, EXIT_START_FAILED } from '../src/main.js';
 import { testEnv } from './helpers.js';
@@ -16,46 +15,14 @@ import { testEnv } from './helpers.js';
 
 const BIN = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
 
-interface Running {
-  child: ChildProcess;
-  stdout: string[];
-  stderr: string[];
-  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>;
-  url: Promise<string>;
-}
+type Running = ServiceProc;
 
 const children: ChildProcess[] = [];
 
 function start(env: Record<string, string>): Running {
-  const child = spawn(process.execPath, [BIN], {
-    env: { PATH: process.env['PATH'] ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  let resolveUrl: (url: string) => void = () => undefined;
-  const url = new Promise<string>((resolve) => {
-    resolveUrl = resolve;
-  });
-  let pending = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-    pending += chunk;
-    const lines = pending.split('\n');
-    pending = lines.pop() ?? '';
-    for (const line of lines) {
-      stdout.push(line);
-      const parsed = JSON.parse(line) as { msg?: string; url?: string };
-      if (parsed.msg === 'listening' && parsed.url) resolveUrl(parsed.url);
-    }
-  });
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => stderr.push(chunk));
-  const exit = once(child, 'exit').then(([code, signal]) => ({
-    code: code as number | null,
-    signal: signal as NodeJS.Signals | null,
-    at: Date.now(),
-  }));
-  return { child, stdout, stderr, exit, url };
+  const proc = startServiceBin(BIN, env);
+  children.push(proc.child);
+  return proc;
 }
 
 let ctx: TestContext;
