@@ -1,10 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import { InvalidOptionsError } from '@keylane/protocol';
 import { STRATEGY_NAMES, type StrategyName } from '@keylane/engine/baselines';
 import {
-  DEFAULT_BENCH_OPTIONS,
   SECTION_NAMES,
   type BenchOptions,
   type SectionName,
@@ -14,31 +13,7 @@ import { renderTerminal } from '../bench/report.js';
 import type { BenchResult } from '../bench/bench-result.js';
 import { runBench } from '../bench/run-bench.js';
 import { DEFAULT_OUTPUT_PATHS, writeOutputs } from '../bench/write-output.js';
-
-function int(name: string) {
-  return (value: string): number => {
-    if (!/^\d+$/.test(value))
-      throw new InvalidArgumentError(`${name} must be a non-negative integer, got "${value}"`);
-    return Number(value);
-  };
-}
-
-function list<T extends string>(name: string, allowed: readonly T[]) {
-  return (value: string): T[] => {
-    const items = value
-      .split(',')
-      .map((v) => v.trim())
-      .filter((v) => v !== '');
-    for (const item of items) {
-      if (!(allowed as readonly string[]).includes(item)) {
-        throw new InvalidArgumentError(
-          `${name}: unknown "${item}" (expected ${allowed.join(', ')})`,
-        );
-      }
-    }
-    return items as T[];
-  };
-}
+import { databaseUrlOption, digits, listOf, redisUrlOption } from './flags.js';
 
 interface BenchFlags {
   quick: boolean;
@@ -69,50 +44,50 @@ export function createBenchCommand(): Command {
       "What consistency costs: every strategy against cache-aside, the direct design and the machine's ceilings",
     )
     .option('--quick', 'a short smoke run (1 run, short windows; under 2 minutes)', false)
-    .option('--seed <n>', 'seed of keys and operation streams', int('--seed'))
+    .option('--seed <n>', 'seed of keys and operation streams', digits('--seed'))
     .option(
       '--runs <n>',
       'repetitions; figures are medians over them (default 3, quick 1)',
-      int('--runs'),
+      digits('--runs'),
     )
     .option(
       '--concurrency <n>',
       'callers per closed loop (default 32, quick 16)',
-      int('--concurrency'),
+      digits('--concurrency'),
     )
     .option(
       '--duration <ms>',
       'measured window per phase in ms (default 3000, quick 600)',
-      int('--duration'),
+      digits('--duration'),
     )
     .option(
       '--warmup <ms>',
       'unmeasured load before each workload in ms (default 1000, quick 150)',
-      int('--warmup'),
+      digits('--warmup'),
     )
     .option(
       '--rate <ops>',
       'open-loop offered rate, ops/s (default 1000, quick 500)',
-      int('--rate'),
+      digits('--rate'),
     )
     .option(
       '--lanes <n>',
       'KEYLANE_LANES of every instance, the pg pool size of the direct cache-aside and the lanes of the embedded engine (default 10)',
-      int('--lanes'),
+      digits('--lanes'),
     )
     .option(
       '--keys <n>',
       'distinct keys of the Zipfian workloads (default 10000, quick 1000)',
-      int('--keys'),
+      digits('--keys'),
     )
     .addOption(
       new Option('--only <sections>', `comma-separated: ${SECTION_NAMES.join(',')}`).argParser(
-        list('--only', SECTION_NAMES),
+        listOf('--only', SECTION_NAMES),
       ),
     )
     .addOption(
       new Option('--strategies <names>', `comma-separated: ${STRATEGY_NAMES.join(',')}`).argParser(
-        list('--strategies', STRATEGY_NAMES),
+        listOf('--strategies', STRATEGY_NAMES),
       ),
     )
     .option(
@@ -139,16 +114,9 @@ export function createBenchCommand(): Command {
       '--no-group-commit',
       "one transaction per write: no group commit of a hot key's queued writes (in the instances and the embedded engine)",
     )
-    .option(
-      '--database-url <url>',
-      'Postgres on 127.0.0.1',
-      process.env['KEYLANE_DATABASE_URL'] ?? DEFAULT_BENCH_OPTIONS.databaseUrl,
-    )
-    .option(
-      '--redis-url <url>',
-      'Redis on 127.0.0.1',
-      process.env['KEYLANE_REDIS_URL'] ?? DEFAULT_BENCH_OPTIONS.redisUrl,
-    )
+    // Like every command's, but the bench refuses any host other than 127.0.0.1 (it floods it).
+    .addOption(databaseUrlOption())
+    .addOption(redisUrlOption())
     .action(async (flags: BenchFlags, command: Command) => {
       const options: BenchOptions = {
         quick: flags.quick,

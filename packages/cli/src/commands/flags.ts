@@ -54,3 +54,30 @@ export const redisUrlOption = (): Option =>
     `Redis URL ($${variableOf('redisUrl')})`,
     env('redisUrl') ?? DEFAULT_REDIS_URL,
   );
+
+/** Digits only; the option's range is checked where the option is (resolveBenchOptions). */
+export function digits(name: string) {
+  return (value: string): number => {
+    if (!/^\d+$/.test(value))
+      throw new InvalidArgumentError(`${name} must be a non-negative integer, got "${value}"`);
+    return Number(value);
+  };
+}
+
+/** A comma-separated list of names out of `allowed`; blanks between commas are skipped. */
+export function listOf<T extends string>(name: string, allowed: readonly T[]) {
+  return (value: string): T[] => {
+    const items = value
+      .split(',')
+      .map((v) => v.trim())
+      .filter((v) => v !== '');
+    for (const item of items) {
+      if (!(allowed as readonly string[]).includes(item)) {
+        throw new InvalidArgumentError(
+          `${name}: unknown "${item}" (expected ${allowed.join(', ')})`,
+        );
+      }
+    }
+    return items as T[];
+  };
+}
