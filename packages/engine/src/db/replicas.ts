@@ -10,7 +10,7 @@ import { Session } from './session.js';
 export type ReplicaRoute = keyof ReplicaReadStats;
 
 /** A replica that failed is left alone this long before a lane tries it again. */
-export const REPLICA_RETRY_MS = 1_000;
+const REPLICA_RETRY_MS = 1_000;
 
 /**
  * Replay position and recovery state in one statement, sent before the loader's statements on

@@ -76,29 +76,15 @@ const SAVEPOINT = 'SAVEPOINT keylane_member';
 const ROLLBACK_MEMBER = 'ROLLBACK TO SAVEPOINT keylane_member';
 
 /**
- * BEGIN, the user's callback, the fence and COMMIT on one session. Every failure before COMMIT
- * was sent commits nothing (Postgres never commits a transaction it was not told to commit);
- * only a broken connection while COMMIT is in flight leaves the outcome unknown.
- */
-export async function runTransaction<R>(
-  session: Session,
-  plan: MutationPlan<R>,
-  options: TransactionOptions,
-): Promise<TransactionOutcome<R>> {
-  const [outcome] = await runTransactionGroup(session, [plan], options);
-  // A group of one has no one to run again.
-  if (outcome === undefined || outcome === RERUN) throw new Error('unreachable: a single plan was left to run again');
-  return outcome;
-}
-
-/**
  * Several mutations of one key in ONE transaction (group commit): one BEGIN, each callback in
  * turn behind a savepoint (its failure rolls back only its own statements), one fenced COMMIT.
  * A plan's outcome is its own failure, or the transaction's; every plan that succeeded shares
  * the COMMIT's. The fence's deadline is the marker's or the first plan's caller's (the others'
  * are no earlier): when the first plan's deadline ends the transaction, the others did nothing
  * wrong and come back as RERUN (nothing of theirs committed). A group of one is exactly a
- * single transaction: no savepoint.
+ * single transaction: no savepoint. Every failure before COMMIT was sent commits nothing
+ * (Postgres never commits a transaction it was not told to commit); only a broken connection
+ * while COMMIT is in flight leaves the outcome unknown.
  */
 export async function runTransactionGroup<R>(
   session: Session,

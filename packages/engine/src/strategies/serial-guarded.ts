@@ -372,7 +372,7 @@ function markerFence(marker: PendingMarker, deadline: number | undefined): Fence
 }
 
 /** Most mutations one transaction takes: each holds a subtransaction, and Postgres tracks 64 per backend before it spills. */
-export const MAX_GROUP = 32;
+const MAX_GROUP = 32;
 
 /** Why a member's own lane job left the queue: another member's job took it. */
 const TAKEN = new Error('taken into another mutation\'s group');
