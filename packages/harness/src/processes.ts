@@ -16,17 +16,21 @@ export interface Proc {
 
 const live = new Set<ChildProcess>();
 
-/** `node <args>` (a script path, or the arguments after `node`). */
-export function startProcess(
-  args: string | readonly string[],
+/**
+ * `node <args>` with only PATH inherited (the process sees exactly the environment the test
+ * gives it), its stdout split into lines as they come (each also handed to `onLine`), its stderr
+ * kept as chunks. The one spawn under startProcess and startServiceBin.
+ */
+function spawnNode(
+  args: readonly string[],
   env: Record<string, string>,
-  options: { cwd?: string } = {},
-): Proc {
-  // Only PATH is inherited: the process sees exactly the environment the test gives it.
-  const child = spawn(process.execPath, typeof args === 'string' ? [args] : [...args], {
+  cwd: string | undefined,
+  onLine?: (line: string) => void,
+): { child: ChildProcess; lines: string[]; stderr: string[] } {
+  const child = spawn(process.execPath, [...args], {
     env: { PATH: process.env['PATH'] ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
-    ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+    ...(cwd === undefined ? {} : { cwd }),
   });
   live.add(child);
   const lines: string[] = [];
@@ -35,9 +39,26 @@ export function startProcess(
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
     const parts = (partial + chunk).split('\n');
     partial = parts.pop() ?? '';
-    lines.push(...parts);
+    for (const line of parts) {
+      lines.push(line);
+      onLine?.(line);
+    }
   });
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => stderr.push(chunk));
+  return { child, lines, stderr };
+}
+
+/** `node <args>` (a script path, or the arguments after `node`). */
+export function startProcess(
+  args: string | readonly string[],
+  env: Record<string, string>,
+  options: { cwd?: string } = {},
+): Proc {
+  const { child, lines, stderr } = spawnNode(
+    typeof args === 'string' ? [args] : args,
+    env,
+    options.cwd,
+  );
   const exit = once(child, 'close').then(([code, signal]) => {
     live.delete(child);
     return { code: code as number | null, signal: signal as NodeJS.Signals | null };
@@ -63,34 +84,20 @@ export interface ServiceProc {
  * nothing else there.
  */
 export function startServiceBin(bin: string, env: Record<string, string>): ServiceProc {
-  const child = spawn(process.execPath, [bin], {
-    env: { PATH: process.env['PATH'] ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  live.add(child);
-  const stdout: string[] = [];
-  const stderr: string[] = [];
   let resolveUrl: (url: string) => void = () => undefined;
   const url = new Promise<string>((resolve) => {
     resolveUrl = resolve;
   });
-  let pending = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-    pending += chunk;
-    const lines = pending.split('\n');
-    pending = lines.pop() ?? '';
-    for (const line of lines) {
-      stdout.push(line);
-      const parsed = JSON.parse(line) as { msg?: string; url?: string };
-      if (parsed.msg === 'listening' && parsed.url) resolveUrl(parsed.url);
-    }
+  const { child, lines, stderr } = spawnNode([bin], env, undefined, (line) => {
+    const parsed = JSON.parse(line) as { msg?: string; url?: string };
+    if (parsed.msg === 'listening' && parsed.url) resolveUrl(parsed.url);
   });
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => stderr.push(chunk));
+  // 'exit', not 'close': the drain tests time the exit itself.
   const exit = once(child, 'exit').then(([code, signal]) => {
     live.delete(child);
     return { code: code as number | null, signal: signal as NodeJS.Signals | null, at: Date.now() };
   });
-  return { child, stdout, stderr, exit, url };
+  return { child, stdout: lines, stderr, exit, url };
 }
 
 /** Polls `url` until it answers 200; fails early if the process exits. */

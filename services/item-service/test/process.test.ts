@@ -15,11 +15,9 @@ import { testEnv } from './helpers.js';
 
 const BIN = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
 
-type Running = ServiceProc;
-
 const children: ChildProcess[] = [];
 
-function start(env: Record<string, string>): Running {
+function start(env: Record<string, string>): ServiceProc {
   const proc = startServiceBin(BIN, env);
   children.push(proc.child);
   return proc;
