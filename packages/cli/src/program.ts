@@ -2,7 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { KeylaneError } from '@keylane/protocol';
 import { createBenchCommand } from './commands/bench.js';
 import { createDemoCommand } from './commands/demo.js';
-import { usageHint } from './commands/flags.js';
+import { commandPath, usageHint } from './commands/flags.js';
 import { createUpCommand } from './commands/up.js';
 import { VERSION } from './version.js';
 
@@ -71,10 +71,4 @@ export async function main(argv: readonly string[]): Promise<void> {
     }
     throw err;
   }
-}
-
-function commandPath(command: Command): string {
-  const names: string[] = [];
-  for (let c: Command | null = command; c !== null; c = c.parent) names.unshift(c.name());
-  return names.join(' ');
 }

@@ -13,7 +13,7 @@ import { renderTerminal } from '../bench/report.js';
 import type { BenchResult } from '../bench/bench-result.js';
 import { runBench } from '../bench/run-bench.js';
 import { DEFAULT_OUTPUT_PATHS, writeOutputs } from '../bench/write-output.js';
-import { databaseUrlOption, digits, listOf, redisUrlOption } from './flags.js';
+import { commandPath, databaseUrlOption, digits, listOf, redisUrlOption } from './flags.js';
 
 interface BenchFlags {
   quick: boolean;
@@ -137,7 +137,7 @@ export function createBenchCommand(): Command {
       };
       const result = flags.fromResults
         ? await readResults(resolve(flags.fromResults))
-        : await runInterruptibly(options, commandName(command));
+        : await runInterruptibly(options, commandPath(command));
       if (result === null) return;
       result.command ??= commandLine(command);
       const written = await writeOutputs(result, {
@@ -181,15 +181,9 @@ async function runInterruptibly(options: BenchOptions, name: string): Promise<Be
   }
 }
 
-function commandName(command: Command): string {
-  const path: string[] = [];
-  for (let c: Command | null = command; c !== null; c = c.parent) path.unshift(c.name());
-  return path.join(' ');
-}
-
 /** What was run, for the report: `keylane bench --quick`. */
 function commandLine(command: Command): string {
-  const path = commandName(command).split(' ');
+  const path = commandPath(command).split(' ');
   // argv is [node, script, ...the subcommand names below the program's, ...flags].
   return [...path, ...process.argv.slice(1 + path.length)].join(' ');
 }

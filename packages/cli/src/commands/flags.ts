@@ -1,4 +1,4 @@
-import { InvalidArgumentError, Option } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { IntegerOption } from '@keylane/engine';
 import { STRATEGY_NAMES, type StrategyName } from '@keylane/engine/baselines';
 import { variableOf, type ServiceConfig } from '@keylane/item-service/config';
@@ -8,6 +8,13 @@ import { DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, redact } from '../fleet/index.
 
 /** The line after a usage error: where the full usage is, instead of printing all of it. */
 export const usageHint = (command: string): string => `run \`${command} --help\` for the usage`;
+
+/** `keylane bench`: the command's names from the program down, as the user typed them. */
+export function commandPath(command: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = command; c !== null; c = c.parent) names.unshift(c.name());
+  return names.join(' ');
+}
 
 /** What the caller's environment sets for an instance's setting (its KEYLANE_* variable). */
 export const env = (key: keyof ServiceConfig): string | undefined => {
