@@ -215,6 +215,47 @@ describe('errors', () => {
   });
 });
 
+describe('an abort while the request waits for a connection', () => {
+  it('rejects with the caller\'s reason and sends nothing once the connection frees', async () => {
+    // One connection per instance: a second call to the same owner queues inside undici until
+    // the first is answered, and its abort is seen only when it would have been sent.
+    const single = createClient({
+      instances: servers.map((s) => s.url),
+      healthCheck: { intervalMs: 60_000, timeoutMs: 5000 },
+      requestTimeoutMs: 5000,
+      connectionsPerInstance: 1,
+    });
+    await single.ready();
+    const owner = ownerOf(400n);
+    let other = 401n;
+    while (ownerOf(other) !== owner) other += 1n;
+    const seen: string[] = [];
+    let release: (() => void) | undefined;
+    owner.intercept = (req, res) => {
+      if (!req.url?.startsWith('/v1/items/')) return false;
+      seen.push(req.url);
+      if (release !== undefined) return false;
+      release = () => fail(res, 'not_found', 'no such item');
+      return true; // held until released
+    };
+    try {
+      const first = single.get(400n);
+      await waitFor(() => release !== undefined, 2000);
+      const controller = new AbortController();
+      const queued = single.get(other, { signal: controller.signal });
+      const reason = new Error('gave up while queued');
+      controller.abort(reason);
+      release!();
+      await expect(first).resolves.toBeNull();
+      await expect(queued).rejects.toBe(reason);
+      expect(seen).toEqual(['/v1/items/400']);
+    } finally {
+      owner.intercept = null;
+      await single.close();
+    }
+  });
+});
+
 describe('stats', () => {
   it('reports state, counters and undici pool stats per instance', async () => {
     // Aborted requests above release their connection asynchronously, and the instance that

@@ -52,7 +52,6 @@ class ExchangeHandler implements Dispatcher.DispatchHandler {
   #status = 0;
   #headers: IncomingHttpHeaders = {};
   #chunks: Buffer[] = [];
-  #settled = false;
 
   constructor(
     private readonly signal: AttemptSignal,
@@ -84,9 +83,8 @@ class ExchangeHandler implements Dispatcher.DispatchHandler {
     this.#chunks.push(chunk);
   }
 
+  // undici ends a dispatch once, with onResponseEnd or onResponseError; both let go of the abort.
   onResponseEnd(): void {
-    if (this.#settled) return;
-    this.#settled = true;
     this.signal.onAbort = undefined;
     const chunks = this.#chunks;
     const text =
@@ -99,8 +97,6 @@ class ExchangeHandler implements Dispatcher.DispatchHandler {
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
-    if (this.#settled) return;
-    this.#settled = true;
     this.signal.onAbort = undefined;
     this.reject(error);
   }
