@@ -74,6 +74,18 @@ export async function runWorkload(options: RunWorkloadOptions): Promise<RunWorkl
       lastTimeoutInvokeNs = invokeNs;
     }
   };
+  /** A call that threw: recorded as failed or of unknown outcome, by what the error says. */
+  const settleFailed = (
+    pending: { fail(): void; unknown(): void },
+    err: unknown,
+    invokeNs: bigint,
+  ): 'fail' | 'unknown' => {
+    noteTimeout(err, invokeNs);
+    const outcome = outcomeOfError(err);
+    if (outcome === 'fail') pending.fail();
+    else pending.unknown();
+    return outcome;
+  };
   const keepGoing = (): boolean => {
     if (signal?.aborted) return false;
     const now = process.hrtime.bigint();
@@ -94,10 +106,7 @@ export async function runWorkload(options: RunWorkloadOptions): Promise<RunWorkl
           pending.ok(item === null ? null : valueText(item.value));
           outcome = 'ok';
         } catch (err) {
-          noteTimeout(err, invokeNs);
-          outcome = outcomeOfError(err);
-          if (outcome === 'fail') pending.fail();
-          else pending.unknown();
+          outcome = settleFailed(pending, err, invokeNs);
         }
       } else {
         const pending = recorder.begin(caller.name, key, 'write', op.value);
@@ -106,10 +115,7 @@ export async function runWorkload(options: RunWorkloadOptions): Promise<RunWorkl
           pending.ok();
           outcome = 'ok';
         } catch (err) {
-          noteTimeout(err, invokeNs);
-          outcome = outcomeOfError(err);
-          if (outcome === 'fail') pending.fail();
-          else pending.unknown();
+          outcome = settleFailed(pending, err, invokeNs);
         }
       }
       operations += 1;
